@@ -1,0 +1,132 @@
+"""The `cpf-tui` command: the bare command opens the application; subcommands call services.
+
+Help texts and errors are in French. Heavy imports happen inside the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from cpf_tui.errors import CpfError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class FrenchArgumentParser(argparse.ArgumentParser):
+    """argparse with French usage errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        translations = {
+            "the following arguments are required": "arguments obligatoires manquants",
+            "unrecognized arguments": "arguments non reconnus",
+            "invalid choice": "choix invalide",
+            "expected one argument": "une valeur est attendue",
+            "argument": "argument",
+        }
+        for english, french in translations.items():
+            message = message.replace(english, french)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog} : erreur : {message}\n")
+
+
+def _parser() -> FrenchArgumentParser:
+    parser = FrenchArgumentParser(
+        prog="cpf-tui",
+        description="Espace privé de gestion du Compte personnel de formation, dans le terminal.",
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    parser.add_argument("--config", metavar="FICHIER", help="fichier de configuration TOML (sinon CPF_TUI_CONFIG)")
+    parser.add_argument("--no-mouse", action="store_true", help="ne pas activer la souris (liaisons lentes)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE", parser_class=FrenchArgumentParser)
+
+    def add(name: str, help_text: str) -> FrenchArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, add_help=False)
+        p.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+        return p
+
+    add("migrate", "appliquer les migrations à la base configurée")
+    add("config", "afficher la configuration effective (secrets masqués)")
+    return parser
+
+
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
+    """Run a coroutine; French errors become a message on stderr and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except CpfError as exc:
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _load(args: argparse.Namespace):
+    from cpf_tui.config import load_settings
+
+    settings = load_settings(args.config)
+    if getattr(args, "no_mouse", False):
+        settings.ui.mouse = False
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cpf_tui.app import make_app
+
+    settings = _load(args)
+    app = make_app(settings)
+    app.run(mouse=settings.ui.mouse)
+    return app.return_code or 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from cpf_tui import db
+
+        applied = await db.migrate(settings.database_url)
+        if applied:
+            for name in applied:
+                print(f"Migration appliquée : {name}")
+        else:
+            print("La base de données est déjà à jour.")
+        return 0
+
+    return run_async(go())
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from cpf_tui.config import masked_dict
+
+    settings = _load(args)
+    for section, values in masked_dict(settings).items():
+        if isinstance(values, dict):
+            print(f"[{section}]")
+            for key, value in values.items():
+                print(f"{key} = {value!r}")
+            print()
+        else:
+            print(f"{section} = {values!r}")
+    return 0
+
+
+COMMANDS: dict[str | None, Handler] = {
+    None: cmd_run,
+    "migrate": cmd_migrate,
+    "config": cmd_config,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CpfError as exc:
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

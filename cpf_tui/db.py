@@ -1,0 +1,103 @@
+"""Database lifecycle: Tortoise configuration, opening/closing, built-in migrations, schema check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cpf_tui.errors import DatabaseBehind
+
+APP_LABEL = "models"
+MIGRATIONS_MODULE = "models.migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` as an alias and make sure a SQLite file's folder exists."""
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://") and ":memory:" not in url:
+        path = Path(url[len("sqlite://") :].split("?", 1)[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    """The Tortoise configuration for one database URL (one app, `models`, with its migrations)."""
+    return {
+        "connections": {"default": normalise_url(url)},
+        "apps": {
+            APP_LABEL: {
+                "models": ["models"],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_database(url: str) -> bool:
+    """Initialise Tortoise on `url` unless a database is already open; True when this call opened it.
+
+    The context is registered as Tortoise's global fallback, so every Textual task and worker sees it.
+    """
+    from tortoise.context import get_current_context
+
+    current = get_current_context()
+    if current is not None and current.inited:
+        return False
+    from tortoise import Tortoise
+
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    return True
+
+
+async def close_database() -> None:
+    """Close the connections of the current context and forget it."""
+    from tortoise.context import get_current_context
+
+    ctx = get_current_context()
+    if ctx is not None:
+        await ctx.close_connections()
+        ctx._apps = None  # noqa: SLF001 - Tortoise 1.x has no public "forget apps" call
+        ctx._inited = False  # noqa: SLF001
+        ctx.__exit__(None, None, None)
+
+
+async def pending_migrations() -> list[str]:
+    """Names of the committed migrations not yet applied to the open database."""
+    from tortoise.connection import get_connection
+    from tortoise.migrations.executor import MigrationExecutor
+
+    config = tortoise_config("sqlite://:memory:")["apps"]
+    executor = MigrationExecutor(get_connection("default"), config)
+    steps = await executor.plan()
+    return [step.migration.name for step in steps if not step.backward]
+
+
+async def ensure_schema_current() -> None:
+    """Raise DatabaseBehind (French message) when migrations are pending."""
+    pending = await pending_migrations()
+    if pending:
+        raise DatabaseBehind(
+            "La base de données n'est pas à jour ("
+            + ", ".join(pending)
+            + " à appliquer). Lancez « cpf-tui migrate » (ou « cpf-tui init » pour une base neuve)."
+        )
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply every pending migration to `url` in a context of its own; returns the names applied."""
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.api import migrate as migrate_api
+
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(name)
+
+    async with TortoiseContext():
+        await migrate_api(config=tortoise_config(url), progress=progress)
+    return applied

@@ -1,0 +1,51 @@
+"""Exceptions whose message is French and safe to show to the user."""
+
+from __future__ import annotations
+
+
+class CpfError(Exception):
+    """Base class: `str(error)` is a French message for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(CpfError):
+    """The configuration file or environment is invalid."""
+
+
+class DatabaseBehind(CpfError):
+    """The database schema is older than the application (migrations pending)."""
+
+
+class ValidationError(CpfError):
+    """User input is invalid; `errors` maps field names to French messages."""
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class PermissionDenied(CpfError):
+    """The actor may not do this (role, profile, scope or state)."""
+
+
+class NotFound(CpfError):
+    """The object asked for does not exist (or is out of the actor's scope)."""
+
+
+class Conflict(CpfError):
+    """The object changed since it was read (optimistic locking) or a uniqueness rule was hit."""
+
+
+class AuthenticationFailed(CpfError):
+    """Login refused; one message whatever the cause (no enumeration)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SessionEnded(CpfError):
+    """The user's session is no longer valid (deactivated, locked, password regenerated, ended)."""

@@ -1,0 +1,67 @@
+"""Password hashing (Argon2id) and temporary passwords (see docs/security.md)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+
+# RFC 9106 second recommended option ("low-memory"): t=3, m=64 MiB, p=4.
+USER_TIME_COST = 3
+USER_MEMORY_KIB = 64 * 1024
+USER_PARALLELISM = 4
+# Temporary passwords carry >= 80 bits of entropy, so a cheap setting does not weaken them.
+TEMP_TIME_COST = 1
+TEMP_MEMORY_KIB = 1024
+TEMP_PARALLELISM = 1
+
+TEMP_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # 55 symbols
+TEMP_LENGTH = 16  # 16 * log2(55) ≈ 92.5 bits
+
+
+@lru_cache(maxsize=1)
+def user_hasher():
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(
+        time_cost=USER_TIME_COST, memory_cost=USER_MEMORY_KIB, parallelism=USER_PARALLELISM, type=Type.ID
+    )
+
+
+@lru_cache(maxsize=1)
+def temp_hasher():
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(
+        time_cost=TEMP_TIME_COST, memory_cost=TEMP_MEMORY_KIB, parallelism=TEMP_PARALLELISM, type=Type.ID
+    )
+
+
+def hash_password(password: str) -> str:
+    """Hash a password chosen by its user (RFC 9106 low-memory profile)."""
+    return user_hasher().hash(password)
+
+
+def hash_temporary(password: str) -> str:
+    """Hash a random temporary password (cheap profile, justified by its entropy)."""
+    return temp_hasher().hash(password)
+
+
+def verify(password_hash: str, password: str) -> bool:
+    """True when `password` matches `password_hash` (any Argon2 parameters)."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return user_hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when a user password hash was made with other parameters than the current ones."""
+    return user_hasher().check_needs_rehash(password_hash)
+
+
+def generate_temporary_password() -> str:
+    """A random temporary password of about 92 bits, grouped for reading: `Abcd-efgh-ijkm-npqr`."""
+    raw = "".join(secrets.choice(TEMP_ALPHABET) for _ in range(TEMP_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, TEMP_LENGTH, 4))

@@ -1,0 +1,93 @@
+"""Login screen: identifier + password."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Vertical
+from screens.base import CpfScreen
+from textual.widgets import Button, Footer, Header, Input, Label, Static
+
+from cpf_tui.errors import CpfError
+
+
+class LoginScreen(CpfScreen):
+    """Ask for identifier and password, then hand the session to the App."""
+
+    BINDINGS = [
+        Binding("f3", "training_accounts", "Comptes de formation", tooltip="Afficher les comptes de formation",
+                id="login-training-accounts"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Center(id="login-center"):
+            with Vertical(id="login-box"):
+                yield Static("Connexion à l'espace de gestion CPF", id="login-title")
+                yield Label("Identifiant")
+                yield Input(placeholder="ex. K7MP4XQ2", id="login-identifier", max_length=32)
+                yield Label("Mot de passe")
+                yield Input(password=True, id="login-password", max_length=128)
+                yield Static("", id="login-message", markup=False)
+                yield Button("Se connecter (Entrée)", id="login-submit", variant="primary")
+        yield Footer()
+
+    @property
+    def identifier_input(self) -> Input:
+        return self.query_one("#login-identifier", Input)
+
+    @property
+    def password_input(self) -> Input:
+        return self.query_one("#login-password", Input)
+
+    @property
+    def message(self) -> Static:
+        return self.query_one("#login-message", Static)
+
+    def on_mount(self) -> None:
+        self.identifier_input.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "training_accounts":
+            return bool(getattr(self.app, "settings", None) and self.app.settings.sandbox)
+        return True
+
+    def action_training_accounts(self) -> None:
+        from screens.training_accounts import TrainingAccountsModal
+
+        self.app.push_screen(TrainingAccountsModal())
+
+    @on(Input.Submitted, "#login-identifier")
+    def _identifier_entered(self) -> None:
+        self.password_input.focus()
+
+    @on(Input.Submitted, "#login-password")
+    @on(Button.Pressed, "#login-submit")
+    def _submit(self) -> None:
+        self.attempt_login(self.identifier_input.value, self.password_input.value)
+
+    def show_error(self, text: str) -> None:
+        self.message.update(text)
+        self.message.add_class("-error")
+
+    @work(exclusive=True, group="login", exit_on_error=False)
+    async def attempt_login(self, identifier: str, password: str) -> None:
+        if not identifier.strip() or not password:
+            self.show_error("Saisissez votre identifiant et votre mot de passe.")
+            return
+        self.message.update("Vérification…")
+        self.message.remove_class("-error")
+        await self.app.db_ready.wait()
+        from cpf_tui.services import auth
+
+        try:
+            info = await auth.authenticate(identifier, password, self.app.request_context)
+        except CpfError as exc:
+            self.password_input.value = ""
+            self.password_input.focus()
+            self.show_error(exc.message)
+            return
+        self.password_input.value = ""
+        self.message.update("")
+        self.app.logged_in(info)

@@ -1,0 +1,97 @@
+"""Shared fixtures: a migrated database per test (SQLite file, or PostgreSQL when
+CPF_TUI_TEST_PG_URL is set), a controllable clock, settings pointing at tmp_path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from cpf_tui import clock as clock_module
+from cpf_tui import db as db_module
+from cpf_tui.clock import FrozenClock
+from cpf_tui.config import Settings
+
+PG_URL = os.environ.get("CPF_TUI_TEST_PG_URL", "")
+
+
+def _pg_admin_url(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def _pg_execute(url: str, *statements: str) -> None:
+    import asyncpg
+
+    parts = urlsplit(url)
+    conn = await asyncpg.connect(
+        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
+        password=parts.password, database=parts.path.lstrip("/") or "postgres",
+    )
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+    """A database migrated once per test worker; each test gets a copy of it."""
+    if PG_URL:
+        name = f"cpf_tpl_{worker_id}_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_pg_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+        asyncio.run(db_module.migrate(_pg_admin_url(PG_URL, name)))
+        yield name
+        asyncio.run(_pg_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(db_module.migrate(f"sqlite://{path}"))
+    yield str(path)
+
+
+@pytest.fixture
+def db_url(migrated_template: str, tmp_path: Path) -> str:
+    """URL of a fresh, migrated, empty database for this test (not opened)."""
+    if PG_URL:
+        name = f"cpf_t_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_pg_execute(PG_URL, f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"'))
+        yield _pg_admin_url(PG_URL, name)
+        asyncio.run(_pg_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
+    target = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_template, target)
+    yield f"sqlite://{target}"
+
+
+@pytest.fixture
+async def db(db_url: str):
+    """The test database, open in Tortoise for the whole test (services and Pilot apps use it)."""
+    await db_module.open_database(db_url)
+    try:
+        yield db_url
+    finally:
+        await db_module.close_database()
+
+
+@pytest.fixture
+def frozen_clock():
+    """Freeze `cpf_tui.clock.now()`; advance it with `frozen_clock.advance(minutes=...)`."""
+    fake = FrozenClock()
+    clock_module.set_now(fake)
+    yield fake
+    clock_module.set_now(None)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    """Settings for a test: data dir in tmp_path, database of the test."""
+    s = Settings()
+    s.data_dir = str(tmp_path / "data")
+    s.database.url = db_url
+    return s

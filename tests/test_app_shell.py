@@ -1,0 +1,55 @@
+"""The App shell: login by keyboard reaches home; quitting asks first."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Static
+
+from cpf_tui.app import make_app
+from models import Profile, Role
+from screens.home import HomeScreen
+from screens.login import LoginScreen
+from tests.factories import DEFAULT_PASSWORD, make_account
+
+
+async def test_login_with_keyboard_reaches_home(db, settings):
+    account = await make_account(Role.GESTIONNAIRE, Profile.VALIDATION, nom="Martin", prenom="Claire")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.press(*account.identifier, "enter")
+        await pilot.press(*DEFAULT_PASSWORD, "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert app.screen.query_one("#home-name", Static).content == "Claire Martin"
+        assert "Validation" in str(app.screen.query_one("#home-role", Static).content)
+
+
+async def test_wrong_password_stays_on_login_with_french_message(db, settings):
+    account = await make_account()
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press(*account.identifier, "enter", *"mauvais", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+        assert "incorrect" in str(app.screen.query_one("#login-message", Static).content)
+        assert app.screen.query_one("#login-password", Input).value == ""
+
+
+async def test_quit_asks_for_confirmation(db, settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+    assert app.return_code == 0
