@@ -41,10 +41,16 @@ async def _pg_execute(url: str, *statements: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+def test_worker(request: pytest.FixtureRequest) -> str:
+    """xdist worker name ("master" without xdist, also when xdist is disabled)."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, test_worker: str) -> str:
     """A database migrated once per test worker; each test gets a copy of it."""
     if PG_URL:
-        name = f"cpf_tpl_{worker_id}_{uuid.uuid4().hex[:8]}"
+        name = f"cpf_tpl_{test_worker}_{uuid.uuid4().hex[:8]}"
         asyncio.run(_pg_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
         asyncio.run(db_module.migrate(_pg_admin_url(PG_URL, name)))
         yield name
