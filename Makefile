@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test install dev demo-reset bench migrations clean
+.PHONY: run test test-pg install dev demo-reset bench migrations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ demo-reset: install
 
 test: dev
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# The same suite with every database test on PostgreSQL (one database per test).
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+test-pg: dev
+	CPF_TUI_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: dev
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
