@@ -51,6 +51,11 @@ def _parser() -> FrenchArgumentParser:
 
     add("migrate", "appliquer les migrations à la base configurée")
     add("config", "afficher la configuration effective (secrets masqués)")
+    mail = add("mail", "gérer la file d'envoi des courriels")
+    mail_sub = mail.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=FrenchArgumentParser,
+                                   required=True)
+    mail_sub.add_parser("send", help="envoyer les courriels en attente (file d'envoi)",
+                        description="envoyer les courriels en attente (file d'envoi)")
     return parser
 
 
@@ -98,6 +103,29 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return run_async(go())
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from cpf_tui import db
+        from cpf_tui.services import mail
+
+        await db.open_database(settings.database_url)
+        try:
+            await db.ensure_schema_current()
+            report = await mail.deliver_pending(settings)
+        finally:
+            await db.close_database()
+        smtp = settings.smtp
+        where = settings.spool_path if settings.mail.delivery == "spool" else f"{smtp.host}:{smtp.port}"
+        print(f"Envoi des courriels ({settings.mail.delivery} : {where}) : {report.summary()}")
+        for error in report.errors:
+            print(f"Échec : {error}", file=sys.stderr)
+        return 0 if not report.failed else 1
+
+    return run_async(go())
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from cpf_tui.config import masked_dict
 
@@ -117,6 +145,7 @@ COMMANDS: dict[str | None, Handler] = {
     None: cmd_run,
     "migrate": cmd_migrate,
     "config": cmd_config,
+    "mail": cmd_mail,
 }
 
 
