@@ -136,6 +136,7 @@ class AppSession(Model):
     credentials_epoch = fields.IntField(default=0)
     started_at = fields.DatetimeField()
     last_activity_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True, description="Hard end of the session, session_max_hours after its start")
     ended_at = fields.DatetimeField(null=True)
     end_reason = fields.CharField(max_length=64, default="")
     terminal = fields.CharField(max_length=200, default="")

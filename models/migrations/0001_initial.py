@@ -148,6 +148,7 @@ class Migration(migrations.Migration):
                 ('credentials_epoch', fields.IntField(default=0)),
                 ('started_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('last_activity_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(null=True, description='Hard end of the session, session_max_hours after its start', auto_now=False, auto_now_add=False)),
                 ('ended_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('end_reason', fields.CharField(default='', max_length=64)),
                 ('terminal', fields.CharField(default='', max_length=200)),
