@@ -17,6 +17,8 @@ class RequestContext:
     ssh_user: str = ""
     ssh_key_fingerprint: str = ""
     terminal: str = ""
+    peer: str = ""
+    """Network address of the SSH client (`ip:port`), empty for a local terminal."""
 
     def as_account(self, account_id: int, session_token: str = "") -> RequestContext:
         """The same origin, now acting as `account_id` (after a successful login)."""
@@ -26,6 +28,7 @@ class RequestContext:
             ssh_user=self.ssh_user,
             ssh_key_fingerprint=self.ssh_key_fingerprint,
             terminal=self.terminal,
+            peer=self.peer,
         )
 
 
