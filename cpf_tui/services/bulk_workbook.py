@@ -1,0 +1,488 @@
+"""Reading a "Habilitation en masse" workbook: container checks, then every row checked, errors collected.
+
+Pure and synchronous (no database, no Textual): the bulk service runs it in a thread, then adds the
+checks that need the database (existing e-mails, establishments of the organisation, same file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from cpf_tui.config import BulkSettings
+from cpf_tui.errors import ValidationError
+from cpf_tui.services import validation
+from cpf_tui.text import clean_line, fold
+from models.enums import Profile, Role
+
+SHEET_NAME = "Habilitations"
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_SIGNATURE = b"PK\x03\x04"
+ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+MAX_ZIP_MEMBERS = 500
+MAX_MEMBER_RATIO = 100
+"""Largest compression ratio accepted for a member bigger than RATIO_FLOOR_BYTES (zip bomb guard)."""
+RATIO_FLOOR_BYTES = 1024 * 1024
+UNCOMPRESSED_FACTOR = 20
+"""The declared uncompressed total may not exceed this many times `BulkSettings.max_bytes`."""
+HEADER_SEARCH_ROWS = 20
+MAX_COLUMNS = 64
+"""Columns beyond this one are not read (a forged sheet size cannot make every row huge)."""
+BLANK_ROWS_SLACK = 1000
+_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*\bref=\"([A-Z0-9:]+)\"")
+_CONTROL_DISPLAY = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One expected column of the Habilitations sheet."""
+
+    key: str
+    label: str
+    width: int
+    help: str
+    aliases: tuple[str, ...] = ()
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("nom", "Nom", 24, "Nom de famille (obligatoire)."),
+    Column("prenom", "Prénom", 20, "Prénom (obligatoire)."),
+    Column("email", "E-mail", 34, "Adresse e-mail professionnelle (obligatoire, unique).", ("courriel", "mail")),
+    Column("phone", "Téléphone", 18, "Numéro de téléphone (facultatif), par exemple 01 23 45 67 89.", ("tel",)),
+    Column("role", "Rôle", 24, "Administrateur délégué ou Gestionnaire (liste déroulante)."),
+    Column("profile", "Profil", 16, "Consultation, Création, Validation ou Clôture (liste déroulante)."),
+    Column(
+        "siret", "SIRET de l'établissement", 26,
+        "SIRET de l'établissement de rattachement (liste déroulante) ; vide = siège.",
+        ("siret", "siretetablissement", "etablissement"),
+    ),
+    Column("service", "Service", 28, "Service ou équipe (facultatif)."),
+)
+COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
+BULK_ROLES = {Role.DELEGATED_ADMIN: "Administrateur délégué", Role.GESTIONNAIRE: "Gestionnaire"}
+
+
+def header_key(text: str) -> str:
+    """A header or choice compared without case, accents, spaces, hyphens, underscores or apostrophes."""
+    return re.sub(r"[\s\-_'’.]", "", fold(text))
+
+
+_HEADER_LOOKUP: dict[str, str] = {}
+for _column in COLUMNS:
+    for _name in (_column.label, _column.key, *_column.aliases):
+        _HEADER_LOOKUP[header_key(_name)] = _column.key
+_ROLE_LOOKUP = {header_key(label): role for role, label in BULK_ROLES.items()}
+_ROLE_LOOKUP.update({header_key(role.value): role for role in BULK_ROLES})
+_REFUSED_ROLES = {header_key(label) for label in ("Administrateur principal", "Opérateur CDC", "Opérateur")}
+_PROFILE_LOOKUP = {header_key(profile.label): profile for profile in Profile}
+_PROFILE_LOOKUP.update({header_key(profile.value): profile for profile in Profile})
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem: Excel row (0 for the whole file), column label, value as typed, French reason."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def describe(self) -> str:
+        if self.row == 0:
+            return self.reason
+        where = f"Ligne {self.row}"
+        if self.column:
+            where += f", colonne « {self.column} »"
+        if self.value:
+            where += f", valeur « {self.value} »"
+        return f"{where} : {self.reason}"
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """One valid row, with clean values (establishment still given by SIRET: the service resolves it)."""
+
+    row: int
+    nom: str
+    prenom: str
+    email: str
+    phone: str
+    role: Role
+    profile: Profile
+    siret: str
+    service: str
+
+
+@dataclass
+class ParsedWorkbook:
+    """What the file holds: valid rows, errors (row 0 = whole file) and notices."""
+
+    filename: str
+    sha256: str = ""
+    size: int = 0
+    rows: list[BulkRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    data_rows: int = 0
+
+    def file_error(self, reason: str) -> None:
+        self.errors.append(RowError(0, "", "", reason))
+
+
+def display_value(value: Any, limit: int = 40) -> str:
+    """A cell value as shown in a report: control characters made visible, long values shortened."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        text = value.strftime("%d/%m/%Y %H:%M")
+    elif isinstance(value, date):
+        text = value.strftime("%d/%m/%Y")
+    else:
+        text = str(value)
+    text = _CONTROL_DISPLAY.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}".replace(".", ",") + " Mo"
+
+
+def _check_container(path: Path, parsed: ParsedWorkbook, bulk: BulkSettings) -> zipfile.ZipFile | None:
+    """Size, signature, password protection, zip integrity and zip-bomb guard; None when refused."""
+    try:
+        if not path.is_file():
+            parsed.file_error(f"Fichier introuvable : {path}")
+            return None
+        parsed.size = path.stat().st_size
+        if parsed.size > bulk.max_bytes:
+            parsed.file_error(
+                f"Fichier trop volumineux ({_megabytes(parsed.size)}, maximum {_megabytes(bulk.max_bytes)}) : "
+                "découpez-le en plusieurs fichiers."
+            )
+            return None
+        with path.open("rb") as handle:
+            content = handle.read(bulk.max_bytes + 1)
+    except OSError as exc:
+        parsed.file_error(f"Fichier illisible : {path} ({exc.strerror or exc}).")
+        return None
+    parsed.size = len(content)
+    if parsed.size == 0:
+        parsed.file_error("Le fichier est vide (0 octet) : ce n'est pas un classeur Excel .xlsx.")
+        return None
+    if parsed.size > bulk.max_bytes:
+        parsed.file_error(
+            f"Fichier trop volumineux ({_megabytes(parsed.size)}, maximum {_megabytes(bulk.max_bytes)}) : "
+            "découpez-le en plusieurs fichiers."
+        )
+        return None
+    parsed.sha256 = hashlib.sha256(content).hexdigest()
+    head = content[:8]
+    if head.startswith(OLE_SIGNATURE):
+        if ENCRYPTION_INFO in content:
+            parsed.file_error(
+                "Le classeur est protégé par un mot de passe : enregistrez-le sans mot de passe "
+                "(Fichier > Informations > Protéger le classeur) puis importez-le de nouveau."
+            )
+        else:
+            parsed.file_error(
+                "Ce fichier est au format Excel 97-2003 (.xls) : enregistrez-le au format "
+                "« Classeur Excel (.xlsx) » puis importez-le de nouveau."
+            )
+        return None
+    if not head.startswith(ZIP_SIGNATURE):
+        parsed.file_error("Ce fichier n'est pas un classeur Excel .xlsx : utilisez le modèle « Habilitation en masse ».")
+        return None
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        parsed.file_error("Le classeur est corrompu ou incomplet (archive .xlsx illisible) : enregistrez-le de nouveau.")
+        return None
+    members = archive.infolist()
+    names = {member.filename for member in members}
+    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+        archive.close()
+        parsed.file_error("Ce fichier n'est pas un classeur Excel .xlsx : utilisez le modèle « Habilitation en masse ».")
+        return None
+    declared = sum(member.file_size for member in members)
+    bomb = len(members) > MAX_ZIP_MEMBERS or declared > bulk.max_bytes * UNCOMPRESSED_FACTOR or any(
+        member.file_size > RATIO_FLOOR_BYTES and member.file_size > MAX_MEMBER_RATIO * max(member.compress_size, 1)
+        for member in members
+    )
+    if bomb:
+        archive.close()
+        parsed.file_error(
+            "Le classeur est anormalement compressé (contenu décompressé de "
+            f"{_megabytes(declared)}) : il est refusé par sécurité."
+        )
+        return None
+    return archive
+
+
+def _find_sheet(workbook: Any, parsed: ParsedWorkbook) -> Any:
+    by_key = {header_key(ws.title): ws for ws in workbook.worksheets}
+    sheet = by_key.get(header_key(SHEET_NAME))
+    if sheet is None and len(workbook.worksheets) == 1:
+        sheet = workbook.worksheets[0]
+    if sheet is None:
+        parsed.file_error(f"Feuille « {SHEET_NAME} » introuvable : utilisez le modèle « Habilitation en masse ».")
+    return sheet
+
+
+def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:
+    """Merged-cell ranges of a sheet part (read-only mode does not load them), read in chunks."""
+    ranges: list[str] = []
+    tail = b""
+    with archive.open(sheet_path.lstrip("/")) as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            window = tail + chunk
+            end = 0
+            for match in _MERGE.finditer(window):
+                ranges.append(match.group(1).decode("ascii"))
+                end = match.end()
+            tail = window[max(end, len(window) - 200) :]
+    return ranges
+
+
+def _cell_text(cell: Any, column: Column, row: int, parsed: ParsedWorkbook) -> str | None:
+    """The text of a cell, or None (error recorded) when it is a formula, a date, a number or an error."""
+    value = cell.value
+    if value is None:
+        return ""
+    kind = cell.data_type
+    label = column.label
+    if kind == "f":
+        parsed.errors.append(
+            RowError(row, label, display_value(value), "formule interdite : saisissez la valeur elle-même.")
+        )
+        return None
+    if kind == "e":
+        parsed.errors.append(RowError(row, label, display_value(value), "valeur d'erreur Excel."))
+        return None
+    if isinstance(value, (datetime, date, time, timedelta)):
+        parsed.errors.append(
+            RowError(row, label, display_value(value), "une date a été saisie là où du texte est attendu.")
+        )
+        return None
+    if isinstance(value, bool) or not isinstance(value, str):
+        parsed.errors.append(
+            RowError(
+                row, label, display_value(value),
+                "un nombre a été saisi là où du texte est attendu : mettez la cellule au format Texte.",
+            )
+        )
+        return None
+    return value
+
+
+def _reason(exc: ValidationError, label: str) -> str:
+    prefix = f"{label} : "
+    return exc.message[len(prefix) :] if exc.message.startswith(prefix) else exc.message
+
+
+def _check_row(row: int, texts: dict[str, str], parsed: ParsedWorkbook) -> BulkRow | None:
+    """Validate one row's texts; record every error of the row; the clean row when valid."""
+    clean: dict[str, Any] = {}
+    ok = True
+
+    def run(key: str, check: Any) -> None:
+        nonlocal ok
+        column = COLUMN_BY_KEY[key]
+        try:
+            clean[key] = check(texts[key], column.label)
+        except ValidationError as exc:
+            ok = False
+            parsed.errors.append(RowError(row, column.label, display_value(texts[key]), _reason(exc, column.label)))
+
+    run("nom", validation.validate_person_name)
+    run("prenom", validation.validate_person_name)
+    run("email", validation.validate_email)
+    run("phone", lambda value, label: validation.validate_phone(value, label, required=False))
+    run("role", _parse_role)
+    run("profile", _parse_profile)
+    run("siret", lambda value, label: validation.validate_siret(value, label) if clean_line(value) else "")
+    run("service", lambda value, label: validation.validate_text(value, label, max_length=200, required=False))
+    if not ok:
+        return None
+    role = clean["role"]
+    profile = Profile.CLOTURE if role == Role.DELEGATED_ADMIN else clean["profile"]
+    if role == Role.GESTIONNAIRE and profile is None:
+        label = COLUMN_BY_KEY["profile"].label
+        parsed.errors.append(RowError(row, label, "", "profil obligatoire pour un gestionnaire."))
+        return None
+    return BulkRow(
+        row=row, nom=clean["nom"], prenom=clean["prenom"], email=clean["email"], phone=clean["phone"],
+        role=role, profile=profile, siret=clean["siret"], service=clean["service"],
+    )
+
+
+def _parse_role(value: str, label: str) -> Role:
+    key = header_key(clean_line(value))
+    if not key:
+        raise ValidationError(f"{label} : champ obligatoire (Administrateur délégué ou Gestionnaire).")
+    if key in _REFUSED_ROLES:
+        raise ValidationError(
+            f"{label} : ce rôle ne peut pas être attribué par fichier (Administrateur délégué ou Gestionnaire)."
+        )
+    if key not in _ROLE_LOOKUP:
+        raise ValidationError(f"{label} : rôle inconnu (Administrateur délégué ou Gestionnaire).")
+    return _ROLE_LOOKUP[key]
+
+
+def _parse_profile(value: str, label: str) -> Profile | None:
+    key = header_key(clean_line(value))
+    if not key:
+        return None
+    if key not in _PROFILE_LOOKUP:
+        raise ValidationError(f"{label} : profil inconnu (Consultation, Création, Validation ou Clôture).")
+    return _PROFILE_LOOKUP[key]
+
+
+def _map_header(header_cells: list[Any], header_row: int, parsed: ParsedWorkbook) -> dict[str, int] | None:
+    positions: dict[str, int] = {}
+    for index, cell in enumerate(header_cells):
+        raw = cell.value
+        if raw is None or (isinstance(raw, str) and not clean_line(raw)):
+            continue
+        name = clean_line(str(raw))
+        key = _HEADER_LOOKUP.get(header_key(name))
+        if key is None:
+            parsed.notices.append(f"Colonne « {display_value(name)} » non reconnue : elle est ignorée.")
+        elif key in positions:
+            parsed.errors.append(
+                RowError(header_row, COLUMN_BY_KEY[key].label, display_value(name), "colonne en double dans l'en-tête.")
+            )
+        else:
+            positions[key] = index
+    missing = [column.label for column in COLUMNS if column.key not in positions]
+    if missing:
+        parsed.file_error(
+            "Colonne(s) manquante(s) ou renommée(s) dans l'en-tête (ligne "
+            f"{header_row}) : {', '.join(f'« {m} »' for m in missing)}. Utilisez le modèle sans modifier l'en-tête."
+        )
+        return None
+    if any(error.row == header_row for error in parsed.errors):
+        return None
+    return positions
+
+
+def _is_blank(cell: Any) -> bool:
+    value = cell.value
+    return value is None or (isinstance(value, str) and not clean_line(value))
+
+
+def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> ParsedWorkbook:
+    """Check a workbook from the container to every cell; errors are collected, never raised."""
+    bulk = bulk or BulkSettings()
+    path = Path(path)
+    parsed = ParsedWorkbook(filename=path.name)
+    archive = _check_container(path, parsed, bulk)
+    if archive is None:
+        return parsed
+    try:
+        _read_rows(archive, parsed, bulk)
+    except Exception:  # noqa: BLE001 - any failure inside openpyxl means a damaged workbook
+        parsed.rows.clear()
+        parsed.file_error("Le classeur est corrompu ou illisible : ouvrez-le dans Excel et enregistrez-le de nouveau.")
+    finally:
+        archive.close()
+    return parsed
+
+
+def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(archive.fp.getvalue()), read_only=True, data_only=False, keep_links=False)
+    try:
+        sheet = _find_sheet(workbook, parsed)
+        if sheet is None:
+            return
+        merged = _merged_ranges(archive, sheet._worksheet_path)  # noqa: SLF001 - part name of the sheet
+        if merged:
+            shown = ", ".join(merged[:5]) + (" …" if len(merged) > 5 else "")
+            parsed.file_error(f"Le classeur contient des cellules fusionnées ({shown}) : défusionnez-les.")
+            return
+        _read_sheet(sheet, parsed, bulk)
+    finally:
+        workbook.close()
+
+
+def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
+    width = sheet.max_column
+    rows = sheet.iter_rows(max_col=min(width, MAX_COLUMNS) if width else None)
+    positions: dict[str, int] | None = None
+    header_row = 0
+    for row_number, cells in enumerate(rows, start=1):
+        if not any(not _is_blank(cell) for cell in cells):
+            if row_number >= HEADER_SEARCH_ROWS:
+                break
+            continue
+        header_row = row_number
+        positions = _map_header(list(cells), row_number, parsed)
+        break
+    if header_row == 0:
+        parsed.file_error(f"La feuille « {sheet.title} » est vide : aucun en-tête ni aucune ligne.")
+        return
+    if positions is None:
+        return
+    seen_emails: dict[str, int] = {}
+    email_label = COLUMN_BY_KEY["email"].label
+    for row_number, cells in enumerate(rows, start=header_row + 1):
+        if all(_is_blank(cell) for cell in cells):
+            if row_number - header_row > 2 * bulk.max_rows + BLANK_ROWS_SLACK:
+                parsed.rows.clear()
+                parsed.file_error(
+                    f"Le fichier dépasse {bulk.max_rows} lignes : découpez-le en plusieurs fichiers."
+                )
+                return
+            continue
+        parsed.data_rows += 1
+        if parsed.data_rows > bulk.max_rows:
+            parsed.rows.clear()
+            parsed.file_error(
+                f"Le fichier dépasse {bulk.max_rows} lignes : découpez-le en plusieurs fichiers."
+            )
+            return
+        texts: dict[str, str] = {}
+        usable = True
+        for key, index in positions.items():
+            column = COLUMN_BY_KEY[key]
+            if index >= len(cells):
+                texts[key] = ""
+                continue
+            text = _cell_text(cells[index], column, row_number, parsed)
+            if text is None:
+                usable = False
+                texts[key] = ""
+            else:
+                texts[key] = text
+        if not usable:
+            continue
+        checked = _check_row(row_number, texts, parsed)
+        if checked is None:
+            continue
+        email_key = checked.email.casefold()
+        if email_key in seen_emails:
+            parsed.errors.append(
+                RowError(
+                    row_number, email_label, display_value(checked.email),
+                    f"e-mail en double dans le fichier (déjà à la ligne {seen_emails[email_key]}).",
+                )
+            )
+            continue
+        seen_emails[email_key] = row_number
+        parsed.rows.append(checked)
+    if parsed.data_rows == 0:
+        parsed.file_error(f"La feuille « {sheet.title} » ne contient aucune ligne sous l'en-tête.")
+        return
+    if bulk.min_rows and parsed.data_rows <= bulk.min_rows:
+        parsed.file_error(
+            f"Le fichier ne contient que {parsed.data_rows} ligne(s) : l'habilitation en masse est réservée aux "
+            f"organismes de plus de {bulk.min_rows} personnes. Créez ces comptes un par un depuis l'écran "
+            "de gestion des habilitations."
+        )
