@@ -51,6 +51,7 @@ def _parser() -> FrenchArgumentParser:
 
     add("migrate", "appliquer les migrations à la base configurée")
     add("config", "afficher la configuration effective (secrets masqués)")
+    add("check", "recalculer tous les soldes d'heures à partir des mouvements et signaler les écarts")
     mail = add("mail", "gérer la file d'envoi des courriels")
     mail_sub = mail.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=FrenchArgumentParser,
                                    required=True)
@@ -141,10 +142,34 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from cpf_tui import db
+        from cpf_tui.services.ledger import check_ledger
+
+        await db.open_database(settings.database_url)
+        try:
+            problems = await check_ledger()
+        finally:
+            await db.close_database()
+        for problem in problems:
+            print(f"Titulaire {problem.nir or problem.holder_id} : {problem.message}")
+        if problems:
+            print(f"{len(problems)} incohérence(s) dans les comptes d'heures.", file=sys.stderr)
+            return 1
+        print("Comptes d'heures cohérents : tous les soldes correspondent aux mouvements.")
+        return 0
+
+    return run_async(go())
+
+
 COMMANDS: dict[str | None, Handler] = {
     None: cmd_run,
     "migrate": cmd_migrate,
     "config": cmd_config,
+    "check": cmd_check,
     "mail": cmd_mail,
 }
 

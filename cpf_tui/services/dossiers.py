@@ -1,0 +1,649 @@
+"""Training files (dossiers de formation): drafts, validation (reserves hours), closure (consumes them).
+
+Scope rule: a file belongs to the organisation and establishment of the user who created it.
+Gestionnaires and principal administrators act on the files of their organisation, delegated
+administrators on the files of their establishment, CDC operators consult every file (read only).
+A file outside the actor's scope is reported as not found. Holders themselves are national
+(see `cpf_tui.services.holders`).
+
+States and rights (DOMAIN.md §6): create / save / delete need the Création profile and a file *en
+cours d'élaboration*; validate needs Validation and a draft; close needs Clôture and a validated file.
+Every action re-reads the actor, checks the right, then the scope, then the state, and writes the file,
+its history line (DossierEvent), the ledger movements and the audit event in one transaction that
+serialises on the holder (`services.locking`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from cpf_tui import clock, permissions
+from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from cpf_tui.permissions import Capability
+from cpf_tui.services import audit, ledger
+from cpf_tui.services.context import RequestContext
+from cpf_tui.services.ledger import FILE_MAX, format_hours
+from models.enums import DossierStatus, Profile, Role
+
+PAGE_SIZE = 50
+SORTS = {
+    "number": ("number",),
+    "-number": ("-number",),
+    "start_date": ("start_date", "id"),
+    "-start_date": ("-start_date", "-id"),
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+}
+SORT_LABELS = {
+    "-created": "plus récents d'abord",
+    "created": "plus anciens d'abord",
+    "number": "numéro croissant",
+    "-number": "numéro décroissant",
+    "start_date": "date de début croissante",
+    "-start_date": "date de début décroissante",
+}
+
+ACTIONS = ("create", "save", "delete", "validate", "close")
+ACTION_CAPABILITY = {
+    "create": Capability.DOSSIER_EDIT_DRAFT,
+    "save": Capability.DOSSIER_EDIT_DRAFT,
+    "delete": Capability.DOSSIER_EDIT_DRAFT,
+    "validate": Capability.DOSSIER_VALIDATE,
+    "close": Capability.DOSSIER_CLOSE,
+}
+ACTION_STATUS = {
+    "save": DossierStatus.DRAFT,
+    "delete": DossierStatus.DRAFT,
+    "validate": DossierStatus.DRAFT,
+    "close": DossierStatus.VALIDATED,
+}
+WRONG_STATUS_MESSAGES = {
+    "save": "Ce dossier n'est plus en cours d'élaboration : il ne peut plus être modifié.",
+    "delete": "Ce dossier n'est plus en cours d'élaboration : il ne peut plus être supprimé.",
+    "validate": "Seul un dossier en cours d'élaboration peut être validé.",
+    "close": "Seul un dossier validé peut être clos.",
+}
+EVENT_LABELS = {
+    "create": "Création",
+    "save": "Modification",
+    "validate": "Validation",
+    "close": "Clôture",
+}
+
+
+class WrongStatus(PermissionDenied):
+    """The action does not apply to a file in its current state."""
+
+
+def allowed_actions(role: Role | str, profile: Profile | str | None, status: DossierStatus | str | None) -> set[str]:
+    """Actions a role/profile may take on a file in `status` (None: no file yet); screens show only these."""
+    out: set[str] = set()
+    for action in ACTIONS:
+        if not permissions.can(role, profile, ACTION_CAPABILITY[action]):
+            continue
+        if action == "create":
+            out.add(action)
+        elif status is not None and DossierStatus(status) == ACTION_STATUS[action]:
+            out.add(action)
+    return out
+
+
+# -- form input --------------------------------------------------------------------------------------
+_DATE_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+
+
+def parse_date_fr(text: str, label: str) -> date | None:
+    """A date typed as JJ/MM/AAAA (or AAAA-MM-JJ); empty gives None."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        match = _DATE_RE.match(value)
+        if match:
+            return date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{label} : date invalide, format JJ/MM/AAAA attendu.", {label: "date"}) from None
+
+
+def format_date_fr(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+@dataclass
+class DossierInput:
+    """The editable fields of a file, as typed values (None or "" = not filled in yet)."""
+
+    holder_nir: str = ""
+    training_title: str = ""
+    provider_name: str = ""
+    provider_siret: str = ""
+    start_date: date | None = None
+    end_date: date | None = None
+    duration_minutes: int | None = None
+    requested_minutes: int | None = None
+
+    @classmethod
+    def from_text(cls, values: dict[str, str]) -> DossierInput:
+        """Parse what a form holds (dates JJ/MM/AAAA, hours "12 h 30"); every error reported at once."""
+        errors: dict[str, str] = {}
+        parsed: dict[str, Any] = {}
+        parsers = {
+            "start_date": lambda v: parse_date_fr(v, "Date de début"),
+            "end_date": lambda v: parse_date_fr(v, "Date de fin"),
+            "duration_minutes": lambda v: ledger.parse_hours(v, "Durée totale", required=False),
+            "requested_minutes": lambda v: ledger.parse_hours(v, "Heures demandées", required=False),
+        }
+        for name in ("holder_nir", "training_title", "provider_name", "provider_siret"):
+            parsed[name] = values.get(name, "") or ""
+        for name, parse in parsers.items():
+            try:
+                parsed[name] = parse(values.get(name, "") or "")
+            except ValidationError as exc:
+                errors[name] = exc.message
+        if errors:
+            raise ValidationError(" ".join(errors.values()), errors)
+        return cls(**parsed)
+
+
+@dataclass(frozen=True)
+class CleanInput:
+    holder_id: int
+    values: dict[str, Any]
+
+
+async def _clean(data: DossierInput, *, complete: bool) -> CleanInput:
+    """Check the fields (French messages, all at once); `complete` also requires every field."""
+    from cpf_tui.services.holders import normalise_nir
+    from cpf_tui.services.validation import validate_siret, validate_text
+    from models import Holder
+
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    holder_id = 0
+
+    def attempt(name: str, check: Any) -> None:
+        try:
+            values[name] = check()
+        except ValidationError as exc:
+            errors[name] = exc.message
+
+    try:
+        holder = await Holder.get_or_none(nir=normalise_nir(data.holder_nir))
+        if holder is None:
+            errors["holder_nir"] = "Titulaire : aucun titulaire n'a ce NIR."
+        else:
+            holder_id = holder.id
+    except ValidationError as exc:
+        errors["holder_nir"] = "Titulaire — " + exc.message
+    attempt("training_title", lambda: validate_text(data.training_title, "Intitulé de la formation",
+                                                    max_length=200, required=complete))
+    attempt("provider_name", lambda: validate_text(data.provider_name, "Organisme de formation",
+                                                   max_length=200, required=complete))
+    if (data.provider_siret or "").strip() or complete:
+        attempt("provider_siret", lambda: validate_siret(data.provider_siret, "SIRET de l'organisme de formation"))
+    else:
+        values["provider_siret"] = ""
+    values["start_date"], values["end_date"] = data.start_date, data.end_date
+    values["duration_minutes"] = data.duration_minutes or 0
+    values["requested_minutes"] = data.requested_minutes or 0
+    if complete:
+        for name, label in (("start_date", "Date de début"), ("end_date", "Date de fin")):
+            if getattr(data, name) is None:
+                errors[name] = f"{label} : champ obligatoire."
+        for name, label in (("duration_minutes", "Durée totale"), ("requested_minutes", "Heures demandées")):
+            if not getattr(data, name):
+                errors.setdefault(name, f"{label} : champ obligatoire.")
+    if data.start_date and data.end_date and data.end_date < data.start_date:
+        errors["end_date"] = "Date de fin : elle ne peut pas précéder la date de début."
+    for name, label in (("duration_minutes", "Durée totale"), ("requested_minutes", "Heures demandées")):
+        amount = getattr(data, name)
+        if amount is not None and amount <= 0:
+            errors[name] = f"{label} : une durée strictement positive est attendue."
+    if data.duration_minutes and data.requested_minutes and data.requested_minutes > data.duration_minutes:
+        errors["requested_minutes"] = (
+            f"Heures demandées : elles ne peuvent pas dépasser la durée totale ({format_hours(data.duration_minutes)})."
+        )
+    if data.requested_minutes and data.requested_minutes > FILE_MAX:
+        errors["requested_minutes"] = f"Heures demandées : {format_hours(FILE_MAX)} au maximum par dossier."
+    if data.duration_minutes and data.duration_minutes > 9999 * 60:
+        errors["duration_minutes"] = "Durée totale : 9999 h au maximum."
+    if errors:
+        raise ValidationError(" ".join(errors.values()), errors)
+    return CleanInput(holder_id, values)
+
+
+def _snapshot(dossier: Any) -> dict[str, Any]:
+    """The audited fields of a file (no secret in it)."""
+    return {
+        "number": dossier.number,
+        "status": dossier.status.value if isinstance(dossier.status, DossierStatus) else dossier.status,
+        "holder_id": dossier.holder_id,
+        "establishment_id": dossier.establishment_id,
+        "training_title": dossier.training_title,
+        "provider_name": dossier.provider_name,
+        "provider_siret": dossier.provider_siret,
+        "start_date": dossier.start_date.isoformat() if dossier.start_date else None,
+        "end_date": dossier.end_date.isoformat() if dossier.end_date else None,
+        "duration_minutes": dossier.duration_minutes,
+        "requested_minutes": dossier.requested_minutes,
+        "reserved_dif_minutes": dossier.reserved_dif_minutes,
+        "reserved_cpf_minutes": dossier.reserved_cpf_minutes,
+        "done_minutes": dossier.done_minutes,
+        "closure_reason": dossier.closure_reason,
+        "version": dossier.version,
+    }
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before[k], after[k]] for k in after if before.get(k) != after[k] and k != "version"}
+
+
+async def _event(dossier: Any, actor: Any, action: str, details: dict[str, Any], conn: Any) -> None:
+    from models import DossierEvent
+
+    await DossierEvent.create(dossier_id=dossier.id, actor_id=actor.id, action=action, details=details,
+                              at=clock.now(), using_db=conn)
+
+
+def _stale() -> Conflict:
+    return Conflict(
+        "Ce dossier a été modifié par quelqu'un d'autre depuis que vous l'avez ouvert : "
+        "vos modifications n'ont pas été enregistrées (votre saisie reste à l'écran). "
+        "Rechargez le dossier pour voir la nouvelle version."
+    )
+
+
+async def _load_for(actor: Any, dossier_id: int, conn: Any = None) -> Any:
+    """The file if it exists and is in the actor's scope, else NotFound."""
+    from models import Dossier
+
+    dossier = await Dossier.filter(id=dossier_id).using_db(conn).first()
+    if dossier is None or not permissions.in_scope(actor, dossier.organisation_id, dossier.establishment_id):
+        raise NotFound("Dossier introuvable (ou hors de votre périmètre).")
+    return dossier
+
+
+def _check_status(dossier: Any, action: str) -> None:
+    if dossier.status != ACTION_STATUS[action]:
+        raise WrongStatus(WRONG_STATUS_MESSAGES[action])
+
+
+# -- actions -----------------------------------------------------------------------------------------
+async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment_id: int | None = None) -> Any:
+    """Create a file *en cours d'élaboration* in the actor's organisation and establishment."""
+    from cpf_tui.services.locking import serialised_transaction
+    from models import Dossier, Establishment
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
+    if actor.organisation_id is None:
+        raise PermissionDenied("Un dossier est rattaché à un organisme : votre compte n'en a pas.")
+    target_establishment = establishment_id or actor.establishment_id
+    if target_establishment is not None:
+        establishment = await Establishment.get_or_none(id=target_establishment)
+        if establishment is None or not permissions.in_scope(actor, establishment.organisation_id, establishment.id):
+            raise PermissionDenied("Cet établissement n'est pas dans votre périmètre.")
+    clean = await _clean(data, complete=False)
+    now = clock.now()
+    async with serialised_transaction() as conn:
+        dossier = await Dossier.create(
+            number=f"TMP-{uuid.uuid4().hex[:16]}", holder_id=clean.holder_id, organisation_id=actor.organisation_id,
+            establishment_id=target_establishment, created_by_id=actor.id, status=DossierStatus.DRAFT,
+            created_at=now, updated_at=now, using_db=conn, **clean.values,
+        )
+        dossier.number = f"DF-{now.year}-{dossier.id:06d}"
+        await dossier.save(using_db=conn, update_fields=["number"])
+        after = _snapshot(dossier)
+        await _event(dossier, actor, "create", {"fields": after}, conn)
+        await audit.record("dossier.create", ctx=ctx, actor=actor, target=dossier, before=None, after=after,
+                           using_db=conn)
+    return dossier
+
+
+async def save_draft(ctx: RequestContext, dossier_id: int, data: DossierInput, *, expected_version: int) -> Any:
+    """Save a draft's fields; refused with Conflict when the file changed since `expected_version`."""
+    from cpf_tui.services.locking import serialised_transaction
+    from models import Dossier
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
+    await _load_for(actor, dossier_id)
+    clean = await _clean(data, complete=False)
+    async with serialised_transaction() as conn:
+        dossier = await _load_for(actor, dossier_id, conn)
+        _check_status(dossier, "save")
+        if dossier.version != expected_version:
+            raise _stale()
+        before = _snapshot(dossier)
+        updated = await Dossier.filter(id=dossier_id, version=expected_version).using_db(conn).update(
+            holder_id=clean.holder_id, version=expected_version + 1, updated_at=clock.now(), **clean.values
+        )
+        if updated != 1:
+            raise _stale()
+        dossier = await Dossier.get(id=dossier_id).using_db(conn)
+        after = _snapshot(dossier)
+        changes = _changes(before, after)
+        await _event(dossier, actor, "save", {"changes": changes}, conn)
+        await audit.record("dossier.save", ctx=ctx, actor=actor, target=dossier, before=before, after=after,
+                           using_db=conn)
+    return dossier
+
+
+async def delete_draft(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> None:
+    """Delete a draft (its history goes with it, the audit journal keeps the record)."""
+    from cpf_tui.services.locking import serialised_transaction
+    from models import Dossier
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
+    async with serialised_transaction() as conn:
+        dossier = await _load_for(actor, dossier_id, conn)
+        _check_status(dossier, "delete")
+        if expected_version is not None and dossier.version != expected_version:
+            raise _stale()
+        before = _snapshot(dossier)
+        await Dossier.filter(id=dossier_id).using_db(conn).delete()
+        await audit.record("dossier.delete", ctx=ctx, actor=actor, target=dossier, before=before, after=None,
+                           using_db=conn)
+
+
+async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> Any:
+    """Validate a complete draft: reserves the requested hours (DIF first, then CPF), records who and when."""
+    from cpf_tui.services.locking import lock_holder, serialised_transaction
+    from models import Dossier
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_VALIDATE)
+    dossier = await _load_for(actor, dossier_id)
+    _check_status(dossier, "validate")
+    async with serialised_transaction() as conn:
+        holder = await lock_holder(dossier.holder_id, conn)
+        dossier = await _load_for(actor, dossier_id, conn)
+        _check_status(dossier, "validate")
+        if expected_version is not None and dossier.version != expected_version:
+            raise _stale()
+        holder_nir = holder.nir if holder else ""
+        await _clean(DossierInput(
+            holder_nir=holder_nir, training_title=dossier.training_title, provider_name=dossier.provider_name,
+            provider_siret=dossier.provider_siret, start_date=dossier.start_date, end_date=dossier.end_date,
+            duration_minutes=dossier.duration_minutes or None, requested_minutes=dossier.requested_minutes or None,
+        ), complete=True)
+        before = _snapshot(dossier)
+        dif, cpf = await ledger.reserve(holder, dossier, dossier.requested_minutes, actor=actor, conn=conn)
+        now = clock.now()
+        updated = await Dossier.filter(id=dossier_id, version=dossier.version, status=DossierStatus.DRAFT).using_db(
+            conn
+        ).update(
+            status=DossierStatus.VALIDATED, reserved_dif_minutes=dif, reserved_cpf_minutes=cpf, validated_at=now,
+            validated_by_id=actor.id, version=dossier.version + 1, updated_at=now,
+        )
+        if updated != 1:
+            raise _stale()
+        dossier = await Dossier.get(id=dossier_id).using_db(conn)
+        await _event(dossier, actor, "validate", {"reserved_dif_minutes": dif, "reserved_cpf_minutes": cpf}, conn)
+        await audit.record("dossier.validate", ctx=ctx, actor=actor, target=dossier, before=before,
+                           after=_snapshot(dossier), using_db=conn)
+    return dossier
+
+
+async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, reason: str = "") -> Any:
+    """Close a validated file: hours done ≤ reserved (reason required when fewer); consumes and releases."""
+    from cpf_tui.services.locking import lock_holder, serialised_transaction
+    from cpf_tui.services.validation import validate_text
+    from models import Dossier
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_CLOSE)
+    dossier = await _load_for(actor, dossier_id)
+    _check_status(dossier, "close")
+    if done_minutes is None:
+        raise ValidationError("Heures réalisées : champ obligatoire.", {"done_minutes": "obligatoire"})
+    if done_minutes < 0:
+        raise ValidationError("Heures réalisées : une durée positive est attendue.", {"done_minutes": "négatif"})
+    reserved = dossier.reserved_dif_minutes + dossier.reserved_cpf_minutes
+    if done_minutes > reserved:
+        raise ValidationError(
+            f"Heures réalisées : elles ne peuvent pas dépasser les heures réservées ({format_hours(reserved)}).",
+            {"done_minutes": "supérieur au réservé"},
+        )
+    clean_reason = validate_text(reason, "Motif", max_length=500, required=done_minutes < reserved)
+    async with serialised_transaction() as conn:
+        holder = await lock_holder(dossier.holder_id, conn)
+        dossier = await _load_for(actor, dossier_id, conn)
+        _check_status(dossier, "close")
+        before = _snapshot(dossier)
+        settled = await ledger.settle(holder, dossier, done_minutes, actor=actor, conn=conn, reason=clean_reason)
+        now = clock.now()
+        updated = await Dossier.filter(id=dossier_id, version=dossier.version, status=DossierStatus.VALIDATED).using_db(
+            conn
+        ).update(
+            status=DossierStatus.CLOSED, done_minutes=done_minutes, closure_reason=clean_reason, closed_at=now,
+            closed_by_id=actor.id, version=dossier.version + 1, updated_at=now,
+        )
+        if updated != 1:
+            raise _stale()
+        dossier = await Dossier.get(id=dossier_id).using_db(conn)
+        await _event(dossier, actor, "close", {"done_minutes": done_minutes, "reason": clean_reason, **settled}, conn)
+        await audit.record("dossier.close", ctx=ctx, actor=actor, target=dossier, before=before,
+                           after=_snapshot(dossier), using_db=conn)
+    return dossier
+
+
+# -- reading -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EventLine:
+    at: datetime
+    actor: str
+    action: str
+    label: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class DossierView:
+    """A file as its form shows it, with its history."""
+
+    id: int
+    number: str
+    status: DossierStatus
+    version: int
+    holder_id: int
+    holder_nir: str
+    holder_name: str
+    organisation: str
+    establishment: str
+    training_title: str
+    provider_name: str
+    provider_siret: str
+    start_date: date | None
+    end_date: date | None
+    duration_minutes: int
+    requested_minutes: int
+    reserved_dif_minutes: int
+    reserved_cpf_minutes: int
+    done_minutes: int | None
+    closure_reason: str
+    created_at: datetime
+    created_by: str
+    validated_at: datetime | None
+    validated_by: str
+    closed_at: datetime | None
+    closed_by: str
+    events: list[EventLine] = field(default_factory=list)
+
+    @property
+    def reserved_minutes(self) -> int:
+        return self.reserved_dif_minutes + self.reserved_cpf_minutes
+
+    def as_text_fields(self) -> dict[str, str]:
+        """The editable fields as a form shows them."""
+        return {
+            "holder_nir": self.holder_nir,
+            "training_title": self.training_title,
+            "provider_name": self.provider_name,
+            "provider_siret": self.provider_siret,
+            "start_date": format_date_fr(self.start_date),
+            "end_date": format_date_fr(self.end_date),
+            "duration_minutes": format_hours(self.duration_minutes) if self.duration_minutes else "",
+            "requested_minutes": format_hours(self.requested_minutes) if self.requested_minutes else "",
+        }
+
+
+def _event_summary(action: str, details: dict[str, Any]) -> str:
+    if action == "save":
+        names = ", ".join(sorted(details.get("changes", {}))) or "aucun champ"
+        return f"Champs modifiés : {names}"
+    if action == "validate":
+        return (f"Heures réservées : DIF {format_hours(details.get('reserved_dif_minutes', 0))}, "
+                f"CPF {format_hours(details.get('reserved_cpf_minutes', 0))}")
+    if action == "close":
+        text = f"Heures réalisées : {format_hours(details.get('done_minutes', 0))}"
+        if details.get("reason"):
+            text += f" — motif : {details['reason']}"
+        return text
+    return "Dossier créé"
+
+
+def _name(account: Any) -> str:
+    return account.full_name if account else ""
+
+
+async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
+    """A file in the actor's scope, with its holder and history."""
+    from models import DossierEvent
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    dossier = await _load_for(actor, dossier_id)
+    await dossier.fetch_related("holder", "organisation", "establishment", "created_by", "validated_by", "closed_by")
+    events = await DossierEvent.filter(dossier_id=dossier_id).order_by("at", "id").prefetch_related("actor")
+    holder = dossier.holder
+    return DossierView(
+        id=dossier.id, number=dossier.number, status=dossier.status, version=dossier.version,
+        holder_id=holder.id, holder_nir=holder.nir,
+        holder_name=f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}",
+        organisation=dossier.organisation.raison_sociale,
+        establishment=dossier.establishment.name if dossier.establishment else "",
+        training_title=dossier.training_title, provider_name=dossier.provider_name,
+        provider_siret=dossier.provider_siret, start_date=dossier.start_date, end_date=dossier.end_date,
+        duration_minutes=dossier.duration_minutes, requested_minutes=dossier.requested_minutes,
+        reserved_dif_minutes=dossier.reserved_dif_minutes, reserved_cpf_minutes=dossier.reserved_cpf_minutes,
+        done_minutes=dossier.done_minutes, closure_reason=dossier.closure_reason,
+        created_at=dossier.created_at, created_by=_name(dossier.created_by),
+        validated_at=dossier.validated_at, validated_by=_name(dossier.validated_by),
+        closed_at=dossier.closed_at, closed_by=_name(dossier.closed_by),
+        events=[
+            EventLine(e.at, _name(e.actor) or "Système", e.action, EVENT_LABELS.get(e.action, e.action),
+                      _event_summary(e.action, e.details or {}))
+            for e in events
+        ],
+    )
+
+
+@dataclass
+class DossierFilter:
+    """List filters; empty values do not filter."""
+
+    status: DossierStatus | str | None = None
+    holder: str = ""
+    """A NIR (exact) or the beginning of a holder's birth or usage name."""
+    establishment_id: int | None = None
+    start_from: date | None = None
+    start_to: date | None = None
+    sort: str = "-created"
+
+
+@dataclass(frozen=True)
+class DossierRow:
+    id: int
+    number: str
+    status: DossierStatus
+    holder_name: str
+    holder_nir: str
+    training_title: str
+    start_date: date | None
+    requested_minutes: int
+    establishment: str
+
+
+@dataclass(frozen=True)
+class DossierPage:
+    rows: list[DossierRow]
+    page: int
+    page_size: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+async def list_dossiers(
+    ctx: RequestContext, filters: DossierFilter | None = None, *, page: int = 1, page_size: int = PAGE_SIZE
+) -> DossierPage:
+    """One page of the files in the actor's scope, filtered and sorted (fetches one extra row to know
+    whether a next page exists, no COUNT over large tables)."""
+    from cpf_tui.services.holders import looks_like_nir, name_key, normalise_nir
+    from tortoise.expressions import Q
+
+    from models import Dossier
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    filters = filters or DossierFilter()
+    if filters.sort not in SORTS:
+        raise ValidationError("Tri inconnu.")
+    page = max(1, page)
+    query = Dossier.all()
+    role = Role(actor.role)
+    if role == Role.DELEGATED_ADMIN:
+        query = query.filter(organisation_id=actor.organisation_id, establishment_id=actor.establishment_id)
+    elif role != Role.OPERATOR:
+        query = query.filter(organisation_id=actor.organisation_id)
+    if filters.status:
+        query = query.filter(status=DossierStatus(filters.status))
+    if filters.establishment_id:
+        query = query.filter(establishment_id=filters.establishment_id)
+    if filters.start_from:
+        query = query.filter(start_date__gte=filters.start_from)
+    if filters.start_to:
+        query = query.filter(start_date__lte=filters.start_to)
+    if filters.start_from and filters.start_to and filters.start_to < filters.start_from:
+        raise ValidationError("Dates : la date « au » précède la date « du ».")
+    text = (filters.holder or "").strip()
+    if text:
+        if looks_like_nir(text):
+            query = query.filter(holder__nir=normalise_nir(text))
+        else:
+            key = name_key(text)
+            query = query.filter(Q(holder__search_name__startswith=key) | Q(holder__search_usage__startswith=key))
+    rows = await (
+        query.order_by(*SORTS[filters.sort]).offset((page - 1) * page_size).limit(page_size + 1)
+        .prefetch_related("holder", "establishment")
+    )
+    return DossierPage(
+        rows=[
+            DossierRow(
+                id=d.id, number=d.number, status=d.status,
+                holder_name=f"{d.holder.prenoms} {d.holder.nom_usage or d.holder.nom_naissance}",
+                holder_nir=d.holder.nir, training_title=d.training_title, start_date=d.start_date,
+                requested_minutes=d.requested_minutes, establishment=d.establishment.name if d.establishment else "",
+            )
+            for d in rows[:page_size]
+        ],
+        page=page,
+        page_size=page_size,
+        has_next=len(rows) > page_size,
+    )
+
+
+async def establishments_in_scope(ctx: RequestContext) -> list[tuple[int, str]]:
+    """The establishments whose files the actor may list (for the filter)."""
+    from models import Establishment
+
+    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    query = Establishment.all()
+    role = Role(actor.role)
+    if role == Role.DELEGATED_ADMIN:
+        query = query.filter(id=actor.establishment_id)
+    elif role != Role.OPERATOR:
+        query = query.filter(organisation_id=actor.organisation_id)
+    return [(e.id, e.name) for e in await query.order_by("name").limit(500)]

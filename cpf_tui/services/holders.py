@@ -1,0 +1,193 @@
+"""Holders (titulaires): search, holder page, coordonnées médiatiques.
+
+Scope: holders are national. Any habilitated user whose profile grants HOLDER_VIEW (every dossier
+profile, CDC operators included) may look a holder up by NIR, or by the beginning of its birth or
+usage name together with its date of birth. Updating the e-mail and mobile phone is open to every
+dossier profile (Consultation and above), not to CDC operators, who are read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from cpf_tui import permissions
+from cpf_tui.errors import Conflict, NotFound, ValidationError
+from cpf_tui.permissions import Capability
+from cpf_tui.services import audit
+from cpf_tui.services.context import RequestContext
+from cpf_tui.services.ledger import Balances, balances_of
+from cpf_tui.text import fold
+
+SEARCH_LIMIT = 50
+_NAME_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ '-")
+
+
+def normalise_nir(text: str) -> str:
+    """A typed NIR without spaces or dots, upper case (Corsica: 2A/2B), checked with stdnum.fr.nir."""
+    from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError as StdnumError
+    from stdnum.fr import nir
+
+    value = "".join((text or "").split()).replace(".", "").upper()
+    if not value:
+        raise ValidationError("NIR : champ obligatoire.", {"nir": "obligatoire"})
+    try:
+        return nir.validate(value)
+    except InvalidLength:
+        raise ValidationError("NIR : 15 caractères attendus (13 chiffres et la clé).", {"nir": "longueur"}) from None
+    except InvalidChecksum:
+        raise ValidationError("NIR : clé de contrôle invalide.", {"nir": "clé"}) from None
+    except StdnumError:
+        raise ValidationError("NIR : numéro de sécurité sociale invalide.", {"nir": "invalide"}) from None
+
+
+def name_key(text: str) -> str:
+    """The search key of a name: upper case without accents (as stored in `Holder.search_name`)."""
+    return fold(text).upper()
+
+
+def looks_like_nir(text: str) -> bool:
+    """Whether a search text is meant as a NIR (digits, with 2A/2B, spaces allowed)."""
+    compact = "".join(text.split()).upper()
+    return len(compact) >= 5 and compact[:1] in "12378" and compact.replace("A", "").replace("B", "").isdigit()
+
+
+@dataclass(frozen=True)
+class HolderRow:
+    """One line of search results."""
+
+    id: int
+    nir: str
+    nom_naissance: str
+    nom_usage: str
+    prenoms: str
+    date_naissance: date
+
+
+@dataclass(frozen=True)
+class MovementLine:
+    """One line of the ledger history shown on the holder's page."""
+
+    at: datetime
+    kind: str
+    kind_label: str
+    bucket: str
+    minutes: int
+    previous_minutes: int | None
+    dossier_number: str
+    author: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class HolderPage:
+    """What the holder's page shows: identity, contact, balances and ledger history."""
+
+    id: int
+    nir: str
+    nom_naissance: str
+    nom_usage: str
+    prenoms: str
+    date_naissance: date
+    email: str
+    mobile: str
+    version: int
+    balances: Balances
+    movements: list[MovementLine]
+
+
+def _row(holder: Any) -> HolderRow:
+    return HolderRow(holder.id, holder.nir, holder.nom_naissance, holder.nom_usage, holder.prenoms,
+                     holder.date_naissance)
+
+
+async def search(
+    ctx: RequestContext, *, nir: str = "", name: str = "", birth_date: date | None = None, limit: int = SEARCH_LIMIT
+) -> list[HolderRow]:
+    """Holders by exact NIR, or by name prefix (birth or usage name) and date of birth, sorted by name."""
+    from models import Holder
+
+    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    if nir.strip():
+        holder = await Holder.get_or_none(nir=normalise_nir(nir))
+        return [_row(holder)] if holder else []
+    prefix = name_key(name)
+    if not prefix:
+        raise ValidationError("Saisissez un NIR, ou le début du nom et la date de naissance.", {"name": "obligatoire"})
+    if not set(prefix) <= _NAME_KEY_CHARS:
+        raise ValidationError("Nom : seules les lettres, espaces, apostrophes et traits d'union sont acceptés.",
+                              {"name": "caractères invalides"})
+    if birth_date is None:
+        raise ValidationError("Date de naissance : obligatoire pour une recherche par nom.",
+                              {"birth_date": "obligatoire"})
+    # A range on the indexed key (rather than LIKE, which SQLite cannot index case-insensitively).
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    found: dict[int, Any] = {}
+    for column in ("search_name", "search_usage"):
+        rows = await Holder.filter(
+            **{f"{column}__gte": prefix, f"{column}__lt": upper, "date_naissance": birth_date}
+        ).order_by(column, "id").limit(limit)
+        for holder in rows:
+            found.setdefault(holder.id, holder)
+    ordered = sorted(found.values(), key=lambda h: (h.search_name, h.prenoms, h.id))
+    return [_row(h) for h in ordered[:limit]]
+
+
+async def holder_page(ctx: RequestContext, holder_id: int) -> HolderPage:
+    """A holder's identity, contact, balances and ledger history (oldest first)."""
+    from models import HoursMovement, Holder
+
+    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    holder = await Holder.get_or_none(id=holder_id)
+    if holder is None:
+        raise NotFound("Titulaire introuvable.")
+    movements = await HoursMovement.filter(holder_id=holder_id).order_by("created_at", "id").prefetch_related(
+        "dossier", "author"
+    )
+    lines = [
+        MovementLine(
+            at=m.created_at, kind=m.kind.value, kind_label=m.kind.label, bucket=m.bucket.value.upper(),
+            minutes=m.minutes, previous_minutes=m.previous_minutes,
+            dossier_number=m.dossier.number if m.dossier else "",
+            author=m.author.full_name if m.author else "Caisse des dépôts",
+            reason=m.reason,
+        )
+        for m in movements
+    ]
+    return HolderPage(
+        id=holder.id, nir=holder.nir, nom_naissance=holder.nom_naissance, nom_usage=holder.nom_usage,
+        prenoms=holder.prenoms, date_naissance=holder.date_naissance, email=holder.email, mobile=holder.mobile,
+        version=holder.version, balances=balances_of(holder), movements=lines,
+    )
+
+
+async def update_contact(
+    ctx: RequestContext, holder_id: int, *, email: str, mobile: str, expected_version: int | None = None
+) -> Any:
+    """Change a holder's e-mail and mobile phone (validated, audited); empty values clear them."""
+    from cpf_tui.services.locking import lock_holder, serialised_transaction
+    from cpf_tui.services.validation import validate_email, validate_phone
+
+    actor = await permissions.require(ctx, Capability.HOLDER_UPDATE_CONTACT)
+    clean_email = validate_email(email, "E-mail") if (email or "").strip() else ""
+    clean_mobile = validate_phone(mobile, "Téléphone mobile", required=False, mobile=True)
+    async with serialised_transaction() as conn:
+        holder = await lock_holder(holder_id, conn)
+        if holder is None:
+            raise NotFound("Titulaire introuvable.")
+        if expected_version is not None and holder.version != expected_version:
+            raise Conflict(
+                "Ce titulaire a été modifié par quelqu'un d'autre depuis l'ouverture de sa fiche : "
+                "rechargez-la puis recommencez (votre saisie n'a pas été enregistrée)."
+            )
+        before = {"email": holder.email, "mobile": holder.mobile}
+        after = {"email": clean_email, "mobile": clean_mobile}
+        if before == after:
+            raise ValidationError("Coordonnées inchangées : rien à enregistrer.")
+        holder.email, holder.mobile = clean_email, clean_mobile
+        holder.version += 1
+        await holder.save(using_db=conn, update_fields=["email", "mobile", "version"])
+        await audit.record("holder.update_contact", ctx=ctx, actor=actor, target=holder, before=before,
+                           after=after, using_db=conn)
+    return holder
