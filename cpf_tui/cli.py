@@ -57,6 +57,26 @@ def _parser() -> FrenchArgumentParser:
                                    required=True)
     mail_sub.add_parser("send", help="envoyer les courriels en attente (file d'envoi)",
                         description="envoyer les courriels en attente (file d'envoi)")
+    audit_parser = add("audit", "vérifier ou exporter le journal d'audit")
+    audit_sub = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION",
+                                            parser_class=FrenchArgumentParser, required=True)
+    verify = audit_sub.add_parser("verify", help="vérifier le chaînage du journal (code de sortie 2 si altéré)",
+                                  description="vérifier le chaînage du journal et nommer le premier événement"
+                                  " modifié ou manquant", add_help=False)
+    verify.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    verify.add_argument("--tete", metavar="N:EMPREINTE",
+                        help="dernier événement relevé lors d'une vérification précédente (détecte les"
+                        " suppressions en fin de journal)")
+    export = audit_sub.add_parser("export", help="exporter le journal au format .xlsx",
+                                  description="exporter le journal au format .xlsx", add_help=False)
+    export.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    export.add_argument("-o", "--output", metavar="FICHIER.xlsx", help="fichier à écrire (par défaut dans le"
+                        " dossier de données, exports/journal-….xlsx)")
+    export.add_argument("--acteur", default="", help="identifiant de l'acteur (contient)")
+    export.add_argument("--action", default="", help="action (code ou libellé, contient)")
+    export.add_argument("--cible", default="", help="cible (libellé ou type contient, ou identifiant exact)")
+    export.add_argument("--du", default="", metavar="JJ/MM/AAAA", help="premier jour de la période")
+    export.add_argument("--au", default="", metavar="JJ/MM/AAAA", help="dernier jour de la période")
     return parser
 
 
@@ -165,12 +185,51 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_async(go())
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    expected_head = None
+    if args.audit_command == "verify" and args.tete:
+        seq, _, digest = args.tete.partition(":")
+        if not seq.strip().isdigit() or len(digest.strip()) != 64:
+            print("Erreur : --tete attend « N:EMPREINTE » (numéro et empreinte de 64 caractères).", file=sys.stderr)
+            return 1
+        expected_head = (int(seq), digest.strip())
+
+    async def go() -> int:
+        from pathlib import Path
+
+        from cpf_tui import db
+        from cpf_tui.services import audit, journal
+
+        await db.open_database(settings.database_url)
+        try:
+            await db.ensure_schema_current()
+            if args.audit_command == "verify":
+                report = await audit.verify_chain(expected_head=expected_head)
+                print(report.message)
+                if report.ok and report.checked:
+                    print(f"Dernier événement : n° {report.head_seq}, empreinte {report.head_hash}")
+                    print("Notez-les pour une prochaine vérification : cpf-tui audit verify --tete "
+                          f"{report.head_seq}:{report.head_hash}")
+                return 0 if report.ok else 2
+            filters = journal.JournalFilters(args.acteur, args.action, args.cible, args.du, args.au)
+            target = Path(args.output) if args.output else journal.default_export_path(settings.data_path)
+            written, count = await journal.export_xlsx_system(filters, target)
+            print(f"Journal exporté : {count} événement(s) dans {written}")
+            return 0
+        finally:
+            await db.close_database()
+
+    return run_async(go())
+
+
 COMMANDS: dict[str | None, Handler] = {
     None: cmd_run,
     "migrate": cmd_migrate,
     "config": cmd_config,
     "check": cmd_check,
     "mail": cmd_mail,
+    "audit": cmd_audit,
 }
 
 

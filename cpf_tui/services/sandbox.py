@@ -31,10 +31,6 @@ SETUP_AT = datetime(2025, 12, 1, 9, 0, tzinfo=timezone.utc)
 """When the fictional accounts accepted the CGU and chose their password."""
 
 HOUR = 60
-CPF_FULL_RATE = 24 * HOUR
-CPF_HALF_RATE = 12 * HOUR
-CPF_FIRST_TIER = 120 * HOUR
-CPF_CEILING = 150 * HOUR
 DIF_CEILING = 120 * HOUR
 DOSSIER_CEILING = 150 * HOUR
 
@@ -147,9 +143,9 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
                 "Direction de l'agence"),
     AccountSpec("PRNC4MTB", "principal_admin", "cloture", "gce-rennes", "gce-rennes-siege", "Le Goff", "Maëlle",
                 "Direction de l'agence", pending=True),
-    AccountSpec("DLGE2SEC", "delegated_admin", "cloture", "avenir", "avenir-lyon", "Faure", "Antoine",
+    AccountSpec("ADMD2SEC", "delegated_admin", "cloture", "avenir", "avenir-lyon", "Faure", "Antoine",
                 "Pôle formation Lyon"),
-    AccountSpec("DLGE3SEC", "delegated_admin", "cloture", "avenir", "avenir-marseille", "Roux", "Sophie",
+    AccountSpec("ADMD3SEC", "delegated_admin", "cloture", "avenir", "avenir-marseille", "Roux", "Sophie",
                 "Pôle formation Marseille"),
     AccountSpec("GSTN2CSN", "gestionnaire", "consultation", "avenir", "avenir-paris", "Petit", "Nathalie",
                 "Accueil"),
@@ -197,17 +193,6 @@ def training_accounts() -> list[TrainingAccount]:
 
 
 # -- hours rules ---------------------------------------------------------------------------------
-def cpf_acquisition_minutes(acquired_before: int, work_ratio_percent: int) -> int:
-    """Minutes acquired for one year: 24 h full time up to 120 h, then 12 h, ceiling 150 h, pro rata."""
-    if acquired_before >= CPF_CEILING or work_ratio_percent <= 0:
-        return 0
-    earned = CPF_FULL_RATE * work_ratio_percent // 100
-    if acquired_before + earned > CPF_FIRST_TIER:
-        below = max(0, CPF_FIRST_TIER - acquired_before)
-        earned = below + (earned - below) // 2
-    return min(earned, CPF_CEILING - acquired_before)
-
-
 def reservation_split(requested: int, dif_available: int) -> tuple[int, int]:
     """(DIF, CPF) minutes reserved for a file: DIF hours first, then CPF."""
     dif_part = min(requested, max(dif_available, 0))
@@ -411,10 +396,12 @@ def make_plan(seed: int = SEED) -> SandboxPlan:
 
 
 def _plan_acquisitions(rng: random.Random, holder: HolderPlan, born: date) -> None:
+    from cpf_tui.services.ledger import acquisition_for_year
+
     first_year = max(2015, born.year + 18, rng.randint(2015, 2024))
     for year in range(first_year, SANDBOX_TODAY.year):
         ratio = rng.choice((100, 100, 100, 100, 100, 80, 80, 60, 50, 0))
-        minutes = cpf_acquisition_minutes(holder.cpf_acquired, ratio)
+        minutes = acquisition_for_year(holder.cpf_acquired, ratio) if ratio else 0
         if minutes:
             holder.movements.append(MovementPlan("cpf_acquisition", "cpf", minutes, reference_year=year,
                                                  work_ratio_percent=ratio,
@@ -498,7 +485,8 @@ def _validate(rng: random.Random, holder: HolderPlan, plan: DossierPlan, validat
     for bucket, minutes in (("dif", dif_part), ("cpf", cpf_part)):
         if minutes:
             holder.movements.append(MovementPlan("reservation", bucket, minutes, dossier_number=plan.number,
-                                                 author=plan.validated_by, reason="Validation du dossier"))
+                                                 author=plan.validated_by,
+                                                 reason=f"Validation du dossier {plan.number}"))
     holder.dif_reserved += dif_part
     holder.cpf_reserved += cpf_part
 
@@ -514,6 +502,7 @@ def _close(rng: random.Random, holder: HolderPlan, plan: DossierPlan, closer: st
     plan.closed_at = _at(plan.end_date + timedelta(days=rng.randint(1, 20)), rng)
     dif_done = min(done, plan.reserved_dif_minutes)
     cpf_done = done - dif_done
+    note = f"Clôture du dossier {plan.number}" + (f" : {plan.closure_reason}" if plan.closure_reason else "")
     for kind, bucket, minutes in (
         ("consumption", "dif", dif_done), ("consumption", "cpf", cpf_done),
         ("release", "dif", plan.reserved_dif_minutes - dif_done),
@@ -521,7 +510,7 @@ def _close(rng: random.Random, holder: HolderPlan, plan: DossierPlan, closer: st
     ):
         if minutes:
             holder.movements.append(MovementPlan(kind, bucket, minutes, dossier_number=plan.number,
-                                                 author=plan.closed_by, reason="Clôture du dossier"))
+                                                 author=plan.closed_by, reason=note))
     holder.dif_reserved -= plan.reserved_dif_minutes
     holder.cpf_reserved -= plan.reserved_cpf_minutes
     holder.dif_consumed += dif_done
@@ -658,15 +647,22 @@ async def _write_holders_and_dossiers(conn: Any, plan: SandboxPlan, organisation
             using_db=conn,
         )
         dossier_ids[d.number] = dossier.id
-        events.append(DossierEvent(dossier_id=dossier.id, actor=accounts[d.created_by], action="created",
-                                   details={"requested_minutes": d.requested_minutes}))
+        # Same actions and details as cpf_tui.services.dossiers writes.
+        events.append(DossierEvent(dossier_id=dossier.id, actor=accounts[d.created_by], action="create",
+                                   details={"fields": {"number": d.number, "training_title": d.training_title,
+                                                       "requested_minutes": d.requested_minutes}}))
         if d.validated_by:
-            events.append(DossierEvent(dossier_id=dossier.id, actor=accounts[d.validated_by], action="validated",
+            events.append(DossierEvent(dossier_id=dossier.id, actor=accounts[d.validated_by], action="validate",
                                        details={"reserved_dif_minutes": d.reserved_dif_minutes,
                                                 "reserved_cpf_minutes": d.reserved_cpf_minutes}))
         if d.closed_by:
-            events.append(DossierEvent(dossier_id=dossier.id, actor=accounts[d.closed_by], action="closed",
-                                       details={"done_minutes": d.done_minutes, "reason": d.closure_reason}))
+            done_dif = min(d.done_minutes or 0, d.reserved_dif_minutes)
+            done_cpf = (d.done_minutes or 0) - done_dif
+            events.append(DossierEvent(dossier_id=dossier.id, actor=accounts[d.closed_by], action="close",
+                                       details={"done_minutes": d.done_minutes, "reason": d.closure_reason,
+                                                "consumed_dif_minutes": done_dif, "consumed_cpf_minutes": done_cpf,
+                                                "released_dif_minutes": d.reserved_dif_minutes - done_dif,
+                                                "released_cpf_minutes": d.reserved_cpf_minutes - done_cpf}))
     await DossierEvent.bulk_create(events, using_db=conn)
 
     movements = [
