@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timezone
 from typing import Any
 
 from cpf_tui import clock
 from cpf_tui.services.context import RequestContext
 
 GENESIS = "0" * 64
+MAX_APPEND_ATTEMPTS = 8
+"""How many times `record` retries when another writer took the same sequence number."""
+PG_CHAIN_LOCK_KEY = 7_301_120_401
+"""PostgreSQL advisory-lock key that serialises appends to the chain inside a transaction."""
 
 
 def canonical(value: Any) -> str:
@@ -63,8 +70,14 @@ async def record(
 
     `actor` is an Account (or None); `target` a model instance whose type, id and str are recorded.
     Never pass secrets in before/after.
+
+    Sequence numbers: with `using_db` (the caller's transaction) the append is serialised with the
+    other writers (SQLite: one writer at a time, PostgreSQL: an advisory lock held until commit), so
+    a failure rolls back the caller's change too. Without it, the append runs in a transaction of its
+    own and is retried when another writer took the same `seq` first (unique constraint).
     """
-    from models import AuditEvent
+    from tortoise.exceptions import IntegrityError
+    from tortoise.transactions import in_transaction
 
     ctx = ctx or RequestContext()
     if target is not None:
@@ -75,28 +88,155 @@ async def record(
         actor_identifier = actor_identifier or actor.identifier
         if organisation_id is None:
             organisation_id = getattr(actor, "organisation_id", None)
-    last = await AuditEvent.all().using_db(using_db).order_by("-seq").first()
-    seq = (last.seq + 1) if last else 1
-    prev_hash = last.event_hash if last else GENESIS
-    event = AuditEvent(
-        seq=seq,
-        at=clock.now(),
+    values = dict(
         actor_id=getattr(actor, "pk", None) if actor is not None else ctx.account_id,
         actor_identifier=actor_identifier[:32],
         organisation_id=organisation_id,
         action=action,
         outcome=outcome,
-        target_type=target_type,
-        target_id=str(target_id),
+        target_type=target_type[:32],
+        target_id=str(target_id)[:64],
         target_label=target_label[:200],
-        before=before,
-        after=after,
+        before=_plain_json(before),
+        after=_plain_json(after),
         session_token=ctx.session_token,
         ssh_user=ctx.ssh_user,
         ssh_key_fingerprint=ctx.ssh_key_fingerprint,
+    )
+    if using_db is not None:
+        return await _append(values, using_db)
+    for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
+        try:
+            async with in_transaction() as conn:
+                return await _append(values, conn)
+        except IntegrityError:
+            if attempt == MAX_APPEND_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _plain_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Before/after as plain JSON values, so that the stored copy hashes exactly like the original."""
+    if value is None:
+        return None
+    return json.loads(canonical(value))
+
+
+async def last_event(conn: Any) -> Any:
+    """The event at the head of the chain (None when the journal is empty)."""
+    from models import AuditEvent
+
+    return await AuditEvent.all().using_db(conn).order_by("-seq").first()
+
+
+async def _append(values: dict[str, Any], conn: Any) -> Any:
+    """Write one event after the current head of the chain, on connection `conn`."""
+    from models import AuditEvent
+
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
+    last = await last_event(conn)
+    prev_hash = last.event_hash if last else GENESIS
+    event = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        at=clock.now().astimezone(timezone.utc),
         prev_hash=prev_hash,
         event_hash="",
+        **values,
     )
     event.event_hash = event_digest(hashed_fields(event), prev_hash)
-    await event.save(using_db=using_db)
+    await event.save(using_db=conn)
     return event
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of a walk along the chain: `ok`, the events checked and the first problem found."""
+
+    ok: bool
+    checked: int
+    message: str
+    bad_seq: int | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
+
+
+async def _events_in_order(batch_size: int) -> AsyncIterator[Any]:
+    from models import AuditEvent
+
+    after_seq: int | None = None
+    while True:
+        query = AuditEvent.all().order_by("seq")
+        if after_seq is not None:
+            query = query.filter(seq__gt=after_seq)
+        batch = await query.limit(batch_size)
+        for event in batch:
+            yield event
+        if len(batch) < batch_size:
+            return
+        after_seq = batch[-1].seq
+
+
+async def verify_chain(*, expected_head: tuple[int, str] | None = None, batch_size: int = 500) -> ChainReport:
+    """Walk the journal from the first event and name the first altered or missing one (French).
+
+    The chain alone cannot reveal that its newest events were removed: pass `expected_head`
+    (a sequence number and hash noted earlier from a previous report) to check that too.
+    """
+    previous_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    head_seq, head_hash = 0, GENESIS
+    noted: dict[int, str] = {}
+    async for event in _events_in_order(batch_size):
+        if event.seq != expected_seq:
+            missing = f"n° {expected_seq}" if event.seq == expected_seq + 1 else f"n° {expected_seq} à {event.seq - 1}"
+            return ChainReport(
+                False, checked,
+                f"Journal altéré : événement {missing} manquant (supprimé) avant l'événement n° {event.seq}.",
+                bad_seq=expected_seq, head_seq=head_seq, head_hash=head_hash,
+            )
+        if event.prev_hash != previous_hash:
+            return ChainReport(
+                False, checked,
+                f"Journal altéré : l'événement n° {event.seq} ne suit pas l'événement n° {event.seq - 1}"
+                " (chaînage rompu : l'événement précédent a été modifié ou remplacé).",
+                bad_seq=max(event.seq - 1, 1), head_seq=head_seq, head_hash=head_hash,
+            )
+        if event_digest(hashed_fields(event), event.prev_hash) != event.event_hash:
+            return ChainReport(
+                False, checked,
+                f"Journal altéré : l'événement n° {event.seq} ({event.action}) a été modifié après son écriture.",
+                bad_seq=event.seq, head_seq=head_seq, head_hash=head_hash,
+            )
+        checked += 1
+        previous_hash = event.event_hash
+        expected_seq = event.seq + 1
+        head_seq, head_hash = event.seq, event.event_hash
+        if expected_head is not None and event.seq == expected_head[0]:
+            noted[event.seq] = event.event_hash
+    if expected_head is not None:
+        seq, digest = expected_head
+        if seq > head_seq:
+            return ChainReport(
+                False, checked,
+                f"Journal altéré : le journal s'arrête à l'événement n° {head_seq} alors que l'événement"
+                f" n° {seq} avait été relevé (événements supprimés en fin de journal).",
+                bad_seq=head_seq + 1, head_seq=head_seq, head_hash=head_hash,
+            )
+        if noted.get(seq, "").lower() != digest.strip().lower():
+            return ChainReport(
+                False, checked,
+                f"Journal altéré : l'empreinte de l'événement n° {seq} ne correspond pas à celle relevée.",
+                bad_seq=seq, head_seq=head_seq, head_hash=head_hash,
+            )
+    if checked == 0:
+        return ChainReport(True, 0, "Journal vide : aucun événement à vérifier.")
+    return ChainReport(
+        True, checked,
+        f"Journal intègre : {checked} événement(s) vérifié(s), du n° 1 au n° {head_seq}.",
+        head_seq=head_seq, head_hash=head_hash,
+    )

@@ -1,0 +1,311 @@
+"""Reading and exporting the audit journal: filters, scope (operators all, administrators their
+organisation), pages, and the `.xlsx` export (itself audited)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+from cpf_tui import clock, permissions
+from cpf_tui.errors import ValidationError
+from cpf_tui.permissions import Capability
+from cpf_tui.services import audit, xlsx_export
+from cpf_tui.services.context import RequestContext
+from cpf_tui.text import clean_line, fold, has_control_chars
+from models.enums import Role
+
+PAGE_SIZE = 50
+"""Rows per page of the journal screen."""
+EXPORT_BATCH = 1000
+
+ACTION_LABELS: dict[str, str] = {
+    "login": "Connexion",
+    "logout": "Déconnexion",
+    "account.create": "Création de compte",
+    "account.edit": "Modification de compte",
+    "account.change_profile": "Changement de profil",
+    "account.deactivate": "Désactivation de compte",
+    "account.regenerate_password": "Régénération du mot de passe",
+    "account.lock": "Verrouillage de compte",
+    "password.change": "Changement de mot de passe",
+    "cgu.accept": "Acceptation des CGU",
+    "cgu.refuse": "Refus des CGU",
+    "session.end": "Fin de session",
+    "organisation.register": "Enregistrement d'organisme",
+    "organisation.edit": "Modification d'organisme",
+    "establishment.add": "Ajout d'établissement",
+    "principal.replace": "Remplacement d'administrateur principal",
+    "holder.update_contact": "Coordonnées du titulaire",
+    "holder.set_dif": "Solde DIF",
+    "holder.cpf_acquisition": "Acquisition CPF",
+    "dossier.create": "Création de dossier",
+    "dossier.update": "Modification de dossier",
+    "dossier.delete": "Suppression de dossier",
+    "dossier.validate": "Validation de dossier",
+    "dossier.close": "Clôture de dossier",
+    "bulk.import": "Habilitation en masse",
+    "outbox.retry": "Nouvel envoi de courriel",
+    "planning.edit": "Modification du planning",
+    "audit.export": "Export du journal",
+}
+OUTCOME_LABELS: dict[str, str] = {"ok": "Réussi", "success": "Réussi", "failure": "Échec", "denied": "Refusé"}
+_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+
+
+def local_zone() -> tzinfo:
+    """The time zone in which dates are shown and typed (metropolitan France, UTC if unknown)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Europe/Paris")
+    except Exception:  # no time-zone database on this system
+        return timezone.utc
+
+
+def action_label(action: str) -> str:
+    """French name of an audited action (the code itself when it has none)."""
+    return ACTION_LABELS.get(action, action)
+
+
+def outcome_label(outcome: str) -> str:
+    return OUTCOME_LABELS.get(outcome, outcome)
+
+
+def format_at(moment: datetime) -> str:
+    """`15/01/2026 10:00:00`, in local time."""
+    return moment.astimezone(local_zone()).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def parse_day(text: str, label: str) -> date | None:
+    """A day typed as JJ/MM/AAAA (or AAAA-MM-JJ); None when empty; ValidationError (French) otherwise."""
+    text = clean_line(text)
+    if not text:
+        return None
+    match = _DATE.match(text)
+    parts = (match.group(3), match.group(2), match.group(1)) if match else None
+    if parts is None and (iso := _ISO_DATE.match(text)):
+        parts = (iso.group(1), iso.group(2), iso.group(3))
+    if parts is None:
+        raise ValidationError(f"{label} : « {text} » n'est pas une date (format JJ/MM/AAAA).", {label: "format"})
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        raise ValidationError(f"{label} : le {text} n'existe pas dans le calendrier.", {label: "date"}) from None
+
+
+@dataclass(frozen=True)
+class JournalFilters:
+    """Filters as typed by the user: who, what, on what, between which days (inclusive)."""
+
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    date_from: str = ""
+    date_to: str = ""
+
+    def describe(self) -> dict[str, str]:
+        """The non-empty filters, for the audit record of an export."""
+        return {key: value for key, value in vars(self).items() if value}
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One event as shown and exported (plain values)."""
+
+    seq: int
+    at: datetime
+    at_text: str
+    actor: str
+    action: str
+    action_label: str
+    outcome: str
+    target_type: str
+    target_id: str
+    target_label: str
+    organisation_id: int | None
+    before: Any
+    after: Any
+    session_token: str
+    ssh_user: str
+
+    @property
+    def target_text(self) -> str:
+        return self.target_label or (f"{self.target_type} {self.target_id}".strip())
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    """One page of the filtered journal, newest events first."""
+
+    rows: list[JournalRow]
+    total: int
+    page: int
+    page_count: int
+    filters: JournalFilters = field(default_factory=JournalFilters)
+
+
+def _row(event: Any) -> JournalRow:
+    return JournalRow(
+        seq=event.seq,
+        at=event.at,
+        at_text=format_at(event.at),
+        actor=event.actor_identifier or ("système" if event.actor_id is None else f"compte {event.actor_id}"),
+        action=event.action,
+        action_label=action_label(event.action),
+        outcome=outcome_label(event.outcome),
+        target_type=event.target_type,
+        target_id=event.target_id,
+        target_label=event.target_label,
+        organisation_id=event.organisation_id,
+        before=event.before,
+        after=event.after,
+        session_token=event.session_token[:8],
+        ssh_user=event.ssh_user,
+    )
+
+
+def _check_text(value: str, label: str, limit: int = 100) -> str:
+    value = clean_line(value)
+    if has_control_chars(value):
+        raise ValidationError(f"{label} : caractères de contrôle interdits.", {label: "contrôle"})
+    if len(value) > limit:
+        raise ValidationError(f"{label} : {limit} caractères au plus.", {label: "longueur"})
+    return value
+
+
+def _filtered(query: Any, filters: JournalFilters) -> Any:
+    """Apply the filters to an AuditEvent query; ValidationError (French) on bad input, nothing read."""
+    from tortoise.expressions import Q
+
+    actor = _check_text(filters.actor, "Acteur")
+    action = _check_text(filters.action, "Action")
+    target = _check_text(filters.target, "Cible")
+    day_from = parse_day(filters.date_from, "Du")
+    day_to = parse_day(filters.date_to, "Au")
+    if day_from and day_to and day_to < day_from:
+        raise ValidationError("Période : la date de fin précède la date de début.", {"Au": "ordre"})
+    if actor:
+        query = query.filter(actor_identifier__icontains=actor)
+    if action:
+        wanted = fold(action)
+        codes = [code for code, label in ACTION_LABELS.items() if wanted in fold(label)]
+        query = query.filter(Q(action__icontains=action) | Q(action__in=codes))
+    if target:
+        query = query.filter(
+            Q(target_label__icontains=target) | Q(target_id=target) | Q(target_type__icontains=target)
+        )
+    zone = local_zone()
+    if day_from:
+        start = datetime.combine(day_from, datetime.min.time(), zone).astimezone(timezone.utc)
+        query = query.filter(at__gte=start)
+    if day_to:
+        end = datetime.combine(day_to + timedelta(days=1), datetime.min.time(), zone).astimezone(timezone.utc)
+        query = query.filter(at__lt=end)
+    return query
+
+
+def _scoped(actor: Any) -> Any:
+    """Events the actor may read: all for operators, its organisation's for administrators."""
+    from models import AuditEvent
+
+    query = AuditEvent.all()
+    if Role(actor.role) != Role.OPERATOR:
+        query = query.filter(organisation_id=actor.organisation_id)
+    return query
+
+
+async def search(ctx: RequestContext, filters: JournalFilters, *, page: int = 0, page_size: int = PAGE_SIZE) -> JournalPage:
+    """One page of the events the actor may read that match the filters, newest first."""
+    actor = await permissions.require(ctx, Capability.AUDIT_VIEW)
+    query = _filtered(_scoped(actor), filters)
+    total = await query.count()
+    page_count = max(1, -(-total // page_size))
+    page = min(max(page, 0), page_count - 1)
+    events = await query.order_by("-seq").offset(page * page_size).limit(page_size)
+    return JournalPage([_row(e) for e in events], total, page, page_count, filters)
+
+
+async def get_event(ctx: RequestContext, seq: int) -> JournalRow:
+    """One event in the actor's scope (NotFound otherwise)."""
+    from cpf_tui.errors import NotFound
+
+    actor = await permissions.require(ctx, Capability.AUDIT_VIEW)
+    event = await _scoped(actor).filter(seq=seq).first()
+    if event is None:
+        raise NotFound(f"Événement n° {seq} introuvable.")
+    return _row(event)
+
+
+EXPORT_HEADERS = (
+    "N°", "Date et heure", "Acteur", "Action", "Code action", "Résultat", "Type de cible", "Id cible",
+    "Cible", "Organisme (id)", "Avant", "Après", "Session", "Utilisateur SSH",
+)
+
+
+def _export_rows(events: list[Any]) -> list[list[Any]]:
+    zone = local_zone()
+    rows = []
+    for event in events:
+        row = _row(event)
+        rows.append([
+            row.seq, event.at.astimezone(zone), row.actor, row.action_label, row.action, row.outcome,
+            row.target_type, row.target_id, row.target_label, row.organisation_id,
+            audit.canonical(row.before) if row.before is not None else "",
+            audit.canonical(row.after) if row.after is not None else "",
+            row.session_token, row.ssh_user,
+        ])
+    return rows
+
+
+async def _collect(query: Any) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    after_seq = 0
+    while True:
+        batch = await query.filter(seq__gt=after_seq).order_by("seq").limit(EXPORT_BATCH)
+        rows.extend(_export_rows(batch))
+        if len(batch) < EXPORT_BATCH:
+            return rows
+        after_seq = batch[-1].seq
+
+
+def default_export_path(folder: Path) -> Path:
+    """`<folder>/exports/journal-AAAAMMJJ-HHMMSS.xlsx`."""
+    stamp = clock.now().astimezone(local_zone()).strftime("%Y%m%d-%H%M%S")
+    return folder / "exports" / f"journal-{stamp}.xlsx"
+
+
+async def _write(query: Any, path: str | Path) -> tuple[Path, int]:
+    rows = await _collect(query)
+    sheet = xlsx_export.SheetData(
+        "Journal d'audit", EXPORT_HEADERS, rows, widths=(8, 20, 14, 30, 22, 10, 14, 10, 36, 12, 40, 40, 10, 14)
+    )
+    return xlsx_export.write_workbook(path, [sheet]), len(rows)
+
+
+async def export_xlsx(ctx: RequestContext, filters: JournalFilters, path: str | Path) -> tuple[Path, int]:
+    """Write the events the actor may read that match the filters to an .xlsx file; the export is audited."""
+    actor = await permissions.require(ctx, Capability.AUDIT_VIEW)
+    query = _filtered(_scoped(actor), filters)
+    written, count = await _write(query, path)
+    await audit.record(
+        "audit.export", ctx=ctx, actor=actor, target_type="AuditJournal", target_label="Journal d'audit",
+        after={"filtres": filters.describe(), "lignes": count, "fichier": written.name},
+    )
+    return written, count
+
+
+async def export_xlsx_system(filters: JournalFilters, path: str | Path, *, operator_label: str = "cli") -> tuple[Path, int]:
+    """The CLI export (`cpf-tui audit export`): every event, for whoever runs commands on the server."""
+    from models import AuditEvent
+
+    query = _filtered(AuditEvent.all(), filters)
+    written, count = await _write(query, path)
+    await audit.record(
+        "audit.export", actor_identifier=operator_label, target_type="AuditJournal",
+        target_label="Journal d'audit", after={"filtres": filters.describe(), "lignes": count, "fichier": written.name},
+    )
+    return written, count
