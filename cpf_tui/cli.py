@@ -51,12 +51,35 @@ def _parser() -> FrenchArgumentParser:
 
     add("migrate", "appliquer les migrations à la base configurée")
     add("config", "afficher la configuration effective (secrets masqués)")
+    from cpf_tui.ssh_cli import add_ssh_serve_arguments
+
+    add_ssh_serve_arguments(add("ssh-serve", "servir l'application par SSH (une session en terminal par connexion, dépôt de fichiers SFTP)"))
     add("check", "recalculer tous les soldes d'heures à partir des mouvements et signaler les écarts")
     mail = add("mail", "gérer la file d'envoi des courriels")
     mail_sub = mail.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=FrenchArgumentParser,
                                    required=True)
     mail_sub.add_parser("send", help="envoyer les courriels en attente (file d'envoi)",
                         description="envoyer les courriels en attente (file d'envoi)")
+    habilitation = add("habilitation", "habilitation en masse par classeur Excel (modèle, import)")
+    habilitation_sub = habilitation.add_subparsers(
+        dest="habilitation_command", metavar="ACTION", parser_class=FrenchArgumentParser, required=True
+    )
+    template = habilitation_sub.add_parser(
+        "template", help="écrire le modèle « Habilitation en masse » d'un organisme",
+        description="écrire le modèle « Habilitation en masse » d'un organisme",
+    )
+    template.add_argument("--siret", required=True, help="SIRET de l'organisme")
+    template.add_argument("-o", "--output", metavar="FICHIER", default="",
+                          help="fichier .xlsx à écrire (par défaut dans le dossier de dépôt ou le dossier courant)")
+    bulk_import = habilitation_sub.add_parser(
+        "import", help="vérifier puis importer un classeur rempli (toutes les erreurs en une fois)",
+        description="vérifier puis importer un classeur rempli (toutes les erreurs en une fois)",
+    )
+    bulk_import.add_argument("file", metavar="FICHIER", help="classeur .xlsx rempli")
+    bulk_import.add_argument("--siret", required=True, help="SIRET de l'organisme")
+    bulk_import.add_argument("--dry-run", action="store_true", help="vérifier seulement, sans rien créer")
+    bulk_import.add_argument("--output-dir", metavar="DOSSIER", default="",
+                             help="dossier du classeur de résultat (par défaut dossier de dépôt ou dossier courant)")
     audit_parser = add("audit", "vérifier ou exporter le journal d'audit")
     audit_sub = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION",
                                             parser_class=FrenchArgumentParser, required=True)
@@ -101,10 +124,18 @@ def _load(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from cpf_tui.app import make_app
 
+    from cpf_tui.ssh_env import request_context_from_env
+
     settings = _load(args)
-    app = make_app(settings)
+    app = make_app(settings, request_context=request_context_from_env())
     app.run(mouse=settings.ui.mouse)
     return app.return_code or 0
+
+
+def cmd_ssh_serve(args: argparse.Namespace) -> int:
+    from cpf_tui.ssh_cli import run_ssh_serve
+
+    return run_ssh_serve(args, _load(args))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -185,6 +216,56 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_async(go())
 
 
+def cmd_habilitation(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from pathlib import Path
+
+        from cpf_tui import db
+        from cpf_tui.services import bulk
+        from cpf_tui.services.context import RequestContext
+
+        ctx = RequestContext(terminal="cli")
+        folder = bulk.output_directory(Path.cwd())
+        await db.open_database(settings.database_url)
+        try:
+            await db.ensure_schema_current()
+            if args.habilitation_command == "template":
+                target = Path(args.output) if args.output else folder
+                path = await bulk.generate_template(
+                    target, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk
+                )
+                print(f"Modèle écrit : {path}")
+                return 0
+            report = await bulk.analyse_workbook(
+                args.file, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk
+            )
+            for line in report.lines():
+                print(line)
+            if not report.ok:
+                return 1
+            if args.dry_run:
+                print("Vérification seulement (--dry-run) : aucun compte n'a été créé.")
+                return 0
+            result = await bulk.import_workbook(
+                args.file, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk,
+                output_dir=Path(args.output_dir) if args.output_dir else folder,
+                temp_password_days=settings.security.temp_password_days, expected_sha256=report.sha256,
+            )
+        except bulk.BulkImportRejected as exc:
+            for line in exc.report.lines():
+                print(line)
+            return 1
+        finally:
+            await db.close_database()
+        print(f"{result.created} compte(s) créé(s) pour {result.organisation_label}.")
+        print(f"Classeur de résultat (identifiants à transmettre) : {result.result_path}")
+        return 0
+
+    return run_async(go())
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = _load(args)
     expected_head = None
@@ -227,8 +308,10 @@ COMMANDS: dict[str | None, Handler] = {
     None: cmd_run,
     "migrate": cmd_migrate,
     "config": cmd_config,
+    "ssh-serve": cmd_ssh_serve,
     "check": cmd_check,
     "mail": cmd_mail,
+    "habilitation": cmd_habilitation,
     "audit": cmd_audit,
 }
 
