@@ -62,7 +62,12 @@ async def close_database() -> None:
         await ctx.close_connections()
         ctx._apps = None  # noqa: SLF001 - Tortoise 1.x has no public "forget apps" call
         ctx._inited = False  # noqa: SLF001
-        ctx.__exit__(None, None, None)
+        try:
+            ctx.__exit__(None, None, None)
+        except ValueError:
+            # Opened in another task's context (the App opens it in a worker, closes it on unmount):
+            # the context variable belongs to that task, only the token is left to forget.
+            ctx._token = None  # noqa: SLF001
 
 
 async def pending_migrations() -> list[str]:
