@@ -174,7 +174,8 @@ async def establishment_nodes(ctx: RequestContext, organisation_id: int) -> list
     from models import Account, AccountStatus, Establishment, Organisation, Role
 
     actor = await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
-    if not permissions.in_scope(actor, organisation_id) or not await Organisation.exists(id=organisation_id):
+    in_scope = Role(actor.role) == Role.OPERATOR or actor.organisation_id == organisation_id
+    if not in_scope or not await Organisation.exists(id=organisation_id):
         raise NotFound("Organisme introuvable ou hors de votre périmètre.")
     query = Establishment.filter(organisation_id=organisation_id)
     if Role(actor.role) == Role.DELEGATED_ADMIN:
