@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
 from textual import work
@@ -46,6 +47,7 @@ class CpfApp(App[int]):
         # The default screen stays underneath: login and home are swapped above it.
         self.push_screen(LoginScreen())
         self.call_after_refresh(self.start_database)
+        self._install_hangup_handlers()
 
     @work(exclusive=True, group="database", exit_on_error=False)
     async def start_database(self) -> None:
@@ -71,7 +73,53 @@ class CpfApp(App[int]):
 
         self.push_screen(MessageModal("Base de données", text, error=True))
 
+    # -- hang-up -------------------------------------------------------------------------
+    HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+    def _install_hangup_handlers(self) -> None:
+        """SIGHUP (the SSH client went away) and SIGTERM end the session through the event loop.
+
+        Without them the process dies mid-write: no unmount, no session record closed, the
+        terminal left in the alternate screen.
+        """
+        loop = asyncio.get_running_loop()
+        self._hangup_signals: list[int] = []
+        for signum in self.HANGUP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, self._hangup_received, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                return  # not the main thread: the default behaviour stays
+            self._hangup_signals.append(signum)
+
+    def _remove_hangup_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in getattr(self, "_hangup_signals", []):
+            loop.remove_signal_handler(signum)
+        self._hangup_signals = []
+
+    def _hangup_received(self, signum: int) -> None:
+        if getattr(self, "_hanging_up", False):
+            return
+        self._hanging_up = True
+        self.run_worker(self._end_after_hangup(signal.Signals(signum).name), group="hangup", exit_on_error=False)
+
+    async def _end_after_hangup(self, signal_name: str) -> None:
+        """Journal the hang-up of a logged-in user, then leave like a normal quit (exit code 0)."""
+        try:
+            if self.session is not None and self.db_ready.is_set():
+                from cpf_tui.services import audit
+
+                await asyncio.wait_for(
+                    audit.record("session.hangup", ctx=self.context, actor_identifier=self.session.identifier,
+                                 after={"signal": signal_name}),
+                    timeout=3,
+                )
+        finally:
+            # Even when the journal cannot be written, the session must end before SIGKILL comes.
+            self.exit(0)
+
     async def on_unmount(self) -> None:
+        self._remove_hangup_handlers()
         if self._owns_database:
             from cpf_tui import db
 
