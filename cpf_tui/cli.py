@@ -16,8 +16,24 @@ from cpf_tui.errors import CpfError
 Handler = Callable[[argparse.Namespace], int]
 
 
+class FrenchHelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout with a French "usage" heading."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
+
+
 class FrenchArgumentParser(argparse.ArgumentParser):
-    """argparse with French usage errors."""
+    """argparse with French usage errors, section titles and `-h` help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        add_help = kwargs.pop("add_help", True)
+        kwargs.setdefault("formatter_class", FrenchHelpFormatter)
+        super().__init__(*args, add_help=False, **kwargs)
+        self._positionals.title = "arguments positionnels"
+        self._optionals.title = "options"
+        if add_help:
+            self.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         translations = {
@@ -25,6 +41,7 @@ class FrenchArgumentParser(argparse.ArgumentParser):
             "unrecognized arguments": "arguments non reconnus",
             "invalid choice": "choix invalide",
             "expected one argument": "une valeur est attendue",
+            "choose from": "valeurs possibles :",
             "argument": "argument",
         }
         for english, french in translations.items():
@@ -50,6 +67,16 @@ def _parser() -> FrenchArgumentParser:
         return p
 
     add("migrate", "appliquer les migrations à la base configurée")
+    add("init", "préparer la base configurée : migrations et données de référence (CGU, planning)")
+    operator = add("create-operator", "créer un opérateur CDC (démarrage d'une installation)")
+    operator.add_argument("--nom", required=True, help="nom de l'opérateur")
+    operator.add_argument("--prenom", required=True, help="prénom de l'opérateur")
+    operator.add_argument("--email", required=True, help="adresse e-mail (reçoit le mot de passe temporaire)")
+    operator.add_argument("--telephone", default="", help="téléphone (facultatif)")
+    demo = add("demo", "ouvrir le bac à sable de formation (base distincte, comptes de formation connus)")
+    demo.add_argument("--reset", action="store_true", help="recréer la base de formation à son état de départ")
+    demo.add_argument("--db", metavar="FICHIER", default="",
+                      help="fichier SQLite de formation (par défaut <dossier de données>/sandbox.sqlite3)")
     add("config", "afficher la configuration effective (secrets masqués)")
     from cpf_tui.ssh_cli import add_ssh_serve_arguments
 
@@ -153,6 +180,104 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
 
     return run_async(go())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from cpf_tui import db
+        from cpf_tui.services.reference import load_reference_data
+
+        applied = await db.migrate(settings.database_url)
+        for name in applied:
+            print(f"Migration appliquée : {name}")
+        await db.open_database(settings.database_url)
+        try:
+            created = await load_reference_data()
+        finally:
+            await db.close_database()
+        print(f"Données de référence : {created['cgu']} version(s) de CGU et {created['planning']} "
+              "ligne(s) de planning ajoutées.")
+        print("Base prête. Créez le premier opérateur : cpf-tui create-operator --nom … --prenom … --email …")
+        return 0
+
+    return run_async(go())
+
+
+def cmd_create_operator(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from cpf_tui import db
+        from cpf_tui.services.context import RequestContext
+        from cpf_tui.services.provisioning import bootstrap_operator
+
+        await db.open_database(settings.database_url)
+        try:
+            await db.ensure_schema_current()
+            account = await bootstrap_operator(
+                nom=args.nom, prenom=args.prenom, email=args.email, phone=args.telephone,
+                ctx=RequestContext(terminal="cli"), temp_password_days=settings.security.temp_password_days,
+            )
+        finally:
+            await db.close_database()
+        print(f"Opérateur CDC créé : {account.prenom} {account.nom}")
+        print(f"Identifiant : {account.identifier}")
+        print(f"Le mot de passe temporaire part par courriel à {account.email} (cpf-tui mail send).")
+        return 0
+
+    return run_async(go())
+
+
+def sandbox_path(settings: Any, db_option: str) -> Any:
+    """The training database file: `--db`, else `<data dir>/sandbox.sqlite3`, never the configured database."""
+    from pathlib import Path
+
+    from cpf_tui.errors import ConfigError
+
+    path = Path(db_option).expanduser() if db_option else settings.data_path / "sandbox.sqlite3"
+    configured = settings.database_url
+    if configured.startswith("sqlite://"):
+        if Path(configured[len("sqlite://"):].split("?", 1)[0]).expanduser().resolve() == path.resolve():
+            raise ConfigError(f"La base de formation doit être distincte de la base configurée ({path}).")
+    return path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    settings = _load(args)
+    path = sandbox_path(settings, args.db)
+    url = f"sqlite://{path}"
+
+    async def prepare() -> int:
+        from cpf_tui import db
+        from cpf_tui.services.sandbox import build_sandbox
+
+        if args.reset or not path.exists():
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                leftover.unlink(missing_ok=True)
+            print(f"Création de la base de formation : {path}")
+            await build_sandbox(url)
+        else:
+            await db.migrate(url)
+        return 0
+
+    if run_async(prepare()):
+        return 1
+    from cpf_tui.app import make_app
+    from cpf_tui.services.sandbox import format_training_table
+
+    print(format_training_table())
+    settings.sandbox = True
+    settings.database.url = url
+    # Training never sends real e-mail: messages land in a spool next to the sandbox.
+    settings.mail.delivery = "spool"
+    settings.mail.spool_dir = str(path.parent / "sandbox-spool")
+    app = make_app(settings)
+    app.run(mouse=settings.ui.mouse)
+    return app.return_code or 0
 
 
 def cmd_mail(args: argparse.Namespace) -> int:
@@ -307,6 +432,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 COMMANDS: dict[str | None, Handler] = {
     None: cmd_run,
     "migrate": cmd_migrate,
+    "init": cmd_init,
+    "create-operator": cmd_create_operator,
+    "demo": cmd_demo,
     "config": cmd_config,
     "ssh-serve": cmd_ssh_serve,
     "check": cmd_check,

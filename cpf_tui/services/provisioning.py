@@ -194,3 +194,39 @@ async def issue_temporary_password(
         account_id=account.id,
         using_db=using_db,
     )
+
+
+async def bootstrap_operator(
+    *, nom: str, prenom: str, email: str, phone: str = "", ctx: RequestContext, temp_password_days: int = 7
+) -> Account:
+    """Create a CDC operator from the command line (installation bootstrap), audited as `operator.create`.
+
+    Whoever can run the command on the server already controls the database, so no actor is checked.
+    Inputs are validated with French messages; the temporary password only goes to the outbox.
+    """
+    from tortoise.transactions import in_transaction
+
+    from cpf_tui.services import validation
+    from models import Profile, Role
+
+    clean_nom = validation.validate_person_name(nom, "Nom")
+    clean_prenom = validation.validate_person_name(prenom, "Prénom")
+    clean_email = validation.validate_email(email)
+    clean_phone = validation.validate_phone(phone, required=False)
+    async with in_transaction() as conn:
+        return await provision_account(
+            role=Role.OPERATOR,
+            profile=Profile.CLOTURE,
+            organisation=None,
+            establishment=None,
+            nom=clean_nom,
+            prenom=clean_prenom,
+            email=clean_email,
+            phone=clean_phone,
+            service="Caisse des dépôts",
+            created_by=None,
+            ctx=ctx,
+            using_db=conn,
+            temp_password_days=temp_password_days,
+            audit_action="operator.create",
+        )

@@ -695,3 +695,14 @@ async def build_sandbox(url: str) -> dict[str, int]:
             return await seed()
         finally:
             await ctx.close_connections()
+
+
+def format_training_table() -> str:
+    """The training accounts as an aligned plain-text table (printed by `cpf-tui demo`)."""
+    header = ("Identifiant", "Mot de passe", "Rôle", "Profil", "Organisme", "État")
+    rows = [header] + [(r.identifier, r.password, r.role_label, r.profile_label, r.organisation, r.state)
+                       for r in training_accounts()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "Comptes de formation (mode formation) :\n" + "\n".join(lines)
