@@ -32,6 +32,8 @@ def normalise_nir(text: str) -> str:
     value = "".join((text or "").split()).replace(".", "").upper()
     if not value:
         raise ValidationError("NIR : champ obligatoire.", {"nir": "obligatoire"})
+    if len(value) != 15:
+        raise ValidationError("NIR : 15 caractères attendus (13 chiffres et la clé).", {"nir": "longueur"})
     try:
         return nir.validate(value)
     except InvalidLength:
