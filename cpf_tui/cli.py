@@ -78,6 +78,14 @@ def _parser() -> FrenchArgumentParser:
     demo.add_argument("--db", metavar="FICHIER", default="",
                       help="fichier SQLite de formation (par défaut <dossier de données>/sandbox.sqlite3)")
     add("config", "afficher la configuration effective (secrets masqués)")
+    cgu = add("cgu", "gérer les conditions générales d'utilisation (CGU)")
+    cgu_sub = cgu.add_subparsers(dest="cgu_command", metavar="ACTION", parser_class=FrenchArgumentParser,
+                                 required=True)
+    cgu_publish = cgu_sub.add_parser(
+        "publish", help="publier une nouvelle version des CGU (acceptation redemandée à chaque utilisateur)",
+        description="publier une nouvelle version des CGU (acceptation redemandée à chaque utilisateur)",
+    )
+    cgu_publish.add_argument("file", metavar="FICHIER", help="texte des CGU, encodé en UTF-8")
     from cpf_tui.ssh_cli import add_ssh_serve_arguments
 
     add_ssh_serve_arguments(add("ssh-serve", "servir l'application par SSH (une session en terminal par connexion, dépôt de fichiers SFTP)"))
@@ -429,6 +437,28 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run_async(go())
 
 
+def cmd_cgu(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        import getpass
+
+        from cpf_tui import db
+        from cpf_tui.services import cgu
+
+        await db.open_database(settings.database_url)
+        try:
+            await db.ensure_schema_current()
+            version = await cgu.publish_file(args.file, published_by=getpass.getuser())
+        finally:
+            await db.close_database()
+        print(f"CGU publiées : version {version.version}. "
+              "Chaque utilisateur devra l'accepter à sa prochaine connexion.")
+        return 0
+
+    return run_async(go())
+
+
 COMMANDS: dict[str | None, Handler] = {
     None: cmd_run,
     "migrate": cmd_migrate,
@@ -441,6 +471,7 @@ COMMANDS: dict[str | None, Handler] = {
     "mail": cmd_mail,
     "habilitation": cmd_habilitation,
     "audit": cmd_audit,
+    "cgu": cmd_cgu,
 }
 
 

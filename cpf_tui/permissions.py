@@ -124,7 +124,26 @@ async def load_actor(ctx: RequestContext) -> Any:
         raise SessionEnded("Votre compte a été désactivé : votre session est terminée.")
     if account.locked_at is not None:
         raise SessionEnded("Votre compte est verrouillé : votre session est terminée.")
+    if ctx.session_token:
+        await _check_session(ctx.session_token, account)
     return account
+
+
+async def _check_session(token: str, account: Any) -> None:
+    """Raise SessionEnded when the session was ended, its password regenerated, or its time is up."""
+    from cpf_tui import clock
+    from cpf_tui.services import sessions
+    from models import AppSession
+
+    session = await AppSession.get_or_none(token=token)
+    if session is None or session.account_id != account.id:
+        raise SessionEnded(sessions.DEFAULT_ENDED_MESSAGE)
+    if session.ended_at is not None:
+        raise SessionEnded(sessions.ended_message(session.end_reason))
+    if session.credentials_epoch != account.credentials_epoch:
+        raise SessionEnded("Votre mot de passe a été régénéré par un administrateur : votre session est terminée.")
+    if session.expires_at is not None and clock.now() >= session.expires_at:
+        raise SessionEnded(sessions.ended_message(sessions.END_EXPIRED))
 
 
 async def require(ctx: RequestContext, capability: Capability) -> Any:

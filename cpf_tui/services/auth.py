@@ -1,16 +1,40 @@
-"""Authentication: check an identifier and password against the Argon2id hash."""
+"""Authentication: login with brute-force delays and lockout, unlock of an idle session, password change.
+
+Every login failure gets the same French message and about the same response time, whatever the
+cause (see docs/security.md). This module is imported by the App at start-up: heavy imports stay inside
+the functions.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from cpf_tui import clock
-from cpf_tui.errors import AuthenticationFailed
+from cpf_tui.config import SecuritySettings
+from cpf_tui.errors import AuthenticationFailed, SessionEnded, ValidationError
 from cpf_tui.services import audit, passwords
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.identifiers import normalise_identifier
 
 LOGIN_FAILED = "Identifiant ou mot de passe incorrect."
+UNLOCK_FAILED = "Mot de passe incorrect."
+CURRENT_PASSWORD_WRONG = "Mot de passe actuel incorrect."
+LOCKED_NOW = "Trop d'échecs : votre compte est verrouillé. Un administrateur doit régénérer votre mot de passe."
+MAX_PASSWORD_INPUT = 1024
+"""Longer inputs are refused without being hashed (they cannot be a valid password, see password_policy)."""
+UNKNOWN_IDENTIFIER_WINDOW = timedelta(hours=24)
+"""Failures on an unknown identifier are counted from the audit journal over this window."""
+MAX_DELAY_SECONDS = 15 * 60
+
+# A hash of a random, forgotten password, made with the user profile: verified when the identifier is
+# unknown (and to pad cheap temporary-password hashes) so that every attempt costs the same.
+_DUMMY_HASH_LITERAL = (
+    "$argon2id$v=19$m=65536,t=3,p=4$0o7fo/eBoKlJVf8ebIaDxA$coUPMB38gHYtW9GXIvKdl3kn+29bbHCPNek6EfxPx8c"
+)
+_dummy_hash_cache: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,15 +51,26 @@ class SessionInfo:
     organisation_label: str
     establishment_label: str
     session_token: str = ""
+    nom: str = ""
+    prenom: str = ""
+    email: str = ""
+    cgu_version_required: int = 0
+    """0 when the newest CGU was accepted, else the version to accept before anything else."""
+    must_change_password: bool = False
+    """True while the password is temporary: the password screen comes before home."""
+    expires_at: datetime | None = None
+    """Hard end of the session."""
 
 
-async def session_info(account_id: int, session_token: str = "") -> SessionInfo:
-    """Describe an account for the UI."""
+async def session_info(account_id: int, session_token: str = "", expires_at: datetime | None = None) -> SessionInfo:
+    """Describe an account for the UI, with the first-login steps it still has to go through."""
+    from cpf_tui.services import cgu
     from models import Account
 
     account = await Account.get(id=account_id).prefetch_related("organisation", "establishment")
     organisation = account.organisation
     establishment = account.establishment
+    required = await cgu.required_version(account)
     return SessionInfo(
         account_id=account.id,
         identifier=account.identifier,
@@ -47,39 +82,358 @@ async def session_info(account_id: int, session_token: str = "") -> SessionInfo:
         organisation_label=organisation.raison_sociale if organisation else "Caisse des dépôts",
         establishment_label=establishment.name if establishment else "",
         session_token=session_token,
+        nom=account.nom,
+        prenom=account.prenom,
+        email=account.email,
+        cgu_version_required=required.version if required is not None else 0,
+        must_change_password=account.password_is_temporary,
+        expires_at=expires_at,
     )
 
 
-_DUMMY_HASH: str | None = None
-
-
+# -- timing ------------------------------------------------------------------------------------------
 def _dummy_hash() -> str:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = passwords.hash_password("dummy-password-for-timing")
-    return _DUMMY_HASH
+    """The dummy hash, made again only if the Argon2 parameters of user passwords changed."""
+    global _dummy_hash_cache
+    if _dummy_hash_cache is None:
+        literal = _DUMMY_HASH_LITERAL
+        _dummy_hash_cache = passwords.hash_password("unused") if passwords.needs_rehash(literal) else literal
+    return _dummy_hash_cache
 
 
-async def authenticate(identifier: str, password: str, ctx: RequestContext) -> SessionInfo:
-    """Return the session of the account, or raise AuthenticationFailed with one French message."""
+def verify_uniform(password_hash: str | None, password: str) -> bool:
+    """Verify `password` at the cost of one user-profile Argon2 verification, whatever the hash.
+
+    No hash (unknown identifier, refused without checking): the dummy hash is verified instead. A hash
+    of the cheap temporary profile is padded with a verification of the dummy hash.
+    """
+    if password_hash is None or len(password) > MAX_PASSWORD_INPUT:
+        passwords.verify(_dummy_hash(), password[:MAX_PASSWORD_INPUT])
+        return False
+    valid = passwords.verify(password_hash, password)
+    try:
+        cheaper = passwords.needs_rehash(password_hash)
+    except Exception:  # unreadable hash
+        cheaper = True
+    if cheaper:
+        passwords.verify(_dummy_hash(), password)
+    return valid
+
+
+async def _verify(password_hash: str | None, password: str) -> bool:
+    """`verify_uniform` in a thread: Argon2 releases the GIL, the interface keeps drawing."""
+    return await asyncio.to_thread(verify_uniform, password_hash, password)
+
+
+# -- delays and lockout --------------------------------------------------------------------------------
+def delay_after_failures(failures: int, security: SecuritySettings) -> float:
+    """Seconds to wait after `failures` consecutive failures: 0, then base, doubling up to the lock."""
+    if failures < security.lockout_delay_after:
+        return 0.0
+    steps = min(failures, security.lockout_lock_after) - security.lockout_delay_after
+    return float(min(security.lockout_base_delay_seconds * 2**steps, MAX_DELAY_SECONDS))
+
+
+def remaining_delay(failures: int, last_failed_at: datetime | None, security: SecuritySettings) -> float:
+    """Seconds before the next attempt is accepted (0 when it is accepted now)."""
+    if last_failed_at is None:
+        return 0.0
+    wait_until = last_failed_at + timedelta(seconds=delay_after_failures(failures, security))
+    return max(0.0, (wait_until - clock.now()).total_seconds())
+
+
+async def _unknown_identifier_failures(typed: str, security: SecuritySettings) -> tuple[int, datetime | None]:
+    """Recent consecutive failures on an identifier that matches no account, read from the journal.
+
+    Unknown identifiers then get the same delays as real accounts: the delay reveals nothing.
+    """
+    from models import AuditEvent
+
+    since = clock.now() - UNKNOWN_IDENTIFIER_WINDOW
+    moments = (
+        await AuditEvent.filter(action="login", outcome="failure", actor_identifier=typed, at__gte=since)
+        .order_by("-seq")
+        .limit(security.lockout_lock_after + 1)
+        .values_list("at", flat=True)
+    )
+    return len(moments), (moments[0] if moments else None)
+
+
+def _lock_mail(account: Any) -> tuple[str, str]:
+    subject = "Votre compte de l'espace de gestion CPF est verrouillé"
+    body = (
+        f"Bonjour {account.prenom} {account.nom},\n\n"
+        f"Après plusieurs tentatives de connexion infructueuses, votre compte ({account.identifier}) a été\n"
+        f"verrouillé le {clock.now().strftime('%d/%m/%Y à %H:%M (UTC)')}.\n\n"
+        "Pour le débloquer, demandez à votre administrateur de régénérer votre mot de passe : vous recevrez\n"
+        "un nouveau mot de passe temporaire par courriel.\n\n"
+        "Si vous n'êtes pas à l'origine de ces tentatives, signalez-le à votre administrateur.\n\n"
+        "La Caisse des dépôts — Compte personnel de formation\n"
+    )
+    return subject, body
+
+
+async def register_failure(account: Any, security: SecuritySettings, *, using_db: Any) -> tuple[float, bool]:
+    """Count one more failure on `account` (atomically); lock it and e-mail its owner at the threshold.
+
+    Returns (seconds before the next attempt, whether the account got locked by this failure).
+    """
+    from tortoise.expressions import F
+
+    from cpf_tui.services import outbox
     from models import Account, AccountStatus
 
-    typed = normalise_identifier(identifier)
-    account = await Account.get_or_none(identifier=typed)
-    valid = passwords.verify(account.password_hash if account else _dummy_hash(), password)
-    ok = account is not None and valid and account.status == AccountStatus.ACTIVE and account.locked_at is None
-    if account is not None and ok and account.password_is_temporary and account.temp_password_expires_at:
-        ok = account.temp_password_expires_at > clock.now()
-    await audit.record(
-        "login",
-        ctx=ctx,
-        actor=account if ok else None,
-        actor_identifier=typed[:32],
-        target=account,
-        outcome="success" if ok else "failure",
+    now = clock.now()
+    await Account.filter(id=account.id).using_db(using_db).update(
+        failed_attempts=F("failed_attempts") + 1, last_failed_at=now
     )
-    if not ok or account is None:
-        raise AuthenticationFailed(LOGIN_FAILED)
-    account.last_login_at = clock.now()
-    await account.save(update_fields=["last_login_at"])
-    return await session_info(account.id)
+    await account.refresh_from_db(using_db=using_db, fields=["failed_attempts", "last_failed_at", "locked_at"])
+    locked_now = False
+    if (
+        account.failed_attempts >= security.lockout_lock_after
+        and account.locked_at is None
+        and account.status == AccountStatus.ACTIVE
+    ):
+        locked = await Account.filter(id=account.id, locked_at__isnull=True).using_db(using_db).update(locked_at=now)
+        if locked:
+            locked_now = True
+            account.locked_at = now
+            subject, body = _lock_mail(account)
+            await outbox.enqueue(
+                kind="account_locked", to_address=account.email, subject=subject, body=body,
+                account_id=account.id, using_db=using_db,
+            )
+            await audit.record(
+                "account.locked",
+                actor_identifier="système",
+                target=account,
+                after={"failed_attempts": account.failed_attempts},
+                organisation_id=account.organisation_id,
+                using_db=using_db,
+            )
+    return delay_after_failures(account.failed_attempts, security), locked_now
+
+
+async def _reset_failures(account: Any, *, using_db: Any, **extra: Any) -> None:
+    from models import Account
+
+    await Account.filter(id=account.id).using_db(using_db).update(failed_attempts=0, last_failed_at=None, **extra)
+
+
+# -- login ---------------------------------------------------------------------------------------------
+async def authenticate(
+    identifier: str, password: str, ctx: RequestContext, *, security: SecuritySettings | None = None
+) -> SessionInfo:
+    """Open a session for the account, or raise AuthenticationFailed with one French message.
+
+    `retry_after` on the error tells the login screen how long to count down before the next attempt.
+    """
+    from tortoise.transactions import in_transaction
+
+    from cpf_tui.services import sessions
+    from models import Account, AccountStatus
+
+    security = security or SecuritySettings()
+    typed = normalise_identifier(identifier or "")[:32]
+    account = await Account.get_or_none(identifier=typed) if typed else None
+    if account is None:
+        failures, last_failed_at = await _unknown_identifier_failures(typed, security)
+    else:
+        failures, last_failed_at = account.failed_attempts, account.last_failed_at
+    organisation_id = account.organisation_id if account is not None else None
+
+    wait = remaining_delay(failures, last_failed_at, security)
+    if wait > 0:
+        await _verify(None, password)
+        await audit.record(
+            "login", ctx=ctx, actor_identifier=typed, target=account, outcome="delayed",
+            after={"retry_after_seconds": round(wait)}, organisation_id=organisation_id,
+        )
+        raise AuthenticationFailed(LOGIN_FAILED, retry_after=wait)
+
+    valid = await _verify(account.password_hash if account is not None else None, password)
+    reason = ""
+    if account is None:
+        reason = "unknown_identifier"
+    elif account.status != AccountStatus.ACTIVE:
+        reason = "deactivated"
+    elif account.locked_at is not None:
+        reason = "locked"
+    elif not valid:
+        reason = "wrong_password"
+    elif account.password_is_temporary and (
+        account.temp_password_expires_at is None or account.temp_password_expires_at <= clock.now()
+    ):
+        reason = "temporary_password_expired"
+
+    if reason:
+        retry_after = 0.0
+        async with in_transaction() as conn:
+            if account is None:
+                retry_after = delay_after_failures(failures + 1, security)
+            elif reason != "temporary_password_expired" or not valid:
+                retry_after, _ = await register_failure(account, security, using_db=conn)
+            await audit.record(
+                "login", ctx=ctx, actor_identifier=typed, target=account, outcome="failure",
+                after={"reason": reason}, organisation_id=organisation_id, using_db=conn,
+            )
+        raise AuthenticationFailed(LOGIN_FAILED, retry_after=retry_after)
+
+    assert account is not None
+    new_hash = ""
+    if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
+        new_hash = await asyncio.to_thread(passwords.hash_password, password)
+    async with in_transaction() as conn:
+        session = await sessions.open_session(account, ctx, security=security, using_db=conn)
+        extra: dict[str, Any] = {"last_login_at": clock.now()}
+        if new_hash:
+            extra["password_hash"] = new_hash
+        await _reset_failures(account, using_db=conn, **extra)
+        await audit.record(
+            "login", ctx=ctx.as_account(account.id, session.token), actor=account, target=account,
+            outcome="success", after={"rehashed": True} if new_hash else None, using_db=conn,
+        )
+    return await session_info(account.id, session.token, session.expires_at)
+
+
+# -- idle lock -----------------------------------------------------------------------------------------
+async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettings | None = None) -> None:
+    """Check the password of the logged-in user on the lock screen; a wrong one counts as a failure.
+
+    Raises AuthenticationFailed (stay locked) or SessionEnded (the account got locked: log out).
+    """
+    from tortoise.transactions import in_transaction
+
+    from cpf_tui import permissions
+    from cpf_tui.services import sessions
+
+    security = security or SecuritySettings()
+    account = await permissions.load_actor(ctx)
+    wait = remaining_delay(account.failed_attempts, account.last_failed_at, security)
+    if wait > 0:
+        await _verify(None, password)
+        raise AuthenticationFailed(f"{UNLOCK_FAILED} Nouvel essai possible dans {int(wait + 0.999)} s.", wait)
+    valid = await _verify(account.password_hash, password)
+    async with in_transaction() as conn:
+        if valid:
+            await _reset_failures(account, using_db=conn)
+            locked_now, retry_after = False, 0.0
+        else:
+            retry_after, locked_now = await register_failure(account, security, using_db=conn)
+        await audit.record(
+            "session.unlock", ctx=ctx, actor=account, target=account,
+            outcome="success" if valid else "failure", using_db=conn,
+        )
+    if locked_now:
+        await sessions.end_own_session(ctx, sessions.END_INVALIDATED)
+        raise SessionEnded(LOCKED_NOW)
+    if not valid:
+        raise AuthenticationFailed(UNLOCK_FAILED, retry_after)
+    await sessions.touch(ctx)
+
+
+# -- password change -----------------------------------------------------------------------------------
+def _changed_mail(account: Any) -> tuple[str, str]:
+    subject = "Votre mot de passe de l'espace de gestion CPF a été modifié"
+    body = (
+        f"Bonjour {account.prenom} {account.nom},\n\n"
+        f"Le mot de passe de votre compte ({account.identifier}) a été modifié le "
+        f"{clock.now().strftime('%d/%m/%Y à %H:%M (UTC)')}.\n\n"
+        "Si vous n'êtes pas à l'origine de ce changement, prévenez immédiatement votre administrateur :\n"
+        "il pourra régénérer votre mot de passe.\n\n"
+        "La Caisse des dépôts — Compte personnel de formation\n"
+    )
+    return subject, body
+
+
+async def change_password(
+    ctx: RequestContext,
+    new_password: str,
+    confirmation: str,
+    *,
+    current_password: str | None = None,
+    security: SecuritySettings | None = None,
+) -> None:
+    """Replace the logged-in user's password after checking every rule (all reasons given at once).
+
+    The current password is asked unless the password is temporary (it was typed at login moments
+    ago). The other open sessions of the account end.
+    """
+    from tortoise.transactions import in_transaction
+
+    from cpf_tui import permissions
+    from cpf_tui.services import outbox, password_policy, sessions
+    from models import Account, PasswordHistory
+
+    security = security or SecuritySettings()
+    account = await permissions.load_actor(ctx)
+    if current_password is not None or not account.password_is_temporary:
+        if not current_password:
+            raise ValidationError("Saisissez votre mot de passe actuel.", {"current": "obligatoire"})
+        wait = remaining_delay(account.failed_attempts, account.last_failed_at, security)
+        if wait > 0:
+            raise ValidationError(
+                f"Trop d'échecs : nouvel essai possible dans {int(wait + 0.999)} s.", {"current": "délai"}
+            )
+        if not await _verify(account.password_hash, current_password):
+            async with in_transaction() as conn:
+                _, locked_now = await register_failure(account, security, using_db=conn)
+                await audit.record(
+                    "password.change", ctx=ctx, actor=account, target=account, outcome="failure",
+                    after={"reason": "wrong_current_password"}, using_db=conn,
+                )
+            if locked_now:
+                await sessions.end_own_session(ctx, sessions.END_INVALIDATED)
+                raise SessionEnded(LOCKED_NOW)
+            raise ValidationError(CURRENT_PASSWORD_WRONG, {"current": "incorrect"})
+
+    info = password_policy.PersonalInfo(account.identifier, account.nom, account.prenom, account.email)
+    recent = await PasswordHistory.filter(account_id=account.id).order_by("-created_at", "-id").limit(
+        security.password_history
+    ).values_list("password_hash", flat=True)
+    reasons = []
+    mismatch = password_policy.rule_confirmation(new_password, confirmation)
+    if mismatch:
+        reasons.append(mismatch)
+    reasons += await asyncio.to_thread(
+        password_policy.evaluate,
+        new_password,
+        info,
+        min_score=security.zxcvbn_min_score,
+        current_hash=account.password_hash,
+        current_is_temporary=account.password_is_temporary,
+        recent_hashes=list(recent),
+    )
+    if reasons:
+        raise ValidationError(
+            "Mot de passe refusé :\n" + "\n".join(f"– {reason}" for reason in reasons),
+            {f"rule{index}": reason for index, reason in enumerate(reasons, 1)},
+        )
+
+    new_hash = await asyncio.to_thread(passwords.hash_password, new_password)
+    now = clock.now()
+    was_temporary = account.password_is_temporary
+    async with in_transaction() as conn:
+        await Account.filter(id=account.id).using_db(conn).update(
+            password_hash=new_hash,
+            password_is_temporary=False,
+            temp_password_expires_at=None,
+            password_changed_at=now,
+            failed_attempts=0,
+            last_failed_at=None,
+        )
+        await PasswordHistory.create(account_id=account.id, password_hash=new_hash, created_at=now, using_db=conn)
+        ended = await sessions.end_other_sessions(
+            account.id, ctx.session_token, sessions.END_PASSWORD_CHANGED, using_db=conn
+        )
+        subject, body = _changed_mail(account)
+        await outbox.enqueue(
+            kind="password_changed", to_address=account.email, subject=subject, body=body,
+            account_id=account.id, using_db=conn,
+        )
+        await audit.record(
+            "password.change", ctx=ctx, actor=account, target=account,
+            before={"password_is_temporary": was_temporary},
+            after={"password_is_temporary": False, "other_sessions_ended": ended},
+            using_db=conn,
+        )

@@ -1,0 +1,201 @@
+"""Application sessions: one row per login, last activity, hard end, and administrators ending them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from cpf_tui import clock, permissions
+from cpf_tui.config import SecuritySettings
+from cpf_tui.errors import NotFound
+from cpf_tui.permissions import Capability
+from cpf_tui.services import audit
+from cpf_tui.services.context import RequestContext
+from models.enums import Role
+
+END_LOGOUT = "logout"
+END_BY_ADMIN = "ended_by_admin"
+END_PASSWORD_CHANGED = "password_changed"
+END_CGU_REFUSED = "cgu_refused"
+END_EXPIRED = "expired"
+END_INVALIDATED = "invalidated"
+
+ENDED_MESSAGES = {
+    END_BY_ADMIN: "Un administrateur a fermé votre session : veuillez vous reconnecter.",
+    END_PASSWORD_CHANGED: "Votre mot de passe a été modifié depuis une autre session : veuillez vous reconnecter.",
+    END_EXPIRED: "Votre session a atteint sa durée maximale : veuillez vous reconnecter.",
+}
+DEFAULT_ENDED_MESSAGE = "Session terminée : veuillez vous reconnecter."
+
+
+def idle_timeout_minutes(role: Role | str, security: SecuritySettings | None = None) -> int:
+    """Minutes without a key press before the screen locks: gestionnaires get the longer delay."""
+    security = security or SecuritySettings()
+    if Role(role) == Role.GESTIONNAIRE:
+        return security.idle_timeout_gestionnaire_minutes
+    return security.idle_timeout_admin_minutes
+
+
+def new_token() -> str:
+    """An unguessable session token (256 bits, URL-safe, 43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+async def open_session(
+    account: Any, ctx: RequestContext, *, security: SecuritySettings | None = None, using_db: Any = None
+) -> Any:
+    """Record a new session for `account`, inside the login transaction; returns the AppSession."""
+    from models import AppSession
+
+    security = security or SecuritySettings()
+    now = clock.now()
+    return await AppSession.create(
+        token=new_token(),
+        account_id=account.id,
+        credentials_epoch=account.credentials_epoch,
+        started_at=now,
+        last_activity_at=now,
+        expires_at=now + timedelta(hours=security.session_max_hours),
+        terminal=(ctx.terminal or "")[:200],
+        ssh_user=(ctx.ssh_user or "")[:100],
+        ssh_key_fingerprint=(ctx.ssh_key_fingerprint or "")[:128],
+        peer=str(getattr(ctx, "peer", "") or "")[:100],
+        pid=os.getpid(),
+        using_db=using_db,
+    )
+
+
+def ended_message(end_reason: str) -> str:
+    """The French explanation shown to a user whose session was ended for `end_reason`."""
+    return ENDED_MESSAGES.get(end_reason, DEFAULT_ENDED_MESSAGE)
+
+
+async def touch(ctx: RequestContext) -> None:
+    """Check that the session is still valid (SessionEnded otherwise) and record its last activity."""
+    from models import AppSession
+
+    await permissions.load_actor(ctx)
+    if ctx.session_token:
+        await AppSession.filter(token=ctx.session_token, ended_at__isnull=True).update(last_activity_at=clock.now())
+
+
+async def end_own_session(ctx: RequestContext, reason: str = END_LOGOUT) -> bool:
+    """End the caller's session (logout, refusal of the CGU); True when a session was open."""
+    from models import Account, AppSession
+
+    if not ctx.session_token:
+        return False
+    async with in_transaction() as conn:
+        ended = await AppSession.filter(token=ctx.session_token, ended_at__isnull=True).using_db(conn).update(
+            ended_at=clock.now(), end_reason=reason
+        )
+        if ended:
+            account = await Account.get_or_none(id=ctx.account_id).using_db(conn) if ctx.account_id else None
+            await audit.record(
+                "session.end",
+                ctx=ctx,
+                actor=account,
+                target=account,
+                after={"reason": reason},
+                using_db=conn,
+            )
+    return bool(ended)
+
+
+async def end_other_sessions(account_id: int, keep_token: str, reason: str, *, using_db: Any) -> int:
+    """End every open session of an account but `keep_token` (inside the caller's transaction)."""
+    from models import AppSession
+
+    query = AppSession.filter(account_id=account_id, ended_at__isnull=True)
+    if keep_token:
+        query = query.exclude(token=keep_token)
+    return await query.using_db(using_db).update(ended_at=clock.now(), end_reason=reason)
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """One line of the "Sessions ouvertes" screen (plain values)."""
+
+    account_id: int
+    identifier: str
+    full_name: str
+    role_label: str
+    organisation_label: str
+    started_at: datetime
+    last_activity_at: datetime
+    origin: str
+    is_self: bool
+    can_end: bool
+
+
+def _origin(session: Any) -> str:
+    parts = []
+    if session.ssh_user:
+        parts.append(f"SSH {session.ssh_user}")
+    if session.peer:
+        parts.append(session.peer)
+    if session.terminal and not parts:
+        parts.append(session.terminal)
+    return " ".join(parts) or "local"
+
+
+async def list_open_sessions(ctx: RequestContext) -> list[OpenSession]:
+    """Open sessions within the actor's scope, most recent activity first."""
+    from models import AppSession
+
+    actor = await permissions.require(ctx, Capability.SESSIONS_MANAGE)
+    now = clock.now()
+    query = AppSession.filter(ended_at__isnull=True, expires_at__gt=now, account__status="active")
+    if Role(actor.role) != Role.OPERATOR:
+        query = query.filter(account__organisation_id=actor.organisation_id)
+        if Role(actor.role) == Role.DELEGATED_ADMIN:
+            query = query.filter(account__establishment_id=actor.establishment_id)
+    rows = await query.order_by("-last_activity_at").prefetch_related("account", "account__organisation")
+    result = []
+    for session in rows:
+        account = session.account
+        if not permissions.in_scope(actor, account.organisation_id, account.establishment_id):
+            continue
+        result.append(
+            OpenSession(
+                account_id=account.id,
+                identifier=account.identifier,
+                full_name=account.full_name,
+                role_label=account.role.label,
+                organisation_label=account.organisation.raison_sociale if account.organisation else "CDC",
+                started_at=session.started_at,
+                last_activity_at=session.last_activity_at,
+                origin=_origin(session),
+                is_self=account.id == actor.id,
+                can_end=permissions.can_manage(actor, account),
+            )
+        )
+    return result
+
+
+async def end_account_sessions(ctx: RequestContext, account_id: int) -> int:
+    """End every open session of a user the actor manages; returns how many were ended."""
+    from models import Account
+
+    actor = await permissions.require(ctx, Capability.SESSIONS_MANAGE)
+    target = await Account.get_or_none(id=account_id)
+    if target is None or not permissions.in_scope(actor, target.organisation_id, target.establishment_id):
+        raise NotFound("Ce compte n'existe pas ou n'est pas dans votre périmètre.")
+    permissions.require_manage(actor, target)
+    async with in_transaction() as conn:
+        ended = await end_other_sessions(target.id, "", END_BY_ADMIN, using_db=conn)
+        await audit.record(
+            "sessions.end",
+            ctx=ctx,
+            actor=actor,
+            target=target,
+            after={"ended_sessions": ended},
+            organisation_id=target.organisation_id,
+            using_db=conn,
+        )
+    return ended
