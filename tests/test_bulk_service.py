@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,30 +12,9 @@ from cpf_tui.errors import PermissionDenied
 from cpf_tui.services import bulk
 from cpf_tui.services.bulk_export import RESULT_HEADERS, write_result
 from cpf_tui.services.context import RequestContext
-from models import Account, AuditEvent, BulkImport, Establishment, Organisation, OutboxEmail, Profile, Role
+from models import Account, AuditEvent, BulkImport, OutboxEmail, Profile, Role
 from tests.factories import make_account, make_organisation
-from tests.test_bulk_support import counts, fill_template, valid_rows, write_book
-
-
-@dataclass
-class BulkWorld:
-    organisation: Organisation
-    establishments: list[Establishment]
-    operator_ctx: RequestContext
-    principal_ctx: RequestContext
-    principal: Account
-
-
-@pytest.fixture
-async def world(db, frozen_clock) -> BulkWorld:
-    organisation = await make_organisation("Centre de formation", secondary=2)
-    operator = await make_account(Role.OPERATOR)
-    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=organisation)
-    establishments = await Establishment.filter(organisation=organisation).order_by("-is_head_office", "id")
-    return BulkWorld(
-        organisation, list(establishments), RequestContext(account_id=operator.id),
-        RequestContext(account_id=principal.id), principal,
-    )
+from tests.test_bulk_support import counts, fill_template, valid_rows, world, write_book  # noqa: F401
 
 
 async def test_template_has_instructions_frozen_header_and_drop_down_lists(world, tmp_path):

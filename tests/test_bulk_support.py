@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import Account, AuditEvent, BulkImport, OutboxEmail
+import pytest
+
+from cpf_tui.services.context import RequestContext
+from models import Account, AuditEvent, BulkImport, Establishment, Organisation, OutboxEmail, Role
+from tests.factories import make_account, make_organisation
 
 HEADER = ["Nom", "Prénom", "E-mail", "Téléphone", "Rôle", "Profil", "SIRET de l'établissement", "Service"]
 LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau"]
@@ -76,4 +81,27 @@ async def counts() -> tuple[int, int, int, int]:
         await OutboxEmail.all().count(),
         await AuditEvent.all().count(),
         await BulkImport.all().count(),
+    )
+
+
+@dataclass
+class BulkWorld:
+    """An organisation with two secondary establishments, an operator and its principal administrator."""
+
+    organisation: Organisation
+    establishments: list[Establishment]
+    operator_ctx: RequestContext
+    principal_ctx: RequestContext
+    principal: Account
+
+
+@pytest.fixture
+async def world(db, frozen_clock) -> BulkWorld:
+    organisation = await make_organisation("Centre de formation", secondary=2)
+    operator = await make_account(Role.OPERATOR, temporary=True)  # cheap hash: services only
+    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=organisation, temporary=True)
+    establishments = await Establishment.filter(organisation=organisation).order_by("-is_head_office", "id")
+    return BulkWorld(
+        organisation, list(establishments), RequestContext(account_id=operator.id),
+        RequestContext(account_id=principal.id), principal,
     )

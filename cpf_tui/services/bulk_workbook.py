@@ -297,7 +297,9 @@ def _check_row(row: int, texts: dict[str, str], parsed: ParsedWorkbook) -> BulkR
             clean[key] = check(texts[key], column.label)
         except ValidationError as exc:
             ok = False
-            parsed.errors.append(RowError(row, column.label, display_value(texts[key]), _reason(exc, column.label)))
+            parsed.errors.append(
+                RowError(row, column.label, display_value(clean_line(texts[key])), _reason(exc, column.label))
+            )
 
     run("nom", validation.validate_person_name)
     run("prenom", validation.validate_person_name)
