@@ -269,3 +269,26 @@ async def test_f3_does_nothing_outside_the_sandbox(db, settings):
         await pilot.press("f3")
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen)
+
+
+# -- README ----------------------------------------------------------------------------------------
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_starts_with_the_two_set_up_commands():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "```sh" and lines[3] == "```"
+    assert [line.split("#")[0].strip() for line in lines[1:3]] == ["make run", "make test"]
+
+
+def test_readme_training_table_matches_the_sandbox():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index("| Identifiant | Mot de passe | Rôle | Profil | Organisme | État |")
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(tuple(cell.strip().strip("`") for cell in line.strip("|").split("|")))
+    expected = [(r.identifier, r.password, r.role_label, r.profile_label, r.organisation, r.state)
+                for r in sandbox.training_accounts()]
+    assert rows == expected
