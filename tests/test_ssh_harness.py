@@ -75,6 +75,16 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     return bool(predicate())
 
 
+async def eventually(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """`wait_until` for async tests: the event loop keeps running (an aborted client really closes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(interval)
+    return bool(predicate())
+
+
 class SshServer:
     """`cpf-tui ssh-serve` on a free loopback port, keys and drop folders in `base`."""
 
