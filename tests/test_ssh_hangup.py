@@ -1,0 +1,133 @@
+"""The app in a pseudo-terminal ends cleanly on SIGHUP and SIGTERM (no SSH involved)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import signal
+import sys
+import time
+
+import pytest
+
+from cpf_tui import db as db_module
+from cpf_tui.ssh_server import spawn_in_pty
+from tests.factories import DEFAULT_PASSWORD
+from tests.test_ssh_harness import ROOT, seed_accounts
+
+pytestmark = pytest.mark.slow
+
+LEAVE_ALTERNATE_SCREEN = b"\x1b[?1049l"
+
+
+class PtyApp:
+    """`python -m cpf_tui` in its own pty, output collected from the master."""
+
+    def __init__(self, db_url: str, tmp_path, **env: str) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CPF_TUI_")}
+        base.pop("COLUMNS", None)
+        base.pop("LINES", None)
+        base.update({"TERM": "xterm-256color", "PYTHONUTF8": "1", "CPF_TUI_DB_URL": db_url,
+                     "CPF_TUI_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT), **env})
+        self.pid, self.master = spawn_in_pty([sys.executable, "-m", "cpf_tui"], base, 80, 24)
+        self.output = bytearray()
+        self.closed = False
+
+    def _pump(self, timeout: float) -> None:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the app closed the terminal
+            data = b""
+        if not data:
+            self.closed = True
+        self.output += data
+
+    def wait_for(self, marker: bytes | str, timeout: float = 30.0, start: int = 0) -> None:
+        marker = marker.encode() if isinstance(marker, str) else marker
+        deadline = time.monotonic() + timeout
+        while self.output.find(marker, start) < 0:
+            if time.monotonic() > deadline or self.closed:
+                raise AssertionError(f"{marker!r} absent ; fin : {bytes(self.output[-1500:])!r}")
+            self._pump(0.2)
+
+    def wait_for_pattern(self, pattern: bytes, timeout: float = 30.0, start: int = 0) -> re.Match[bytes]:
+        regex = re.compile(pattern, re.DOTALL)
+        deadline = time.monotonic() + timeout
+        while (match := regex.search(self.output, start)) is None:
+            if time.monotonic() > deadline or self.closed:
+                raise AssertionError(f"{pattern!r} absent ; fin : {bytes(self.output[-1500:])!r}")
+            self._pump(0.2)
+        return match
+
+    def log_in(self, identifier: str, password: str) -> None:
+        """Same steps as `Terminal.log_in` of the harness: wait for the cursor to reach the password."""
+        self.write(identifier)
+        match = self.wait_for_pattern(re.escape(identifier.encode()) + rb"\x1b\[0m(\x1b\[[0-9;]*m) ")
+        mark = len(self.output)
+        self.write("\t")
+        self.wait_for(b"  \x1b[0m" + match.group(1) + b" ", start=mark)
+        self.write(password + "\r")
+
+    def write(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def finish(self, timeout: float = 20.0) -> int:
+        """Read until the app closes the terminal, reap it; returns its exit code."""
+        deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            self._pump(0.2)
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.master)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.killpg(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.master)
+        raise AssertionError("l'application ne s'est pas arrêtée")
+
+
+def journal(db_url: str):
+    from models import AuditEvent
+
+    async def go():
+        await db_module.open_database(db_url)
+        try:
+            return await AuditEvent.filter(action="session.hangup").order_by("seq")
+        finally:
+            await db_module.close_database()
+
+    return asyncio.run(go())
+
+
+def test_sighup_on_the_login_screen_ends_cleanly(db_url, tmp_path):
+    app = PtyApp(db_url, tmp_path)
+    app.wait_for("Connexion à l'espace de gestion CPF")
+    mark = len(app.output)
+    os.kill(app.pid, signal.SIGHUP)
+    assert app.finish() == 0
+    assert LEAVE_ALTERNATE_SCREEN in app.output[mark:]  # the terminal was restored by the app itself
+    assert b"Traceback" not in app.output
+    assert journal(db_url) == []  # nobody was logged in: nothing to journal
+
+
+def test_sigterm_while_logged_in_is_journalled(db_url, tmp_path):
+    identifier = seed_accounts(db_url)[0]
+    app = PtyApp(db_url, tmp_path, CPF_TUI_SSH_USER="alice", CPF_TUI_SSH_KEY_FINGERPRINT="SHA256:cle")
+    app.wait_for("Connexion à l'espace de gestion CPF")
+    app.log_in(identifier, DEFAULT_PASSWORD)
+    app.wait_for("Se déconnecter")
+    mark = len(app.output)
+    os.kill(app.pid, signal.SIGTERM)
+    assert app.finish() == 0
+    assert LEAVE_ALTERNATE_SCREEN in app.output[mark:]
+    [event] = journal(db_url)
+    assert event.after == {"signal": "SIGTERM"}
+    assert event.ssh_user == "alice" and event.ssh_key_fingerprint == "SHA256:cle"
+    assert event.actor_identifier == identifier
