@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from cpf_tui import cli
-from cpf_tui import db as db_module
 from cpf_tui.services import passwords, sandbox
 from tests.test_sandbox import dump_database
 
