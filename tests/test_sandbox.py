@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -292,3 +296,15 @@ def test_readme_training_table_matches_the_sandbox():
     expected = [(r.identifier, r.password, r.role_label, r.profile_label, r.organisation, r.state)
                 for r in sandbox.training_accounts()]
     assert rows == expected
+
+
+def test_plan_is_the_same_in_another_process():
+    """No dependence on hash randomisation: a reset on another day, in another process, gives the same data."""
+    code = ("import hashlib; from cpf_tui.services.sandbox import make_plan; "
+            "print(hashlib.sha256(repr(make_plan()).encode()).hexdigest())")
+    digests = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert digests == {hashlib.sha256(repr(sandbox.make_plan()).encode()).hexdigest()}
