@@ -28,7 +28,39 @@ class Section:
 def all_sections() -> list[Section]:
     """Every section of the application, in menu order."""
     sections: list[Section] = []
+    sections.append(Section(
+        "holders", "Titulaires", "recherche, coordonnées et compte d'heures d'un titulaire",
+        _holders_allowed, _holders_screen,
+    ))
+    sections.append(Section(
+        "dossiers", "Dossiers de formation", "créer, valider et clore les dossiers de formation",
+        _dossiers_allowed, _dossiers_screen,
+    ))
     return sections
+
+
+def _holders_allowed(info: SessionInfo) -> bool:
+    from cpf_tui.permissions import Capability, can
+
+    return can(info.role, info.profile, Capability.HOLDER_VIEW)
+
+
+def _holders_screen() -> Screen:
+    from screens.holders import HolderSearchScreen
+
+    return HolderSearchScreen()
+
+
+def _dossiers_allowed(info: SessionInfo) -> bool:
+    from cpf_tui.permissions import Capability, can
+
+    return can(info.role, info.profile, Capability.DOSSIER_VIEW)
+
+
+def _dossiers_screen() -> Screen:
+    from screens.dossiers import DossierListScreen
+
+    return DossierListScreen()
 
 
 def sections_for(info: SessionInfo) -> list[Section]:

@@ -1,0 +1,346 @@
+"""One training file: its fields (editable while a draft), its actions by profile, and its history."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from cpf_tui.errors import Conflict, CpfError, ValidationError
+from screens.base import CpfScreen
+
+FIELDS = (
+    ("holder_nir", "NIR du titulaire", "15 caractères, espaces admis"),
+    ("training_title", "Intitulé formation", ""),
+    ("provider_name", "Organisme formation", "raison sociale"),
+    ("provider_siret", "SIRET de l'organisme", "14 chiffres"),
+    ("start_date", "Date de début", "JJ/MM/AAAA"),
+    ("end_date", "Date de fin", "JJ/MM/AAAA"),
+    ("duration_minutes", "Durée totale", "ex. 35 h"),
+    ("requested_minutes", "Heures demandées", "ex. 35 h, 150 h au maximum"),
+)
+
+
+class DossierFormScreen(CpfScreen):
+    """Create or open a file. Ctrl+S saves a draft, F5 validates, F6 closes, F8 deletes (confirmed)."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Enregistrer", tooltip="Enregistrer le dossier en cours d'élaboration",
+                id="dossier-save"),
+        Binding("f5", "validate", "Valider", tooltip="Valider le dossier et réserver les heures",
+                id="dossier-validate"),
+        Binding("f6", "close_file", "Clôturer", tooltip="Clore le dossier avec les heures réalisées",
+                id="dossier-close"),
+        Binding("f8", "delete", "Supprimer", tooltip="Supprimer le dossier en cours d'élaboration (confirmation)",
+                id="dossier-delete"),
+        Binding("escape", "back", "Retour", tooltip="Revenir à la liste", id="dossier-back"),
+    ]
+
+    def __init__(self, dossier_id: int | None) -> None:
+        super().__init__()
+        self.dossier_id = dossier_id
+        self.view = None
+        self.loaded_values: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Nouveau dossier de formation", id="dossier-title", markup=False)
+        with VerticalScroll(id="dossier-body"):
+            for key, label, placeholder in FIELDS:
+                with Horizontal(classes="dossier-row"):
+                    yield Label(label, classes="dossier-label")
+                    yield Input(placeholder=placeholder, id=f"dossier-{key}", compact=True, max_length=200)
+                yield Static("", id=f"dossier-error-{key}", classes="dossier-error", markup=False)
+            yield Static("", id="dossier-message", markup=False)
+            yield Static("", id="dossier-info", markup=False)
+            yield Static("Historique", id="dossier-history-title")
+            yield DataTable(id="dossier-history", cursor_type="row")
+        yield Footer()
+
+    # -- state --------------------------------------------------------------------------------------
+    @property
+    def status(self):
+        return self.view.status if self.view is not None else None
+
+    def allowed(self) -> set[str]:
+        from cpf_tui.services.dossiers import allowed_actions
+
+        session = getattr(self.app, "session", None)
+        if session is None:
+            return set()
+        return allowed_actions(session.role, session.profile, self.status)
+
+    def editable(self) -> bool:
+        return ("create" in self.allowed()) if self.view is None else ("save" in self.allowed())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save":
+            return self.editable()
+        if action == "validate":
+            return "validate" in self.allowed()
+        if action == "close_file":
+            return "close" in self.allowed()
+        if action == "delete":
+            return "delete" in self.allowed()
+        return True
+
+    def values(self) -> dict[str, str]:
+        return {key: self.query_one(f"#dossier-{key}", Input).value for key, _, _ in FIELDS}
+
+    def dirty(self) -> bool:
+        return self.values() != self.loaded_values
+
+    # -- display ------------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.query_one("#dossier-history", DataTable).add_columns("Date", "Par", "Action", "Détail")
+        if self.dossier_id is None:
+            self.loaded_values = self.values()
+            self._apply_editability()
+        else:
+            self.load()
+
+    def _apply_editability(self) -> None:
+        editable = self.editable()
+        for key, _, _ in FIELDS:
+            self.query_one(f"#dossier-{key}", Input).disabled = not editable
+        if editable:
+            self.query_one(f"#dossier-{FIELDS[0][0]}", Input).focus()
+        else:
+            self.query_one("#dossier-history", DataTable).focus()
+        self.refresh_bindings()
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        box = self.query_one("#dossier-message", Static)
+        box.update(text)
+        box.set_class(error, "-error")
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        first = None
+        for key, _, _ in FIELDS:
+            message = errors.get(key, "")
+            error = self.query_one(f"#dossier-error-{key}", Static)
+            error.update(message)
+            error.set_class(bool(message), "-shown")
+            if message and first is None:
+                first = key
+        if first is not None:
+            self.query_one(f"#dossier-{first}", Input).focus()
+
+    @work(exclusive=True, group="dossier-load", exit_on_error=False)
+    async def load(self, keep_input: bool = False) -> None:
+        from cpf_tui.services import dossiers
+
+        try:
+            view = await dossiers.get_dossier(self.app.context, self.dossier_id)
+        except CpfError as exc:
+            self.say(exc.message, error=True)
+            return
+        self.show_view(view, keep_input=keep_input)
+
+    def show_view(self, view, *, keep_input: bool = False) -> None:
+        from cpf_tui.services.ledger import format_hours
+
+        self.view = view
+        self.dossier_id = view.id
+        self.query_one("#dossier-title", Static).update(
+            f"Dossier {view.number} — {view.status.label} — {view.holder_name}"
+        )
+        texts = view.as_text_fields()
+        if not keep_input:
+            for key, _, _ in FIELDS:
+                self.query_one(f"#dossier-{key}", Input).value = texts[key]
+        self.loaded_values = texts
+        info = [f"Organisme : {view.organisation}" + (f" — {view.establishment}" if view.establishment else "")]
+        if view.validated_at:
+            info.append(
+                f"Validé le {view.validated_at:%d/%m/%Y %H:%M} par {view.validated_by} — réservé "
+                f"{format_hours(view.reserved_minutes)} (DIF {format_hours(view.reserved_dif_minutes)}, "
+                f"CPF {format_hours(view.reserved_cpf_minutes)})"
+            )
+        if view.closed_at:
+            info.append(
+                f"Clos le {view.closed_at:%d/%m/%Y %H:%M} par {view.closed_by} — réalisé "
+                f"{format_hours(view.done_minutes)}" + (f" — motif : {view.closure_reason}" if view.closure_reason else "")
+            )
+        self.query_one("#dossier-info", Static).update("\n".join(info))
+        history = self.query_one("#dossier-history", DataTable)
+        history.clear()
+        for event in reversed(view.events):
+            history.add_row(Text(f"{event.at:%d/%m/%Y %H:%M}"), Text(event.actor), Text(event.label),
+                            Text(event.summary))
+        self._apply_editability()
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        if event.input.id == f"dossier-{FIELDS[-1][0]}":
+            self.action_save()
+        else:
+            self.focus_next()
+
+    # -- actions ------------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_save(self) -> None:
+        if self.editable():
+            self.run_save(self.values())
+
+    @work(exclusive=True, group="dossier-action", exit_on_error=False)
+    async def run_save(self, values: dict[str, str]) -> None:
+        from cpf_tui.services import dossiers
+        from cpf_tui.services.dossiers import DossierInput
+
+        try:
+            data = DossierInput.from_text(values)
+            if self.view is None:
+                saved = await dossiers.create_draft(self.app.context, data)
+            else:
+                saved = await dossiers.save_draft(self.app.context, self.view.id, data,
+                                                  expected_version=self.view.version)
+        except ValidationError as exc:
+            self.show_errors(exc.errors)
+            self.say("Le dossier n'a pas été enregistré : corrigez les champs signalés." if exc.errors
+                     else exc.message, error=True)
+            return
+        except Conflict as exc:
+            self.say(exc.message, error=True)  # the user's input stays on screen
+            return
+        except CpfError as exc:
+            self.say(exc.message, error=True)
+            return
+        self.show_errors({})
+        view = await dossiers.get_dossier(self.app.context, saved.id)
+        self.show_view(view)
+        self.say(f"Dossier {view.number} enregistré.")
+
+    def action_validate(self) -> None:
+        if "validate" in self.allowed():
+            self.run_validate()
+
+    @work(exclusive=True, group="dossier-action", exit_on_error=False)
+    async def run_validate(self) -> None:
+        from cpf_tui.services import dossiers
+        from cpf_tui.services.ledger import format_hours
+        from screens.modals import ConfirmModal
+
+        if self.dirty():
+            self.say("Enregistrez d'abord vos modifications (Ctrl+S) avant de valider.", error=True)
+            return
+        question = (f"Valider le dossier {self.view.number} ? {format_hours(self.view.requested_minutes)} "
+                    "seront réservées sur le compte du titulaire (DIF d'abord, puis CPF).")
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Valider", "Annuler")):
+            return
+        try:
+            await dossiers.validate(self.app.context, self.view.id, expected_version=self.view.version)
+        except ValidationError as exc:
+            self.show_errors(exc.errors)
+            self.say(exc.message, error=True)
+            return
+        except CpfError as exc:
+            self.say(exc.message, error=True)
+            return
+        self.show_view(await dossiers.get_dossier(self.app.context, self.view.id))
+        self.say(f"Dossier {self.view.number} validé : heures réservées.")
+
+    def action_close_file(self) -> None:
+        if "close" in self.allowed() and self.view is not None:
+            self.app.push_screen(CloseModal(self.view), self._after_close)
+
+    def _after_close(self, closed: bool | None) -> None:
+        if closed:
+            self.load()
+            self.say("Dossier clos.")
+
+    def action_delete(self) -> None:
+        if "delete" in self.allowed():
+            self.run_delete()
+
+    @work(exclusive=True, group="dossier-action", exit_on_error=False)
+    async def run_delete(self) -> None:
+        from cpf_tui.services import dossiers
+        from screens.modals import ConfirmModal
+
+        question = f"Supprimer le dossier {self.view.number} ? Cette action est définitive."
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Supprimer", "Garder")):
+            return
+        try:
+            await dossiers.delete_draft(self.app.context, self.view.id, expected_version=self.view.version)
+        except CpfError as exc:
+            self.say(exc.message, error=True)
+            return
+        self.app.notify(f"Dossier {self.view.number} supprimé.", title="Dossiers")
+        self.app.pop_screen()
+
+
+class CloseModal(ModalScreen[bool]):
+    """Hours actually done (at most the reserved hours) and the reason when fewer; Ctrl+S closes the file."""
+
+    DEFAULT_CSS = """
+    CloseModal { align: center middle; }
+    CloseModal > Vertical {
+        width: 72; max-width: 100%; height: auto; border: thick $warning; background: $surface; padding: 0 1;
+    }
+    CloseModal Horizontal { height: auto; }
+    CloseModal Label { width: 18; }
+    CloseModal Input { width: 1fr; }
+    CloseModal #close-message { color: $error; height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "confirm", "Clôturer", tooltip="Clore le dossier", id="close-confirm"),
+        Binding("escape", "cancel", "Annuler", tooltip="Fermer sans clore", id="close-cancel"),
+    ]
+
+    def __init__(self, view) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        from cpf_tui.services.ledger import format_hours
+
+        with Vertical():
+            yield Static(f"Clôture du dossier {self.view.number} — réservé : "
+                         f"{format_hours(self.view.reserved_minutes)}", markup=False)
+            with Horizontal():
+                yield Label("Heures réalisées")
+                yield Input(value=format_hours(self.view.reserved_minutes), id="close-done", compact=True,
+                            max_length=12)
+            with Horizontal():
+                yield Label("Motif")
+                yield Input(placeholder="obligatoire si moins d'heures que réservé", id="close-reason",
+                            compact=True, max_length=500)
+            yield Static("", id="close-message", markup=False)
+            yield Static("Ctrl+S clore — Échap annuler", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#close-done", Input).focus()
+
+    @on(Input.Submitted, "#close-done")
+    def _to_reason(self) -> None:
+        self.query_one("#close-reason", Input).focus()
+
+    @on(Input.Submitted, "#close-reason")
+    def _submitted(self) -> None:
+        self.action_confirm()
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    def action_confirm(self) -> None:
+        self.run_close()
+
+    @work(exclusive=True, group="dossier-close", exit_on_error=False)
+    async def run_close(self) -> None:
+        from cpf_tui.services import dossiers, ledger
+
+        try:
+            done = ledger.parse_hours(self.query_one("#close-done", Input).value, "Heures réalisées")
+            await dossiers.close(self.app.context, self.view.id, done, self.query_one("#close-reason", Input).value)
+        except CpfError as exc:
+            self.query_one("#close-message", Static).update(exc.message)
+            return
+        self.dismiss(True)

@@ -1,0 +1,175 @@
+"""Training files list: filters (status, holder, establishment, dates), sort, pages of 50."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from cpf_tui.errors import CpfError
+from models.enums import DossierStatus
+from screens.base import CpfScreen
+from screens.holder_page import session_can
+
+SORT_ORDER = ["-created", "created", "number", "-number", "start_date", "-start_date"]
+
+
+class DossierListScreen(CpfScreen):
+    """Files in the user's scope; Entrée opens one, `n` creates a draft (profile Création and above)."""
+
+    BINDINGS = [
+        Binding("n", "new", "Nouveau", tooltip="Créer un dossier en cours d'élaboration", id="dossiers-new"),
+        Binding("slash", "focus_filters", "Filtrer", tooltip="Aller aux filtres", id="dossiers-filter"),
+        Binding("t", "cycle_sort", "Trier", tooltip="Changer l'ordre de tri", id="dossiers-sort"),
+        Binding("right_square_bracket", "next_page", "Page suiv.", tooltip="Page suivante", id="dossiers-next"),
+        Binding("left_square_bracket", "previous_page", "Page préc.", tooltip="Page précédente",
+                id="dossiers-previous"),
+        Binding("escape", "back", "Retour", tooltip="Revenir à l'accueil", id="dossiers-back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page_number = 1
+        self.sort = SORT_ORDER[0]
+        self.has_next = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="dossiers-filters"):
+            yield Select(
+                [(Text(s.label), s.value) for s in DossierStatus], prompt="Tous statuts", id="filter-status",
+                compact=True,
+            )
+            yield Select([], prompt="Tous établissements", id="filter-establishment", compact=True)
+        with Horizontal(id="dossiers-filters-2"):
+            yield Input(placeholder="Titulaire : NIR ou nom", id="filter-holder", compact=True, max_length=60)
+            yield Input(placeholder="Début du JJ/MM/AAAA", id="filter-from", compact=True, max_length=10)
+            yield Input(placeholder="au JJ/MM/AAAA", id="filter-to", compact=True, max_length=10)
+        yield Static("", id="dossiers-message", markup=False)
+        yield DataTable(id="dossiers-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#dossiers-table", DataTable)
+
+    @property
+    def message(self) -> Static:
+        return self.query_one("#dossiers-message", Static)
+
+    def on_mount(self) -> None:
+        self.table.add_columns("Numéro", "Statut", "Titulaire", "Formation", "Début", "Heures")
+        self.table.focus()
+        self.load_establishments()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from cpf_tui.permissions import Capability
+
+        if action == "new":
+            return session_can(self.app, Capability.DOSSIER_EDIT_DRAFT)
+        if action == "next_page":
+            return self.has_next
+        if action == "previous_page":
+            return self.page_number > 1
+        return True
+
+    def filters(self):
+        from cpf_tui.services.dossiers import DossierFilter, parse_date_fr
+
+        status = self.query_one("#filter-status", Select).value
+        establishment = self.query_one("#filter-establishment", Select).value
+        return DossierFilter(
+            status=None if status is Select.NULL else str(status),
+            holder=self.query_one("#filter-holder", Input).value,
+            establishment_id=None if establishment is Select.NULL else int(establishment),
+            start_from=parse_date_fr(self.query_one("#filter-from", Input).value, "Début du"),
+            start_to=parse_date_fr(self.query_one("#filter-to", Input).value, "Début au"),
+            sort=self.sort,
+        )
+
+    @work(exclusive=True, group="dossiers-establishments", exit_on_error=False)
+    async def load_establishments(self) -> None:
+        from cpf_tui.services import dossiers
+
+        try:
+            options = await dossiers.establishments_in_scope(self.app.context)
+        except CpfError:
+            return
+        self.query_one("#filter-establishment", Select).set_options([(Text(name), i) for i, name in options])
+
+    @work(exclusive=True, group="dossiers-list", exit_on_error=False)
+    async def load(self) -> None:
+        from cpf_tui.services import dossiers
+        from cpf_tui.services.dossiers import SORT_LABELS, format_date_fr
+        from cpf_tui.services.ledger import format_hours
+
+        try:
+            page = await dossiers.list_dossiers(self.app.context, self.filters(), page=self.page_number)
+        except CpfError as exc:
+            self.message.update(exc.message)
+            self.message.add_class("-error")
+            return
+        self.message.remove_class("-error")
+        self.has_next = page.has_next
+        self.table.clear()
+        for row in page.rows:
+            self.table.add_row(
+                Text(row.number), Text(row.status.label), Text(row.holder_name), Text(row.training_title),
+                Text(format_date_fr(row.start_date)), Text(format_hours(row.requested_minutes)), key=str(row.id),
+            )
+        shown = f"{len(page.rows)} dossier(s)" if page.rows else "Aucun dossier"
+        self.message.update(f"Page {page.page} — {shown} — tri : {SORT_LABELS[self.sort]}")
+        self.refresh_bindings()
+
+    # -- filters and pages --------------------------------------------------------------------------
+    @on(Input.Submitted)
+    def _filter_submitted(self) -> None:
+        self.page_number = 1
+        self.load()
+        self.table.focus()
+
+    @on(Select.Changed)
+    def _select_changed(self) -> None:
+        self.page_number = 1
+        self.load()
+
+    def action_focus_filters(self) -> None:
+        self.query_one("#filter-holder", Input).focus()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORT_ORDER[(SORT_ORDER.index(self.sort) + 1) % len(SORT_ORDER)]
+        self.page_number = 1
+        self.load()
+
+    def action_next_page(self) -> None:
+        if self.has_next:
+            self.page_number += 1
+            self.load()
+
+    def action_previous_page(self) -> None:
+        if self.page_number > 1:
+            self.page_number -= 1
+            self.load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    # -- opening ------------------------------------------------------------------------------------
+    def action_new(self) -> None:
+        from screens.dossier_form import DossierFormScreen
+
+        self.app.push_screen(DossierFormScreen(None))
+
+    @on(DataTable.RowSelected, "#dossiers-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        from screens.dossier_form import DossierFormScreen
+
+        if event.row_key.value:
+            self.app.push_screen(DossierFormScreen(int(event.row_key.value)))

@@ -1,0 +1,231 @@
+"""A holder's page: identity, coordonnées médiatiques, CPF and DIF balances, and the ledger history."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from cpf_tui.errors import CpfError
+from screens.base import CpfScreen
+
+
+def session_can(app, capability) -> bool:
+    """Whether the logged-in user's role/profile has a capability (display only, services re-check)."""
+    from cpf_tui.permissions import can
+
+    session = getattr(app, "session", None)
+    return session is not None and can(session.role, session.profile, capability)
+
+
+class HolderPageScreen(CpfScreen):
+    """Everything about one holder; `e` edits the e-mail and mobile phone, `s` sets the DIF balance."""
+
+    BINDINGS = [
+        Binding("e", "edit_contact", "Coordonnées", tooltip="Modifier l'e-mail et le téléphone mobile",
+                id="holder-edit-contact"),
+        Binding("s", "set_dif", "Solde DIF", tooltip="Saisir le solde DIF (justification obligatoire)",
+                id="holder-set-dif"),
+        Binding("escape", "back", "Retour", tooltip="Revenir à la recherche", id="holder-back"),
+    ]
+
+    def __init__(self, holder_id: int) -> None:
+        super().__init__()
+        self.holder_id = holder_id
+        self.page = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="holder-card"):
+            yield Static("Chargement…", id="holder-identity", markup=False)
+            yield Static("", id="holder-contact", markup=False)
+            yield Static("", id="holder-balances", markup=False)
+        yield Static("Historique du compte d'heures", id="holder-ledger-title")
+        yield DataTable(id="holder-ledger", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    @property
+    def ledger_table(self) -> DataTable:
+        return self.query_one("#holder-ledger", DataTable)
+
+    def on_mount(self) -> None:
+        self.ledger_table.add_columns("Date", "Mouvement", "Heures", "Dossier", "Auteur", "Motif")
+        self.ledger_table.focus()
+        self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from cpf_tui.permissions import Capability
+
+        if action == "edit_contact":
+            return session_can(self.app, Capability.HOLDER_UPDATE_CONTACT)
+        if action == "set_dif":
+            return session_can(self.app, Capability.HOLDER_SET_DIF)
+        return True
+
+    @work(exclusive=True, group="holder-page", exit_on_error=False)
+    async def load(self) -> None:
+        from cpf_tui.services import holders
+        from cpf_tui.services.ledger import format_hours
+        from cpf_tui.services.validation import format_phone
+
+        try:
+            page = await holders.holder_page(self.app.context, self.holder_id)
+        except CpfError as exc:
+            self.query_one("#holder-identity", Static).update(exc.message)
+            return
+        self.page = page
+        names = page.nom_naissance + (f" (usage : {page.nom_usage})" if page.nom_usage else "")
+        self.query_one("#holder-identity", Static).update(
+            f"{page.prenoms} {names} — NIR {page.nir} — né(e) le {page.date_naissance:%d/%m/%Y}"
+        )
+        self.query_one("#holder-contact", Static).update(
+            f"E-mail : {page.email or '—'}   Mobile : {format_phone(page.mobile) or '—'}"
+        )
+        b = page.balances
+        self.query_one("#holder-balances", Static).update(
+            f"CPF disponible {format_hours(b.cpf_available)} (acquis {format_hours(b.cpf_acquired)}, "
+            f"réservé {format_hours(b.cpf_reserved)}, consommé {format_hours(b.cpf_consumed)})\n"
+            f"DIF disponible {format_hours(b.dif_available)} (solde {format_hours(b.dif_total)}, "
+            f"réservé {format_hours(b.dif_reserved)}, consommé {format_hours(b.dif_consumed)})"
+        )
+        table = self.ledger_table
+        table.clear()
+        for line in reversed(page.movements):
+            hours = format_hours(line.minutes)
+            if line.previous_minutes is not None:
+                hours = f"{format_hours(line.previous_minutes)} → {hours}"
+            table.add_row(
+                Text(f"{line.at:%d/%m/%Y}"), Text(f"{line.kind_label} {line.bucket}"), Text(hours),
+                Text(line.dossier_number), Text(line.author), Text(line.reason),
+            )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_edit_contact(self) -> None:
+        if self.page is not None:
+            self.app.push_screen(ContactModal(self.page), self._after_change)
+
+    def action_set_dif(self) -> None:
+        if self.page is not None:
+            self.app.push_screen(DifModal(self.page), self._after_change)
+
+    def _after_change(self, changed: bool | None) -> None:
+        if changed:
+            self.load()
+
+
+class HolderModal(ModalScreen[bool]):
+    """A small keyboard form over the holder's page: Ctrl+S saves, Échap cancels, errors stay visible."""
+
+    DEFAULT_CSS = """
+    HolderModal { align: center middle; }
+    HolderModal > Vertical {
+        width: 70; max-width: 100%; height: auto; border: thick $primary; background: $surface; padding: 0 1;
+    }
+    HolderModal .modal-title { text-style: bold; }
+    HolderModal Horizontal { height: auto; }
+    HolderModal Label { width: 18; }
+    HolderModal Input { width: 1fr; }
+    HolderModal .modal-message { color: $error; height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Enregistrer", tooltip="Enregistrer", id="holder-modal-save"),
+        Binding("escape", "cancel", "Annuler", tooltip="Fermer sans enregistrer", id="holder-modal-cancel"),
+    ]
+
+    title_text = ""
+    fields: tuple[tuple[str, str, str], ...] = ()
+
+    def __init__(self, page) -> None:
+        super().__init__()
+        self.page = page
+
+    def initial(self, key: str) -> str:
+        return ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="modal-title", markup=False)
+            for key, label, placeholder in self.fields:
+                with Horizontal():
+                    yield Label(label)
+                    yield Input(value=self.initial(key), placeholder=placeholder, id=f"modal-{key}", compact=True,
+                                max_length=500)
+            yield Static("", id="modal-message", classes="modal-message", markup=False)
+            yield Static("Ctrl+S enregistrer — Échap annuler", markup=False)
+
+    def on_mount(self) -> None:
+        self.query(Input).first().focus()
+
+    def value(self, key: str) -> str:
+        return self.query_one(f"#modal-{key}", Input).value
+
+    @on(Input.Submitted)
+    def _next(self, event: Input.Submitted) -> None:
+        inputs = list(self.query(Input))
+        if event.input is inputs[-1]:
+            self.action_save()
+        else:
+            self.focus_next()
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    def action_save(self) -> None:
+        self.run_save()
+
+    async def save(self) -> None:
+        raise CpfError("Action inconnue.")
+
+    @work(exclusive=True, group="holder-modal", exit_on_error=False)
+    async def run_save(self) -> None:
+        try:
+            await self.save()
+        except CpfError as exc:
+            self.query_one("#modal-message", Static).update(exc.message)
+            return
+        self.dismiss(True)
+
+
+class ContactModal(HolderModal):
+    """Edit the holder's coordonnées médiatiques (validated, audited by the service)."""
+
+    title_text = "Coordonnées médiatiques du titulaire"
+    fields = (("email", "E-mail", "prenom.nom@exemple.fr"), ("mobile", "Téléphone mobile", "06 12 34 56 78"))
+
+    def initial(self, key: str) -> str:
+        from cpf_tui.services.validation import format_phone
+
+        return self.page.email if key == "email" else format_phone(self.page.mobile)
+
+    async def save(self) -> None:
+        from cpf_tui.services import holders
+
+        await holders.update_contact(self.app.context, self.page.id, email=self.value("email"),
+                                     mobile=self.value("mobile"), expected_version=self.page.version)
+        self.app.notify("Coordonnées enregistrées.", title="Titulaire")
+
+
+class DifModal(HolderModal):
+    """Set the DIF balance (at most 120 h, never below what is used) with its justification."""
+
+    title_text = "Solde DIF (120 h au maximum, justification obligatoire)"
+    fields = (("hours", "Solde DIF", "ex. 45 h 30"), ("reason", "Justification", "ex. attestation employeur n°"))
+
+    def initial(self, key: str) -> str:
+        from cpf_tui.services.ledger import format_hours
+
+        return format_hours(self.page.balances.dif_total) if key == "hours" else ""
+
+    async def save(self) -> None:
+        from cpf_tui.services import ledger
+
+        minutes = ledger.parse_hours(self.value("hours"), "Solde DIF")
+        await ledger.set_dif_balance(self.app.context, self.page.id, minutes, self.value("reason"))
+        self.app.notify("Solde DIF enregistré.", title="Titulaire")

@@ -1,0 +1,256 @@
+"""Training-file screens at 80x24, keyboard only: create/save, validate, close with fewer hours, read-only
+profiles, and the stale-save conflict that keeps the user's input."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from textual.widgets import DataTable, Input, Static
+
+from cpf_tui.app import make_app
+from cpf_tui.services import dossiers, ledger
+from cpf_tui.services.context import RequestContext
+from cpf_tui.services.dossiers import DossierInput
+from models import Dossier, DossierStatus, Holder, Profile, Role
+from screens.dossier_form import DossierFormScreen
+from screens.dossiers import DossierListScreen
+from screens.home import HomeScreen
+from tests.factories import DEFAULT_PASSWORD, make_account, make_organisation, make_siren, make_siret
+from tests.holder_helpers import funded_holder
+
+H = 60
+SIRET = make_siret(make_siren(904), 21)
+
+
+async def login_and_open(app, pilot, account, section_id: str) -> None:
+    """Log in with the keyboard and open a home section with the arrow keys."""
+    await app.workers.wait_for_complete()
+    await pilot.press(*account.identifier, "enter", *DEFAULT_PASSWORD, "enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, HomeScreen)
+    index = [s.id for s in app.screen.sections].index(section_id)
+    await pilot.press("home", *["down"] * index, "enter")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_first_file(app, pilot) -> DossierFormScreen:
+    assert isinstance(app.screen, DossierListScreen)
+    await pilot.press("enter")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, DossierFormScreen)
+    return app.screen
+
+
+async def type_into(pilot, text: str) -> None:
+    await pilot.press("ctrl+a", "ctrl+k", *text) if text else await pilot.press("ctrl+a", "ctrl+k")
+
+
+def bound_actions(screen) -> set[str]:
+    return {active.binding.action for active in screen.active_bindings.values() if active.enabled}
+
+
+async def _file(org, holder: Holder, *, validated: bool = False) -> Dossier:
+    owner = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
+    ctx = RequestContext(account_id=owner.id)
+    data = DossierInput(
+        holder_nir=holder.nir, training_title="Comptabilité", provider_name="Compta Formation",
+        provider_siret=SIRET, start_date=date(2026, 3, 2), end_date=date(2026, 3, 27), duration_minutes=35 * H,
+        requested_minutes=35 * H,
+    )
+    dossier = await dossiers.create_draft(ctx, data)
+    return await dossiers.validate(ctx, dossier.id) if validated else dossier
+
+
+async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_clock):
+    org = await make_organisation()
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    holder = await funded_holder(50 * H)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        assert isinstance(app.screen, DossierListScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, DossierFormScreen)
+        assert bound_actions(form) >= {"save"} and not bound_actions(form) & {"validate", "close_file"}
+        # A first attempt with an end date before the start date is refused in French; input stays.
+        for value in (holder.nir, "Anglais des affaires", "Lingua Pro", SIRET, "02/03/2026", "01/03/2026",
+                      "40 h", "30 h 30"):
+            await pilot.press(*value, "tab")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "précéder" in str(form.query_one("#dossier-error-end_date", Static).content)
+        assert await Dossier.all().count() == 0
+        assert form.query_one("#dossier-end_date", Input).has_focus
+        await type_into(pilot, "30/04/2026")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        dossier = await Dossier.get()
+        assert (dossier.status, dossier.training_title, dossier.requested_minutes, dossier.end_date) == (
+            DossierStatus.DRAFT, "Anglais des affaires", 30 * H + 30, date(2026, 4, 30))
+        assert dossier.number in str(form.query_one("#dossier-title", Static).content)
+        assert "enregistré" in str(form.query_one("#dossier-message", Static).content)
+        # Modify and save again: a new version, the history shows both lines.
+        form.query_one("#dossier-training_title", Input).focus()
+        await type_into(pilot, "Anglais juridique")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await dossier.refresh_from_db()
+        assert (dossier.training_title, dossier.version) == ("Anglais juridique", 2)
+        assert form.query_one("#dossier-history", DataTable).row_count == 2
+
+
+async def test_validation_profile_validates_a_draft(db, settings, frozen_clock):
+    org = await make_organisation()
+    holder = await funded_holder(30 * H, 10 * H)
+    draft = await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.VALIDATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        form = await open_first_file(app, pilot)
+        assert "validate" in bound_actions(form) and "close_file" not in bound_actions(form)
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press("o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await draft.refresh_from_db()
+        assert draft.status == DossierStatus.VALIDATED
+        assert (draft.reserved_dif_minutes, draft.reserved_cpf_minutes, draft.validated_by_id) == (
+            10 * H, 25 * H, user.id)
+        assert "Validé" in str(form.query_one("#dossier-title", Static).content)
+        assert "validate" not in bound_actions(form) and "save" not in bound_actions(form)
+        assert form.query_one("#dossier-training_title", Input).disabled
+
+
+async def test_validation_refused_for_lack_of_hours_is_explained(db, settings):
+    org = await make_organisation()
+    holder = await funded_holder(20 * H)
+    draft = await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.VALIDATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        form = await open_first_file(app, pilot)
+        await pilot.press("f5", "o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Heures insuffisantes" in str(form.query_one("#dossier-message", Static).content)
+    await draft.refresh_from_db()
+    assert draft.status == DossierStatus.DRAFT
+
+
+async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_clock):
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    dossier = await _file(org, holder, validated=True)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        form = await open_first_file(app, pilot)
+        assert bound_actions(form) & {"close_file", "save", "validate"} == {"close_file"}
+        await pilot.press("f6")
+        await pilot.pause()
+        await type_into(pilot, "28 h")
+        await pilot.press("ctrl+s")  # fewer hours without a reason: refused, the dialog stays
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Motif" in str(app.screen.query_one("#close-message", Static).content)
+        await pilot.press("tab", *"Absences justifiées", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is form
+        assert "Clos" in str(form.query_one("#dossier-title", Static).content)
+    await dossier.refresh_from_db()
+    assert (dossier.status, dossier.done_minutes, dossier.closure_reason) == (
+        DossierStatus.CLOSED, 28 * H, "Absences justifiées")
+    await holder.refresh_from_db()
+    assert (holder.cpf_consumed_minutes, holder.cpf_reserved_minutes, holder.cpf_available_minutes) == (
+        28 * H, 0, 32 * H)
+    assert await ledger.check_ledger() == []
+
+
+async def test_consultation_profile_sees_no_action_keys(db, settings):
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    dossier = await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        assert "new" not in bound_actions(app.screen)
+        await pilot.press("n")
+        await pilot.pause()
+        form = await open_first_file(app, pilot)
+        assert not bound_actions(form) & {"save", "validate", "close_file", "delete"}
+        assert form.query_one("#dossier-training_title", Input).disabled
+        await pilot.press("f5", "f8", "ctrl+s")
+        await pilot.pause()
+        assert app.screen is form
+    await dossier.refresh_from_db()
+    assert (dossier.status, dossier.version) == (DossierStatus.DRAFT, 1)
+
+
+async def test_stale_save_is_refused_and_input_kept(db, settings):
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    dossier = await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        form = await open_first_file(app, pilot)
+        # Somebody else saves the same draft meanwhile.
+        other = RequestContext(account_id=(await make_account(Role.GESTIONNAIRE, Profile.CREATION,
+                                                              organisation=org)).id)
+        data = DossierInput(holder_nir=holder.nir, training_title="Titre de l'autre")
+        await dossiers.save_draft(other, dossier.id, data, expected_version=1)
+        form.query_one("#dossier-training_title", Input).focus()
+        await type_into(pilot, "Mon titre")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "modifié par quelqu'un d'autre" in str(form.query_one("#dossier-message", Static).content)
+        assert form.query_one("#dossier-training_title", Input).value == "Mon titre"
+    await dossier.refresh_from_db()
+    assert dossier.training_title == "Titre de l'autre"
+
+
+async def test_list_filters_by_status_and_pages(db, settings):
+    org = await make_organisation()
+    holder = await funded_holder(150 * H)
+    await _file(org, holder, validated=True)
+    for _ in range(2):
+        await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        table = app.screen.query_one("#dossiers-table", DataTable)
+        assert table.row_count == 3
+        assert "next_page" not in bound_actions(app.screen)
+        await pilot.press("slash", *"zzz", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.row_count == 0
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.row_count == 3
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "plus anciens" in str(app.screen.query_one("#dossiers-message", Static).content)

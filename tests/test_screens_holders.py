@@ -1,0 +1,117 @@
+"""Holder screens at 80x24, keyboard only: search by NIR and by name, a Consultation gestionnaire updates a
+holder's mobile phone and DIF balance, CDC operators get no edit keys."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from textual.widgets import DataTable, Static
+
+from cpf_tui.app import make_app
+from models import AuditEvent, Holder, HoursMovement, MovementKind, Profile, Role
+from screens.holder_page import HolderPageScreen
+from screens.holders import HolderSearchScreen
+from tests.factories import make_account
+from tests.holder_helpers import funded_holder
+from tests.test_screens_dossiers import bound_actions, login_and_open, type_into
+
+H = 60
+NIR = "185057800608491"
+
+
+async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_clock):
+    holder = await funded_holder(40 * H, nir=NIR, nom_naissance="Durand", search_name="DURAND",
+                                 mobile="+33611111111")
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "holders")
+        assert isinstance(app.screen, HolderSearchScreen)
+        await pilot.press(*"1 85 05 78 006 084 91", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one("#holder-results", DataTable).row_count == 1
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, HolderPageScreen)
+        assert "CPF disponible 40 h" in str(page.query_one("#holder-balances", Static).content)
+        assert {"edit_contact", "set_dif"} <= bound_actions(page)
+        # Coordonnées médiatiques: a landline is refused in French, then a mobile is accepted.
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("tab")
+        await type_into(pilot, "01 23 45 67 89")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "mobile" in str(app.screen.query_one("#modal-message", Static).content)
+        await type_into(pilot, "07 98 76 54 32")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert app.screen is page
+        assert "07 98 76 54 32" in str(page.query_one("#holder-contact", Static).content)
+        # DIF balance with its justification.
+        await pilot.press("s")
+        await pilot.pause()
+        await type_into(pilot, "35 h 30")
+        await pilot.press("tab", *"Attestation employeur 2014-88", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is page
+        assert "DIF disponible 35 h 30" in str(page.query_one("#holder-balances", Static).content)
+        assert page.query_one("#holder-ledger", DataTable).row_count == 2
+    await holder.refresh_from_db()
+    assert (holder.mobile, holder.dif_total_minutes) == ("+33798765432", 35 * H + 30)
+    setting = await HoursMovement.get(holder_id=holder.id, kind=MovementKind.DIF_SETTING, author_id=user.id)
+    assert setting.reason == "Attestation employeur 2014-88"
+    assert await AuditEvent.filter(action="holder.update_contact", actor_id=user.id).count() == 1
+
+
+async def test_search_by_name_and_birth_date(db, settings):
+    born = date(1979, 11, 23)
+    await funded_holder(nom_naissance="Lemoine", search_name="LEMOINE", prenoms="Paul", date_naissance=born)
+    await funded_holder(nom_naissance="Lemaire", search_name="LEMAIRE", prenoms="Inès", date_naissance=born)
+    await funded_holder(nom_naissance="Lemoine", search_name="LEMOINE", date_naissance=date(1980, 1, 1))
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "holders")
+        await pilot.press(*"lem", "enter")  # a name: the cursor goes to the date of birth
+        await pilot.pause()
+        await pilot.press(*"23/11/1979", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#holder-results", DataTable)
+        assert table.row_count == 2
+        assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["Lemaire", "Lemoine"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"1 85", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "15 caractères" in str(app.screen.query_one("#holder-message", Static).content)
+
+
+async def test_operator_sees_holder_without_edit_keys(db, settings):
+    holder = await funded_holder(10 * H, nir=NIR)
+    operator = await make_account(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, operator, "holders")
+        await pilot.press(*NIR, "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, HolderPageScreen)
+        assert not bound_actions(page) & {"edit_contact", "set_dif"}
+        await pilot.press("e", "s")
+        await pilot.pause()
+        assert app.screen is page
+    assert (await Holder.get(id=holder.id)).version == holder.version
