@@ -97,11 +97,29 @@ async def test_dropped_client_leaves_no_app_and_the_app_ends_cleanly(server, ide
     assert hangup[0].after == {"signal": "SIGHUP"} and hangup[0].ssh_user == "alice"
 
 
-async def test_killed_app_gives_exit_signal_and_a_terminal_reset(server):
+def proc_environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        pairs = [item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item]
+    return {k.decode(): v.decode() for k, v in pairs}
+
+
+async def test_app_runs_in_its_own_terminal_session_and_a_killed_app_resets_the_terminal(server):
     conn = await server.connect("alice")
-    term = await Terminal.open(conn)
+    term = await Terminal.open(conn, term="tmux-256color",
+                               env={"COLORTERM": "truecolor", "COLUMNS": "200", "CPF_TUI_SSH_USER": "root"})
     await term.wait_for("Connexion à l'espace de gestion CPF")
     [app_pid] = server.apps()
+    env = proc_environ(app_pid)
+    assert env["TERM"] == "tmux-256color" and env["COLORTERM"] == "truecolor" and env["PYTHONUTF8"] == "1"
+    assert "COLUMNS" not in env and "LINES" not in env
+    assert env["CPF_TUI_SSH_USER"] == "alice"
+    assert env["CPF_TUI_DROP_DIR"] == str(server.drop_root.resolve() / "alice")
+    with open(f"/proc/{app_pid}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    session_id, tty_nr, foreground_group = int(fields[3]), int(fields[4]), int(fields[5])
+    assert session_id == app_pid  # setsid: the app leads its own session...
+    assert tty_nr != 0 and foreground_group == app_pid  # ...whose controlling terminal is the pty
+
     os.kill(app_pid, signal.SIGKILL)
     await term.read_to_end()
     conn.close()
