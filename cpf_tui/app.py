@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
+from dataclasses import replace
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 
 from cpf_tui.config import Settings
 from cpf_tui.services.auth import SessionInfo
 from cpf_tui.services.context import RequestContext
+
+IDLE_CHECK_SECONDS = 5.0
+"""How often the idle lock and the 12-hour limit are checked (a key press checks them too)."""
+TOUCH_INTERVAL_SECONDS = 60.0
+"""Key presses re-check the session and record its last activity at most this often."""
 
 
 class CpfApp(App[int]):
@@ -35,6 +42,11 @@ class CpfApp(App[int]):
         self.db_ready = asyncio.Event()
         self.db_error: str = ""
         self._owns_database = False
+        self.monotonic = time.monotonic
+        """Clock of the idle lock, in seconds; tests replace it to advance time without sleeping."""
+        self.locked = False
+        self._last_key_at = 0.0
+        self._last_touch_at = 0.0
         if settings.sandbox:
             self.title = "MODE FORMATION — Espace de gestion CPF"
 
@@ -47,6 +59,7 @@ class CpfApp(App[int]):
         # The default screen stays underneath: login and home are swapped above it.
         self.push_screen(LoginScreen())
         self.call_after_refresh(self.start_database)
+        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
         self._install_hangup_handlers()
 
     @work(exclusive=True, group="database", exit_on_error=False)
@@ -119,6 +132,8 @@ class CpfApp(App[int]):
             self.exit(0)
 
     async def on_unmount(self) -> None:
+        if self.session is not None:
+            await self._end_session_record(self.context, "quit")
         self._remove_hangup_handlers()
         if self._owns_database:
             from cpf_tui import db
@@ -140,15 +155,40 @@ class CpfApp(App[int]):
         cancelled when its screen goes away.
         """
         self.session = info
+        self.locked = False
+        self._last_key_at = self._last_touch_at = self.monotonic()
         self.call_later(self.show_home)
 
     async def show_home(self) -> None:
-        """Replace the whole stack with the home screen of the logged-in user."""
-        from screens.home import HomeScreen
-
+        """Replace the whole stack with the next first-login step (CGU, new password) or home."""
         if self.session is None:
             return
-        await self._replace_stack(HomeScreen(self.session))
+        if self.session.cgu_version_required:
+            from screens.cgu import CguScreen
+
+            await self._replace_stack(CguScreen(self.session))
+        elif self.session.must_change_password:
+            from screens.password import PasswordScreen
+
+            await self._replace_stack(PasswordScreen(self.session, mandatory=True))
+        else:
+            from screens.home import HomeScreen
+
+            await self._replace_stack(HomeScreen(self.session))
+
+    def cgu_accepted(self) -> None:
+        """The CGU screen recorded the acceptance: go on with the login steps."""
+        if self.session is not None:
+            self.session = replace(self.session, cgu_version_required=0)
+            self.call_later(self.show_home)
+
+    def password_changed(self, *, mandatory: bool) -> None:
+        """The password screen changed the password: home after first login, else back."""
+        if self.session is None:
+            return
+        self.session = replace(self.session, must_change_password=False)
+        self.notify("Votre mot de passe a été modifié.", title="Mot de passe")
+        self.call_later(self.show_home if mandatory else self.pop_screen)
 
     async def _replace_stack(self, screen) -> None:
         """Leave only `screen` above the default screen."""
@@ -156,14 +196,140 @@ class CpfApp(App[int]):
             self.pop_screen()
         await self.switch_screen(screen)
 
-    async def logout(self, message: str = "") -> None:
-        """End the session and go back to an empty login screen."""
+    async def logout(self, message: str = "", *, reason: str = "logout") -> None:
+        """End the session (recorded) and go back to an empty login screen showing `message`."""
+        ctx = self.context if self.session is not None else None
+        self.session = None
+        await self._leave_session(ctx, message, reason)
+
+    async def _leave_session(self, ctx: RequestContext | None, message: str, reason: str) -> None:
         from screens.login import LoginScreen
 
-        self.session = None
-        await self._replace_stack(LoginScreen())
+        self.locked = False
+        self.use_command_palette = self.ENABLE_COMMAND_PALETTE
+        if ctx is not None:
+            await self._end_session_record(ctx, reason)
+        await self._replace_stack(LoginScreen(notice=message))
         if message:
-            self.notify(message, title="Session")
+            self.notify(message, title="Session", timeout=10, markup=False)
+
+    async def _end_session_record(self, ctx: RequestContext, reason: str) -> None:
+        """Close the AppSession row; never blocks leaving (the database may be gone)."""
+        if not self.db_ready.is_set():
+            return
+        from cpf_tui.services import sessions
+
+        try:
+            await asyncio.wait_for(sessions.end_own_session(ctx, reason), timeout=3)
+        except Exception as exc:  # the session row expires by itself after session_max_hours
+            self.log.error(f"session end not recorded: {exc!r}")
+
+    def session_ended(self, message: str) -> None:
+        """A service refused the session (deactivated, locked, regenerated, ended): log out, explain."""
+        if self.session is None:
+            return
+        ctx = self.context
+        self.session = None
+        self.call_later(self._leave_session, ctx, message, "invalidated")
+
+    def on_worker_state_changed(self, event) -> None:
+        """The one handler of worker failures (screens forward theirs, see CpfScreen).
+
+        SessionEnded logs out with its explanation; other French errors become an error notification.
+        """
+        from textual.worker import WorkerState
+
+        from cpf_tui.errors import CpfError, SessionEnded
+
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, SessionEnded):
+            self.session_ended(error.message)
+        elif isinstance(error, CpfError):
+            self.notify(error.message, title="Erreur", severity="error", timeout=8, markup=False)
+        else:
+            self.log.error(f"worker {event.worker.name} failed: {error!r}")
+            self.notify("Erreur inattendue : l'opération n'a pas abouti.", title="Erreur", severity="error")
+
+    # -- idle lock ---------------------------------------------------------------------------
+    @property
+    def idle_timeout_seconds(self) -> float:
+        """Seconds without a key press before the lock, by role (settings)."""
+        from cpf_tui.services.sessions import idle_timeout_minutes
+
+        if self.session is None:
+            return float("inf")
+        return idle_timeout_minutes(self.session.role, self.settings.security) * 60.0
+
+    def session_expired(self) -> bool:
+        """Whether the session reached its hard end (session_max_hours after login)."""
+        from cpf_tui import clock
+
+        expires_at = self.session.expires_at if self.session is not None else None
+        return expires_at is not None and clock.now() >= expires_at
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and not self.key_pressed():
+            return
+        await super().on_event(event)
+
+    def key_pressed(self) -> bool:
+        """Account for a key press; False when the key must not act (the session locked or ended)."""
+        if self.session is None or self.locked:
+            return True
+        if self.check_idle_lock():
+            return False
+        now = self.monotonic()
+        self._last_key_at = now
+        if now - self._last_touch_at >= TOUCH_INTERVAL_SECONDS:
+            self._last_touch_at = now
+            self.touch_session()
+        return True
+
+    def check_idle_lock(self) -> bool:
+        """Lock after the idle delay, log out after the maximum duration; True when it did either."""
+        if self.session is None:
+            return False
+        if self.session_expired():
+            from cpf_tui.services.sessions import END_EXPIRED, ended_message
+
+            ctx = self.context
+            self.session = None
+            self.call_later(self._leave_session, ctx, ended_message(END_EXPIRED), END_EXPIRED)
+            return True
+        if not self.locked and self.monotonic() - self._last_key_at >= self.idle_timeout_seconds:
+            self.lock_session()
+            return True
+        return False
+
+    def lock_session(self) -> None:
+        """Cover the session with the lock screen (the screens underneath keep their state)."""
+        from screens.lock import LockScreen
+
+        if self.session is None or self.locked:
+            return
+        self.locked = True
+        self.use_command_palette = False
+        self.push_screen(LockScreen(self.session))
+
+    def unlocked(self) -> None:
+        """The lock screen checked the password: back to where the user was."""
+        from screens.lock import LockScreen
+
+        self.locked = False
+        self.use_command_palette = self.ENABLE_COMMAND_PALETTE
+        self._last_key_at = self._last_touch_at = self.monotonic()
+        if isinstance(self.screen, LockScreen):
+            self.pop_screen()
+
+    @work(exclusive=True, group="session-touch", exit_on_error=False)
+    async def touch_session(self) -> None:
+        """Re-check the session (SessionEnded goes to the worker handler) and record the activity."""
+        from cpf_tui.services import sessions
+
+        if self.db_ready.is_set():
+            await sessions.touch(self.context)
 
     async def action_quit(self) -> None:
         from screens.modals import ConfirmModal

@@ -12,7 +12,7 @@ from textual.containers import Center, Vertical
 from screens.base import CpfScreen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-from cpf_tui.errors import CpfError
+from cpf_tui.errors import AuthenticationFailed, CpfError
 
 
 def write_ready_marker(path: str) -> None:
@@ -22,12 +22,22 @@ def write_ready_marker(path: str) -> None:
 
 
 class LoginScreen(CpfScreen):
-    """Ask for identifier and password, then hand the session to the App."""
+    """Ask for identifier and password, then hand the session to the App.
+
+    After repeated failures the service imposes a delay: the screen counts it down (App clock).
+    """
 
     BINDINGS = [
         Binding("f3", "training_accounts", "Comptes de formation", tooltip="Afficher les comptes de formation",
                 id="login-training-accounts"),
     ]
+
+    def __init__(self, notice: str = "") -> None:
+        super().__init__()
+        self.notice = notice
+        self.retry_deadline = 0.0
+        self.failure_text = ""
+        self._countdown = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -38,7 +48,7 @@ class LoginScreen(CpfScreen):
                 yield Input(placeholder="ex. K7MP4XQ2", id="login-identifier", max_length=32)
                 yield Label("Mot de passe")
                 yield Input(password=True, id="login-password", max_length=128)
-                yield Static("", id="login-message", markup=False)
+                yield Static(self.notice, id="login-message", markup=False)
                 yield Button("Se connecter (Entrée)", id="login-submit", variant="primary")
         yield Footer()
 
@@ -84,10 +94,42 @@ class LoginScreen(CpfScreen):
         self.message.update(text)
         self.message.add_class("-error")
 
+    # -- delay after repeated failures ------------------------------------------------------------
+    def _now(self) -> float:
+        return self.app.monotonic()
+
+    def seconds_to_wait(self) -> int:
+        """Whole seconds left before the service accepts a new attempt (0: now)."""
+        left = self.retry_deadline - self._now()
+        return int(left + 0.999) if left > 0 else 0
+
+    def start_countdown(self, failure: str, retry_after: float) -> None:
+        """Show the failure and count down the delay once per second."""
+        self.failure_text = failure
+        self.retry_deadline = self._now() + retry_after
+        self._tick()
+        if self._countdown is None:
+            self._countdown = self.set_interval(1.0, self._tick, name="login-countdown")
+
+    def _tick(self) -> None:
+        left = self.seconds_to_wait()
+        if left:
+            self.show_error(f"{self.failure_text}\nNouvel essai possible dans {left} s.")
+            return
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
+        if self.retry_deadline:
+            self.retry_deadline = 0.0
+            self.show_error(f"{self.failure_text}\nVous pouvez réessayer.")
+
     @work(exclusive=True, group="login", exit_on_error=False)
     async def attempt_login(self, identifier: str, password: str) -> None:
         if not identifier.strip() or not password:
             self.show_error("Saisissez votre identifiant et votre mot de passe.")
+            return
+        if self.seconds_to_wait():
+            self._tick()
             return
         self.message.update("Vérification…")
         self.message.remove_class("-error")
@@ -95,11 +137,16 @@ class LoginScreen(CpfScreen):
         from cpf_tui.services import auth
 
         try:
-            info = await auth.authenticate(identifier, password, self.app.request_context)
+            info = await auth.authenticate(
+                identifier, password, self.app.request_context, security=self.app.settings.security
+            )
         except CpfError as exc:
             self.password_input.value = ""
             self.password_input.focus()
-            self.show_error(exc.message)
+            if isinstance(exc, AuthenticationFailed) and exc.retry_after > 0:
+                self.start_countdown(exc.message, exc.retry_after)
+            else:
+                self.show_error(exc.message)
             return
         self.password_input.value = ""
         self.message.update("")

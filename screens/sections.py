@@ -36,7 +36,34 @@ def all_sections() -> list[Section]:
         "dossiers", "Dossiers de formation", "créer, valider et clore les dossiers de formation",
         _dossiers_allowed, _dossiers_screen,
     ))
+    sections.append(Section(
+        "sessions", "Sessions ouvertes", "qui est connecté, fermer les sessions d'un utilisateur",
+        _can_manage_sessions, _sessions_screen,
+    ))
+    sections.append(Section(
+        "password", "Changer mon mot de passe", "choisir un nouveau mot de passe (l'actuel est demandé)",
+        lambda info: True, _password_screen,
+    ))
     return sections
+
+
+def _can_manage_sessions(info: SessionInfo) -> bool:
+    from cpf_tui.permissions import Capability as Cap
+    from cpf_tui.permissions import can as can_do
+
+    return can_do(info.role, info.profile, Cap.SESSIONS_MANAGE)
+
+
+def _sessions_screen() -> Screen:
+    from screens.sessions import SessionsScreen
+
+    return SessionsScreen()
+
+
+def _password_screen() -> Screen:
+    from screens.password import PasswordScreen
+
+    return PasswordScreen(mandatory=False)
 
 
 def _holders_allowed(info: SessionInfo) -> bool:

@@ -1,0 +1,107 @@
+"""CGU screen: the full text of the conditions to read (keyboard scrolling), then accept or refuse."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Header, Static
+
+from cpf_tui.errors import Conflict, CpfError, SessionEnded
+from cpf_tui.services.auth import SessionInfo
+from screens.base import CpfScreen
+
+REFUSED = "Vous avez refusé les conditions générales d'utilisation : vous êtes déconnecté."
+
+
+class CguScreen(CpfScreen):
+    """Shown at first login and whenever a newer CGU version exists than the one accepted."""
+
+    BINDINGS = [
+        Binding("o", "accept", "J'accepte", tooltip="Accepter les conditions générales d'utilisation",
+                id="cgu-accept"),
+        Binding("n", "refuse", "Je refuse", tooltip="Refuser les conditions (vous serez déconnecté)",
+                id="cgu-refuse"),
+    ]
+
+    def __init__(self, info: SessionInfo) -> None:
+        super().__init__()
+        self.info = info
+        self.version = info.cgu_version_required
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Conditions générales d'utilisation — version {self.version}", id="cgu-title", markup=False)
+        yield Static(
+            "Lisez le texte (flèches, Pg.Préc/Pg.Suiv, Début/Fin), puis o : j'accepte, n : je refuse.",
+            id="cgu-hint", markup=False,
+        )
+        with VerticalScroll(id="cgu-scroll"):
+            yield Static("Chargement…", id="cgu-text", markup=False)
+        yield Static("", id="cgu-message", markup=False)
+        yield Footer()
+
+    @property
+    def scroller(self) -> VerticalScroll:
+        return self.query_one("#cgu-scroll", VerticalScroll)
+
+    @property
+    def text(self) -> Static:
+        return self.query_one("#cgu-text", Static)
+
+    def on_mount(self) -> None:
+        self.scroller.focus()
+        self.load_text(self.version)
+
+    @work(exclusive=True, group="cgu", exit_on_error=False)
+    async def load_text(self, version: int) -> None:
+        from cpf_tui.services import cgu
+
+        found = await cgu.get_version(version)
+        self.version = found.version
+        self.query_one("#cgu-title", Static).update(f"Conditions générales d'utilisation — version {found.version}")
+        self.text.update(found.text)
+        self.scroller.scroll_home(animate=False)
+        self.loaded = True
+
+    @work(exclusive=True, group="cgu", exit_on_error=False)
+    async def action_accept(self) -> None:
+        from cpf_tui.services import cgu
+
+        if not self.loaded:
+            return
+        try:
+            await cgu.accept(self.app.context, self.version)
+        except Conflict as exc:
+            self.query_one("#cgu-message", Static).update(exc.message)
+            latest = await cgu.latest_version()
+            self.load_text(latest.version)
+            return
+        except SessionEnded:
+            raise  # the App logs out with the explanation
+        except CpfError as exc:
+            self.query_one("#cgu-message", Static).update(exc.message)
+            return
+        self.app.cgu_accepted()
+
+    def action_refuse(self) -> None:
+        from screens.modals import ConfirmModal
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.refuse()
+
+        self.app.push_screen(
+            ConfirmModal("Refuser les conditions générales d'utilisation met fin à votre session. Confirmer ?",
+                         "Refuser", "Revenir"),
+            answered,
+        )
+
+    @work(exclusive=True, group="cgu", exit_on_error=False)
+    async def refuse(self) -> None:
+        from cpf_tui.services import cgu
+
+        await cgu.refuse(self.app.context, self.version)
+        self.app.call_later(self.app.logout, REFUSED)
