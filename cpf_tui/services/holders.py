@@ -52,7 +52,7 @@ def name_key(text: str) -> str:
 def looks_like_nir(text: str) -> bool:
     """Whether a search text is meant as a NIR (digits, with 2A/2B, spaces allowed)."""
     compact = "".join(text.split()).upper()
-    return len(compact) >= 5 and compact[:1] in "12378" and compact.replace("A", "").replace("B", "").isdigit()
+    return compact[:1].isdigit() and compact.replace("A", "").replace("B", "").isdigit()
 
 
 @dataclass(frozen=True)
@@ -99,21 +99,43 @@ class HolderPage:
     movements: list[MovementLine]
 
 
-def _row(holder: Any) -> HolderRow:
-    return HolderRow(holder.id, holder.nir, holder.nom_naissance, holder.nom_usage, holder.prenoms,
-                     holder.date_naissance)
+_COLUMNS = "id, nir, nom_naissance, nom_usage, prenoms, date_naissance, search_name"
+_PREFIX_SQL = (
+    "SELECT * FROM (SELECT {c} FROM holder WHERE search_name >= {p1} AND search_name < {p2}"
+    " AND date_naissance = {p3} ORDER BY search_name, id LIMIT {limit}) AS by_birth_name"
+    " UNION SELECT * FROM (SELECT {c} FROM holder WHERE search_usage >= {p1} AND search_usage < {p2}"
+    " AND date_naissance = {p3} ORDER BY search_usage, id LIMIT {limit}) AS by_usage_name"
+    " ORDER BY search_name, prenoms, id LIMIT {limit}"
+)
+
+
+def _from_sql(row: dict[str, Any]) -> HolderRow:
+    born = row["date_naissance"]
+    if isinstance(born, str):
+        born = date.fromisoformat(born[:10])
+    return HolderRow(row["id"], row["nir"], row["nom_naissance"], row["nom_usage"], row["prenoms"], born)
 
 
 async def search(
     ctx: RequestContext, *, nir: str = "", name: str = "", birth_date: date | None = None, limit: int = SEARCH_LIMIT
 ) -> list[HolderRow]:
-    """Holders by exact NIR, or by name prefix (birth or usage name) and date of birth, sorted by name."""
-    from models import Holder
+    """Holders by exact NIR, or by name prefix (birth or usage name) and date of birth, sorted by name.
+
+    One parameterised query each, on the `nir` unique index or the (name, date of birth) indexes: a range
+    on the indexed key rather than LIKE, which SQLite cannot serve from an index case-insensitively.
+    """
+    from tortoise.transactions import _get_connection
+
+    from cpf_tui.services.locking import is_sqlite
 
     await permissions.require(ctx, Capability.HOLDER_VIEW)
+    conn = _get_connection(None)
+    sqlite = is_sqlite(conn)
+    marks = ("?1", "?2", "?3") if sqlite else ("$1", "$2", "$3")
     if nir.strip():
-        holder = await Holder.get_or_none(nir=normalise_nir(nir))
-        return [_row(holder)] if holder else []
+        rows = await conn.execute_query_dict(f"SELECT {_COLUMNS} FROM holder WHERE nir = {marks[0]}",
+                                             [normalise_nir(nir)])
+        return [_from_sql(row) for row in rows]
     prefix = name_key(name)
     if not prefix:
         raise ValidationError("Saisissez un NIR, ou le début du nom et la date de naissance.", {"name": "obligatoire"})
@@ -123,17 +145,10 @@ async def search(
     if birth_date is None:
         raise ValidationError("Date de naissance : obligatoire pour une recherche par nom.",
                               {"birth_date": "obligatoire"})
-    # A range on the indexed key (rather than LIKE, which SQLite cannot index case-insensitively).
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    found: dict[int, Any] = {}
-    for column in ("search_name", "search_usage"):
-        rows = await Holder.filter(
-            **{f"{column}__gte": prefix, f"{column}__lt": upper, "date_naissance": birth_date}
-        ).order_by(column, "id").limit(limit)
-        for holder in rows:
-            found.setdefault(holder.id, holder)
-    ordered = sorted(found.values(), key=lambda h: (h.search_name, h.prenoms, h.id))
-    return [_row(h) for h in ordered[:limit]]
+    sql = _PREFIX_SQL.format(c=_COLUMNS, p1=marks[0], p2=marks[1], p3=marks[2], limit=int(limit))
+    rows = await conn.execute_query_dict(sql, [prefix, upper, birth_date.isoformat() if sqlite else birth_date])
+    return [_from_sql(row) for row in rows]
 
 
 async def holder_page(ctx: RequestContext, holder_id: int) -> HolderPage:
