@@ -14,7 +14,8 @@ from cpf_tui.services.context import RequestContext
 from models import Account, AccountStatus, AppSession, AuditEvent, OutboxEmail, Role
 from tests.factories import DEFAULT_PASSWORD, make_account
 
-ORIGIN = RequestContext(terminal="xterm-256color", ssh_user="claire", ssh_key_fingerprint="SHA256:abc")
+ORIGIN = RequestContext(terminal="xterm-256color", ssh_user="claire", ssh_key_fingerprint="SHA256:abc",
+                        peer="192.0.2.10:52022")
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ async def test_success_opens_a_session_and_audits(db, frozen_clock, fast_argon2)
     assert len(info.session_token) >= 40 and info.cgu_version_required == 0 and not info.must_change_password
     session = await AppSession.get(token=info.session_token)
     assert session.account_id == account.id and session.ssh_user == "claire" and session.terminal == "xterm-256color"
+    assert session.peer == "192.0.2.10:52022" and session.ssh_key_fingerprint == "SHA256:abc" and session.pid
     assert session.expires_at == frozen_clock.current + timedelta(hours=12) == info.expires_at
     await account.refresh_from_db()
     assert account.failed_attempts == 0 and account.last_failed_at is None

@@ -64,7 +64,7 @@ async def open_session(
         terminal=(ctx.terminal or "")[:200],
         ssh_user=(ctx.ssh_user or "")[:100],
         ssh_key_fingerprint=(ctx.ssh_key_fingerprint or "")[:128],
-        peer=str(getattr(ctx, "peer", "") or "")[:100],
+        peer=(ctx.peer or "")[:100],
         pid=os.getpid(),
         using_db=using_db,
     )
