@@ -361,3 +361,23 @@ async def test_voluntary_password_change_from_home(db, settings, frozen_clock, f
         await settle(app, pilot)
         assert isinstance(app.screen, HomeScreen)
     assert passwords.verify((await Account.get(id=account.id)).password_hash, STRONG)
+
+
+async def test_other_french_errors_of_a_worker_become_an_error_notification(db, settings, frozen_clock,
+                                                                            fast_argon2):
+    from textual.notifications import Notify
+
+    org = await make_organisation()
+    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=org)
+    seen: list = []
+    app = new_app(settings)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await type_login(app, pilot, principal.identifier, DEFAULT_PASSWORD)
+        await open_section(app, pilot, "sessions")
+        await Account.filter(id=principal.id).update(role=Role.GESTIONNAIRE)  # downgraded meanwhile
+        await pilot.press("f5")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SessionsScreen) and app.session is not None
+        errors = [m.notification for m in seen if isinstance(m, Notify) and m.notification.severity == "error"]
+        assert [n.message for n in errors] == ["Vous n'avez pas le droit d'effectuer cette action."]
