@@ -25,9 +25,48 @@ class Section:
     factory: Callable[[], Screen]
 
 
+def _allowed(capability_name: str) -> Callable[[SessionInfo], bool]:
+    """A section filter from the capability table (habilitation area)."""
+    from cpf_tui import permissions
+
+    capability = permissions.Capability[capability_name]
+    return lambda info: permissions.can(info.role, info.profile, capability)
+
+
+def _organisations_screen() -> Screen:
+    from screens.organisations import OrganisationsScreen
+
+    return OrganisationsScreen()
+
+
+def _user_tree_screen() -> Screen:
+    from screens.user_tree import UserTreeScreen
+
+    return UserTreeScreen()
+
+
+def _outbox_screen() -> Screen:
+    from screens.outbox import OutboxScreen
+
+    return OutboxScreen()
+
+
 def all_sections() -> list[Section]:
     """Every section of the application, in menu order."""
     sections: list[Section] = []
+    sections.append(Section(
+        "organisations", "Organismes", "inscrire les organismes, leurs établissements et administrateurs",
+        _allowed("ORGANISATION_LIST_ALL"), _organisations_screen,
+    ))
+    sections.append(Section(
+        "users", "Utilisateurs", "habiliter et gérer les administrateurs délégués et gestionnaires",
+        lambda info: _allowed("ACCOUNT_VIEW_TREE")(info) and not _allowed("ORGANISATION_LIST_ALL")(info),
+        _user_tree_screen,
+    ))
+    sections.append(Section(
+        "outbox", "File d'envoi", "état des courriels envoyés ou en attente",
+        _allowed("OUTBOX_VIEW"), _outbox_screen,
+    ))
     sections.append(Section(
         "holders", "Titulaires", "recherche, coordonnées et compte d'heures d'un titulaire",
         _holders_allowed, _holders_screen,

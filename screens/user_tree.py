@@ -1,0 +1,376 @@
+"""User management tree: organisation → establishments → administrators and gestionnaires, with the fiche.
+
+Establishments are expanded lazily (a page of accounts at a time); the fiche descriptive of the
+highlighted account is shown below the tree. Every action goes through `cpf_tui.services.accounts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widgets import Footer, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from cpf_tui.errors import CpfError
+from cpf_tui.permissions import Capability, can
+from cpf_tui.services import accounts
+from cpf_tui.services.accounts import AccountDetail, AccountRow, EstablishmentNode
+from cpf_tui.services.organisations import PersonInput
+from cpf_tui.services.validation import format_phone
+from models.enums import PROFILE_LABELS, Profile
+from screens.account_form import FormField, FormScreen, IdentifierModal
+from screens.base import CpfScreen
+from screens.modals import ConfirmModal
+
+
+@dataclass
+class NodeInfo:
+    """What a tree node stands for."""
+
+    kind: str  # "organisation", "establishment", "account" or "more"
+    id: int
+    establishment_id: int | None = None
+    offset: int = 0
+    loaded: bool = False
+
+
+def _date(moment: datetime | None) -> str:
+    return moment.strftime("%d/%m/%Y %H:%M") if moment else "—"
+
+
+def establishment_label(node: EstablishmentNode) -> Text:
+    kind = "Siège" if node.is_head_office else "Établissement"
+    text = Text(f"{kind} — {node.name} ({node.siret})", style="bold")
+    counts = f"  · {node.administrators} admin., {node.gestionnaires} gest."
+    if node.deactivated:
+        counts += f", {node.deactivated} désact."
+    text.append(counts, style="dim")
+    return text
+
+
+def account_label(row: AccountRow) -> Text:
+    text = Text(f"{row.full_name} ({row.identifier})")
+    text.append(f"  · {row.role_label}", style="dim")
+    if row.role == "gestionnaire":
+        text.append(f" · {row.profile_label}", style="dim")
+    if not row.is_active:
+        text.append(f" · {row.status_label}", style="italic")
+    return text
+
+
+def fiche_text(detail: AccountDetail) -> Text:
+    """The fiche descriptive as plain text (user data never read as markup)."""
+    status = detail.status_label + (" (verrouillé)" if detail.is_locked else "")
+    if detail.password_is_temporary and detail.is_active:
+        status += " — mot de passe temporaire"
+    lines = [
+        f"{detail.prenom} {detail.nom} — identifiant {detail.identifier}",
+        f"Rôle : {detail.role_label}   Profil : {detail.profile_label}   Statut : {status}",
+        f"E-mail : {detail.email}   Téléphone : {format_phone(detail.phone) or '—'}",
+        f"Établissement : {detail.establishment_name or '—'}   Service : {detail.service or '—'}",
+        f"Créé le {_date(detail.created_at)}{' par ' + detail.created_by if detail.created_by else ''}"
+        f"   Dernière connexion : {_date(detail.last_login_at)}",
+    ]
+    return Text("\n".join(lines))
+
+
+class UserTreeScreen(CpfScreen):
+    """Organisation tree for administrators (and operators, for any organisation)."""
+
+    BINDINGS = [
+        Binding("n", "new_account", "Nouveau", tooltip="Créer un compte dans l'établissement sélectionné",
+                id="tree-new-account"),
+        Binding("e", "edit_account", "Modifier", tooltip="Modifier la fiche du compte affiché", id="tree-edit"),
+        Binding("d", "deactivate", "Désactiver", tooltip="Désactiver le compte affiché (confirmation)",
+                id="tree-deactivate"),
+        Binding("r", "regenerate", "Régénérer", tooltip="Envoyer un nouveau mot de passe temporaire (confirmation)",
+                id="tree-regenerate"),
+        Binding("slash", "search", "Rechercher", tooltip="Rechercher un gestionnaire", id="tree-search"),
+        Binding("f", "toggle_deactivated", "Désactivés", tooltip="Afficher ou masquer les comptes désactivés",
+                id="tree-toggle-deactivated"),
+        Binding("escape", "back", "Retour", tooltip="Revenir à l'écran précédent", id="tree-back"),
+    ]
+
+    show_deactivated: reactive[bool] = reactive(False, bindings=True)
+    current: reactive[AccountDetail | None] = reactive(None, bindings=True)
+
+    def __init__(self, organisation_id: int | None = None) -> None:
+        super().__init__()
+        self.organisation_id = organisation_id
+        self.establishments: dict[int, EstablishmentNode] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Gestion des utilisateurs", id="tree-title", markup=False)
+        yield Tree(Text("Chargement…"), id="user-tree")
+        yield Static(Text("Sélectionnez un compte pour afficher sa fiche descriptive."), id="account-fiche")
+        yield Footer()
+
+    @property
+    def tree(self) -> Tree[NodeInfo]:
+        return self.query_one("#user-tree", Tree)
+
+    @property
+    def fiche(self) -> Static:
+        return self.query_one("#account-fiche", Static)
+
+    def on_mount(self) -> None:
+        self.tree.focus()
+        self.load_root()
+
+    # -- permissions shown in the footer ----------------------------------------------------------
+    def _can(self, capability: Capability) -> bool:
+        info = self.app.session
+        return info is not None and can(info.role, info.profile, capability)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_account":
+            return self._can(Capability.ACCOUNT_CREATE_GESTIONNAIRE)
+        needs = {"edit_account": Capability.ACCOUNT_EDIT, "deactivate": Capability.ACCOUNT_DEACTIVATE,
+                 "regenerate": Capability.ACCOUNT_REGENERATE_PASSWORD}
+        if action in needs:
+            if not self._can(needs[action]):
+                return False
+            if self.current is None or not self.current.can_manage:
+                return None
+            if action != "edit_account" and not self.current.is_active:
+                return None
+        return True
+
+    # -- loading ------------------------------------------------------------------------------------
+    @work(exclusive=True, group="tree-root", exit_on_error=False)
+    async def load_root(self) -> None:
+        from cpf_tui.services.organisations import list_organisations
+
+        try:
+            if self.organisation_id is None:
+                groups = await list_organisations(self.app.context)
+                rows = [o for g in groups for o in g.organisations]
+                if not rows:
+                    self.fiche.update(Text("Aucun organisme dans votre périmètre."))
+                    return
+                self.organisation_id = rows[0].id
+                organisation_label = f"{rows[0].raison_sociale} ({rows[0].siret})"
+            else:
+                groups = await list_organisations(self.app.context)
+                match = [o for g in groups for o in g.organisations if o.id == self.organisation_id]
+                organisation_label = f"{match[0].raison_sociale} ({match[0].siret})" if match else "Organisme"
+            nodes = await accounts.establishment_nodes(self.app.context, self.organisation_id)
+        except CpfError as exc:
+            self.notify(exc.message, title="Utilisateurs", severity="error")
+            return
+        expanded = {
+            child.data.id for child in self.tree.root.children if child.data is not None and child.is_expanded
+        }
+        self.establishments = {n.id: n for n in nodes}
+        root = self.tree.root
+        root.remove_children()
+        root.data = NodeInfo("organisation", self.organisation_id, loaded=True)
+        root.set_label(Text(organisation_label, style="bold"))
+        for node in nodes:
+            child = root.add(establishment_label(node), NodeInfo("establishment", node.id, node.id))
+            if node.id in expanded or len(nodes) == 1:
+                child.expand()
+        root.expand()
+
+    @on(Tree.NodeExpanded, "#user-tree")
+    def _expanded(self, event: Tree.NodeExpanded[NodeInfo]) -> None:
+        info = event.node.data
+        if info is not None and info.kind == "establishment" and not info.loaded:
+            info.loaded = True
+            self.load_accounts(event.node, 0)
+
+    @work(group="tree-accounts", exit_on_error=False)
+    async def load_accounts(self, node: TreeNode[NodeInfo], offset: int) -> None:
+        info = node.data
+        assert info is not None
+        try:
+            page = await accounts.establishment_accounts(
+                self.app.context, info.id, include_deactivated=self.show_deactivated, offset=offset
+            )
+        except CpfError as exc:
+            self.notify(exc.message, title="Utilisateurs", severity="error")
+            return
+        for row in [*page.administrators, *page.gestionnaires]:
+            node.add_leaf(account_label(row), NodeInfo("account", row.id, info.id))
+        if page.has_more:
+            remaining = page.gestionnaires_total - page.offset - len(page.gestionnaires)
+            node.add_leaf(
+                Text(f"… afficher les {min(remaining, page.limit)} suivants (encore {remaining})", style="italic"),
+                NodeInfo("more", info.id, info.id, offset=page.offset + len(page.gestionnaires)),
+            )
+        if not node.children:
+            node.add_leaf(Text("(aucun compte)", style="dim"), NodeInfo("empty", info.id, info.id))
+
+    @on(Tree.NodeSelected, "#user-tree")
+    def _selected(self, event: Tree.NodeSelected[NodeInfo]) -> None:
+        info = event.node.data
+        if info is not None and info.kind == "more" and event.node.parent is not None:
+            parent = event.node.parent
+            event.node.remove()
+            self.load_accounts(parent, info.offset)
+
+    @on(Tree.NodeHighlighted, "#user-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted[NodeInfo]) -> None:
+        info = event.node.data
+        if info is not None and info.kind == "account":
+            self.show_fiche(info.id)
+
+    @work(exclusive=True, group="fiche", exit_on_error=False)
+    async def show_fiche(self, account_id: int) -> None:
+        try:
+            detail = await accounts.account_detail(self.app.context, account_id)
+        except CpfError as exc:
+            self.notify(exc.message, title="Fiche", severity="error")
+            return
+        self.current = detail
+        self.fiche.update(fiche_text(detail))
+
+    def selected_establishment_id(self) -> int | None:
+        node = self.tree.cursor_node
+        if node is None or node.data is None or node.data.kind == "organisation":
+            return None
+        return node.data.establishment_id
+
+    # -- actions ------------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_toggle_deactivated(self) -> None:
+        self.show_deactivated = not self.show_deactivated
+        self.notify("Comptes désactivés affichés." if self.show_deactivated else "Comptes désactivés masqués.")
+        for child in self.tree.root.children:
+            if child.data is not None:
+                child.data.loaded = False
+                child.remove_children()
+                if child.is_expanded:
+                    child.data.loaded = True
+                    self.load_accounts(child, 0)
+
+    def action_search(self) -> None:
+        from screens.user_search import UserSearchScreen
+
+        def chosen(account_id: int | None) -> None:
+            if account_id is not None:
+                self.show_fiche(account_id)
+
+        self.app.push_screen(UserSearchScreen(self.organisation_id, list(self.establishments.values())), chosen)
+
+    def _establishment_options(self) -> list[tuple[str, str]]:
+        return [(n.name, str(n.id)) for n in self.establishments.values()]
+
+    def _person_fields(self, detail: AccountDetail | None = None) -> list[FormField]:
+        return [
+            FormField("nom", "Nom", detail.nom if detail else "", max_length=100),
+            FormField("prenom", "Prénom", detail.prenom if detail else "", max_length=100),
+            FormField("email", "E-mail", detail.email if detail else ""),
+            FormField("phone", "Téléphone (facultatif)", format_phone(detail.phone) if detail else "",
+                      max_length=32),
+            FormField("service", "Service (facultatif)", detail.service if detail else "", max_length=200),
+        ]
+
+    def action_new_account(self) -> None:
+        establishment_id = self.selected_establishment_id()
+        if establishment_id is None:
+            self.notify("Choisissez d'abord un établissement dans l'arbre.", title="Nouveau compte",
+                        severity="warning")
+            return
+        roles = [("Gestionnaire", "gestionnaire")]
+        if self._can(Capability.ACCOUNT_CREATE_DELEGATED):
+            roles.insert(0, ("Administrateur délégué", "delegated_admin"))
+        profiles = [(PROFILE_LABELS[p], p.value) for p in Profile]
+        name = self.establishments[establishment_id].name if establishment_id in self.establishments else ""
+        fields = [
+            FormField("role", "Rôle", roles[-1][1], options=roles),
+            FormField("profile", "Profil (gestionnaire)", Profile.CONSULTATION.value, options=profiles),
+            *self._person_fields(),
+        ]
+
+        async def submit(values: dict[str, str]) -> accounts.CreatedAccount:
+            return await accounts.create_account(
+                self.app.context, role=values["role"], profile=values["profile"], establishment_id=establishment_id,
+                person=PersonInput(values["nom"], values["prenom"], values["email"], values["phone"],
+                                   values["service"]),
+                security=self.app.settings.security,
+            )
+
+        def done(created: accounts.CreatedAccount | None) -> None:
+            if created is None:
+                return
+            self.app.push_screen(IdentifierModal("Compte créé", created.identifier, created.full_name))
+            self.load_root()
+            self.show_fiche(created.id)
+
+        self.app.push_screen(
+            FormScreen(f"Nouveau compte — {name}", fields, submit,
+                       intro="Un administrateur délégué a toujours le profil Clôture."),
+            done,
+        )
+
+    def action_edit_account(self) -> None:
+        detail = self.current
+        if detail is None:
+            return
+        fields = self._person_fields(detail)
+        if detail.role == "gestionnaire":
+            fields.insert(0, FormField("profile", "Profil", detail.profile,
+                                       options=[(PROFILE_LABELS[p], p.value) for p in Profile]))
+        if detail.role != "principal_admin" and len(self.establishments) > 1:
+            fields.append(FormField("establishment", "Établissement", str(detail.establishment_id),
+                                    options=self._establishment_options()))
+
+        async def submit(values: dict[str, str]) -> int:
+            return await accounts.edit_account(
+                self.app.context, detail.id,
+                PersonInput(values["nom"], values["prenom"], values["email"], values["phone"], values["service"]),
+                expected_version=detail.version,
+                establishment_id=int(values["establishment"]) if values.get("establishment") else None,
+                profile=values.get("profile") or None,
+            )
+
+        def done(version: int | None) -> None:
+            if version is not None:
+                self.notify("Fiche enregistrée.", title="Modification")
+                self.load_root()
+                self.show_fiche(detail.id)
+
+        self.app.push_screen(FormScreen(f"Modifier la fiche de {detail.prenom} {detail.nom}", fields, submit), done)
+
+    @work(exclusive=True, group="tree-action", exit_on_error=False)
+    async def action_deactivate(self) -> None:
+        detail = self.current
+        if detail is None:
+            return
+        question = f"Désactiver le compte de {detail.prenom} {detail.nom} ({detail.identifier}) ?"
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Désactiver", "Annuler")):
+            return
+        try:
+            await accounts.deactivate_account(self.app.context, detail.id)
+        except CpfError as exc:
+            self.notify(exc.message, title="Désactivation", severity="error")
+            return
+        self.notify(f"Compte {detail.identifier} désactivé.", title="Désactivation")
+        self.load_root()
+        self.show_fiche(detail.id)
+
+    @work(exclusive=True, group="tree-action", exit_on_error=False)
+    async def action_regenerate(self) -> None:
+        detail = self.current
+        if detail is None:
+            return
+        question = (f"Envoyer un nouveau mot de passe temporaire à {detail.prenom} {detail.nom} "
+                    f"({detail.email}) ? Ses sessions ouvertes seront fermées.")
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Régénérer", "Annuler")):
+            return
+        try:
+            await accounts.regenerate_password(self.app.context, detail.id, security=self.app.settings.security)
+        except CpfError as exc:
+            self.notify(exc.message, title="Mot de passe", severity="error")
+            return
+        self.notify(f"Nouveau mot de passe temporaire envoyé par courriel à {detail.email}.", title="Mot de passe")
+        self.show_fiche(detail.id)
