@@ -23,6 +23,13 @@ TOUCH_INTERVAL_SECONDS = 60.0
 """Key presses re-check the session and record its last activity at most this often."""
 
 
+def _palette_commands() -> type:
+    """The French command palette provider (imported when the palette first opens)."""
+    from cpf_tui.commands import CpfCommands
+
+    return CpfCommands
+
+
 class CpfApp(App[int]):
     """Espace de gestion CPF, in the terminal."""
 
@@ -32,7 +39,13 @@ class CpfApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quitter", tooltip="Quitter l'application (confirmation)", priority=True,
                 id="app-quit"),
+        Binding("f1", "help", "Aide", tooltip="Touches de cet écran et contact", id="app-help"),
+        Binding("question_mark", "help_key", "Aide", tooltip="Touches de cet écran et contact", show=False,
+                id="app-help-question-mark"),
+        Binding("ctrl+p", "command_palette", "Commandes", tooltip="Rechercher une action par son nom",
+                show=False, id="app-command-palette"),
     ]
+    COMMANDS = {_palette_commands}
 
     def __init__(self, settings: Settings, *, request_context: RequestContext | None = None) -> None:
         super().__init__()
@@ -330,6 +343,28 @@ class CpfApp(App[int]):
 
         if self.db_ready.is_set():
             await sessions.touch(self.context)
+
+    def action_help(self) -> None:
+        """Open the help of the current screen (or close it when it is already open)."""
+        from screens.help import HelpModal
+
+        if isinstance(self.screen, HelpModal):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpModal.for_screen(self.screen))
+
+    def action_help_key(self) -> None:
+        """`?` opens the help, except while typing in a field (where it is a character)."""
+        from textual.widgets import Input, TextArea
+
+        if not isinstance(self.focused, Input | TextArea):
+            self.action_help()
+
+    def action_command_palette(self) -> None:
+        from textual.command import CommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(placeholder="Rechercher une commande…", id="--command-palette"))
 
     async def action_quit(self) -> None:
         from screens.modals import ConfirmModal

@@ -68,6 +68,14 @@ def all_sections() -> list[Section]:
         _allowed("OUTBOX_VIEW"), _outbox_screen,
     ))
     sections.append(Section(
+        "journal", "Journal d'audit", "qui a fait quoi, quand (filtres, export .xlsx)",
+        lambda info: can(info.role, info.profile, Capability.AUDIT_VIEW), _journal_screen,
+    ))
+    sections.append(Section(
+        "planning", "Planning", "macro-planning du kit d'inscription",
+        lambda info: can(info.role, info.profile, Capability.PLANNING_VIEW), _planning_screen,
+    ))
+    sections.append(Section(
         "holders", "Titulaires", "recherche, coordonnées et compte d'heures d'un titulaire",
         _holders_allowed, _holders_screen,
     ))
@@ -127,6 +135,18 @@ def _dossiers_screen() -> Screen:
     from screens.dossiers import DossierListScreen
 
     return DossierListScreen()
+
+
+def _journal_screen() -> Screen:
+    from screens.journal import JournalScreen
+
+    return JournalScreen()
+
+
+def _planning_screen() -> Screen:
+    from screens.planning import PlanningScreen
+
+    return PlanningScreen()
 
 
 def sections_for(info: SessionInfo) -> list[Section]:

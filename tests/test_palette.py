@@ -1,0 +1,97 @@
+"""The command palette (Ctrl+P) at 80x24, keyboard only: French actions, only those the profile allows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from textual.command import CommandList, CommandPalette
+
+from cpf_tui.app import make_app
+from cpf_tui.services import auth, reference
+from models import Profile, Role
+from screens.home import HomeScreen
+from screens.planning import PlanningScreen
+from tests.factories import make_account
+
+ENGLISH_SYSTEM_COMMANDS = {"Theme", "Quit", "Keys", "Screenshot", "Maximize", "Minimize"}
+
+
+async def log_in(app, pilot, account) -> None:
+    app.logged_in(await auth.session_info(account.id))
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def palette_entries(app, pilot, query: str = "") -> list[str]:
+    """Open the palette with Ctrl+P (and type `query`), return the commands it lists."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    assert CommandPalette.is_open(app)
+    if query:
+        await pilot.press(*query)
+    for _ in range(10):
+        await pilot.pause(0.05)
+        entries = [str(option.prompt).split("\n")[0] for option in app.screen.query_one(CommandList).options]
+        if entries:
+            break
+    return entries
+
+
+async def test_consultation_gestionnaire_gets_no_operator_or_admin_command(db, settings):
+    account = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await log_in(app, pilot, account)
+        entries = await palette_entries(app, pilot)
+        assert {"Planning", "Se déconnecter", "Aide", "Quitter l'application", "Changer mon mot de passe"} <= set(entries)
+        for forbidden in ("Organismes", "Journal d'audit", "File d'envoi", "Habilitation en masse", "Utilisateurs",
+                          "Sessions ouvertes"):
+            assert forbidden not in entries
+        assert not ENGLISH_SYSTEM_COMMANDS & set(entries)
+        await pilot.press("escape")
+        await pilot.pause()
+        searched = await palette_entries(app, pilot, "journal")
+        assert searched and all("Journal" not in entry for entry in searched)
+        assert searched[0].startswith("Aucune commande ne correspond")
+
+
+async def test_operator_and_administrator_get_their_commands(db, settings):
+    operator = await make_account(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await log_in(app, pilot, operator)
+        entries = await palette_entries(app, pilot)
+        assert {"Organismes", "Journal d'audit", "File d'envoi", "Planning"} <= set(entries)
+    admin = await make_account(Role.PRINCIPAL_ADMIN)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await log_in(app, pilot, admin)
+        entries = await palette_entries(app, pilot)
+        assert "Journal d'audit" in entries and "Organismes" not in entries and "File d'envoi" not in entries
+
+
+async def test_palette_opens_a_section_and_offers_the_screen_actions(db, settings, frozen_clock):
+    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
+    await reference.load_reference_data()
+    reader = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    operator = await make_account(Role.OPERATOR)
+    for account, may_edit in ((reader, False), (operator, True)):
+        app = make_app(settings)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await log_in(app, pilot, account)
+            assert isinstance(app.screen, HomeScreen)
+            entries = await palette_entries(app, pilot, "Planning")
+            assert entries[0] == "Planning"
+            await pilot.press("enter")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, PlanningScreen)
+            entries = await palette_entries(app, pilot)
+            assert "Actualiser" in entries and "Retour" in entries
+            assert ("Modifier" in entries) is may_edit

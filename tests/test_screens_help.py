@@ -1,0 +1,88 @@
+"""Help (F1 / ?) at 80x24, keyboard only: every key of the current screen in French, and the CDC contact."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from cpf_tui.app import make_app
+from cpf_tui.services import auth
+from models import Profile, Role
+from screens.help import HelpModal, key_label
+from screens.home import HomeScreen
+from screens.login import LoginScreen
+from tests.factories import make_account
+
+
+def help_of(app) -> str:
+    assert isinstance(app.screen, HelpModal)
+    return app.screen.content.plain
+
+
+async def log_in(app, pilot, account) -> None:
+    """Open a session for `account` the way the login screen does once the password is checked."""
+    app.logged_in(await auth.session_info(account.id))
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_key_labels_are_french():
+    assert key_label("ctrl+q") == "Ctrl+Q"
+    assert key_label("question_mark") == "?"
+    assert key_label("escape") == "Échap"
+    assert key_label("shift+tab") == "Maj+Tab"
+    assert key_label("f1") == "F1"
+
+
+async def test_help_on_login_lists_its_keys_and_the_contact(db, settings):
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.press("question_mark")  # typing in the identifier field: a character, not the help
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+        assert app.screen.query_one("#login-identifier", Input).value == "?"
+        await pilot.press("f1")
+        await pilot.pause()
+        text = help_of(app)
+        assert "Ctrl+Q" in text and "Quitter" in text
+        assert "F1 " in text and "Ctrl+P" in text
+        assert "F1 / ?" not in text  # "?" is a character while a field has the focus
+        assert "Tab" in text and "Élément suivant" in text
+        assert "Comptes de formation" not in text  # F3 exists only in the training sandbox
+        for line in ("Caisse des dépôts", "24 rue Louis Gain", "49939 ANGERS Cedex 9", "CPF-gestion@caissedesdepots.fr"):
+            assert line in text
+        assert "Focus" not in text and "Quit " not in text  # no English left
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+
+
+async def test_help_on_login_in_the_sandbox_shows_training_accounts_key(db, settings):
+    settings.sandbox = True
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f1")
+        await pilot.pause()
+        assert "F3" in help_of(app) and "Comptes de formation" in help_of(app)
+
+
+async def test_help_on_home_lists_its_keys(db, settings):
+    account = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await log_in(app, pilot, account)
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = help_of(app)
+        screen_part = text.split("Touches disponibles partout")[0]
+        assert "Se déconnecter" in screen_part and "x" in screen_part
+        assert "Ouvrir" in screen_part and "Entrée" in screen_part
+        assert "F1 / ?" in text
+        await pilot.press("f1")  # F1 again closes it
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)

@@ -1,0 +1,136 @@
+"""The journal screen at 80x24, keyboard only: scope, filters, pages, detail and export."""
+
+from __future__ import annotations
+
+import openpyxl
+from textual.widgets import DataTable, Static
+
+from cpf_tui.app import make_app
+from cpf_tui.services import audit, auth
+from models import AuditEvent, Role
+from screens.home import HomeScreen
+from screens.journal import JournalEventModal, JournalScreen
+from screens.modals import MessageModal
+from tests.factories import make_account, make_organisation
+
+
+async def log_in(app, pilot, account) -> None:
+    app.logged_in(await auth.session_info(account.id))
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_journal(app, pilot) -> JournalScreen:
+    assert isinstance(app.screen, HomeScreen)
+    labels = [section.label for section in app.screen.sections]
+    await pilot.press(*(["down"] * labels.index("Journal d'audit")), "enter")
+    await settle(app, pilot)
+    assert isinstance(app.screen, JournalScreen)
+    return app.screen
+
+
+def targets(screen: JournalScreen) -> list[str]:
+    table = screen.query_one("#journal-table", DataTable)
+    return [str(table.get_cell(row_key, "target")) for row_key in table.rows]
+
+
+def status(screen: JournalScreen) -> str:
+    return str(screen.query_one("#journal-status", Static).content)
+
+
+async def test_administrator_filters_sees_detail_and_exports(db, settings, frozen_clock):
+    org, other = await make_organisation("Alpha"), await make_organisation("Beta")
+    admin = await make_account(Role.PRINCIPAL_ADMIN, organisation=org, identifier="ADMAAA")
+    stranger = await make_account(Role.PRINCIPAL_ADMIN, organisation=other, identifier="ADMBBB")
+    await audit.record("account.create", actor=admin, target_type="Account", target_id=7, target_label="Claire Martin",
+                       after={"nom": "Martin"})
+    frozen_clock.advance(days=2)
+    await audit.record("account.deactivate", actor=admin, target_type="Account", target_id=8,
+                       target_label="=1+1 [bold]x[/bold]", before={"status": "active"}, after={"status": "deactivated"})
+    await audit.record("account.create", actor=stranger, target_type="Account", target_id=9, target_label="Secret Beta")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, admin)
+        screen = await open_journal(app, pilot)
+        shown = targets(screen)
+        assert "Secret Beta" not in shown and "Claire Martin" in shown
+        assert shown[0] == "=1+1 [bold]x[/bold]"  # newest first, shown as typed (no markup)
+        # filter by action (French label), then by period
+        await pilot.press("slash", "tab", *"désactivation", "enter")
+        await settle(app, pilot)
+        assert targets(screen) == ["=1+1 [bold]x[/bold]"]
+        assert "1 événement(s) (filtré)" in status(screen)
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("slash", "tab", "tab", "tab", *"15/01/2026", "tab", *"15/01/2026", "enter")
+        await settle(app, pilot)
+        assert targets(screen) == ["Claire Martin"]
+        await pilot.press("slash", "tab", "tab", "tab", "ctrl+u", *"31/13/2026", "enter")
+        await settle(app, pilot)
+        assert "n'existe pas" in status(screen)
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert len(targets(screen)) == 2
+        # detail of the highlighted (newest) event
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, JournalEventModal)
+        detail = str(app.screen.query_one("#journal-event-text", Static).content)
+        assert '"status": "deactivated"' in detail and "Désactivation de compte" in detail
+        await pilot.press("escape")
+        await pilot.pause()
+        # export of what is shown
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, MessageModal)
+        exported = sorted((settings.data_path / "exports").glob("journal-*.xlsx"))
+        assert len(exported) == 1
+        sheet = openpyxl.load_workbook(exported[0]).active
+        cells = {row[8].value: row[8] for row in sheet.iter_rows(min_row=2)}
+        assert set(cells) == {"Claire Martin", "=1+1 [bold]x[/bold]"}
+        assert cells["=1+1 [bold]x[/bold]"].data_type == "s"
+        assert await AuditEvent.filter(action="audit.export", actor_id=admin.id).exists()
+        await pilot.press("enter", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_operator_pages_through_everything(db, settings, frozen_clock):
+    operator = await make_account(Role.OPERATOR)
+    for index in range(55):
+        await audit.record("test.event", actor_identifier=f"U{index}", target_label=f"cible {index}")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, operator)
+        screen = await open_journal(app, pilot)
+        total = await AuditEvent.all().count()  # the 55 events, plus the session's own (login)
+        assert "Page 1/2" in status(screen) and f"{total} événement(s)" in status(screen)
+        assert "cible 54" in targets(screen)[:2]
+        await pilot.press("greater_than_sign")
+        await settle(app, pilot)
+        assert "Page 2/2" in status(screen)
+        assert len(targets(screen)) == total - 50 and targets(screen)[-1] == "cible 0"
+        await pilot.press("greater_than_sign")  # no further page: nothing changes
+        await settle(app, pilot)
+        assert "Page 2/2" in status(screen)
+        await pilot.press("less_than_sign")
+        await settle(app, pilot)
+        assert "Page 1/2" in status(screen)
+
+
+async def test_gestionnaire_has_no_journal(db, settings):
+    account = await make_account(Role.GESTIONNAIRE)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, account)
+        assert "Journal d'audit" not in [section.label for section in app.screen.sections]
