@@ -107,6 +107,14 @@ async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_c
         await dossier.refresh_from_db()
         assert (dossier.training_title, dossier.version) == ("Anglais juridique", 2)
         assert form.query_one("#dossier-history", DataTable).row_count == 2
+        # Delete the draft (confirmed): back to the list, the file is gone.
+        await pilot.press("f8")
+        await pilot.pause()
+        await pilot.press("o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, DossierListScreen)
+        assert await Dossier.all().count() == 0
 
 
 async def test_validation_profile_validates_a_draft(db, settings, frozen_clock):

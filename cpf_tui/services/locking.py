@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from cpf_tui.errors import Conflict
+from cpf_tui.errors import Conflict, CpfError
 
 BUSY_TIMEOUT_MS = 5000
 """How long SQLite waits for another writer before `BEGIN IMMEDIATE` gives up once."""
@@ -137,8 +137,11 @@ async def serialised_transaction(
     try:
         async with in_transaction(connection_name) as conn:
             yield conn
-    except Exception as exc:
-        if exc.__class__.__name__ in {"OperationalError", "DeadlockDetectedError"} and _is_busy(exc):
+    except CpfError:
+        raise
+    except Exception as exc:  # PostgreSQL: lock timeout, deadlock or serialisation failure
+        text = str(exc).lower()
+        if any(word in text for word in ("deadlock", "could not serialize", "lock timeout", "locked")):
             raise DatabaseBusy(BUSY_MESSAGE) from None
         raise
 
