@@ -1,0 +1,320 @@
+"""Habilitation en masse: choose a filled workbook, see every error at once, confirm, follow the progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DirectoryTree, Footer, Header, Input, Label, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from cpf_tui.errors import CpfError
+from screens.base import CpfScreen
+
+
+class XlsxTree(DirectoryTree):
+    """A directory tree that lists folders and .xlsx workbooks only (hidden entries left out)."""
+
+    def filter_paths(self, paths):
+        return [path for path in paths if not path.name.startswith(".") and (_is_dir(path) or _is_xlsx(path))]
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _is_xlsx(path: Path) -> bool:
+    return path.suffix.lower() == ".xlsx"
+
+
+class FilePickerModal(ModalScreen[Path | None]):
+    """Pick a .xlsx file with the keyboard: arrows move, Entrée opens a folder or chooses the file."""
+
+    DEFAULT_CSS = """
+    FilePickerModal { align: center middle; }
+    FilePickerModal > Vertical {
+        width: 76; max-width: 100%; height: 20; max-height: 100%; border: thick $primary;
+        background: $surface; padding: 0 1;
+    }
+    FilePickerModal #picker-title { text-style: bold; height: 1; }
+    FilePickerModal #picker-tree { height: 1fr; }
+    FilePickerModal #picker-hint { height: 1; color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Annuler", tooltip="Fermer sans choisir de fichier", id="picker-cancel"),
+        Binding("backspace", "parent", "Dossier parent", tooltip="Remonter d'un dossier", id="picker-parent"),
+    ]
+
+    def __init__(self, start: Path) -> None:
+        super().__init__()
+        self.start = start
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Choisir un classeur .xlsx", id="picker-title")
+            yield XlsxTree(self.start, id="picker-tree")
+            yield Static("Entrée : ouvrir / choisir   Retour arrière : dossier parent   Échap : annuler",
+                         id="picker-hint", markup=False)
+
+    @property
+    def tree(self) -> XlsxTree:
+        return self.query_one("#picker-tree", XlsxTree)
+
+    def on_mount(self) -> None:
+        self.tree.focus()
+
+    @on(DirectoryTree.FileSelected)
+    def _chosen(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.dismiss(Path(event.path))
+
+    def action_parent(self) -> None:
+        current = Path(self.tree.path).resolve()
+        self.tree.path = current.parent
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class BulkImportScreen(CpfScreen):
+    """Operators import for any organisation (SIRET typed), principal administrators for their own."""
+
+    HELP_TITLE = "Habilitation en masse"
+    HELP_TEXT = (
+        "Importer un classeur « Habilitation en masse » rempli : Ctrl+T écrit le modèle de l'organisme,"
+        " Ctrl+O choisit le fichier, Entrée ou F5 le vérifie (toutes les erreurs sont listées, rien n'est créé),"
+        " Ctrl+S importe après confirmation. Un classeur de résultat donne les identifiants attribués."
+    )
+    BINDINGS = [
+        Binding("escape", "back", "Retour", tooltip="Revenir à l'accueil", id="bulk-back"),
+        Binding("ctrl+o", "browse", "Parcourir", tooltip="Choisir le classeur dans un dossier", id="bulk-browse"),
+        Binding("ctrl+t", "template", "Modèle", tooltip="Écrire le modèle du classeur pour cet organisme",
+                id="bulk-template"),
+        Binding("f5", "check", "Vérifier", tooltip="Vérifier le classeur sans rien créer", id="bulk-check"),
+        Binding("ctrl+s", "import", "Importer", tooltip="Créer les comptes du classeur vérifié (confirmation)",
+                id="bulk-import"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report = None
+        self.checked_path: Path | None = None
+        self.checked_siret = ""
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="bulk-form"):
+            yield Input(placeholder="SIRET de l'organisme (14 chiffres)", id="bulk-siret", max_length=20,
+                        compact=True)
+            yield Input(placeholder="Chemin du classeur .xlsx (Ctrl+O pour parcourir)", id="bulk-path",
+                        compact=True)
+        yield Static("Choisissez un classeur puis appuyez sur Entrée pour le vérifier.", id="bulk-status",
+                     markup=False)
+        yield ProgressBar(id="bulk-progress", show_eta=False)
+        with VerticalScroll(id="bulk-report-scroll"):
+            yield Static("", id="bulk-report", markup=False)
+        yield Footer()
+
+    # -- widgets ---------------------------------------------------------------------------------
+    @property
+    def siret_input(self) -> Input:
+        return self.query_one("#bulk-siret", Input)
+
+    @property
+    def path_input(self) -> Input:
+        return self.query_one("#bulk-path", Input)
+
+    @property
+    def status(self) -> Static:
+        return self.query_one("#bulk-status", Static)
+
+    @property
+    def report_view(self) -> Static:
+        return self.query_one("#bulk-report", Static)
+
+    @property
+    def progress(self) -> ProgressBar:
+        return self.query_one("#bulk-progress", ProgressBar)
+
+    def on_mount(self) -> None:
+        self.progress.display = False
+        self.siret_input.focus()
+        self.load_default_siret()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "import":
+            ready = self.report is not None and self.report.ok and not self.busy
+            return True if ready else None
+        if action in ("check", "template", "browse"):
+            return None if self.busy else True
+        return True
+
+    def show_status(self, text: str, *, error: bool = False) -> None:
+        self.status.update(Text(text, style="bold" if error else ""))
+        self.status.set_class(error, "-error")
+
+    def show_report(self, lines: list[str]) -> None:
+        self.report_view.update(Text("\n".join(lines)))
+        self.query_one("#bulk-report-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def set_report(self, report) -> None:
+        self.report = report
+        self.refresh_bindings()
+
+    # -- actions ---------------------------------------------------------------------------------
+    @work(exclusive=True, group="bulk-default", exit_on_error=False)
+    async def load_default_siret(self) -> None:
+        from cpf_tui.services import bulk
+
+        try:
+            siret = await bulk.default_siret(self.app.context)
+        except CpfError as exc:
+            self.show_status(exc.message, error=True)
+            return
+        if siret:
+            self.siret_input.value = siret
+            self.siret_input.disabled = True
+            self.path_input.focus()
+
+    def _folder(self) -> Path:
+        from cpf_tui.services import bulk
+
+        return bulk.output_directory(self.app.settings.data_path / "exports")
+
+    def action_back(self) -> None:
+        if not self.busy:
+            self.app.pop_screen()
+
+    def action_browse(self) -> None:
+        from cpf_tui.services import bulk
+
+        start = bulk.output_directory(Path.cwd())
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.path_input.value = str(path)
+                self.path_input.focus()
+                self.check_file()
+
+        self.app.push_screen(FilePickerModal(start if start.is_dir() else Path.cwd()), chosen)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "bulk-siret":
+            self.path_input.focus()
+            if not self.path_input.value.strip():
+                return
+        self.check_file()
+
+    def action_check(self) -> None:
+        self.check_file()
+
+    @work(exclusive=True, group="bulk", exit_on_error=False)
+    async def check_file(self) -> None:
+        from cpf_tui.services import bulk
+
+        if self.busy:
+            return
+        path_text = self.path_input.value.strip()
+        if not path_text:
+            self.show_status("Indiquez le chemin du classeur .xlsx (ou Ctrl+O pour parcourir).", error=True)
+            self.path_input.focus()
+            return
+        self.set_report(None)
+        self.show_status("Vérification du classeur…")
+        self.show_report([])
+        path = Path(path_text).expanduser()
+        siret = self.siret_input.value
+        try:
+            report = await bulk.analyse_workbook(path, siret=siret, ctx=self.app.context,
+                                                 bulk=self.app.settings.bulk)
+        except CpfError as exc:
+            self.show_status(exc.message, error=True)
+            return
+        self.checked_path, self.checked_siret = path, siret
+        self.set_report(report)
+        if report.ok:
+            self.show_status(f"{report.summary()} Ctrl+S pour importer.")
+        else:
+            self.show_status(report.summary(), error=True)
+        self.show_report(report.lines()[1:] or ["Aucune remarque."])
+
+    def action_template(self) -> None:
+        self.write_template()
+
+    @work(exclusive=True, group="bulk", exit_on_error=False)
+    async def write_template(self) -> None:
+        from cpf_tui.services import bulk
+
+        if self.busy:
+            return
+        try:
+            path = await bulk.generate_template(self._folder(), siret=self.siret_input.value,
+                                                ctx=self.app.context, bulk=self.app.settings.bulk)
+        except CpfError as exc:
+            self.show_status(exc.message, error=True)
+            return
+        self.show_status(f"Modèle écrit : {path}")
+
+    def action_import(self) -> None:
+        if self.report is not None and self.report.ok and not self.busy:
+            self.run_import()
+
+    @work(exclusive=True, group="bulk-import", exit_on_error=False)
+    async def run_import(self) -> None:
+        from cpf_tui.services import bulk
+        from screens.modals import ConfirmModal
+
+        report = self.report
+        if report is None or self.checked_path is None:
+            return
+        question = f"Créer {len(report.rows)} compte(s) pour {report.organisation_label} ? Chacun recevra un e-mail."
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Importer", "Annuler")):
+            self.show_status("Import annulé : aucun compte n'a été créé.")
+            return
+        self.busy = True
+        self.refresh_bindings()
+        bar = self.progress
+        bar.display = True
+        bar.update(total=len(report.rows), progress=0)
+        self.show_status("Création des comptes…")
+        try:
+            result = await bulk.import_workbook(
+                self.checked_path, siret=self.checked_siret, ctx=self.app.context, output_dir=self._folder(),
+                bulk=self.app.settings.bulk, temp_password_days=self.app.settings.security.temp_password_days,
+                expected_sha256=report.sha256, progress=lambda done, total: bar.update(progress=done),
+            )
+        except bulk.BulkImportRejected as exc:
+            self.show_status(exc.report.summary(), error=True)
+            self.show_report(exc.report.lines()[1:])
+            return
+        except CpfError as exc:
+            self.show_status(exc.message, error=True)
+            return
+        finally:
+            self.busy = False
+            self.set_report(None)
+            bar.display = False
+        self.show_status(f"{result.created} compte(s) créé(s) pour {result.organisation_label}.")
+        self.show_report([
+            f"Classeur de résultat (identifiants à transmettre) : {result.result_path}",
+            "Chaque personne reçoit par e-mail son mot de passe temporaire.",
+        ])
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.busy = False
+            self.refresh_bindings()
+            self.show_status(f"Erreur inattendue : {event.worker.error}", error=True)

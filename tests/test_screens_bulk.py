@@ -1,0 +1,157 @@
+"""The Habilitation en masse screen at 80x24, keyboard only: errors reported, fix, confirm, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import load_workbook
+from textual.widgets import Input, Static
+
+from cpf_tui.app import make_app
+from cpf_tui.services import auth
+from models import Account, Establishment, Role
+from screens.bulk_import import BulkImportScreen, FilePickerModal
+from screens.home import HomeScreen
+from screens.modals import ConfirmModal
+from tests.factories import make_account, make_organisation
+from tests.test_bulk_support import counts, valid_rows, write_book
+
+
+async def log_in(app, pilot, account) -> None:
+    """Open a session for `account` the way the login screen does once the password is checked."""
+    app.logged_in(await auth.session_info(account.id))
+    await settle(app, pilot)
+
+
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_bulk(app, pilot) -> BulkImportScreen:
+    assert isinstance(app.screen, HomeScreen)
+    labels = [section.label for section in app.screen.sections]
+    await pilot.press(*(["down"] * labels.index("Habilitation en masse")), "enter")
+    await settle(app, pilot)
+    assert isinstance(app.screen, BulkImportScreen)
+    return app.screen
+
+
+async def settle_screen(app, pilot, screen) -> None:
+    """Wait for this screen's workers only (the file picker's tree keeps a loader worker alive)."""
+    await pilot.pause()
+    for worker in [w for w in app.workers if w.node is screen]:
+        await worker.wait()
+    await pilot.pause()
+
+
+async def tree_loaded(pilot, picker: FilePickerModal) -> list[str]:
+    """The labels under the picker's root, once its folder has been read."""
+    for _ in range(200):
+        await pilot.pause()
+        if picker.tree.root.children:
+            break
+    return [str(node.label) for node in picker.tree.root.children]
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).content)
+
+
+async def test_operator_sees_errors_fixes_the_file_and_imports(db, settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("CPF_TUI_DROP_DIR", raising=False)
+    organisation = await make_organisation("Organisme écran", secondary=1)
+    operator = await make_account(Role.OPERATOR)
+    rows = valid_rows(35)
+    rows[1][2] = "pas-une-adresse"
+    rows[4][4] = "Directeur"
+    path = write_book(tmp_path / "habilitations.xlsx", rows)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, operator)
+        screen = await open_bulk(app, pilot)
+        before = await counts()  # after the session is opened (its own audit event)
+        assert screen.query_one("#bulk-siret", Input).has_focus
+        await pilot.press(*organisation.siret, "enter")
+        await pilot.press(*str(path), "enter")
+        await settle(app, pilot)
+
+        status = text_of(screen, "#bulk-status")
+        assert "refusé : 2 erreur(s)" in status and "aucun compte n'a été créé" in status
+        report = text_of(screen, "#bulk-report")
+        assert "Ligne 3, colonne « E-mail », valeur « pas-une-adresse »" in report
+        assert "Ligne 6, colonne « Rôle », valeur « Directeur » : rôle inconnu" in report
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is screen  # nothing to import: no confirmation asked
+        assert await counts() == before
+
+        write_book(path, valid_rows(35))  # the administrator fixes the file
+        await pilot.press("f5")
+        await settle(app, pilot)
+        assert "valide : 35 compte(s) à créer" in text_of(screen, "#bulk-status")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("o")
+        await settle(app, pilot)
+
+        assert app.screen is screen
+        assert "35 compte(s) créé(s)" in text_of(screen, "#bulk-status")
+        report = text_of(screen, "#bulk-report")
+        assert "Classeur de résultat (identifiants à transmettre) : " in report
+        result = Path(report.split(" : ", 1)[1].splitlines()[0])
+        assert result.parent == settings.data_path / "exports"
+        identifiers = [row[0] for row in load_workbook(result)["Comptes créés"].iter_rows(min_row=3, values_only=True)]
+        assert sorted(identifiers) == sorted(
+            await Account.filter(organisation=organisation).values_list("identifier", flat=True)
+        )
+        after = await counts()
+        assert (after[0] - before[0], after[1] - before[1], after[3] - before[3]) == (35, 35, 1)
+        await pilot.press("ctrl+s")  # the same check cannot be imported twice
+        await pilot.pause()
+        assert app.screen is screen
+
+
+async def test_principal_admin_picks_the_file_in_the_drop_folder(db, settings, tmp_path, monkeypatch):
+    drop = tmp_path / "depot"
+    drop.mkdir()
+    monkeypatch.setenv("CPF_TUI_DROP_DIR", str(drop))
+    organisation = await make_organisation("Organisme dépôt")
+    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=organisation)
+    write_book(drop / "rempli.xlsx", valid_rows(31))
+    (drop / "notes.txt").write_text("à ignorer", encoding="utf-8")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, principal)
+        screen = await open_bulk(app, pilot)
+        siret = screen.query_one("#bulk-siret", Input)
+        assert siret.value == organisation.siret and siret.disabled
+
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        template = drop / f"habilitation-en-masse-{organisation.siret}.xlsx"
+        assert f"Modèle écrit : {template}" in text_of(screen, "#bulk-status")
+        heads = await Establishment.filter(organisation=organisation).values_list("siret", flat=True)
+        assert [c.value for c in load_workbook(template)["Établissements"]["A"][1:]] == list(heads)
+
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, FilePickerModal)
+        assert await tree_loaded(pilot, picker) == [template.name, "rempli.xlsx"]
+        await pilot.press("down", "down", "enter")
+        await settle_screen(app, pilot, screen)
+        assert app.screen is screen
+        assert screen.query_one("#bulk-path", Input).value == str(drop / "rempli.xlsx")
+        assert "valide : 31 compte(s) à créer" in text_of(screen, "#bulk-status")
+        await pilot.press("ctrl+s", "n")
+        await settle_screen(app, pilot, screen)
+        assert "Import annulé" in text_of(screen, "#bulk-status")
+        assert await Account.filter(organisation=organisation).count() == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
