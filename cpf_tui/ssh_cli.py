@@ -35,6 +35,9 @@ def add_ssh_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app-command", metavar="COMMANDE",
                         help="commande lancée pour chaque session (défaut : ce Python avec « -m cpf_tui » "
                              "et la même configuration)")
+    parser.add_argument("--no-preload", action="store_true",
+                        help="lancer chaque session par un nouveau processus Python au lieu du lanceur préchargé "
+                             "(démarrage plus lent ; implicite avec --app-command)")
     parser.add_argument("--log-file", metavar="FICHIER",
                         help="journal des sessions (défaut : sortie d'erreur)")
 
@@ -73,6 +76,7 @@ def run_ssh_serve(args: argparse.Namespace, settings) -> int:
     from cpf_tui.ssh_server import ServeOptions, configure_logging, serve
 
     data = settings.data_path
+    command = app_command(args)
     options = ServeOptions(
         host=args.host,
         port=_positive(args.port, "--port", 0),
@@ -82,7 +86,9 @@ def run_ssh_serve(args: argparse.Namespace, settings) -> int:
         drop_quota_bytes=_positive(args.drop_quota, "--drop-quota") * 1024 * 1024,
         max_sessions=_positive(args.max_sessions, "--max-sessions"),
         max_per_connection=_positive(args.max_per_connection, "--max-per-connection"),
-        app_command=app_command(args),
+        app_command=command,
+        # The default command is this Python running cpf_tui: a pre-loaded launcher forks it much faster.
+        preload_args=None if args.app_command or args.no_preload else command[3:],
     )
     if options.port > 65535:
         raise ConfigError("Option --port : un numéro de port entre 0 et 65535 est attendu.")

@@ -13,6 +13,11 @@ The same server offers SFTP, confined to one drop folder per SSH user (`cpf_tui.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import socket
+import subprocess
+import sys
 import fcntl
 import logging
 import os
@@ -66,6 +71,8 @@ class ServeOptions:
     max_sessions: int = 50
     max_per_connection: int = 3
     server_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    preload_args: list[str] | None = None
+    """Arguments of `cpf_tui.cli.main` run by the pre-loaded launcher; None: `app_command` is executed."""
     login_timeout: float = 30.0
     keepalive_interval: float = 30.0
 
@@ -178,6 +185,121 @@ def spawn_in_pty(argv: Sequence[str], env: Mapping[str, str], columns: int, rows
     return pid, master
 
 
+# -- the pre-loaded launcher ------------------------------------------------------------------------
+class Zygote:
+    """Client side of `cpf_tui.ssh_zygote`: the application imported once, one fork per session.
+
+    The launcher is the parent of the apps: it reaps them and reports their exit codes here.
+    """
+
+    def __init__(self, args: list[str], env: Mapping[str, str]) -> None:
+        self.args = args
+        self.env = dict(env)
+        self.sock: socket.socket | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[int]] = {}
+        self.sessions: dict[int, SessionHandler] = {}
+        self.early_exits: dict[int, int] = {}
+        self.alive = False
+
+    async def start(self, timeout: float = 120.0) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**self.env, "PYTHONUTF8": "1"}
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cpf_tui.ssh_zygote", str(theirs.fileno())], pass_fds=[theirs.fileno()],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+        try:
+            ready = json.loads(await asyncio.wait_for(loop.sock_recv(ours, 65536), timeout))
+        except (TimeoutError, ValueError, OSError) as exc:
+            self.close()
+            raise ConfigError(f"Le lanceur préchargé n'a pas démarré ({exc or 'délai dépassé'}).") from None
+        if ready.get("missing"):
+            log.warning("Modules non préchargés : %s", ", ".join(ready["missing"]))
+        loop.add_reader(ours, self._on_message)
+        self.alive = True
+        log.info("Lanceur préchargé prêt (pid %s).", self.process.pid)
+
+    def spawn(self, env: Mapping[str, str], slave: int) -> asyncio.Future[int]:
+        """Ask for one app on `slave`; the future gives its pid (the slave can be closed on return)."""
+        assert self.sock is not None
+        request_id = next(self.ids)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        message = json.dumps({"id": request_id, "args": self.args, "env": dict(env), "cwd": os.getcwd()})
+        socket.send_fds(self.sock, [message.encode()], [slave])
+        self.pending[request_id] = future
+        return future
+
+    def watch(self, pid: int, session: SessionHandler) -> None:
+        """Tell `session` when `pid` ends (at once if it already has)."""
+        if pid in self.early_exits:
+            session.app_finished(self.early_exits.pop(pid))
+        else:
+            self.sessions[pid] = session
+
+    def _on_message(self) -> None:
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lost()
+            return
+        message = json.loads(data)
+        if "exit" in message:
+            session = self.sessions.pop(message["exit"], None)
+            if session is None:
+                self.early_exits[message["exit"]] = message["code"]
+            else:
+                session.app_finished(message["code"])
+            return
+        future = self.pending.pop(message["id"], None)
+        if future is not None and not future.done():
+            if "error" in message:
+                future.set_exception(OSError(message["error"]))
+            else:
+                future.set_result(message["pid"])
+
+    def _lost(self) -> None:
+        """The launcher died: new sessions start the app directly; running ones are ended."""
+        log.error("Le lanceur préchargé s'est arrêté : les nouvelles sessions lancent l'application directement.")
+        self.close()
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(OSError("lanceur arrêté"))
+        self.pending.clear()
+        for pid, session in list(self.sessions.items()):
+            session.hang_up(signal.SIGHUP)
+            session.app_finished(-signal.SIGHUP)
+        self.sessions.clear()
+
+    def close(self) -> None:
+        self.alive = False
+        if self.sock is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self.sock)
+            except RuntimeError:
+                pass
+            self.sock.close()
+            self.sock = None
+        if self.process is not None:
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 # -- server state --------------------------------------------------------------------------------
 class Registry:
     """State shared by every connection: counters, running apps, quotas, the options."""
@@ -189,6 +311,7 @@ class Registry:
         self.apps: set[SessionHandler] = set()
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.quotas: dict[str, DropQuota] = {}
+        self.zygote: Zygote | None = None
         self.all_apps_gone = asyncio.Event()
         self.all_apps_gone.set()
 
@@ -371,11 +494,39 @@ class SessionHandler(SSHServerStreamSession):
             drop_dir=str(folder),
         )
         columns, rows, pixel_width, pixel_height = self.size
+        zygote = self.registry.zygote
+        if zygote is not None and zygote.alive:
+            master, slave = os.openpty()
+            try:
+                set_window_size(slave, columns, rows, pixel_width, pixel_height)
+                future = zygote.spawn(env, slave)
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            os.set_blocking(master, False)
+            self.master = master
+            self._start_reading()
+            self.registry.app_started(self)
+            self.loop.create_task(self._wait_for_pid(zygote, future))
+            return
         self.pid, self.master = spawn_in_pty(options.app_command, env, columns, rows, pixel_width, pixel_height)
         self.pidfd = os.pidfd_open(self.pid)
         self.loop.add_reader(self.pidfd, self._on_app_exit)
         self._start_reading()
         self.registry.app_started(self)
+
+    async def _wait_for_pid(self, zygote: Zygote, future: asyncio.Future[int]) -> None:
+        try:
+            self.pid = await future
+        except OSError as exc:
+            log.error("Impossible de lancer l'application pour %s : %s", self.server.ssh_user, exc)
+            self.app_finished(1)
+            return
+        zygote.watch(self.pid, self)
+        if not self.channel_open and not self.exited:
+            self.hang_up(signal.SIGHUP)  # the client left while the app was starting
 
     # -- app output -> client -----------------------------------------------------------------
     def _start_reading(self) -> None:
@@ -503,17 +654,24 @@ class SessionHandler(SSHServerStreamSession):
                 pass
 
     def _on_app_exit(self) -> None:
+        """The pidfd of a direct child became readable: reap it."""
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
             pid, status = self.pid, 0
         if pid == 0:
             return
-        self.exited = True
         assert self.pidfd is not None
         self.loop.remove_reader(self.pidfd)
         os.close(self.pidfd)
         self.pidfd = None
+        self.app_finished(os.waitstatus_to_exitcode(status))
+
+    def app_finished(self, code: int) -> None:
+        """The app ended with `code` (negative: killed by that signal): forward its last output and status."""
+        if self.exited:
+            return
+        self.exited = True
         if self.kill_timer is not None:
             self.kill_timer.cancel()
         # Whatever the app wrote last is still in the pty: forward it before the exit status.
@@ -525,7 +683,6 @@ class SessionHandler(SSHServerStreamSession):
                 self.loop.remove_writer(self.master)
             os.close(self.master)
             self.master = None
-        code = os.waitstatus_to_exitcode(status)
         self.registry.app_ended(self)
         if code >= 0:
             self.outcome = f"statut {code}"
@@ -548,15 +705,14 @@ class SessionHandler(SSHServerStreamSession):
         super().connection_lost(exc)
         self.channel_open = False
         self.server.session_closed()
-        if self.kind == "app" and self.pid and not self.exited:
+        if self.kind == "app" and self.master is not None and not self.exited:
             # The client went away: keep draining the pty so the app never blocks, and hang it up.
             self._start_reading()
             self.hang_up(signal.SIGHUP)
             return
-        if not self.pid:
-            if not self.outcome:
-                self.outcome = "fin du transfert" if self.kind == "sftp" else "fermée"
-            self._log_end()
+        if not self.outcome:
+            self.outcome = "fin du transfert" if self.kind == "sftp" else "fermée"
+        self._log_end()
 
     def _log_end(self) -> None:
         if self.closed_logged:
@@ -577,6 +733,9 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     host_key = load_or_create_host_key(options.host_key)
     options.drop_root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = Registry(options)
+    if options.preload_args is not None:
+        registry.zygote = Zygote(options.preload_args, options.server_env)
+        await registry.zygote.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -616,6 +775,8 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         for conn in list(registry.connections):
             conn.close()
         await acceptor.wait_closed()
+        if registry.zygote is not None:
+            registry.zygote.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("Serveur SSH arrêté.")

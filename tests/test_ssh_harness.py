@@ -54,6 +54,15 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def is_launcher(pid: int) -> bool:
+    """The pre-loaded launcher of ssh-serve (its forked apps keep its command line, not its name)."""
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip() == "cpf-tui-lanceur"
+    except OSError:
+        return False
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process in KiB (VmRSS), 0 if it is gone."""
     try:
@@ -169,7 +178,19 @@ class SshServer:
         return self.process.pid
 
     def apps(self) -> list[int]:
-        return children_of(self.pid)
+        """App processes of the server: its children, or the children of its pre-loaded launcher."""
+        found = []
+        for child in children_of(self.pid):
+            found.extend(children_of(child) if is_launcher(child) else [child])
+        return found
+
+    def descendants(self) -> list[int]:
+        found, queue = [], [self.pid]
+        while queue:
+            children = children_of(queue.pop())
+            found.extend(children)
+            queue.extend(children)
+        return found
 
     def log(self) -> str:
         return self.log_file.read_text(encoding="utf-8")

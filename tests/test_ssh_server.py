@@ -11,7 +11,7 @@ import pytest
 
 from cpf_tui import db as db_module
 from tests.factories import DEFAULT_PASSWORD
-from tests.test_ssh_harness import SshServer, Terminal, eventually, seed_accounts
+from tests.test_ssh_harness import SshServer, Terminal, children_of, eventually, seed_accounts
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,9 @@ def identifier(db_url: str) -> str:
 def server(tmp_path, db_url, identifier):
     srv = SshServer(tmp_path, db_url).start()
     yield srv
+    processes = srv.descendants()
     assert srv.stop() == 0
-    assert srv.apps() == []
+    assert [pid for pid in processes if os.path.exists(f"/proc/{pid}")] == []  # launcher and apps gone
 
 
 async def login_events(db_url: str):
@@ -105,15 +106,9 @@ def proc_environ(pid: int) -> dict[str, str]:
 
 async def test_app_runs_in_its_own_terminal_session_and_a_killed_app_resets_the_terminal(server):
     conn = await server.connect("alice")
-    term = await Terminal.open(conn, term="tmux-256color",
-                               env={"COLORTERM": "truecolor", "COLUMNS": "200", "CPF_TUI_SSH_USER": "root"})
+    term = await Terminal.open(conn)
     await term.wait_for("Connexion à l'espace de gestion CPF")
     [app_pid] = server.apps()
-    env = proc_environ(app_pid)
-    assert env["TERM"] == "tmux-256color" and env["COLORTERM"] == "truecolor" and env["PYTHONUTF8"] == "1"
-    assert "COLUMNS" not in env and "LINES" not in env
-    assert env["CPF_TUI_SSH_USER"] == "alice"
-    assert env["CPF_TUI_DROP_DIR"] == str(server.drop_root.resolve() / "alice")
     with open(f"/proc/{app_pid}/stat", "rb") as handle:
         fields = handle.read().rsplit(b")", 1)[1].split()
     session_id, tty_nr, foreground_group = int(fields[3]), int(fields[4]), int(fields[5])
@@ -194,3 +189,35 @@ async def test_server_stop_ends_running_apps(tmp_path, db_url):
     assert term.process.exit_status == 0  # SIGTERM went through the app's handler
     assert b"\x1b[?1049l" in term.output
     assert "Serveur SSH arrêté." in srv.log()
+
+
+async def test_without_preload_each_session_is_a_direct_child(tmp_path, db_url):
+    srv = SshServer(tmp_path, db_url, extra_args=("--no-preload",)).start()
+    try:
+        conn = await srv.connect("alice")
+        term = await Terminal.open(conn, term="tmux-256color",
+                                   env={"COLORTERM": "truecolor", "COLUMNS": "200", "CPF_TUI_SSH_USER": "root"})
+        await term.wait_for("Connexion à l'espace de gestion CPF")
+        [app_pid] = srv.apps()
+        assert children_of(srv.pid) == [app_pid]  # no launcher in between
+        # An executed app's initial environment is visible in /proc: built from the whitelists.
+        env = proc_environ(app_pid)
+        assert env["TERM"] == "tmux-256color" and env["COLORTERM"] == "truecolor" and env["PYTHONUTF8"] == "1"
+        assert "COLUMNS" not in env and "LINES" not in env
+        assert env["CPF_TUI_SSH_USER"] == "alice"
+        assert env["CPF_TUI_DROP_DIR"] == str(srv.drop_root.resolve() / "alice")
+        term.write("\x11")
+        await term.wait_for("Quitter l'application")
+        term.write("o")
+        await term.read_to_end()
+        assert term.process.exit_status == 0
+        second = await srv.connect("alice")
+        term = await Terminal.open(second)
+        await term.wait_for("Connexion à l'espace de gestion CPF")
+        [app_pid] = srv.apps()
+        second.abort()
+        assert await eventually(lambda: srv.apps() == [], 5)
+        assert not os.path.exists(f"/proc/{app_pid}")
+        conn.close()
+    finally:
+        assert srv.stop() == 0

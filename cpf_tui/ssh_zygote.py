@@ -1,0 +1,154 @@
+"""The pre-loaded launcher of `ssh-serve`: imports the application once, then forks one child per session.
+
+Started by the server with one end of a Unix SEQPACKET socket. Each request carries the arguments and
+environment of a session plus the pty slave (SCM_RIGHTS); the launcher forks, the child makes the
+slave its controlling terminal and runs `cpf_tui.cli.main` without importing anything again. The
+launcher reports the child's pid, then its exit code once it has reaped it. It has no threads, so
+forking it is safe; the children share its imported modules copy-on-write.
+
+Messages are JSON: request `{"id", "args", "env", "cwd"}`, replies `{"ready"}`, `{"id", "pid"}`,
+`{"exit": pid, "code": code}`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+
+PRELOAD = (
+    "cpf_tui.cli", "cpf_tui.config", "cpf_tui.app", "cpf_tui.db", "cpf_tui.errors", "cpf_tui.ssh_env",
+    "cpf_tui.services.auth", "cpf_tui.services.audit", "textual.app", "textual.widgets", "textual.containers",
+    "textual.screen", "textual.drivers.linux_driver", "tortoise", "tortoise.backends.sqlite", "models",
+    "screens.login", "screens.home", "screens.modals",
+)
+"""Modules every session needs before its first frame."""
+
+_CHILD_DEFAULT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE,
+                          signal.SIGXFSZ, signal.SIGCHLD, signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN,
+                          signal.SIGTTOU)
+
+
+def set_process_name(name: str) -> None:
+    """The name `ps` and `top` show (15 characters at most)."""
+    try:
+        with open("/proc/self/comm", "w") as handle:
+            handle.write(name)
+    except OSError:
+        pass
+
+
+def preload() -> list[str]:
+    """Import what can be imported; returns the names that could not (the child imports them itself)."""
+    missing = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def run_child(sock: socket.socket, wakeup_read: int, wakeup_write: int, request: dict, slave: int) -> None:
+    """In the forked child: the slave becomes the terminal, then the application runs. Never returns."""
+    code = 1
+    try:
+        sock.close()
+        os.close(wakeup_read)
+        os.close(wakeup_write)
+        os.login_tty(slave)
+        set_process_name("cpf-tui-session")
+        signal.set_wakeup_fd(-1)
+        for signum in _CHILD_DEFAULT_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        if request.get("cwd"):
+            os.chdir(request["cwd"])
+        sys.argv = ["cpf-tui", *request["args"]]
+        from cpf_tui.cli import main
+
+        code = main(list(request["args"]))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - shown on the session's terminal, then the child ends
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - the terminal may already be gone
+                pass
+        os._exit(code if 0 <= code <= 255 else 1)
+
+
+def serve(sock: socket.socket) -> None:
+    set_process_name("cpf-tui-lanceur")
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_read, False)
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    missing = preload()
+    sock.send(json.dumps({"ready": True, "missing": missing}).encode())
+
+    def reap() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            sock.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+
+    while True:
+        ready, _, _ = select.select([sock, wakeup_read], [], [])
+        if wakeup_read in ready:
+            while True:
+                try:
+                    if not os.read(wakeup_read, 512):
+                        break
+                except BlockingIOError:
+                    break
+            reap()
+        if sock in ready:
+            message, fds, _flags, _address = socket.recv_fds(sock, 1 << 20, 1)
+            if not message:  # the server closed its end: nothing more to start
+                for fd in fds:
+                    os.close(fd)
+                return
+            request = json.loads(message)
+            slave = fds[0]
+            previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    run_child(sock, wakeup_read, wakeup_write, request, slave)
+            except OSError as exc:  # no more processes: this session fails, the launcher stays
+                sock.send(json.dumps({"id": request["id"], "error": str(exc)}).encode())
+                continue
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+                os.close(slave)
+            sock.send(json.dumps({"id": request["id"], "pid": pid}).encode())
+
+
+def main() -> int:
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    try:
+        serve(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server is gone
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
