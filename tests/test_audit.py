@@ -155,3 +155,17 @@ def test_cli_verify_with_noted_head_sees_a_truncated_tail(db_url, frozen_clock, 
     assert "supprimés en fin de journal" in capsys.readouterr().out
     assert cli_main(["audit", "verify", "--tete", "n'importe quoi"]) == 1
     assert "--tete" in capsys.readouterr().err
+
+
+async def test_event_scope_follows_the_target_organisation(db, frozen_clock):
+    operator = await make_account(Role.OPERATOR)
+    gestionnaire = await make_account(Role.GESTIONNAIRE)
+    by_operator = await audit.record("account.edit", actor=operator, target=gestionnaire)
+    failed_login = await audit.record("login", actor_identifier=gestionnaire.identifier, target=gestionnaire,
+                                      outcome="failure")
+    organisation = await gestionnaire.organisation
+    on_organisation = await audit.record("organisation.edit", actor=operator, target=organisation)
+    assert by_operator.organisation_id == failed_login.organisation_id == gestionnaire.organisation_id
+    assert on_organisation.organisation_id == organisation.id
+    assert (await audit.record("operator.create", actor=operator)).organisation_id is None
+    assert (await audit.verify_chain()).ok

@@ -69,7 +69,8 @@ async def record(
     """Append one event; call it inside the transaction of the change it describes (`using_db`).
 
     `actor` is an Account (or None); `target` a model instance whose type, id and str are recorded.
-    Never pass secrets in before/after.
+    Never pass secrets in before/after. `organisation_id` (the journal scope of administrators)
+    defaults to the target's organisation, then to the actor's.
 
     Sequence numbers: with `using_db` (the caller's transaction) the append is serialised with the
     other writers (SQLite: one writer at a time, PostgreSQL: an advisory lock held until commit), so
@@ -84,6 +85,11 @@ async def record(
         target_type = target_type or type(target).__name__
         target_id = target_id or getattr(target, "pk", "")
         target_label = target_label or str(target)
+    if organisation_id is None and target is not None:
+        # The organisation the event concerns: its administrators see it in their journal.
+        organisation_id = getattr(target, "organisation_id", None)
+        if organisation_id is None and type(target).__name__ == "Organisation":
+            organisation_id = target.pk
     if actor is not None:
         actor_identifier = actor_identifier or actor.identifier
         if organisation_id is None:
