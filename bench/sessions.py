@@ -9,7 +9,9 @@ sessions by default) the script measures:
   (several probes, each closed afterwards).
 Goals: ≤ 100 MB per session, login screen ≤ 1 s with 50 sessions open. Prints figures and ratios.
 
-Usage: .venv/bin/python bench/sessions.py [--steps 10,25,50] [--probes 3]
+The "sans SSH" figure is the same app started straight in a pty under the same load (the baseline).
+
+Usage: .venv/bin/python bench/sessions.py [--steps 10,25,50] [--probes 3] [--no-preload]
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from cpf_tui import db as db_module  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
-from tests.test_ssh_harness import SshServer, Terminal, rss_kib, seed_accounts  # noqa: E402
+from tests.test_ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib, seed_accounts  # noqa: E402
 
 GOAL_MB_PER_SESSION = 100.0
 GOAL_LOGIN_SCREEN_S = 1.0
@@ -117,7 +119,7 @@ def mb(kib: float) -> float:
     return kib / 1024
 
 
-async def run(steps: list[int], probes: int) -> int:
+async def run(steps: list[int], probes: int, preload: bool) -> int:
     total = max(steps)
     with tempfile.TemporaryDirectory(prefix="cpf-bench-ssh-") as tmp:
         base = Path(tmp)
@@ -126,10 +128,13 @@ async def run(steps: list[int], probes: int) -> int:
         print(f"Création de {total} comptes…", flush=True)
         identifiers = await asyncio.to_thread(seed_accounts, url, total)
         server = SshServer(base, url, extra_args=("--max-sessions", str(total + probes + 5),
-                                                  "--max-per-connection", "1"))
+                                                  "--max-per-connection", "1", *(() if preload else ("--no-preload",))))
         await asyncio.to_thread(server.start)
         idle_server_mb = mb(rss_kib(server.pid))
-        print(f"Serveur : {idle_server_mb:.1f} Mo au repos (VmRSS)\n", flush=True)
+        launchers = [pid for pid in children_of(server.pid) if is_launcher(pid)]
+        launcher_mb = mb(rss_kib(launchers[0])) if launchers else 0.0
+        mode = f"lanceur préchargé ({launcher_mb:.1f} Mo)" if launchers else "un nouveau Python par session"
+        print(f"Serveur : {idle_server_mb:.1f} Mo au repos (VmRSS) ; sessions : {mode}\n", flush=True)
         sessions = []
         results = []
         try:
@@ -194,9 +199,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Sessions simultanées sur ssh-serve : mémoire et temps d'accès.")
     parser.add_argument("--steps", default="10,25,50", help="paliers de sessions ouvertes (défaut : 10,25,50)")
     parser.add_argument("--probes", type=int, default=3, help="nouvelles sessions chronométrées par palier")
+    parser.add_argument("--no-preload", action="store_true", help="serveur sans lanceur préchargé (comparaison)")
     args = parser.parse_args()
     steps = sorted(int(s) for s in args.steps.split(","))
-    return asyncio.run(run(steps, args.probes))
+    return asyncio.run(run(steps, args.probes, not args.no_preload))
 
 
 if __name__ == "__main__":
