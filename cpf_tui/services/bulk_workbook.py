@@ -285,7 +285,20 @@ def _reason(exc: ValidationError, label: str) -> str:
     return exc.message[len(prefix) :] if exc.message.startswith(prefix) else exc.message
 
 
-def _check_row(row: int, texts: dict[str, str], parsed: ParsedWorkbook) -> BulkRow | None:
+@dataclass(frozen=True)
+class _Refused:
+    """A memoised validation failure (its French reason)."""
+
+    reason: str
+
+
+REPEATED_KEYS = frozenset({"nom", "prenom", "role", "profile", "siret", "service"})
+"""Columns whose values repeat from row to row: their checks are memoised for the file."""
+
+
+def _check_row(
+    row: int, texts: dict[str, str], parsed: ParsedWorkbook, memo: dict[tuple[str, str], Any]
+) -> BulkRow | None:
     """Validate one row's texts; record every error of the row; the clean row when valid."""
     clean: dict[str, Any] = {}
     ok = True
@@ -293,13 +306,20 @@ def _check_row(row: int, texts: dict[str, str], parsed: ParsedWorkbook) -> BulkR
     def run(key: str, check: Any) -> None:
         nonlocal ok
         column = COLUMN_BY_KEY[key]
-        try:
-            clean[key] = check(texts[key], column.label)
-        except ValidationError as exc:
+        memo_key = (key, texts[key])
+        outcome = memo.get(memo_key, memo) if key in REPEATED_KEYS else memo
+        if outcome is memo:
+            try:
+                outcome = check(texts[key], column.label)
+            except ValidationError as exc:
+                outcome = _Refused(_reason(exc, column.label))
+            if key in REPEATED_KEYS:
+                memo[memo_key] = outcome
+        if isinstance(outcome, _Refused):
             ok = False
-            parsed.errors.append(
-                RowError(row, column.label, display_value(clean_line(texts[key])), _reason(exc, column.label))
-            )
+            parsed.errors.append(RowError(row, column.label, display_value(clean_line(texts[key])), outcome.reason))
+        else:
+            clean[key] = outcome
 
     run("nom", validation.validate_person_name)
     run("prenom", validation.validate_person_name)
@@ -433,6 +453,7 @@ def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
     if positions is None:
         return
     seen_emails: dict[str, int] = {}
+    memo: dict[tuple[str, str], Any] = {}
     email_label = COLUMN_BY_KEY["email"].label
     for row_number, cells in enumerate(rows, start=header_row + 1):
         if all(_is_blank(cell) for cell in cells):
@@ -465,7 +486,7 @@ def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
                 texts[key] = text
         if not usable:
             continue
-        checked = _check_row(row_number, texts, parsed)
+        checked = _check_row(row_number, texts, parsed, memo)
         if checked is None:
             continue
         email_key = checked.email.casefold()
