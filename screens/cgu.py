@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +15,33 @@ from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
 
 REFUSED = "Vous avez refusé les conditions générales d'utilisation : vous êtes déconnecté."
+WRAPPED_LINE = 60
+"""A source line at least this long was wrapped by its author: it is joined to the next for display."""
+_STARTS_ITEM = re.compile(r"^(Article\b|[-–•·]|\d+[.)])")
+
+
+def reflow(text: str) -> str:
+    """Join the lines of each paragraph so the terminal wraps them at its own width.
+
+    A line is kept apart when the previous one is short (end of a paragraph, title) or in capitals
+    (heading), or when it starts an article or a list item.
+    """
+    lines: list[str] = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        previous = lines[-1] if lines else ""
+        joinable = (
+            stripped
+            and previous
+            and len(previous) >= WRAPPED_LINE
+            and not previous.isupper()
+            and not _STARTS_ITEM.match(stripped)
+        )
+        if joinable:
+            lines[-1] = f"{previous} {stripped}"
+        else:
+            lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 class CguScreen(CpfScreen):
@@ -62,7 +91,7 @@ class CguScreen(CpfScreen):
         found = await cgu.get_version(version)
         self.version = found.version
         self.query_one("#cgu-title", Static).update(f"Conditions générales d'utilisation — version {found.version}")
-        self.text.update(found.text)
+        self.text.update(reflow(found.text))
         self.scroller.scroll_home(animate=False)
         self.loaded = True
 

@@ -55,7 +55,7 @@ class PasswordScreen(CpfScreen):
                 yield confirm
                 yield Static("Robustesse : —", id="password-strength", markup=False)
             with Vertical(id="password-rules"):
-                yield Static("Règles (cochées pendant la saisie)", id="password-rules-title", markup=False)
+                yield Static("Règles", id="password-rules-title", markup=False)
                 yield Static("", id="password-checklist", markup=False)
         with VerticalScroll(id="password-message-box"):
             hint = "Entrée : valider." + ("" if self.mandatory else " Échap : revenir.")

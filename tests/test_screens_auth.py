@@ -73,6 +73,19 @@ async def open_section(app, pilot, section_id: str) -> None:
     await settle(app, pilot)
 
 
+def test_cgu_text_is_reflowed_for_the_terminal_width():
+    from screens.cgu import reflow
+
+    source = "TITRE EN CAPITALES DE LA PREMIÈRE VERSION DES CONDITIONS GÉNÉRALES\nVersion 1\n\n" \
+        "Article 1 — Objet\n" + "Un paragraphe écrit sur plusieurs lignes par son auteur, coupé" \
+        " vers la colonne 100\npour la lecture.\n- un point de liste assez long pour dépasser soixante caractères\n- b"
+    assert reflow(source).split("\n") == [
+        "TITRE EN CAPITALES DE LA PREMIÈRE VERSION DES CONDITIONS GÉNÉRALES", "Version 1", "", "Article 1 — Objet",
+        "Un paragraphe écrit sur plusieurs lignes par son auteur, coupé vers la colonne 100 pour la lecture.",
+        "- un point de liste assez long pour dépasser soixante caractères", "- b",
+    ]
+
+
 # -- first login ---------------------------------------------------------------------------------------------
 async def test_full_first_login(db, settings, frozen_clock, fast_argon2):
     account = await make_account(temporary=True, password=TEMP, nom="Lefèvre", prenom="Hélène",
