@@ -7,7 +7,7 @@ from textual.widgets import DataTable, Static
 from cpf_tui.app import make_app
 from cpf_tui.services import outbox
 from cpf_tui.services.auth import session_info
-from models import Account, AccountStatus, Establishment, Organisation, OutboxEmail, OutboxStatus, Role
+from models import Account, AccountStatus, Establishment, Organisation, OutboxEmail, OutboxStatus, Profile, Role
 from screens.account_form import FormScreen, IdentifierModal
 from screens.home import HomeScreen
 from screens.organisations import OrganisationsScreen
@@ -16,9 +16,10 @@ from screens.user_tree import UserTreeScreen
 from tests.factories import make_account, make_organisation, make_siren, make_siret
 
 
-async def staff(role: Role, **fields) -> Account:
+async def staff(role: Role, profile: Profile = Profile.CONSULTATION, **fields) -> Account:
     """An account past its first login, with a cheap password hash (the login is not under test here)."""
-    return await make_account(role, temporary=True, password_is_temporary=False, cgu_version_accepted=1, **fields)
+    return await make_account(role, profile, temporary=True, password_is_temporary=False, cgu_version_accepted=1,
+                              **fields)
 
 
 async def open_home_as(app, pilot, account: Account) -> None:
