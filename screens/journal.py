@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from cpf_tui.errors import CpfError
+from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.services.journal import JournalFilters, JournalPage, JournalRow
 from screens.base import CpfScreen
 
@@ -115,6 +115,8 @@ class JournalScreen(CpfScreen):
         self.table.loading = True
         try:
             result = await journal.search(self.app.context, self.filters, page=page)
+        except SessionEnded:
+            raise  # the App logs out with the explanation
         except CpfError as exc:
             self.table.loading = False
             self.status.update(Text(exc.message, style="bold"))
@@ -207,6 +209,8 @@ class JournalScreen(CpfScreen):
         self.status.update("Export en cours…")
         try:
             written, count = await journal.export_xlsx(self.app.context, self.filters, target)
+        except SessionEnded:
+            raise  # the App logs out with the explanation
         except CpfError as exc:
             self.app.push_screen(MessageModal("Export du journal", exc.message, error=True))
             return

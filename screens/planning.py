@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
-from cpf_tui.errors import CpfError
+from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.permissions import Capability, can
 from cpf_tui.services.planning import DATE_FORMATS_HELP, MilestoneStatus, PlanningLine
 from screens.base import CpfScreen
@@ -104,6 +104,8 @@ class PlanningScreen(CpfScreen):
         self.table.loading = True
         try:
             lines = await planning.list_lines(self.app.context)
+        except SessionEnded:
+            raise  # the App logs out with the explanation
         except CpfError as exc:
             self.table.loading = False
             self.notify(exc.message, title="Planning", severity="error")
@@ -237,6 +239,8 @@ class PlanningEditModal(ModalScreen[PlanningLine | None]):
                 self.app.context, self.line.id, action=self.value("action"), responsible=self.value("responsible"),
                 start_text=self.value("start"), end_text=self.value("end"), expected=self.line.editable_values,
             )
+        except SessionEnded:
+            raise  # the App logs out with the explanation
         except CpfError as exc:
             self.query_one("#planning-edit-message", Static).update(exc.message)
             return

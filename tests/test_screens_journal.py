@@ -134,3 +134,21 @@ async def test_gestionnaire_has_no_journal(db, settings):
         await settle(app, pilot)
         await log_in(app, pilot, account)
         assert "Journal d'audit" not in [section.label for section in app.screen.sections]
+
+
+async def test_deactivated_administrator_is_logged_out_at_next_read(db, settings, frozen_clock):
+    from models import Account, AccountStatus
+    from screens.login import LoginScreen
+
+    admin = await make_account(Role.PRINCIPAL_ADMIN)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, admin)
+        await open_journal(app, pilot)
+        await Account.filter(id=admin.id).update(status=AccountStatus.DEACTIVATED)
+        await pilot.press("f5")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert isinstance(app.screen, LoginScreen)
+        assert app.session is None
