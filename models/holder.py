@@ -43,7 +43,8 @@ class Holder(Model):
 
     class Meta:
         table = "holder"
-        indexes = (("search_name", "date_naissance"), ("search_usage", "date_naissance"))
+        # Date first: a search gives the exact date of birth and a name prefix (a range on the name).
+        indexes = (("date_naissance", "search_name"), ("date_naissance", "search_usage"))
         constraints = [
             CheckConstraint(
                 check=(

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                 ('version', fields.IntField(default=1)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'holder', 'app': 'models', 'constraints': [CheckConstraint(check='cpf_acquired_minutes >= 0 AND cpf_reserved_minutes >= 0 AND cpf_consumed_minutes >= 0 AND dif_total_minutes >= 0 AND dif_reserved_minutes >= 0 AND dif_consumed_minutes >= 0 AND dif_total_minutes <= 7200', name='ck_holder_hours_non_negative')], 'indexes': [Index(fields=['search_name', 'date_naissance']), Index(fields=['search_usage', 'date_naissance'])], 'pk_attr': 'id', 'table_description': 'A CPF account holder identified by its NIR, whose balance columns are a projection of the ledger.'},
+            options={'table': 'holder', 'app': 'models', 'constraints': [CheckConstraint(check='cpf_acquired_minutes >= 0 AND cpf_reserved_minutes >= 0 AND cpf_consumed_minutes >= 0 AND dif_total_minutes >= 0 AND dif_reserved_minutes >= 0 AND dif_consumed_minutes >= 0 AND dif_total_minutes <= 7200', name='ck_holder_hours_non_negative')], 'indexes': [Index(fields=['date_naissance', 'search_name']), Index(fields=['date_naissance', 'search_usage'])], 'pk_attr': 'id', 'table_description': 'A CPF account holder identified by its NIR, whose balance columns are a projection of the ledger.'},
             bases=['Model'],
         ),
         ops.CreateModel(
