@@ -121,7 +121,7 @@ async def search(
 ) -> list[HolderRow]:
     """Holders by exact NIR, or by name prefix (birth or usage name) and date of birth, sorted by name.
 
-    One parameterised query each, on the `nir` unique index or the (name, date of birth) indexes: a range
+    One parameterised query each, on the `nir` unique index or the (date of birth, name key) indexes: a range
     on the indexed key rather than LIKE, which SQLite cannot serve from an index case-insensitively.
     """
     from tortoise.transactions import _get_connection
