@@ -55,7 +55,12 @@ class Account(Model):
 
     class Meta:
         table = "account"
-        indexes = (("organisation_id", "establishment_id", "role"), ("search_text",))
+        # The first index serves the user tree (counts per node, pages ordered by name), the second
+        # search-as-you-type within an organisation (ordered by the search key, stops at the first page).
+        indexes = (
+            ("organisation_id", "establishment_id", "role", "status", "nom", "prenom"),
+            ("organisation_id", "search_text"),
+        )
         constraints = [
             CheckConstraint(check="failed_attempts >= 0", name="ck_account_failed_attempts"),
         ]

@@ -145,25 +145,15 @@ class UserTreeScreen(CpfScreen):
     # -- loading ------------------------------------------------------------------------------------
     @work(exclusive=True, group="tree-root", exit_on_error=False)
     async def load_root(self) -> None:
-        from cpf_tui.services.organisations import list_organisations
-
         try:
-            if self.organisation_id is None:
-                groups = await list_organisations(self.app.context)
-                rows = [o for g in groups for o in g.organisations]
-                if not rows:
-                    self.fiche.update(Text("Aucun organisme dans votre périmètre."))
-                    return
-                self.organisation_id = rows[0].id
-                organisation_label = f"{rows[0].raison_sociale} ({rows[0].siret})"
-            else:
-                groups = await list_organisations(self.app.context)
-                match = [o for g in groups for o in g.organisations if o.id == self.organisation_id]
-                organisation_label = f"{match[0].raison_sociale} ({match[0].siret})" if match else "Organisme"
-            nodes = await accounts.establishment_nodes(self.app.context, self.organisation_id)
+            header = await accounts.organisation_header(self.app.context, self.organisation_id)
+            self.organisation_id = header.id
+            nodes = await accounts.establishment_nodes(self.app.context, header.id)
         except CpfError as exc:
             self.notify(exc.message, title="Utilisateurs", severity="error")
+            self.fiche.update(Text(exc.message))
             return
+        organisation_label = f"{header.raison_sociale} ({header.siret})"
         expanded = {
             child.data.id for child in self.tree.root.children if child.data is not None and child.is_expanded
         }

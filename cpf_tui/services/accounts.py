@@ -167,6 +167,29 @@ async def _visible_account(actor: Any, account_id: int, *, using_db: Any = None)
 
 
 # -- Reading: tree, fiche, search ----------------------------------------------------------------
+@dataclass(frozen=True)
+class OrganisationHeader:
+    """The root of the user tree."""
+
+    id: int
+    raison_sociale: str
+    siret: str
+
+
+async def organisation_header(ctx: RequestContext, organisation_id: int | None = None) -> OrganisationHeader:
+    """The organisation at the root of the tree: the given one (in scope) or the actor's own."""
+    from models import Organisation, Role
+
+    actor = await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
+    wanted = organisation_id if organisation_id is not None else actor.organisation_id
+    if wanted is None or (Role(actor.role) != Role.OPERATOR and actor.organisation_id != wanted):
+        raise NotFound("Organisme introuvable ou hors de votre périmètre.")
+    organisation = await Organisation.get_or_none(id=wanted)
+    if organisation is None:
+        raise NotFound("Organisme introuvable ou hors de votre périmètre.")
+    return OrganisationHeader(organisation.id, organisation.raison_sociale, organisation.siret)
+
+
 async def establishment_nodes(ctx: RequestContext, organisation_id: int) -> list[EstablishmentNode]:
     """The establishments of an organisation the actor may see, with account counts per node."""
     from tortoise.functions import Count
@@ -278,7 +301,11 @@ async def search_accounts(
     role: str | None = None,
     limit: int = SEARCH_LIMIT,
 ) -> list[AccountRow]:
-    """Accounts in scope whose search key holds every word typed, with optional filters, by name."""
+    """Accounts in scope whose search key holds every word typed, with optional filters.
+
+    Ordered by the search key (names first), so that the index (organisation_id, search_text) gives
+    the first page without sorting every match.
+    """
     from models import AccountStatus, Establishment, Profile, Role
 
     actor = await permissions.require(ctx, Capability.ACCOUNT_SEARCH)
@@ -298,7 +325,7 @@ async def search_accounts(
         raise ValidationError("Filtre de recherche inconnu.") from None
     for word in fold(text).split()[:6]:
         query = query.filter(search_text__contains=word)
-    accounts = await query.order_by("nom", "prenom", "id").limit(limit)
+    accounts = await query.order_by("search_text", "id").limit(limit)
     names = dict(
         await Establishment.filter(id__in={a.establishment_id for a in accounts if a.establishment_id})
         .values_list("id", "name")

@@ -372,8 +372,9 @@ def search_text_of(account: Any, establishment_name: str) -> str:
     from models import Profile, Role
 
     role = Role(account.role)
+    # Names first: search results are ordered by this key (index organisation_id, search_text).
     parts = [
-        account.identifier, account.nom, account.prenom, account.email, account.service, role.label,
+        account.nom, account.prenom, account.identifier, account.email, account.service, role.label,
         Profile(account.profile).label if role == Role.GESTIONNAIRE else "",
         "actif" if account.status == "active" else "desactive", establishment_name,
     ]

@@ -136,7 +136,7 @@ class Migration(migrations.Migration):
                 ('deactivated_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('deactivated_by', fields.ForeignKeyField('models.Account', source_field='deactivated_by_id', null=True, db_constraint=True, to_field='id', related_name='deactivated_accounts', on_delete=OnDelete.SET_NULL)),
             ],
-            options={'table': 'account', 'app': 'models', 'constraints': [CheckConstraint(check='failed_attempts >= 0', name='ck_account_failed_attempts')], 'indexes': [Index(fields=['organisation_id', 'establishment_id', 'role']), Index(fields=['search_text'])], 'pk_attr': 'id', 'table_description': 'A person who logs in, never deleted (deactivation is a soft delete, identifiers never reused).'},
+            options={'table': 'account', 'app': 'models', 'constraints': [CheckConstraint(check='failed_attempts >= 0', name='ck_account_failed_attempts')], 'indexes': [Index(fields=['organisation_id', 'establishment_id', 'role', 'status', 'nom', 'prenom']), Index(fields=['organisation_id', 'search_text'])], 'pk_attr': 'id', 'table_description': 'A person who logs in, never deleted (deactivation is a soft delete, identifiers never reused).'},
             bases=['Model'],
         ),
         ops.CreateModel(
