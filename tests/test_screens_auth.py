@@ -61,6 +61,13 @@ async def type_login(app, pilot, identifier: str, password: str) -> None:
     await settle(app, pilot)
 
 
+async def retry_password(app, pilot, password: str) -> None:
+    """After a failure the identifier stays and the password field has the focus."""
+    assert app.screen.password_input.has_focus
+    await pilot.press(*password, "enter")
+    await settle(app, pilot)
+
+
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
 
@@ -182,21 +189,30 @@ async def test_five_failures_show_a_delay_and_ten_lock(db, settings, frozen_cloc
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        for _ in range(4):
-            await type_login(app, pilot, account.identifier, "mauvais")
+        await type_login(app, pilot, account.identifier, "x")
+        assert text_of(app.screen, "#login-message") == auth.LOGIN_FAILED
+        for _ in range(3):
+            await retry_password(app, pilot, "x")
             assert text_of(app.screen, "#login-message") == auth.LOGIN_FAILED
-        await type_login(app, pilot, account.identifier, "mauvais")
+        await retry_password(app, pilot, "x")
         assert "Nouvel essai possible dans 2 s." in text_of(app.screen, "#login-message")
         # Enter during the countdown does not reach the service.
         attempts = await AuditEvent.filter(action="login").count()
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await retry_password(app, pilot, DEFAULT_PASSWORD)
         assert await AuditEvent.filter(action="login").count() == attempts
         assert "dans 2 s" in text_of(app.screen, "#login-message")
+        app.monotonic.advance(1)
+        app.screen._tick()  # what the one-second timer does
+        assert "dans 1 s" in text_of(app.screen, "#login-message")
+        app.monotonic.advance(1)
+        app.screen._tick()
+        assert "Vous pouvez réessayer" in text_of(app.screen, "#login-message")
+        app.monotonic.advance(-2)  # the loop below advances both clocks together
         delay = 2
         for expected_next in (4, 8, 16, 32, 64):
             frozen_clock.advance(seconds=delay)
             app.monotonic.advance(delay)
-            await type_login(app, pilot, account.identifier, "mauvais")
+            await retry_password(app, pilot, "x")
             assert f"Nouvel essai possible dans {expected_next} s." in text_of(app.screen, "#login-message")
             delay = expected_next
         locked = await Account.get(id=account.id)
