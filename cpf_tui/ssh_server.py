@@ -13,6 +13,7 @@ The same server offers SFTP, confined to one drop folder per SSH user (`cpf_tui.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import socket
@@ -733,9 +734,6 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     host_key = load_or_create_host_key(options.host_key)
     options.drop_root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = Registry(options)
-    if options.preload_args is not None:
-        registry.zygote = Zygote(options.preload_args, options.server_env)
-        await registry.zygote.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -758,7 +756,21 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
             keepalive_count_max=3,
         )
     except OSError as exc:
-        raise ConfigError(f"Impossible d'écouter sur {options.host}:{options.port} : {exc.strerror or exc}.") from None
+        reasons = {
+            errno.EADDRINUSE: "le port est déjà utilisé",
+            errno.EACCES: "permission refusée (port inférieur à 1024 ?)",
+            errno.EADDRNOTAVAIL: "cette adresse n'appartient pas à la machine",
+        }
+        reason = reasons.get(exc.errno or 0, str(exc))
+        raise ConfigError(f"Impossible d'écouter sur {options.host}:{options.port} : {reason}.") from None
+    if options.preload_args is not None:
+        zygote = Zygote(options.preload_args, options.server_env)
+        try:
+            await zygote.start()
+        except ConfigError:
+            acceptor.close()
+            raise
+        registry.zygote = zygote
     log.info("Serveur SSH cpf-tui en écoute sur %s:%s (clé d'hôte %s, au plus %s sessions)",
              options.host, acceptor.get_port(), host_key.get_fingerprint("sha256"), options.max_sessions)
     try:
