@@ -221,3 +221,31 @@ async def test_without_preload_each_session_is_a_direct_child(tmp_path, db_url):
         conn.close()
     finally:
         assert srv.stop() == 0
+
+
+async def test_a_dead_launcher_ends_its_sessions_and_new_ones_start_directly(tmp_path, db_url):
+    from tests.test_ssh_harness import is_launcher
+
+    srv = SshServer(tmp_path, db_url).start()
+    try:
+        conn = await srv.connect("alice")
+        term = await Terminal.open(conn)
+        await term.wait_for("Connexion à l'espace de gestion CPF")
+        [launcher] = [pid for pid in children_of(srv.pid) if is_launcher(pid)]
+        [app_pid] = srv.apps()
+        os.kill(launcher, signal.SIGKILL)
+        await term.read_to_end()
+        assert term.process.exit_signal is not None and term.process.exit_signal[0] == "HUP"
+        assert term.output.endswith(b"\x1b[?25h\r\n")  # the terminal reset was sent
+        assert await eventually(lambda: not os.path.exists(f"/proc/{app_pid}"), 10)
+        assert "Le lanceur préchargé s'est arrêté" in srv.log()
+
+        later = await srv.connect("alice")
+        term = await Terminal.open(later)
+        await term.wait_for("Connexion à l'espace de gestion CPF")
+        [direct] = srv.apps()
+        assert direct in children_of(srv.pid)
+        later.close()
+        conn.close()
+    finally:
+        assert srv.stop() == 0
