@@ -97,6 +97,9 @@ class UserTreeScreen(CpfScreen):
         Binding("escape", "back", "Retour", tooltip="Revenir à l'écran précédent", id="tree-back"),
     ]
 
+    page_size: int = accounts.PAGE_SIZE
+    """Gestionnaires loaded per page when an establishment is expanded."""
+
     show_deactivated: reactive[bool] = reactive(False, bindings=True)
     current: reactive[AccountDetail | None] = reactive(None, bindings=True)
 
@@ -181,7 +184,8 @@ class UserTreeScreen(CpfScreen):
         assert info is not None
         try:
             page = await accounts.establishment_accounts(
-                self.app.context, info.id, include_deactivated=self.show_deactivated, offset=offset
+                self.app.context, info.id, include_deactivated=self.show_deactivated, offset=offset,
+                limit=self.page_size,
             )
         except CpfError as exc:
             self.notify(exc.message, title="Utilisateurs", severity="error")

@@ -234,3 +234,28 @@ async def test_concurrent_edit_keeps_the_input_and_says_so(org_world, settings):
         assert "modifié par quelqu'un d'autre" in str(form.query_one("#form-message", Static).content)
         assert form.values()["nom"] == "Moreau-Vidal"
         assert (await Account.get(id=target.id)).nom == "Autre"
+
+
+async def test_large_establishment_pages_and_names_are_never_markup(org_world, settings, monkeypatch):
+    org, head, second, principal = org_world
+    monkeypatch.setattr(UserTreeScreen, "page_size", 3)
+    for i in range(4):
+        await staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom=f"Agent{i}", prenom="Zoé")
+    await staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom="[b]Crochet[/b]", prenom="Al")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_home_as(app, pilot, principal)
+        await open_section(app, pilot, "Utilisateurs")
+        tree = tree_of(app)
+        node = establishment_node(tree, second.id)
+        assert "5 gest." in str(node.label)
+        await move_to(pilot, tree, node)
+        await pilot.press("space")
+        await settle(app, pilot)
+        kinds = [c.data.kind for c in node.children]
+        assert kinds == ["account", "account", "account", "more"]
+        await move_to(pilot, tree, node.children[-1])
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [c.data.kind for c in node.children] == ["account"] * 5
+        assert "[b]Crochet[/b]" in str(node.children[-1].label)  # shown as typed, not read as markup
