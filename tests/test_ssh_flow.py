@@ -110,3 +110,38 @@ async def test_program_ending_sends_its_status_after_its_last_output(tmp_path):
     text = bytes(channel.data)
     assert text.startswith(b"au revoir")
     assert text.endswith(b"\x1b[?25h\r\n")  # abnormal end: the terminal reset follows the output
+
+
+async def test_an_app_that_ignores_sighup_is_killed_after_the_grace_delay(tmp_path):
+    options = ServeOptions(host_key=tmp_path / "hk", authorized_keys=tmp_path / "keys", drop_root=tmp_path / "depot",
+                           app_command=["/bin/sh", "-c", "trap '' HUP; printf prêt; sleep 60 & wait"],
+                           server_env={"PATH": os.defpath})
+    server = CpfSSHServer(Registry(options))
+    server.ssh_user, server.sessions = "alice", 1
+    handler = SessionHandler(server)
+    channel = FakeChannel()
+    handler._chan = channel
+    handler.pty_requested("xterm", (80, 24, 0, 0), {})
+    handler.shell_requested()
+    handler.session_started()
+    assert await eventually(lambda: "prêt".encode() in channel.data, 10)
+    group = handler.pid
+    started = asyncio.get_running_loop().time()
+    handler.connection_lost(None)  # SIGHUP, ignored by the program
+    assert await eventually(lambda: handler.exited, 15)
+    waited = asyncio.get_running_loop().time() - started
+    assert waited >= 4.5  # it took the SIGKILL after the grace delay
+    assert handler.outcome == "signal SIGKILL"
+
+    def group_members() -> list[str]:
+        members = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    if int(handle.read().rsplit(b")", 1)[1].split()[2]) == group:
+                        members.append(entry)
+            except (OSError, ValueError, IndexError):
+                continue
+        return members
+
+    assert await eventually(lambda: group_members() == [], 5)  # the background sleep went too
