@@ -19,4 +19,5 @@ class CpfScreen(Screen):
         if settings is not None and settings.sandbox and not self.query("SandboxBanner"):
             from screens.widgets.banner import SandboxBanner
 
-            self.mount(SandboxBanner())
+            # In the flow of the screen (not docked): a docked banner would hide the Header.
+            self.mount(SandboxBanner(), before=0)

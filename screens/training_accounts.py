@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import textwrap
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
+
+
+IDENTITY_WIDTH = 19
+ROLE_WIDTH = 24
+ORGANISATION_WIDTH = 27
 
 
 class TrainingAccountsModal(ModalScreen[None]):
@@ -15,7 +23,7 @@ class TrainingAccountsModal(ModalScreen[None]):
     DEFAULT_CSS = """
     TrainingAccountsModal { align: center middle; }
     TrainingAccountsModal > Vertical {
-        width: 100%; height: 100%; border: thick $primary; background: $surface; padding: 0 1;
+        width: 100%; height: 100%; border: thick $primary; background: $surface; padding: 0;
     }
     TrainingAccountsModal DataTable { height: 1fr; }
     """
@@ -28,6 +36,8 @@ class TrainingAccountsModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Comptes de formation (mode formation uniquement)", markup=False)
+            yield Static("Par compte : identifiant et mot de passe, rôle et profil, organisme et état.",
+                         markup=False)
             yield DataTable(id="training-accounts-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -35,10 +45,18 @@ class TrainingAccountsModal(ModalScreen[None]):
         from cpf_tui.services.sandbox import training_accounts
 
         table = self.query_one(DataTable)
-        table.add_columns("Identifiant", "Mot de passe", "Rôle", "Profil", "Organisme", "État")
+        # Six fields in three two-line columns, so that everything fits in 80 columns without scrolling.
+        table.add_column("Identifiant", width=IDENTITY_WIDTH, key="identity")
+        table.add_column("Rôle", width=ROLE_WIDTH, key="role")
+        table.add_column("Organisme", width=ORGANISATION_WIDTH, key="organisation")
         for row in training_accounts():
-            table.add_row(row.identifier, row.password, row.role_label, row.profile_label, row.organisation,
-                          row.state)
+            organisation = textwrap.wrap(row.organisation, ORGANISATION_WIDTH) or [""]
+            cells = (
+                Text(f"{row.identifier}\n{row.password}"),
+                Text(f"{row.role_label}\n{row.profile_label}"),
+                Text("\n".join([*organisation, row.state])),
+            )
+            table.add_row(*cells, height=max(2, len(organisation) + 1), key=row.identifier)
         table.focus()
 
     def action_close(self) -> None:

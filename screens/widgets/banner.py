@@ -10,7 +10,7 @@ class SandboxBanner(Static):
 
     DEFAULT_CSS = """
     SandboxBanner {
-        dock: top; height: 1; width: 100%; content-align: center middle;
+        height: 1; width: 100%; content-align: center middle;
         background: $warning; color: $text; text-style: bold;
     }
     """
