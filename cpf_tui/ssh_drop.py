@@ -9,7 +9,6 @@ inside it, symbolic and hard links cannot be created and existing links leading 
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import stat
 from collections.abc import AsyncIterator
