@@ -426,7 +426,6 @@ class SessionHandler(SSHServerStreamSession):
         self.master: int | None = None
         self.pidfd: int | None = None
         self.reading = False
-        self.paused = False
         self.exited = False
         self.kill_timer: asyncio.TimerHandle | None = None
         self.input = bytearray()
@@ -570,14 +569,12 @@ class SessionHandler(SSHServerStreamSession):
             super().pause_writing()
             return
         # The client is slow: stop reading the pty, the app's writes then block on a full terminal.
-        self.paused = True
         self._stop_reading()
 
     def resume_writing(self) -> None:
         if self.kind != "app":
             super().resume_writing()
             return
-        self.paused = False
         self._start_reading()
 
     # -- client input -> app ----------------------------------------------------------------
