@@ -6,8 +6,10 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,17 +54,79 @@ class TmuxTerminal:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", self.session).stdout
 
+    def screen_with_escapes(self) -> str:
+        """The visible screen with its colour and attribute escape sequences (`capture-pane -e`)."""
+        return self._tmux("capture-pane", "-e", "-p", "-t", self.session).stdout
+
+    def cursor(self) -> tuple[int, int]:
+        """Column and row of the terminal cursor (Textual puts it in the focused input)."""
+        out = self._tmux("display-message", "-p", "-t", self.session, "#{cursor_x},#{cursor_y}").stdout.strip()
+        column, _, row = out.partition(",")
+        return int(column), int(row)
+
+    def exited(self) -> bool:
+        return self.exit_file.exists() and bool(self.exit_file.read_text().strip())
+
+    def wait_until(self, predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        """Poll `predicate` until it holds; fail with the screen when the time is up or the app ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.exited():
+                raise AssertionError(f"L'application s'est terminée avant : {what}. Écran :\n{self.screen()}")
+            time.sleep(0.1)
+        raise AssertionError(f"Délai dépassé : {what}. Écran :\n{self.screen()}")
+
+    def wait_gone(self, text: str, timeout: float = 20.0) -> str:
+        self.wait_until(lambda: text not in self.screen(), f"« {text} » devait disparaître", timeout)
+        return self.screen()
+
+    def row_of(self, text: str) -> int:
+        """First screen row containing `text` (-1 when absent)."""
+        for row, line in enumerate(self.screen().splitlines()):
+            if text in line:
+                return row
+        return -1
+
+    def wait_cursor_below(self, label: str, *, within: int = 2, timeout: float = 20.0) -> None:
+        """Wait until the cursor (the focused input) sits 1..`within` rows below `label`, twice in a row.
+
+        Textual moves the cursor while it draws, hence the second look.
+        """
+        self._wait_cursor(label, 1, within, timeout)
+
+    def wait_cursor_on(self, label: str, *, timeout: float = 20.0) -> None:
+        """Wait until the cursor is on the row of `label` (a compact input right of its label)."""
+        self._wait_cursor(label, 0, 0, timeout)
+
+    def _wait_cursor(self, label: str, first: int, last: int, timeout: float) -> None:
+        def there() -> bool:
+            row = self.row_of(label)
+            if row < 0:
+                return False
+            for _ in range(2):
+                if not row + first <= self.cursor()[1] <= row + last:
+                    return False
+                time.sleep(0.05)
+            return True
+
+        self.wait_until(there, f"le curseur devait passer dans le champ « {label} »", timeout)
+
     def alternate_on(self) -> bool:
         out = self._tmux("display-message", "-p", "-t", self.session, "#{alternate_on}").stdout.strip()
         return out == "1"
 
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        """Poll the screen until `text` shows; fail at once (with the screen) if the app ended."""
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
             if text in screen:
                 return screen
+            if self.exited():
+                break
             time.sleep(0.1)
         raise AssertionError(f"« {text} » n'est pas apparu à l'écran. Écran :\n{screen}")
 
@@ -86,3 +150,25 @@ def app_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.pop("LINES", None)
     env.update(extra)
     return env
+
+
+def cpf_tui_command() -> str:
+    """The `cpf-tui` script of the running interpreter's environment."""
+    script = Path(sys.executable).with_name("cpf-tui")
+    return str(script) if script.exists() else (shutil.which("cpf-tui") or "cpf-tui")
+
+
+def build_sandbox_file(path: Path) -> Path:
+    """Build the training sandbox at `path` in a separate process (no Tortoise state left in pytest)."""
+    code = ("import asyncio, sys; from cpf_tui.services.sandbox import build_sandbox; "
+            "asyncio.run(build_sandbox('sqlite://' + sys.argv[1]))")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, timeout=600)
+    return path
+
+
+def copy_sandbox(source: Path, target_dir: Path) -> Path:
+    """A private copy of a built sandbox for one test (the app writes to it)."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / "sandbox.sqlite3"
+    shutil.copyfile(source, target)
+    return target
