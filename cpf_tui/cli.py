@@ -77,6 +77,9 @@ def _parser() -> FrenchArgumentParser:
     demo.add_argument("--reset", action="store_true", help="recréer la base de formation à son état de départ")
     demo.add_argument("--db", metavar="FICHIER", default="",
                       help="fichier SQLite de formation (par défaut <dossier de données>/sandbox.sqlite3)")
+    # Also accepted after `demo` (`cpf-tui demo --no-mouse`); SUPPRESS keeps a top-level --no-mouse.
+    demo.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS,
+                      help="ne pas activer la souris (liaisons lentes)")
     add("config", "afficher la configuration effective (secrets masqués)")
     cgu = add("cgu", "gérer les conditions générales d'utilisation (CGU)")
     cgu_sub = cgu.add_subparsers(dest="cgu_command", metavar="ACTION", parser_class=FrenchArgumentParser,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shlex
+import signal
+import struct
 import shutil
 import subprocess
 import sys
+import termios
 import time
 import uuid
 from collections.abc import Callable
@@ -172,3 +177,103 @@ def copy_sandbox(source: Path, target_dir: Path) -> Path:
     target = target_dir / "sandbox.sqlite3"
     shutil.copyfile(source, target)
     return target
+
+
+class PtySession:
+    """One program in a pseudo-terminal (default 80x24): every byte it writes is kept in `output`."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path, width: int = 80, height: int = 24):
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.width = width
+        self.height = height
+        self.output = bytearray()
+        self.pid = 0
+        self.fd = -1
+        self.exit_code: int | None = None
+
+    def start(self) -> None:
+        import pty
+
+        pid, fd = pty.fork()
+        if pid == 0:  # child: size the terminal, then become the program
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", self.height, self.width, 0, 0))
+                os.chdir(self.cwd)
+                os.execve(self.argv[0], self.argv, self.env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+
+    def pump(self, timeout: float = 0.05) -> bool:
+        """Read what is available (waiting at most `timeout`); False once the program closed its side."""
+        if self.fd < 0:
+            return False
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the program ended and the terminal is closed
+            chunk = b""
+        if not chunk:
+            os.close(self.fd)
+            self.fd = -1
+            return False
+        self.output += chunk
+        return True
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def wait_for(self, needle: bytes, timeout: float = 30.0, *, start: int = 0) -> int:
+        """Read until `needle` appears in the output after offset `start`; its position."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.output.find(needle, start)
+            if found >= 0:
+                return found
+            if not self.pump(0.05):
+                break
+        tail = bytes(self.output[-2000:]).decode("utf-8", "replace")
+        raise AssertionError(f"{needle!r} absent de la sortie du terminal. Fin de la sortie :\n{tail}")
+
+    def wait_quiet(self, quiet: float = 0.5, timeout: float = 30.0) -> None:
+        """Read until the program has written nothing for `quiet` seconds (the screen is settled)."""
+        deadline = time.monotonic() + timeout
+        last_size, last_change = len(self.output), time.monotonic()
+        while time.monotonic() < deadline:
+            if not self.pump(0.05):
+                return
+            if len(self.output) != last_size:
+                last_size, last_change = len(self.output), time.monotonic()
+            elif time.monotonic() - last_change >= quiet:
+                return
+        raise AssertionError("Le programme n'a pas cessé d'écrire dans le terminal.")
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Read to the end of the output and reap the program; its exit code."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump(0.05)
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                while self.pump(0.05):
+                    pass
+                self.exit_code = os.waitstatus_to_exitcode(status)
+                self.pid = 0
+                return self.exit_code
+        raise AssertionError("Le programme ne s'est pas terminé.")
+
+    def close(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.pid = 0
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
