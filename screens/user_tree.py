@@ -13,6 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Container
 from textual.reactive import reactive
 from textual.widgets import Footer, Static, Tree
 from textual.widgets.tree import TreeNode
@@ -97,6 +98,9 @@ class UserTreeScreen(CpfScreen):
         Binding("escape", "back", "Retour", tooltip="Revenir à l'écran précédent", id="tree-back"),
     ]
 
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    """The fiche goes below the tree at 80 columns, beside it from 120 columns."""
+
     page_size: int = accounts.PAGE_SIZE
     """Gestionnaires loaded per page when an establishment is expanded."""
 
@@ -110,8 +114,9 @@ class UserTreeScreen(CpfScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Gestion des utilisateurs", id="tree-title", markup=False)
-        yield Tree(Text("Chargement…"), id="user-tree")
-        yield Static(Text("Sélectionnez un compte pour afficher sa fiche descriptive."), id="account-fiche")
+        with Container(id="tree-body"):
+            yield Tree(Text("Chargement…"), id="user-tree")
+            yield Static(Text("Sélectionnez un compte pour afficher sa fiche descriptive."), id="account-fiche")
         yield Footer()
 
     @property

@@ -259,3 +259,16 @@ async def test_large_establishment_pages_and_names_are_never_markup(org_world, s
         await settle(app, pilot)
         assert [c.data.kind for c in node.children] == ["account"] * 5
         assert "[b]Crochet[/b]" in str(node.children[-1].label)  # shown as typed, not read as markup
+
+
+async def test_fiche_is_beside_the_tree_on_a_wide_terminal(org_world, settings):
+    org, head, second, principal = org_world
+    app = make_app(settings)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await open_home_as(app, pilot, principal)
+        await open_section(app, pilot, "Utilisateurs")
+        screen = app.screen
+        assert screen.has_class("-wide")
+        tree_region = screen.query_one("#user-tree").region
+        fiche_region = screen.query_one("#account-fiche").region
+        assert fiche_region.x >= tree_region.right and fiche_region.y == tree_region.y
