@@ -92,6 +92,8 @@ class UserTreeScreen(CpfScreen):
                 id="tree-deactivate"),
         Binding("r", "regenerate", "Régénérer", tooltip="Envoyer un nouveau mot de passe temporaire (confirmation)",
                 id="tree-regenerate"),
+        Binding("a", "add_establishment", "Établissement", tooltip="Ajouter un établissement secondaire",
+                id="tree-add-establishment"),
         Binding("slash", "search", "Rechercher", tooltip="Rechercher un gestionnaire", id="tree-search"),
         Binding("f", "toggle_deactivated", "Désactivés", tooltip="Afficher ou masquer les comptes désactivés",
                 id="tree-toggle-deactivated"),
@@ -139,6 +141,8 @@ class UserTreeScreen(CpfScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "new_account":
             return self._can(Capability.ACCOUNT_CREATE_GESTIONNAIRE)
+        if action == "add_establishment":
+            return self._can(Capability.ESTABLISHMENT_ADD)
         needs = {"edit_account": Capability.ACCOUNT_EDIT, "deactivate": Capability.ACCOUNT_DEACTIVATE,
                  "regenerate": Capability.ACCOUNT_REGENERATE_PASSWORD}
         if action in needs:
@@ -250,6 +254,33 @@ class UserTreeScreen(CpfScreen):
                 if child.is_expanded:
                     child.data.loaded = True
                     self.load_accounts(child, 0)
+
+    def action_add_establishment(self) -> None:
+        from cpf_tui.services.organisations import add_establishment
+
+        organisation_id = self.organisation_id
+        if organisation_id is None:
+            return
+        fields = [
+            FormField("siret", "SIRET", max_length=20),
+            FormField("name", "Nom de l'établissement", max_length=200),
+            FormField("address", "Adresse (facultatif)", max_length=300),
+        ]
+
+        async def submit(values: dict[str, str]) -> int:
+            return await add_establishment(self.app.context, organisation_id, siret=values["siret"],
+                                           name=values["name"], address=values["address"])
+
+        def done(establishment_id: int | None) -> None:
+            if establishment_id is not None:
+                self.notify("Établissement ajouté.", title="Établissement")
+                self.load_root()
+
+        self.app.push_screen(
+            FormScreen("Ajouter un établissement secondaire", fields, submit,
+                       intro="Son SIRET doit avoir le même SIREN (9 premiers chiffres) que l'organisme."),
+            done,
+        )
 
     def action_search(self) -> None:
         from screens.user_search import UserSearchScreen

@@ -272,3 +272,26 @@ async def test_fiche_is_beside_the_tree_on_a_wide_terminal(org_world, settings):
         tree_region = screen.query_one("#user-tree").region
         fiche_region = screen.query_one("#account-fiche").region
         assert fiche_region.x >= tree_region.right and fiche_region.y == tree_region.y
+
+
+async def test_principal_adds_a_secondary_establishment_with_the_same_siren(org_world, settings):
+    from tests.factories import make_siret
+
+    org, head, second, principal = org_world
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_home_as(app, pilot, principal)
+        await open_section(app, pilot, "Utilisateurs")
+        await pilot.press("a")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await pilot.press(*make_siret("732829320", 55), "enter", *"Annexe", "ctrl+s")
+        await settle(app, pilot)
+        assert "même SIREN" in str(form.query_one("#error-siret", Static).content)
+        await pilot.press(*make_siret(org.siren, 55), "ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, UserTreeScreen)
+        added = await Establishment.get(organisation=org, name="Annexe")
+        assert not added.is_head_office
+        assert len(tree_of(app).root.children) == 3
