@@ -24,6 +24,25 @@ def cursor_row(term: TmuxTerminal) -> int:
     return int(term._tmux("display-message", "-p", "-t", term.session, "#{cursor_y}").stdout.strip() or -1)
 
 
+def wait_cursor_on_row(term: TmuxTerminal, row: int, timeout: float = 20.0) -> None:
+    """Textual leaves the terminal cursor on the focused input; a frame being drawn moves it briefly,
+    so the row must be read twice in a row."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        seen = seen + 1 if cursor_row(term) == row else 0
+        if seen >= 2:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"le curseur n'est pas arrivé ligne {row} :\n{term.screen()}")
+
+
+def input_row(screen: str, label: str) -> int:
+    """The text row of the input under `label` (label, top border, then the text)."""
+    lines = screen.splitlines()
+    return next(i for i, line in enumerate(lines) if label in line) + 2
+
+
 def test_openssh_client_logs_in_and_quits(tmp_path, db_url):
     identifier = seed_accounts(db_url, nom="Martin", prenom="Claire")[0]
     server = SshServer(tmp_path, db_url).start()
@@ -42,14 +61,11 @@ def test_openssh_client_logs_in_and_quits(tmp_path, db_url):
     try:
         term.wait_for("Connexion à l'espace de gestion CPF")
         term.type(identifier)
-        term.wait_for(identifier)
-        # Textual moves the terminal cursor to the input's cursor: wait for it to reach the password.
-        identifier_row = cursor_row(term)
+        screen = term.wait_for(identifier)
+        # Typing ahead would reach the identifier field: wait for the cursor to move to the password.
+        wait_cursor_on_row(term, input_row(screen, "Identifiant"))
         term.send("Tab")
-        deadline = time.monotonic() + 20
-        while cursor_row(term) == identifier_row and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert cursor_row(term) > identifier_row, term.screen()
+        wait_cursor_on_row(term, input_row(screen, "Mot de passe"))
         term.type(DEFAULT_PASSWORD)
         term.send("Enter")
         screen = term.wait_for("Se déconnecter")
