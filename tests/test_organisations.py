@@ -235,3 +235,53 @@ async def test_operators_create_operators_and_nobody_else_does(operator):
         await orgs.create_operator(ctx_of(admin), orgs.PersonInput(nom="X", prenom="Y", email="x@example.fr",
                                                                    phone="0600000000"))
     assert await snapshot() == before
+
+
+async def test_two_raw_connections_cannot_both_commit_an_active_principal(db):
+    """Below the services: two connections insert a principal for the same organisation at once."""
+    org = await make_organisation()
+    template = await make_account(Role.PRINCIPAL_ADMIN, organisation=org, status=AccountStatus.DEACTIVATED,
+                                  temporary=True)
+
+    def copy_sql(columns: list[str], identifier: str, marker: str) -> str:
+        values = [f"'{identifier}'" if c == "identifier" else "'active'" if c == "status" else c for c in columns]
+        cols = ", ".join(columns)
+        return f"INSERT INTO account ({cols}) SELECT {', '.join(values)} FROM account WHERE id = {marker}"
+
+    if db.startswith("sqlite://"):
+        import sqlite3
+
+        path = db[len("sqlite://"):]
+        first, second = sqlite3.connect(path, timeout=10), sqlite3.connect(path, timeout=10)
+        try:
+            columns = [row[1] for row in first.execute("PRAGMA table_info(account)") if row[1] != "id"]
+            active = "SELECT COUNT(*) FROM account WHERE role='principal_admin' AND status='active'"
+            assert first.execute(active).fetchone()[0] == 0 and second.execute(active).fetchone()[0] == 0
+            first.execute(copy_sql(columns, "RACEAAA1", str(template.id)))
+            first.commit()
+            with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+                second.execute(copy_sql(columns, "RACEAAA2", str(template.id)))
+        finally:
+            first.close()
+            second.close()
+    else:
+        import asyncpg
+
+        first, second = await asyncpg.connect(db.replace("postgres://", "postgresql://")), \
+            await asyncpg.connect(db.replace("postgres://", "postgresql://"))
+        try:
+            columns = [r["column_name"] for r in await first.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name='account' AND column_name<>'id'")]
+            tx1, tx2 = first.transaction(), second.transaction()
+            await tx1.start()
+            await tx2.start()
+            await first.execute(copy_sql(columns, "RACEAAA1", str(template.id)))
+            racing = asyncio.ensure_future(second.execute(copy_sql(columns, "RACEAAA2", str(template.id))))
+            await tx1.commit()  # the second insert waited on (or follows) this transaction's index entry
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await racing
+            await tx2.rollback()
+        finally:
+            await first.close()
+            await second.close()
+    assert await Account.filter(organisation=org, role=Role.PRINCIPAL_ADMIN, status=AccountStatus.ACTIVE).count() == 1
