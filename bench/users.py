@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 GOAL_TREE_MS = 200.0
 GOAL_SEARCH_P95_MS = 50.0
 GOAL_RATIO = 3.0
+ROW_COLUMNS = ", ".join(("id", "identifier", "nom", "prenom", "role", "profile", "status", "establishment_id"))
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
@@ -176,11 +177,12 @@ async def run(accounts: int, establishments: int, queries: int) -> int:
             await conn.execute_query("SELECT * FROM establishment WHERE id=? LIMIT 2", [largest_id])
             base = "FROM account WHERE organisation_id=? AND establishment_id=? AND status='active'"
             await conn.execute_query(
-                f"SELECT * {base} AND role IN ('principal_admin','delegated_admin') ORDER BY role DESC, nom, prenom, id",
+                f"SELECT {ROW_COLUMNS} {base} AND role IN ('principal_admin','delegated_admin') "
+                "ORDER BY role DESC, nom, prenom, id",
                 [org_id, largest_id])
             await conn.execute_query(f"SELECT COUNT(*) {base} AND role='gestionnaire'", [org_id, largest_id])
             await conn.execute_query(
-                f"SELECT * {base} AND role='gestionnaire' ORDER BY nom, prenom, id LIMIT ? OFFSET ?",
+                f"SELECT {ROW_COLUMNS} {base} AND role='gestionnaire' ORDER BY nom, prenom, id LIMIT ? OFFSET ?",
                 [org_id, largest_id, account_service.PAGE_SIZE, 0])
 
         # Search-as-you-type: growing prefixes (2 to 6 letters) of names that exist, plus identifiers.
@@ -198,7 +200,7 @@ async def run(accounts: int, establishments: int, queries: int) -> int:
             words = fold(text).split()
             where = " AND ".join(["search_text LIKE ? ESCAPE '\\'"] * len(words))
             rows = await conn.execute_query_dict(
-                "SELECT * FROM account WHERE organisation_id=? AND NOT role='operator'"
+                f"SELECT {ROW_COLUMNS} FROM account WHERE organisation_id=? AND NOT role='operator'"
                 + (f" AND {where}" if where else "") + " ORDER BY search_text, id LIMIT ?",
                 [org_id, *[f"%{w}%" for w in words], account_service.SEARCH_LIMIT],
             )

@@ -124,15 +124,21 @@ class CreatedAccount:
     full_name: str
 
 
-def _row(account: Any, establishment_name: str = "") -> AccountRow:
-    from models import AccountStatus, Role
+ROW_FIELDS = ("id", "identifier", "nom", "prenom", "role", "profile", "status", "establishment_id")
+"""The columns a list row needs (lists fetch only these, not whole accounts)."""
 
+
+def _row(values: dict[str, Any], establishment_name: str = "") -> AccountRow:
+    """A list row from `QuerySet.values(*ROW_FIELDS)`."""
+    from models import AccountStatus, Profile, Role
+
+    role, status = Role(values["role"]), AccountStatus(values["status"])
     return AccountRow(
-        id=account.id, identifier=account.identifier, full_name=account.full_name, role=account.role.value,
-        role_label=account.role.label,
-        profile_label=account.profile.label if account.role == Role.GESTIONNAIRE else "Clôture (administrateur)",
-        status_label=account.status.label, is_active=account.status == AccountStatus.ACTIVE,
-        establishment_id=account.establishment_id, establishment_name=establishment_name,
+        id=values["id"], identifier=values["identifier"], full_name=f"{values['prenom']} {values['nom']}",
+        role=role.value, role_label=role.label,
+        profile_label=Profile(values["profile"]).label if role == Role.GESTIONNAIRE else "Clôture (administrateur)",
+        status_label=status.label, is_active=status == AccountStatus.ACTIVE,
+        establishment_id=values["establishment_id"], establishment_name=establishment_name,
     )
 
 
@@ -251,10 +257,12 @@ async def establishment_accounts(
         # "-role": principal_admin sorts before delegated_admin.
         administrators = await base.filter(role__in=[Role.PRINCIPAL_ADMIN, Role.DELEGATED_ADMIN]).order_by(
             "-role", "nom", "prenom", "id"
-        )
+        ).values(*ROW_FIELDS)
     gestionnaires_query = base.filter(role=Role.GESTIONNAIRE)
     total = await gestionnaires_query.count()
-    gestionnaires = await gestionnaires_query.order_by("nom", "prenom", "id").offset(offset).limit(limit)
+    gestionnaires = (
+        await gestionnaires_query.order_by("nom", "prenom", "id").offset(offset).limit(limit).values(*ROW_FIELDS)
+    )
     return AccountPage(
         administrators=[_row(a) for a in administrators],
         gestionnaires=[_row(a) for a in gestionnaires],
@@ -325,12 +333,10 @@ async def search_accounts(
         raise ValidationError("Filtre de recherche inconnu.") from None
     for word in fold(text).split()[:6]:
         query = query.filter(search_text__contains=word)
-    accounts = await query.order_by("search_text", "id").limit(limit)
-    names = dict(
-        await Establishment.filter(id__in={a.establishment_id for a in accounts if a.establishment_id})
-        .values_list("id", "name")
-    )
-    return [_row(a, names.get(a.establishment_id, "")) for a in accounts]
+    accounts = await query.order_by("search_text", "id").limit(limit).values(*ROW_FIELDS)
+    site_ids = {a["establishment_id"] for a in accounts if a["establishment_id"]}
+    names = dict(await Establishment.filter(id__in=site_ids).values_list("id", "name")) if site_ids else {}
+    return [_row(a, names.get(a["establishment_id"], "")) for a in accounts]
 
 
 # -- Actions ---------------------------------------------------------------------------------------
