@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from textual.screen import Screen
 
+from cpf_tui.permissions import Capability, can
 from cpf_tui.services.auth import SessionInfo
 
 
