@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from tortoise.expressions import F
@@ -128,17 +129,25 @@ ROW_FIELDS = ("id", "identifier", "nom", "prenom", "role", "profile", "status", 
 """The columns a list row needs (lists fetch only these, not whole accounts)."""
 
 
-def _row(values: dict[str, Any], establishment_name: str = "") -> AccountRow:
-    """A list row from `QuerySet.values(*ROW_FIELDS)`."""
+@lru_cache(maxsize=64)
+def _labels(role: str, profile: str, status: str) -> tuple[str, str, str, str, bool]:
+    """Role value and label, profile label, status label and activity of one combination (cached)."""
     from models import AccountStatus, Profile, Role
 
-    role, status = Role(values["role"]), AccountStatus(values["status"])
+    role_enum, status_enum = Role(role), AccountStatus(status)
+    profile_label = Profile(profile).label if role_enum == Role.GESTIONNAIRE else "Clôture (administrateur)"
+    return role_enum.value, role_enum.label, profile_label, status_enum.label, status_enum == AccountStatus.ACTIVE
+
+
+def _row(values: dict[str, Any], establishment_name: str = "") -> AccountRow:
+    """A list row from `QuerySet.values(*ROW_FIELDS)`."""
+    role, role_label, profile_label, status_label, is_active = _labels(
+        values["role"], values["profile"], values["status"]
+    )
     return AccountRow(
         id=values["id"], identifier=values["identifier"], full_name=f"{values['prenom']} {values['nom']}",
-        role=role.value, role_label=role.label,
-        profile_label=Profile(values["profile"]).label if role == Role.GESTIONNAIRE else "Clôture (administrateur)",
-        status_label=status.label, is_active=status == AccountStatus.ACTIVE,
-        establishment_id=values["establishment_id"], establishment_name=establishment_name,
+        role=role, role_label=role_label, profile_label=profile_label, status_label=status_label,
+        is_active=is_active, establishment_id=values["establishment_id"], establishment_name=establishment_name,
     )
 
 
