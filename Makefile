@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test test-pg install dev demo-reset bench migrations clean
+.PHONY: run test test-pg install dev demo-reset bench guide migrations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: dev
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 test-pg: dev
 	CPF_TUI_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Regenerate the screen captures of docs/guide-utilisateur.md from the real app (tmux, 80x24).
+guide: dev
+	$(BIN)/python docs/make_guide.py
 
 bench: dev
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
