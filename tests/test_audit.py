@@ -169,3 +169,43 @@ async def test_event_scope_follows_the_target_organisation(db, frozen_clock):
     assert on_organisation.organisation_id == organisation.id
     assert (await audit.record("operator.create", actor=operator)).organisation_id is None
     assert (await audit.verify_chain()).ok
+
+
+async def test_record_many_appends_a_verifiable_run_after_the_head(db, frozen_clock, monkeypatch):
+    monkeypatch.setattr(audit, "INSERT_BATCH", 7)  # several INSERT statements for one run
+    account = await make_account(Role.OPERATOR)
+    await _fill(2)
+    events = await audit.record_many(
+        [dict(action="test.batch", actor=account, target=account, after={"n": index, "quand": frozen_clock.current})
+         for index in range(20)]
+    )
+    await audit.record("test.event", actor_identifier="APRES")
+    assert [event.seq for event in events] == list(range(3, 23))
+    assert events[0].prev_hash == (await AuditEvent.get(seq=2)).event_hash
+    stored = await AuditEvent.filter(action="test.batch").order_by("seq")
+    assert [event.event_hash for event in stored] == [event.event_hash for event in events]
+    assert stored[5].after == {"n": 5, "quand": str(frozen_clock.current)}
+    assert stored[5].actor_id == account.id and stored[5].target_id == str(account.id)
+    assert stored[5].organisation_id == account.organisation_id
+    report = await audit.verify_chain()
+    assert report.ok and report.checked == 23
+    assert await audit.record_many([]) == []
+
+
+async def test_record_many_in_the_callers_transaction_rolls_back_with_it(db, frozen_clock):
+    from tortoise.transactions import in_transaction
+
+    await _fill(1)
+    try:
+        async with in_transaction() as conn:
+            await audit.record_many([dict(action="test.batch") for _ in range(3)], using_db=conn)
+            raise RuntimeError("caller failed")
+    except RuntimeError:
+        pass
+    assert await AuditEvent.all().count() == 1
+    await _sql("UPDATE audit_event SET target_label = 'falsifié' WHERE seq = ?", 1)
+    async with in_transaction() as conn:
+        await audit.record_many([dict(action="test.batch") for _ in range(3)], using_db=conn)
+    assert await AuditEvent.all().count() == 4
+    report = await audit.verify_chain()
+    assert not report.ok and report.bad_seq == 1

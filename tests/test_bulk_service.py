@@ -199,3 +199,18 @@ def test_output_directory_prefers_the_drop_folder(tmp_path, monkeypatch):
     assert bulk.output_directory(tmp_path) == tmp_path
     monkeypatch.setenv(bulk.DROP_DIR_ENV, str(tmp_path / "depot"))
     assert bulk.output_directory(Path("/ailleurs")) == tmp_path / "depot"
+
+
+async def test_import_journal_stays_verifiable_with_one_event_per_account(world, tmp_path):
+    from cpf_tui.services import audit
+
+    path = write_book(tmp_path / "f.xlsx", valid_rows(40))
+    result = await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx,
+                                        output_dir=tmp_path)
+    accounts = await Account.filter(identifier__in=result.identifiers)
+    events = await AuditEvent.filter(action="account.create").order_by("seq")
+    assert sorted(e.target_id for e in events) == sorted(str(a.id) for a in accounts)
+    assert [e.target_label.rsplit("(", 1)[1].rstrip(")") for e in events] == result.identifiers
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + 40))
+    assert (await audit.verify_chain()).ok

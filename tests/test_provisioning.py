@@ -107,3 +107,64 @@ async def test_issue_temporary_password_unlocks_and_ends_sessions(db, frozen_clo
     assert passwords.verify(stored.password_hash, password)
     assert "18/01/2026" in mail.body
     assert f"par Luc Garnier ({admin.identifier})" in mail.body
+
+
+async def test_provision_accounts_batches_like_single_provisioning(db, frozen_clock, monkeypatch):
+    from cpf_tui.services import audit
+
+    monkeypatch.setattr(provisioning, "INSERT_BATCH", 4)  # several batches, the last one short
+    monkeypatch.setattr(provisioning, "HASH_SLICE", 3)
+    org = await make_organisation()
+    creator = await make_account(Role.OPERATOR)
+    taken = await make_account(organisation=org)
+    specs = [
+        provisioning.AccountSpec(
+            role=Role.GESTIONNAIRE, profile=Profile.VALIDATION, organisation=org, establishment=None,
+            nom=f"Nom{index}", prenom="Léa", email=f"lea.{index}@example.fr", phone="+33612345678",
+            service=f"Service {index}",
+        )
+        for index in range(10)
+    ]
+    seen: list[tuple[int, int]] = []
+    async with in_transaction() as conn:
+        accounts = await provisioning.provision_accounts(
+            specs, created_by=creator, ctx=RequestContext(), using_db=conn, temp_password_days=3,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+    assert seen == [(done, 10) for done in range(1, 11)]
+    assert [a.nom for a in accounts] == [f"Nom{index}" for index in range(10)]
+    identifiers = {a.identifier for a in accounts}
+    assert len(identifiers) == 10 and taken.identifier not in identifiers
+    for account in accounts:
+        stored = await Account.get(id=account.id)
+        assert stored.identifier == account.identifier and stored.created_by_id == creator.id
+        assert stored.temp_password_expires_at == frozen_clock.current + timedelta(days=3)
+        assert stored.search_text.startswith(account.identifier.lower() + " nom")
+        mail = await OutboxEmail.get(account_id=account.id)
+        assert mail.contains_secret and mail.to_address == stored.email and stored.identifier in mail.body
+        assert passwords.verify(stored.password_hash, PASSWORD_IN_MAIL.search(mail.body).group(1))
+        event = await AuditEvent.get(action="account.create", target_id=str(account.id))
+        assert event.after == provisioning.account_public_fields(stored) and event.actor_id == creator.id
+    assert len({m.body for m in await OutboxEmail.all()}) == 10
+    # A returned account is a saved instance: saving it again updates the row.
+    accounts[0].service = "Autre"
+    await accounts[0].save(update_fields=["service"])
+    assert (await Account.get(id=accounts[0].id)).service == "Autre"
+    assert (await audit.verify_chain()).ok
+
+
+async def test_provision_accounts_writes_nothing_when_the_transaction_fails(db, monkeypatch):
+    monkeypatch.setattr(provisioning, "INSERT_BATCH", 2)
+    org = await make_organisation()
+    specs = [
+        provisioning.AccountSpec(role=Role.GESTIONNAIRE, profile=Profile.CONSULTATION, organisation=org,
+                                 establishment=None, nom="Roux", prenom="Paul", email=f"p{index}@example.fr")
+        for index in range(5)
+    ]
+    with pytest.raises(RuntimeError):
+        async with in_transaction() as conn:
+            await provisioning.provision_accounts(specs, created_by=None, ctx=RequestContext(), using_db=conn)
+            raise RuntimeError("caller failed")
+    assert await Account.filter(nom="Roux").count() == 0
+    assert await OutboxEmail.all().count() == 0
+    assert await AuditEvent.filter(action="account.create").count() == 0

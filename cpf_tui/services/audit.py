@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
@@ -17,6 +17,8 @@ MAX_APPEND_ATTEMPTS = 8
 """How many times `record` retries when another writer took the same sequence number."""
 PG_CHAIN_LOCK_KEY = 7_301_120_401
 """PostgreSQL advisory-lock key that serialises appends to the chain inside a transaction."""
+INSERT_BATCH = 500
+"""Rows per INSERT statement when `record_many` writes a run of events."""
 
 
 def canonical(value: Any) -> str:
@@ -77,9 +79,41 @@ async def record(
     a failure rolls back the caller's change too. Without it, the append runs in a transaction of its
     own and is retried when another writer took the same `seq` first (unique constraint).
     """
-    from tortoise.exceptions import IntegrityError
-    from tortoise.transactions import in_transaction
+    values = _event_values(
+        action, ctx=ctx, actor=actor, actor_identifier=actor_identifier, target=target, target_type=target_type,
+        target_id=target_id, target_label=target_label, before=before, after=after, outcome=outcome,
+        organisation_id=organisation_id,
+    )
+    return (await _write([values], using_db))[0]
 
+
+async def record_many(events: Iterable[Mapping[str, Any]], *, using_db: Any = None) -> list[Any]:
+    """Append several events at once, in the given order, as one contiguous run of the chain.
+
+    Each item holds the keyword arguments of `record` (`action` included, `using_db` excluded). The
+    head of the chain is read once, under the same serialisation as `record`; sequence numbers and
+    hashes are computed in memory and the events inserted in batches. Events inserted in a batch
+    are returned without their database id.
+    """
+    return await _write([_event_values(**event) for event in events], using_db)
+
+
+def _event_values(
+    action: str,
+    *,
+    ctx: RequestContext | None = None,
+    actor: Any = None,
+    actor_identifier: str = "",
+    target: Any = None,
+    target_type: str = "",
+    target_id: Any = "",
+    target_label: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    outcome: str = "ok",
+    organisation_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns of one event, except its position in the chain (seq, time, hashes)."""
     ctx = ctx or RequestContext()
     if target is not None:
         target_type = target_type or type(target).__name__
@@ -94,7 +128,7 @@ async def record(
         actor_identifier = actor_identifier or actor.identifier
         if organisation_id is None:
             organisation_id = getattr(actor, "organisation_id", None)
-    values = dict(
+    return dict(
         actor_id=getattr(actor, "pk", None) if actor is not None else ctx.account_id,
         actor_identifier=actor_identifier[:32],
         organisation_id=organisation_id,
@@ -109,6 +143,15 @@ async def record(
         ssh_user=ctx.ssh_user,
         ssh_key_fingerprint=ctx.ssh_key_fingerprint,
     )
+
+
+async def _write(values: list[dict[str, Any]], using_db: Any) -> list[Any]:
+    """Append `values` in the caller's transaction, or in a transaction of their own with retries."""
+    from tortoise.exceptions import IntegrityError
+    from tortoise.transactions import in_transaction
+
+    if not values:
+        return []
     if using_db is not None:
         return await _append(values, using_db)
     for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
@@ -135,24 +178,32 @@ async def last_event(conn: Any) -> Any:
     return await AuditEvent.all().using_db(conn).order_by("-seq").first()
 
 
-async def _append(values: dict[str, Any], conn: Any) -> Any:
-    """Write one event after the current head of the chain, on connection `conn`."""
+async def _append(values: list[dict[str, Any]], conn: Any) -> list[Any]:
+    """Write events after the current head of the chain, on connection `conn`, in order."""
     from models import AuditEvent
 
     if conn.capabilities.dialect == "postgres":
         await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
     last = await last_event(conn)
+    seq = last.seq if last else 0
     prev_hash = last.event_hash if last else GENESIS
-    event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
-        at=clock.now().astimezone(timezone.utc),
-        prev_hash=prev_hash,
-        event_hash="",
-        **values,
-    )
-    event.event_hash = event_digest(hashed_fields(event), prev_hash)
-    await event.save(using_db=conn)
-    return event
+    events = []
+    for fields in values:
+        seq += 1
+        event = AuditEvent(
+            seq=seq,
+            at=clock.now().astimezone(timezone.utc),
+            prev_hash=prev_hash,
+            event_hash="",
+            **fields,
+        )
+        event.event_hash = prev_hash = event_digest(hashed_fields(event), prev_hash)
+        events.append(event)
+    if len(events) == 1:
+        await events[0].save(using_db=conn)
+    else:
+        await AuditEvent.bulk_create(events, batch_size=INSERT_BATCH, using_db=conn)
+    return events
 
 
 # -- verification ---------------------------------------------------------------------------------

@@ -271,7 +271,7 @@ async def import_workbook(
     from tortoise.exceptions import IntegrityError
     from tortoise.transactions import in_transaction
 
-    from cpf_tui.services.provisioning import provision_account
+    from cpf_tui.services.provisioning import AccountSpec, provision_accounts
     from models import BulkImport, Establishment, ImportStatus
 
     report = await analyse_workbook(path, siret=siret, ctx=ctx, as_system=as_system, bulk=bulk)
@@ -305,35 +305,37 @@ async def import_workbook(
                 imported_by=actor,
                 using_db=conn,
             )
-            result_rows: list[list[Any]] = []
-            identifiers: list[str] = []
-            for done, row in enumerate(rows, start=1):
-                establishment = establishments[row.siret] if row.siret else head
-                account = await provision_account(
-                    role=row.role,
-                    profile=row.profile,
-                    organisation=organisation,
-                    establishment=establishment,
-                    nom=row.nom,
-                    prenom=row.prenom,
-                    email=row.email,
-                    phone=row.phone,
-                    service=row.service,
-                    created_by=actor,
-                    ctx=ctx,
-                    using_db=conn,
-                    temp_password_days=temp_password_days,
-                )
-                identifiers.append(account.identifier)
-                result_rows.append(
-                    [
-                        account.identifier, row.nom, row.prenom, row.email, validation.format_phone(row.phone),
-                        BULK_ROLES[row.role], row.profile.label, establishment.siret if establishment else "",
-                        establishment.name if establishment else "", row.service, row.row,
-                    ]
-                )
-                if progress is not None:
-                    progress(done, total)
+            places = [establishments[row.siret] if row.siret else head for row in rows]
+            accounts = await provision_accounts(
+                [
+                    AccountSpec(
+                        role=row.role,
+                        profile=row.profile,
+                        organisation=organisation,
+                        establishment=establishment,
+                        nom=row.nom,
+                        prenom=row.prenom,
+                        email=row.email,
+                        phone=row.phone,
+                        service=row.service,
+                    )
+                    for row, establishment in zip(rows, places)
+                ],
+                created_by=actor,
+                ctx=ctx,
+                using_db=conn,
+                temp_password_days=temp_password_days,
+                progress=progress,
+            )
+            identifiers = [account.identifier for account in accounts]
+            result_rows: list[list[Any]] = [
+                [
+                    account.identifier, row.nom, row.prenom, row.email, validation.format_phone(row.phone),
+                    BULK_ROLES[row.role], row.profile.label, establishment.siret if establishment else "",
+                    establishment.name if establishment else "", row.service, row.row,
+                ]
+                for account, row, establishment in zip(accounts, rows, places)
+            ]
             await audit.record(
                 "bulk.import",
                 ctx=ctx,

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
+
+from cpf_tui.services.passwords import random_text
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0 O 1 I L
 LENGTH = 8
+CHECK_BATCH = 500
+"""Identifiers checked against the database per query in `allocate_identifiers`."""
+MAX_ROUNDS = 20
 
 
 def new_identifier(rng: secrets.SystemRandom | None = None) -> str:
     """A random identifier such as `K7MP4XQ2` (31^8 ≈ 8.5e11 possibilities)."""
-    choice = (rng or secrets.SystemRandom()).choice
-    return "".join(choice(ALPHABET) for _ in range(LENGTH))
+    if rng is None:
+        return random_text(ALPHABET, LENGTH)
+    return "".join(rng.choice(ALPHABET) for _ in range(LENGTH))
 
 
 def normalise_identifier(typed: str) -> str:
@@ -21,10 +28,37 @@ def normalise_identifier(typed: str) -> str:
 
 async def allocate_identifier(rng: secrets.SystemRandom | None = None) -> str:
     """A fresh identifier not used by any account (deactivated ones included)."""
+    return (await allocate_identifiers(1, rng=rng))[0]
+
+
+async def allocate_identifiers(
+    count: int, *, using_db: Any = None, rng: secrets.SystemRandom | None = None
+) -> list[str]:
+    """`count` distinct fresh identifiers, none used by any account (deactivated ones included).
+
+    Drawn in memory, then checked against the database `CHECK_BATCH` at a time; the few already
+    taken are drawn again and checked in turn.
+    """
     from models import Account
 
-    for _ in range(20):
-        candidate = new_identifier(rng)
-        if not await Account.filter(identifier=candidate).exists():
-            return candidate
+    chosen: list[str] = []
+    seen: set[str] = set()
+    wanted = count
+    for _ in range(MAX_ROUNDS):
+        candidates: list[str] = []
+        while len(candidates) < wanted:
+            candidate = new_identifier(rng)
+            if candidate not in seen:
+                seen.add(candidate)
+                candidates.append(candidate)
+        taken: set[str] = set()
+        for start in range(0, len(candidates), CHECK_BATCH):
+            part = candidates[start : start + CHECK_BATCH]
+            taken.update(
+                await Account.filter(identifier__in=part).using_db(using_db).values_list("identifier", flat=True)
+            )
+        chosen.extend(candidate for candidate in candidates if candidate not in taken)
+        wanted = count - len(chosen)
+        if wanted == 0:
+            return chosen
     raise RuntimeError("identifier space exhausted")

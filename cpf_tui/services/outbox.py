@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from cpf_tui import clock
+
+INSERT_BATCH = 500
+"""Rows per INSERT statement in `enqueue_many`."""
+
+
+def message(
+    *,
+    kind: str,
+    to_address: str,
+    subject: str,
+    body: str,
+    contains_secret: bool = False,
+    account_id: int | None = None,
+) -> Any:
+    """One plain-text French message, not yet saved (see `enqueue` and `enqueue_many`)."""
+    from models import OutboxEmail
+
+    return OutboxEmail(
+        kind=kind,
+        to_address=to_address,
+        subject=subject,
+        body=body,
+        contains_secret=contains_secret,
+        account_id=account_id,
+        next_attempt_at=clock.now(),
+    )
 
 
 async def enqueue(
@@ -18,15 +45,22 @@ async def enqueue(
     using_db: Any = None,
 ) -> Any:
     """Queue one plain-text French message; pass the caller's transaction as `using_db`."""
-    from models import OutboxEmail
-
-    return await OutboxEmail.create(
+    mail = message(
         kind=kind,
         to_address=to_address,
         subject=subject,
         body=body,
         contains_secret=contains_secret,
         account_id=account_id,
-        next_attempt_at=clock.now(),
-        using_db=using_db,
     )
+    await mail.save(using_db=using_db)
+    return mail
+
+
+async def enqueue_many(messages: Iterable[Any], *, using_db: Any = None) -> None:
+    """Queue messages built by `message` in batches (their ids are not read back)."""
+    from models import OutboxEmail
+
+    batch = list(messages)
+    if batch:
+        await OutboxEmail.bulk_create(batch, batch_size=INSERT_BATCH, using_db=using_db)

@@ -61,7 +61,25 @@ def needs_rehash(password_hash: str) -> bool:
     return user_hasher().check_needs_rehash(password_hash)
 
 
+def random_text(alphabet: str, length: int) -> str:
+    """`length` symbols drawn uniformly and independently from `alphabet` (at most 256 symbols).
+
+    One `os.urandom` call for the whole string: bytes at or above the largest multiple of the
+    alphabet size are rejected, so that `byte % size` stays uniform.
+    """
+    size = len(alphabet)
+    limit = 256 - 256 % size
+    symbols: list[str] = []
+    while len(symbols) < length:
+        for byte in secrets.token_bytes(length - len(symbols) + 8):
+            if byte < limit:
+                symbols.append(alphabet[byte % size])
+                if len(symbols) == length:
+                    break
+    return "".join(symbols)
+
+
 def generate_temporary_password() -> str:
     """A random temporary password of about 92 bits, grouped for reading: `Abcd-efgh-ijkm-npqr`."""
-    raw = "".join(secrets.choice(TEMP_ALPHABET) for _ in range(TEMP_LENGTH))
+    raw = random_text(TEMP_ALPHABET, TEMP_LENGTH)
     return "-".join(raw[i : i + 4] for i in range(0, TEMP_LENGTH, 4))

@@ -6,13 +6,17 @@ and scope first; these helpers only do the mechanics shared by all of them.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cpf_tui import clock, text
 from cpf_tui.services import audit, outbox, passwords
 from cpf_tui.services.context import RequestContext
-from cpf_tui.services.identifiers import allocate_identifier
+from cpf_tui.services.identifiers import allocate_identifiers
 
 if TYPE_CHECKING:
     from models import Account, Establishment, Organisation, Profile, Role
@@ -85,6 +89,29 @@ def regenerated_mail(account: Any, password: str, expires_at: datetime, actor: A
     return subject, body
 
 
+@dataclass(frozen=True)
+class AccountSpec:
+    """One account to create (inputs already validated by the caller)."""
+
+    role: Role
+    profile: Profile
+    organisation: Organisation | None
+    establishment: Establishment | None
+    nom: str
+    prenom: str
+    email: str
+    phone: str = ""
+    service: str = ""
+
+
+INSERT_BATCH = 500
+"""Accounts written (and their e-mails and audit events) per batch in `provision_accounts`."""
+HASH_WORKERS = 2
+"""Threads hashing temporary passwords (argon2-cffi releases the GIL while hashing)."""
+HASH_SLICE = 50
+"""Passwords hashed per thread-pool task."""
+
+
 async def provision_account(
     *,
     role: Role,
@@ -106,49 +133,141 @@ async def provision_account(
 
     No permission check here: the caller has done them and passes its transaction as `using_db`.
     """
-    from models import Account
-
-    identifier = await allocate_identifier()
-    password = passwords.generate_temporary_password()
-    expires_at = clock.now() + timedelta(days=temp_password_days)
-    account = await Account.create(
-        identifier=identifier,
-        role=role,
-        profile=profile,
-        organisation=organisation,
-        establishment=establishment,
-        nom=nom,
-        prenom=prenom,
-        email=email,
-        phone=phone,
-        service=service,
-        search_text=text.fold(f"{identifier} {nom} {prenom} {email} {service}"),
-        password_hash=passwords.hash_temporary(password),
-        password_is_temporary=True,
-        temp_password_expires_at=expires_at,
-        created_by=created_by,
-        using_db=using_db,
+    spec = AccountSpec(
+        role=role, profile=profile, organisation=organisation, establishment=establishment,
+        nom=nom, prenom=prenom, email=email, phone=phone, service=service,
     )
-    subject, body = welcome_mail(account, password, expires_at)
-    await outbox.enqueue(
-        kind="account_created",
-        to_address=email,
-        subject=subject,
-        body=body,
-        contains_secret=True,
-        account_id=account.id,
-        using_db=using_db,
-    )
-    await audit.record(
-        audit_action,
-        ctx=ctx,
-        actor=created_by,
-        target=account,
-        after=account_public_fields(account),
-        organisation_id=account.organisation_id,
-        using_db=using_db,
+    (account,) = await provision_accounts(
+        [spec], created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
+        audit_action=audit_action,
     )
     return account
+
+
+async def provision_accounts(
+    specs: Sequence[AccountSpec],
+    *,
+    created_by: Account | None,
+    ctx: RequestContext,
+    using_db: Any,
+    temp_password_days: int = 7,
+    audit_action: str = "account.create",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Account]:
+    """Create many accounts like `provision_account`, in order, inside the caller's transaction `using_db`.
+
+    Identifiers are drawn in memory and checked against the database in batches, temporary passwords
+    hashed in a small thread pool while earlier batches are written, and accounts, e-mails and audit
+    events inserted `INSERT_BATCH` rows at a time. `progress(done, total)` is called once per account
+    after its batch is written. No permission check here.
+    """
+    from models import Account
+
+    total = len(specs)
+    if total == 0:
+        return []
+    identifiers = await allocate_identifiers(total, using_db=using_db)
+    plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]
+    expires_at = clock.now() + timedelta(days=temp_password_days)
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=min(HASH_WORKERS, total), thread_name_prefix="cpf-hash")
+    try:
+        # Every hash is queued now: the threads work through them while the batches are written.
+        hashing = [
+            [
+                pool.submit(_hash_all, plain_passwords[index : min(index + HASH_SLICE, start + INSERT_BATCH, total)])
+                for index in range(start, min(start + INSERT_BATCH, total), HASH_SLICE)
+            ]
+            for start in range(0, total, INSERT_BATCH)
+        ]
+        created: list[Account] = []
+        for batch_number, start in enumerate(range(0, total, INSERT_BATCH)):
+            hashes = [
+                digest
+                for future in hashing[batch_number]
+                for digest in await asyncio.wrap_future(future, loop=loop)
+            ]
+            batch = [
+                Account(
+                    identifier=identifier,
+                    role=spec.role,
+                    profile=spec.profile,
+                    organisation=spec.organisation,
+                    establishment=spec.establishment,
+                    nom=spec.nom,
+                    prenom=spec.prenom,
+                    email=spec.email,
+                    phone=spec.phone,
+                    service=spec.service,
+                    search_text=text.fold(f"{identifier} {spec.nom} {spec.prenom} {spec.email} {spec.service}"),
+                    password_hash=password_hash,
+                    password_is_temporary=True,
+                    temp_password_expires_at=expires_at,
+                    created_by=created_by,
+                )
+                for spec, identifier, password_hash in zip(
+                    specs[start : start + INSERT_BATCH], identifiers[start : start + INSERT_BATCH], hashes
+                )
+            ]
+            await _insert_accounts(batch, using_db)
+            mails = []
+            for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH]):
+                subject, body = welcome_mail(account, password, expires_at)
+                mails.append(
+                    outbox.message(
+                        kind="account_created",
+                        to_address=account.email,
+                        subject=subject,
+                        body=body,
+                        contains_secret=True,
+                        account_id=account.id,
+                    )
+                )
+            await outbox.enqueue_many(mails, using_db=using_db)
+            del mails
+            await audit.record_many(
+                (
+                    dict(
+                        action=audit_action,
+                        ctx=ctx,
+                        actor=created_by,
+                        target=account,
+                        after=account_public_fields(account),
+                        organisation_id=account.organisation_id,
+                    )
+                    for account in batch
+                ),
+                using_db=using_db,
+            )
+            created.extend(batch)
+            if progress is not None:
+                for done in range(start + 1, start + len(batch) + 1):
+                    progress(done, total)
+    finally:
+        # On failure, hashes still queued are dropped (the transaction is rolled back anyway).
+        pool.shutdown(wait=False, cancel_futures=True)
+    return created
+
+
+def _hash_all(plain_passwords: list[str]) -> list[str]:
+    return [passwords.hash_temporary(password) for password in plain_passwords]
+
+
+async def _insert_accounts(batch: list[Account], using_db: Any) -> None:
+    """Insert `batch` in one statement, then read the ids back by identifier (unique)."""
+    from models import Account
+
+    await Account.bulk_create(batch, batch_size=INSERT_BATCH, using_db=using_db)
+    ids = dict(
+        await Account.filter(identifier__in=[account.identifier for account in batch])
+        .using_db(using_db)
+        .values_list("identifier", "id")
+    )
+    for account in batch:
+        account.id = ids[account.identifier]
+        # What Model.save() records after an INSERT, so that later saves are UPDATEs.
+        account._saved_in_db = True  # noqa: SLF001
+        account._custom_generated_pk = False  # noqa: SLF001
 
 
 async def issue_temporary_password(
