@@ -73,6 +73,12 @@ def generate(path: Path, holder_count: int, file_count: int) -> dict[str, object
         "INSERT INTO establishment (id, organisation_id, siret, name, address, is_head_office, created_at)"
         " VALUES (1, 1, '73282932000074', 'Siège', '', 1, ?)", (now,))
     conn.execute("COMMIT")
+    # Secondary indexes are rebuilt once after the bulk insert (much faster than row by row).
+    holder_indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'holder' AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _sql in holder_indexes:
+        conn.execute(f'DROP INDEX "{name}"')
     samples: list[tuple[str, str, str]] = []
     epoch = date(1950, 1, 1)
     for start in range(0, holder_count, CHUNK):
@@ -94,6 +100,8 @@ def generate(path: Path, holder_count: int, file_count: int) -> dict[str, object
             " cpf_consumed_minutes, dif_total_minutes, dif_reserved_minutes, dif_consumed_minutes, version)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, 0, 0, 0, 0, 0, 1)", rows)
         conn.execute("COMMIT")
+    for _name, sql in holder_indexes:
+        conn.execute(sql)
     # Files: the first `file_count` go to random holders, all drafts; bench holders get 150 h of CPF.
     file_holders = [rng.randrange(holder_count) + 1 for _ in range(file_count)]
     statuses = ["draft", "validated", "closed"]
