@@ -144,6 +144,13 @@ class CpfApp(App[int]):
             # Even when the journal cannot be written, the session must end before SIGKILL comes.
             self.exit(0)
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A steady cursor in text fields: each blink redraws the field (bytes on SSH, flicker on thin terminals)."""
+        from textual.widgets import Input, TextArea
+
+        if isinstance(event.widget, Input | TextArea):
+            event.widget.cursor_blink = False
+
     async def on_unmount(self) -> None:
         if self.session is not None:
             await self._end_session_record(self.context, "quit")
