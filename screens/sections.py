@@ -64,25 +64,9 @@ def _bulk_import_screen() -> Screen:
     return BulkImportScreen()
 
 
-def _can_bulk_import(info: SessionInfo) -> bool:
-    from cpf_tui.permissions import Capability, can
-
-    return can(info.role, info.profile, Capability.BULK_IMPORT)
-
-
-def _bulk_import_screen() -> Screen:
-    from screens.bulk_import import BulkImportScreen
-
-    return BulkImportScreen()
-
-
 def all_sections() -> list[Section]:
     """Every section of the application, in menu order."""
     sections: list[Section] = []
-    sections.append(Section(
-        "bulk-import", "Habilitation en masse", "importer un classeur Excel de comptes à créer",
-        _can_bulk_import, _bulk_import_screen,
-    ))
     sections.append(Section(
         "organisations", "Organismes", "inscrire les organismes, leurs établissements et administrateurs",
         _allowed("ORGANISATION_LIST_ALL"), _organisations_screen,
