@@ -15,7 +15,6 @@ name of the capture, the text it waited for and the screen it got, and the guide
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sqlite3
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from cpf_tui.services.sandbox import PENDING_TEMP_PASSWORD, TRAINING_PASSWORD  # noqa: E402
 from tests.e2e.tmux import TMUX, TmuxTerminal, app_env  # noqa: E402
 
 GUIDE = ROOT / "docs" / "guide-utilisateur.md"
@@ -39,8 +39,8 @@ WORK_DIR_NAME = "cpf-tui-guide"
 """Fixed name of the temporary folder, so that the paths shown in the captures stay the same."""
 SAMPLE = "habilitation-en-masse-exemple.xlsx"
 BAD_SAMPLE = "habilitation-en-masse-erreurs.xlsx"
-PASSWORD = "Formation-Cpf-2026!"
-FIRST_LOGIN_PASSWORD = "Prem-Cnx7-Frmt-Q2wz"
+PASSWORD = TRAINING_PASSWORD
+FIRST_LOGIN_PASSWORD = PENDING_TEMP_PASSWORD
 NEW_PASSWORD = "Cheval-Bleu-Marine-42"
 TIMEOUT = 30.0
 LOCK_MINUTES = 1
@@ -517,5 +517,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.pop("CPF_TUI_CONFIG", None)
     sys.exit(main())
