@@ -44,6 +44,8 @@ class CpfApp(App[int]):
                 id="app-help-question-mark"),
         Binding("ctrl+p", "command_palette", "Commandes", tooltip="Rechercher une action par son nom",
                 show=False, id="app-command-palette"),
+        Binding("f2", "exercises", "Exercices", tooltip="Exercices de formation (mode formation)",
+                id="app-exercises"),
     ]
     COMMANDS = {_palette_commands}
 
@@ -350,6 +352,18 @@ class CpfApp(App[int]):
 
         if self.db_ready.is_set():
             await sessions.touch(self.context)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "exercises":
+            return self.settings.sandbox
+        return True
+
+    def action_exercises(self) -> None:
+        """Open the guided exercises of the training sandbox."""
+        from screens.exercises import ExercisesModal
+
+        if self.settings.sandbox and not isinstance(self.screen, ExercisesModal):
+            self.push_screen(ExercisesModal())
 
     def action_help(self) -> None:
         """Open the help of the current screen (or close it when it is already open)."""

@@ -80,6 +80,8 @@ def _parser() -> FrenchArgumentParser:
     # Also accepted after `demo` (`cpf-tui demo --no-mouse`); SUPPRESS keeps a top-level --no-mouse.
     demo.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS,
                       help="ne pas activer la souris (liaisons lentes)")
+    demo.add_argument("action", nargs="?", choices=["exercises"], metavar="exercises",
+                      help="« exercises » : imprimer la fiche d'exercices du formateur (Markdown) sans ouvrir l'application")
     add("config", "afficher la configuration effective (secrets masqués)")
     cgu = add("cgu", "gérer les conditions générales d'utilisation (CGU)")
     cgu_sub = cgu.add_subparsers(dest="cgu_command", metavar="ACTION", parser_class=FrenchArgumentParser,
@@ -258,6 +260,11 @@ def sandbox_path(settings: Any, db_option: str) -> Any:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if getattr(args, "action", None) == "exercises":
+        from cpf_tui.services.exercises import exercise_sheet
+
+        print(exercise_sheet())
+        return 0
     settings = _load(args)
     path = sandbox_path(settings, args.db)
     url = f"sqlite://{path}"
@@ -271,6 +278,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 leftover.unlink(missing_ok=True)
             print(f"Création de la base de formation : {path}")
             await build_sandbox(url)
+            from cpf_tui.services.exercises import prepare_sample_bulk_file
+
+            sample = await prepare_sample_bulk_file(url, path.parent)
+            print(f"Fichier d'exemple pour l'habilitation en masse : {sample}")
         else:
             await db.migrate(url)
         return 0
@@ -286,7 +297,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Training never sends real e-mail: messages land in a spool next to the sandbox.
     settings.mail.delivery = "spool"
     settings.mail.spool_dir = str(path.parent / "sandbox-spool")
-    app = make_app(settings)
+    from cpf_tui.ssh_env import request_context_from_env
+
+    # Over `ssh-serve`, the SSH user and key reach the sandbox's sessions and audit too.
+    app = make_app(settings, request_context=request_context_from_env())
     app.run(mouse=settings.ui.mouse)
     return app.return_code or 0
 
