@@ -213,3 +213,23 @@ def test_no_color_draws_in_greys_only(colour_terminal: TmuxTerminal) -> None:
     # Without colours, the focused menu entry and the banner still stand out: reverse video or bold.
     assert "\x1b[1m" in home or "\x1b[7m" in home
     assert "Identifiant : GSTN4VAD" in colour_terminal.screen()
+
+
+# -- steady cursor ------------------------------------------------------------------------------------------
+async def test_text_fields_do_not_blink(settings) -> None:
+    """A blinking cursor redraws its field twice a second: bytes on slow links, flicker on thin terminals."""
+    from textual.widgets import Input
+
+    from cpf_tui.app import make_app
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        identifier = app.screen.query_one("#login-identifier", Input)
+        assert app.focused is identifier
+        assert identifier.cursor_blink is False
+        await pilot.press("tab")
+        await pilot.pause()
+        password = app.screen.query_one("#login-password", Input)
+        assert app.focused is password and password.cursor_blink is False
+        await app.workers.wait_for_complete()
