@@ -12,6 +12,8 @@ from textual.containers import Center, Vertical
 from screens.base import CpfScreen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
+from screens.widgets.typeahead import TypeAheadInput
+
 from cpf_tui.errors import AuthenticationFailed, CpfError
 
 
@@ -45,7 +47,7 @@ class LoginScreen(CpfScreen):
             with Vertical(id="login-box"):
                 yield Static("Connexion à l'espace de gestion CPF", id="login-title")
                 yield Label("Identifiant")
-                yield Input(placeholder="ex. K7MP4XQ2", id="login-identifier", max_length=32)
+                yield TypeAheadInput(placeholder="ex. K7MP4XQ2", id="login-identifier", max_length=32)
                 yield Label("Mot de passe")
                 yield Input(password=True, id="login-password", max_length=128)
                 yield Static(self.notice, id="login-message", markup=False)
@@ -83,7 +85,8 @@ class LoginScreen(CpfScreen):
 
     @on(Input.Submitted, "#login-identifier")
     def _identifier_entered(self) -> None:
-        self.password_input.focus()
+        if self.focused is self.identifier_input:
+            self.password_input.focus()
 
     @on(Input.Submitted, "#login-password")
     @on(Button.Pressed, "#login-submit")
