@@ -157,8 +157,8 @@ async def provision_accounts(
     """Create many accounts like `provision_account`, in order, inside the caller's transaction `using_db`.
 
     Identifiers are drawn in memory and checked against the database in batches, temporary passwords
-    hashed in a small thread pool while earlier batches are written, and accounts, e-mails and audit
-    events inserted `INSERT_BATCH` rows at a time. `progress(done, total)` is called once per account
+    hashed in a small thread pool, and accounts, e-mails and audit events inserted `INSERT_BATCH` rows
+    at a time. `progress(done, total)` is called once per account
     after its batch is written. No permission check here.
     """
     from models import Account
@@ -169,84 +169,88 @@ async def provision_accounts(
     identifiers = await allocate_identifiers(total, using_db=using_db)
     plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]
     expires_at = clock.now() + timedelta(days=temp_password_days)
-    loop = asyncio.get_running_loop()
-    pool = ThreadPoolExecutor(max_workers=min(HASH_WORKERS, total), thread_name_prefix="cpf-hash")
-    try:
-        # Every hash is queued now: the threads work through them while the batches are written.
-        hashing = [
-            [
-                pool.submit(_hash_all, plain_passwords[index : min(index + HASH_SLICE, start + INSERT_BATCH, total)])
-                for index in range(start, min(start + INSERT_BATCH, total), HASH_SLICE)
-            ]
-            for start in range(0, total, INSERT_BATCH)
-        ]
-        created: list[Account] = []
-        for batch_number, start in enumerate(range(0, total, INSERT_BATCH)):
-            hashes = [
-                digest
-                for future in hashing[batch_number]
-                for digest in await asyncio.wrap_future(future, loop=loop)
-            ]
-            batch = [
-                Account(
-                    identifier=identifier,
-                    role=spec.role,
-                    profile=spec.profile,
-                    organisation=spec.organisation,
-                    establishment=spec.establishment,
-                    nom=spec.nom,
-                    prenom=spec.prenom,
-                    email=spec.email,
-                    phone=spec.phone,
-                    service=spec.service,
-                    search_text=text.fold(f"{identifier} {spec.nom} {spec.prenom} {spec.email} {spec.service}"),
-                    password_hash=password_hash,
-                    password_is_temporary=True,
-                    temp_password_expires_at=expires_at,
-                    created_by=created_by,
-                )
-                for spec, identifier, password_hash in zip(
-                    specs[start : start + INSERT_BATCH], identifiers[start : start + INSERT_BATCH], hashes
-                )
-            ]
-            await _insert_accounts(batch, using_db)
-            mails = []
-            for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH]):
-                subject, body = welcome_mail(account, password, expires_at)
-                mails.append(
-                    outbox.message(
-                        kind="account_created",
-                        to_address=account.email,
-                        subject=subject,
-                        body=body,
-                        contains_secret=True,
-                        account_id=account.id,
-                    )
-                )
-            await outbox.enqueue_many(mails, using_db=using_db)
-            del mails
-            await audit.record_many(
-                (
-                    dict(
-                        action=audit_action,
-                        ctx=ctx,
-                        actor=created_by,
-                        target=account,
-                        after=account_public_fields(account),
-                        organisation_id=account.organisation_id,
-                    )
-                    for account in batch
-                ),
-                using_db=using_db,
+    hashes = await _hash_temporary_passwords(plain_passwords)
+    created: list[Account] = []
+    for start in range(0, total, INSERT_BATCH):
+        batch = [
+            Account(
+                identifier=identifier,
+                role=spec.role,
+                profile=spec.profile,
+                organisation=spec.organisation,
+                establishment=spec.establishment,
+                nom=spec.nom,
+                prenom=spec.prenom,
+                email=spec.email,
+                phone=spec.phone,
+                service=spec.service,
+                search_text=text.fold(f"{identifier} {spec.nom} {spec.prenom} {spec.email} {spec.service}"),
+                password_hash=password_hash,
+                password_is_temporary=True,
+                temp_password_expires_at=expires_at,
+                created_by=created_by,
             )
-            created.extend(batch)
-            if progress is not None:
-                for done in range(start + 1, start + len(batch) + 1):
-                    progress(done, total)
-    finally:
-        # On failure, hashes still queued are dropped (the transaction is rolled back anyway).
-        pool.shutdown(wait=False, cancel_futures=True)
+            for spec, identifier, password_hash in zip(
+                specs[start : start + INSERT_BATCH],
+                identifiers[start : start + INSERT_BATCH],
+                hashes[start : start + INSERT_BATCH],
+            )
+        ]
+        await _insert_accounts(batch, using_db)
+        mails = []
+        for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH]):
+            subject, body = welcome_mail(account, password, expires_at)
+            mails.append(
+                outbox.message(
+                    kind="account_created",
+                    to_address=account.email,
+                    subject=subject,
+                    body=body,
+                    contains_secret=True,
+                    account_id=account.id,
+                )
+            )
+        await outbox.enqueue_many(mails, using_db=using_db)
+        await audit.record_many(
+            (
+                dict(
+                    action=audit_action,
+                    ctx=ctx,
+                    actor=created_by,
+                    target=account,
+                    after=account_public_fields(account),
+                    organisation_id=account.organisation_id,
+                )
+                for account in batch
+            ),
+            using_db=using_db,
+        )
+        created.extend(batch)
+        if progress is not None:
+            for done in range(start + 1, start + len(batch) + 1):
+                progress(done, total)
     return created
+
+
+async def _hash_temporary_passwords(plain_passwords: list[str]) -> list[str]:
+    """The temporary-profile Argon2 hashes of `plain_passwords`, in order, computed by `HASH_WORKERS` threads.
+
+    The event loop only waits meanwhile: Python work running alongside would make the threads queue
+    for the GIL after every hash and slow them down several times over.
+    """
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=min(HASH_WORKERS, len(plain_passwords)), thread_name_prefix="cpf-hash")
+    try:
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, _hash_all, plain_passwords[index : index + HASH_SLICE])
+                for index in range(0, len(plain_passwords), HASH_SLICE)
+            )
+        )
+    finally:
+        # On cancellation, slices not yet started are dropped.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [digest for part in parts for digest in part]
 
 
 def _hash_all(plain_passwords: list[str]) -> list[str]:
