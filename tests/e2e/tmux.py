@@ -163,11 +163,38 @@ def cpf_tui_command() -> str:
     return str(script) if script.exists() else (shutil.which("cpf-tui") or "cpf-tui")
 
 
-def build_sandbox_file(path: Path) -> Path:
-    """Build the training sandbox at `path` in a separate process (no Tortoise state left in pytest)."""
-    code = ("import asyncio, sys; from cpf_tui.services.sandbox import build_sandbox; "
-            "asyncio.run(build_sandbox('sqlite://' + sys.argv[1]))")
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, timeout=600)
+_BUILD_FROZEN = """
+import asyncio, sys
+from datetime import datetime
+from pathlib import Path
+
+if sys.argv[2]:
+    import tortoise.timezone
+    from cpf_tui import clock
+
+    frozen = datetime.fromisoformat(sys.argv[2])
+    tortoise.timezone.now = lambda: frozen  # auto_now_add columns (history dates shown on screen)
+    clock.set_now(lambda: frozen)
+from cpf_tui.services.sandbox import build_sandbox
+
+url = "sqlite://" + sys.argv[1]
+asyncio.run(build_sandbox(url))
+if sys.argv[3]:
+    from cpf_tui.services.exercises import prepare_sample_bulk_file
+
+    asyncio.run(prepare_sample_bulk_file(url, Path(sys.argv[3])))
+"""
+
+
+def build_sandbox_file(path: Path, *, frozen_at: str = "", sample_bulk_dir: Path | None = None) -> Path:
+    """Build the training sandbox at `path` in a separate process (no Tortoise state left in pytest).
+
+    `frozen_at` (ISO date-time with offset) fixes "now" while building, so that every date shown is the
+    same from one build to the next; `sample_bulk_dir` also receives the sample bulk workbook.
+    """
+    subprocess.run([sys.executable, "-c", _BUILD_FROZEN, str(path), frozen_at,
+                    str(sample_bulk_dir) if sample_bulk_dir else ""],
+                   check=True, capture_output=True, timeout=600)
     return path
 
 

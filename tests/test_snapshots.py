@@ -1,0 +1,218 @@
+"""SVG snapshots of every main screen at 80x24 on the training sandbox (pytest-textual-snapshot).
+
+The sandbox is built once per test process with "now" frozen (every date on screen is the same from
+one build to the next), copied per test; the app's clock is frozen too and text fields do not blink.
+Regenerate after a deliberate change with `pytest tests/test_snapshots.py --snapshot-update`, and look
+at the SVGs under tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import OptionList
+
+from cpf_tui.app import make_app
+from cpf_tui.config import Settings
+from cpf_tui.services.sandbox import training_accounts
+from tests.e2e.tmux import build_sandbox_file
+
+SIZE = (80, 24)
+FROZEN_AT = "2026-01-15T09:00:00+00:00"
+TIMEOUT = 60.0
+
+pytestmark = pytest.mark.slow
+
+
+SAMPLE = "habilitation-en-masse-exemple.xlsx"
+FAULTY = "habilitation-avec-erreurs.xlsx"
+
+
+@pytest.fixture(scope="session")
+def snapshot_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("snapshot-sandbox")
+    database = build_sandbox_file(folder / "sandbox.sqlite3", frozen_at=FROZEN_AT, sample_bulk_dir=folder)
+    write_faulty_workbook(folder / SAMPLE, folder / FAULTY)
+    return database
+
+
+def write_faulty_workbook(sample: Path, target: Path) -> None:
+    """The sample workbook with three mistakes a person makes: no name, a bad e-mail, an unknown profile."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(sample)
+    sheet = workbook["Habilitations"]
+    last = sheet.max_row
+    sheet.cell(last, 3).value = "pas-un-courriel"
+    sheet.cell(last - 1, 6).value = "Directeur"
+    sheet.cell(last - 2, 1).value = None
+    workbook.save(target)
+
+
+@pytest.fixture
+def sandbox_settings(snapshot_sandbox: Path, tmp_path: Path, frozen_clock, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of `cpf-tui demo` on a private copy of the frozen sandbox (and its sample workbook)."""
+    database = tmp_path / "sandbox.sqlite3"
+    shutil.copyfile(snapshot_sandbox, database)
+    for workbook in snapshot_sandbox.parent.glob("*.xlsx"):
+        shutil.copyfile(workbook, tmp_path / workbook.name)
+    monkeypatch.chdir(tmp_path)  # file paths typed in the app stay short and the same in every run
+    settings = Settings()
+    settings.data_dir = str(tmp_path / "data")
+    settings.database.url = f"sqlite://{database}"
+    settings.sandbox = True
+    settings.mail.delivery = "spool"
+    settings.mail.spool_dir = str(tmp_path / "sandbox-spool")
+    return settings
+
+
+def password_of(identifier: str) -> str:
+    return next(account.password for account in training_accounts() if account.identifier == identifier)
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} : délai dépassé (écran {type(pilot.app.screen).__name__})")
+        await pilot.pause(0.05)
+
+
+async def settle(pilot: Pilot, screen_name: str) -> None:
+    """Wait for `screen_name` to be on top and its database work to be done."""
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == screen_name, f"écran {screen_name}")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def log_in(pilot: Pilot, identifier: str, landing: str = "HomeScreen") -> None:
+    await settle(pilot, "LoginScreen")
+    await pilot.app.db_ready.wait()
+    await pilot.press(*identifier, "enter", *password_of(identifier), "enter")
+    await settle(pilot, landing)
+
+
+async def open_section(pilot: Pilot, section_id: str, screen_name: str) -> None:
+    """Highlight the home entry by its id (menu order may change) and open it."""
+    menu = pilot.app.screen.query_one("#home-sections", OptionList)
+    menu.highlighted = menu.get_option_index(section_id)
+    await pilot.press("enter")
+    await settle(pilot, screen_name)
+
+
+def login_then(identifier: str, *steps: Callable[[Pilot], Awaitable[None]],
+               landing: str = "HomeScreen") -> Callable[[Pilot], Awaitable[None]]:
+    async def run_before(pilot: Pilot) -> None:
+        await log_in(pilot, identifier, landing)
+        for step in steps:
+            await step(pilot)
+    return run_before
+
+
+def section(section_id: str, screen_name: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def step(pilot: Pilot) -> None:
+        await open_section(pilot, section_id, screen_name)
+    return step
+
+
+def keys(*pressed: str, then: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def step(pilot: Pilot) -> None:
+        await pilot.press(*pressed)
+        await settle(pilot, then)
+    return step
+
+
+def wait_text(widget_id: str, text: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def step(pilot: Pilot) -> None:
+        def shown() -> bool:
+            found = pilot.app.screen.query(f"#{widget_id}")
+            return bool(found) and text in str(found.first().render())
+        await until(pilot, shown, f"« {text} » dans #{widget_id}")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    return step
+
+
+def test_login(snap_compare, sandbox_settings: Settings) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot, "LoginScreen")
+        await pilot.app.db_ready.wait()
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_cgu_at_first_login(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("GSTN6NEW", wait_text("cgu-text", "Article 1"), landing="CguScreen")
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_password_change_at_first_login(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("GSTN6NEW", wait_text("cgu-text", "Article 1"), keys("o", then="PasswordScreen"),
+                            landing="CguScreen")
+    # Typed, so the checklist shows ticked and unticked rules.
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before,
+                        press=[*"Tournesol42"])
+
+
+@pytest.mark.parametrize("identifier", ["CDC2TRNG", "PRNC2UNQ", "GSTN2CSN", "GSTN4VAD"],
+                         ids=["operateur", "administrateur-principal", "gestionnaire-consultation",
+                              "gestionnaire-validation"])
+def test_home_per_role(snap_compare, sandbox_settings: Settings, identifier: str) -> None:
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=login_then(identifier))
+
+
+def test_user_tree(snap_compare, sandbox_settings: Settings) -> None:
+    async def expand_first_establishment(pilot: Pilot) -> None:
+        tree = pilot.app.screen.query_one("#user-tree")
+        await until(pilot, lambda: len(tree.root.children) > 0, "arbre chargé")
+        await pilot.press("down", "enter")  # Siège — Paris: open it and show its accounts
+        await until(pilot, lambda: len(tree.root.children[0].children) > 0, "comptes du siège")
+        await pilot.press("down", "down")  # the first account: its fiche below the tree
+        await wait_text("account-fiche", "Rôle :")(pilot)
+
+    run_before = login_then("PRNC2UNQ", section("users", "UserTreeScreen"), expand_first_establishment)
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_dossier_list(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("GSTN4VAD", section("dossiers", "DossierListScreen"),
+                            wait_text("dossiers-message", "dossier(s)"))
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_dossier_form(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("GSTN4VAD", section("dossiers", "DossierListScreen"),
+                            wait_text("dossiers-message", "dossier(s)"), keys("enter", then="DossierFormScreen"))
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_new_dossier_form(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("GSTN4VAD", section("dossiers", "DossierListScreen"),
+                            wait_text("dossiers-message", "dossier(s)"), keys("n", then="DossierFormScreen"))
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_holder_page(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("GSTN5CTR", section("holders", "HolderSearchScreen"),
+                            keys(*"293077693003597", "enter", then="HolderSearchScreen"),
+                            wait_text("holder-message", "trouvé"), keys("enter", then="HolderPageScreen"),
+                            wait_text("holder-identity", "Lacroix"))
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_bulk_import_check_of_a_valid_workbook(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("PRNC2UNQ", section("bulk-import", "BulkImportScreen"),
+                            wait_text("bulk-status", "Choisissez"),
+                            keys(*SAMPLE, "enter", then="BulkImportScreen"), wait_text("bulk-status", "valide"))
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_bulk_import_report_of_errors(snap_compare, sandbox_settings: Settings) -> None:
+    run_before = login_then("PRNC2UNQ", section("bulk-import", "BulkImportScreen"),
+                            wait_text("bulk-status", "Choisissez"),
+                            keys(*FAULTY, "enter", then="BulkImportScreen"), wait_text("bulk-status", "refusé"))
+    assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
