@@ -200,8 +200,21 @@ def write_result(path: str | Path, title: str, rows: Iterable[Sequence[Any]]) ->
     sheet.append([text_cell(sheet, title, bold)])
     sheet.append([text_cell(sheet, label, bold) for label, _width in RESULT_HEADERS])
     for row in rows:
-        sheet.append([text_cell(sheet, value) for value in row])
+        sheet.append([_result_value(sheet, value) for value in row])
     return _save(workbook, path)
+
+
+def _result_value(sheet: Any, value: Any) -> Any:
+    """What to append for `value`: the cleaned string itself when openpyxl can only store it as text
+    (no formula trigger, not an error code such as `#N/A`), else a `text_cell` (the faster path
+    skips one cell object per value)."""
+    from openpyxl.cell.cell import ERROR_CODES
+
+    if isinstance(value, str):
+        text = _clean(value)
+        if not text.startswith(FORMULA_TRIGGERS) and text not in ERROR_CODES:
+            return text
+    return text_cell(sheet, value)
 
 
 def _save(workbook: Any, path: Path) -> Path:
