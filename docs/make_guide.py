@@ -485,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     if TMUX is None:
         print("tmux est nécessaire pour produire les captures.", file=sys.stderr)
         return 2
+    if not args.guide.is_file():
+        print(f"Guide introuvable : {args.guide}", file=sys.stderr)
+        return 2
     guide_text = args.guide.read_text(encoding="utf-8")
     if not markers(guide_text):
         print(f"Aucun marqueur <!-- capture:… --> dans {args.guide}.", file=sys.stderr)
