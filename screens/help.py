@@ -116,8 +116,16 @@ class KeyHelp:
     enabled: bool = True
 
 
-def _builtin(node: object) -> bool:
-    return type(node).__module__.startswith("textual.")
+def _builtin(node: object, action: str) -> bool:
+    """Whether Textual itself declares this key, also on our subclasses of its widgets (TypeAheadInput)."""
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("textual."):
+            continue
+        for declared in cls.__dict__.get("BINDINGS", ()):
+            declared_action = declared.action if isinstance(declared, Binding) else declared[1]
+            if declared_action.rsplit(".", 1)[-1].split("(", 1)[0] == action:
+                return True
+    return False
 
 
 def keys_of(screen: Screen) -> list[KeyHelp]:
@@ -134,7 +142,7 @@ def keys_of(screen: Screen) -> list[KeyHelp]:
         if binding.system:
             continue
         action = binding.action.rsplit(".", 1)[-1].split("(", 1)[0]
-        if _builtin(active.node) or binding.description in _ENGLISH_DEFAULTS:
+        if _builtin(active.node, action) or binding.description in _ENGLISH_DEFAULTS:
             # A key Textual itself provides: shown in French, or not at all.
             if action == "command_palette":
                 description, section = "Palette de commandes", GENERAL

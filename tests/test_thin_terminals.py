@@ -233,3 +233,23 @@ async def test_text_fields_do_not_blink(settings) -> None:
         password = app.screen.query_one("#login-password", Input)
         assert app.focused is password and password.cursor_blink is False
         await app.workers.wait_for_complete()
+
+
+async def test_help_of_the_login_screen_is_in_french(settings) -> None:
+    """The login fields subclass Textual's Input: its English key descriptions must not reach F1."""
+    from textual.binding import Binding
+    from textual.widgets import Input
+
+    from cpf_tui.app import make_app
+    from screens.help import keys_of
+
+    english = {b.description if isinstance(b, Binding) else b[2] for b in Input.BINDINGS}
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.focused, Input)
+        lines = keys_of(app.screen)
+        descriptions = {line.description for line in lines}
+        assert descriptions and not descriptions & english
+        assert any(line.description.startswith("Aller au début") for line in lines)  # Début, in French
+        await app.workers.wait_for_complete()
