@@ -117,15 +117,14 @@ class KeyHelp:
 
 
 def _builtin(node: object, action: str) -> bool:
-    """Whether Textual itself declares this key, also on our subclasses of its widgets (TypeAheadInput)."""
+    """Whether the nearest class declaring this key is Textual's, also on our subclasses of its widgets
+    (TypeAheadInput); a key we redeclare (Ctrl+Q on the App) is ours."""
     for cls in type(node).__mro__:
-        if not cls.__module__.startswith("textual."):
-            continue
         for declared in cls.__dict__.get("BINDINGS", ()):
             declared_action = declared.action if isinstance(declared, Binding) else declared[1]
             if declared_action.rsplit(".", 1)[-1].split("(", 1)[0] == action:
-                return True
-    return False
+                return cls.__module__.startswith("textual.")
+    return type(node).__module__.startswith("textual.")
 
 
 def keys_of(screen: Screen) -> list[KeyHelp]:

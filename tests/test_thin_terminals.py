@@ -252,4 +252,5 @@ async def test_help_of_the_login_screen_is_in_french(settings) -> None:
         descriptions = {line.description for line in lines}
         assert descriptions and not descriptions & english
         assert any(line.description.startswith("Aller au début") for line in lines)  # Début, in French
+        assert any(line.keys == "Ctrl+Q" and line.description.startswith("Quitter") for line in lines)
         await app.workers.wait_for_complete()
