@@ -279,10 +279,13 @@ class Zygote:
             if not future.done():
                 future.set_exception(OSError("lanceur arrêté"))
         self.pending.clear()
+        orphans = [session.pid for session in self.sessions.values() if session.pid]
         for pid, session in list(self.sessions.items()):
             session.hang_up(signal.SIGHUP)
             session.app_finished(-signal.SIGHUP)
         self.sessions.clear()
+        # The launcher's children now belong to this server (child subreaper): reap them, no zombies.
+        asyncio.get_running_loop().create_task(reap_orphans(orphans))
 
     def close(self) -> None:
         self.alive = False
@@ -725,12 +728,55 @@ class SessionHandler(SSHServerStreamSession):
 
 
 # -- running -----------------------------------------------------------------------------------
+def become_child_subreaper() -> bool:
+    """Adopt the orphans of our children (apps of a dead launcher), so this server can reap them."""
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+async def reap_orphans(pids: list[int], grace: float = HANGUP_GRACE_SECONDS) -> None:
+    """Collect adopted processes that got SIGHUP: SIGKILL after `grace` seconds, then reap them."""
+    loop = asyncio.get_running_loop()
+    remaining = set(pids)
+    killed = False
+    deadline = loop.time() + grace
+    while remaining:
+        for pid in list(remaining):
+            try:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                remaining.discard(pid)  # not ours (no subreaper) or already collected
+                continue
+            if done:
+                remaining.discard(pid)
+        if not remaining:
+            return
+        if loop.time() >= deadline:
+            if killed:
+                return
+            for pid in remaining:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed = True
+            deadline = loop.time() + 2.0
+        await asyncio.sleep(0.1)
+
+
 async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> int:
     """Listen until SIGTERM/SIGINT (or `stop`), then end every app cleanly and return 0."""
     AuthorizedKeys(options.authorized_keys).check()
     host_key = load_or_create_host_key(options.host_key)
     options.drop_root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = Registry(options)
+    become_child_subreaper()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -237,6 +237,7 @@ async def test_a_dead_launcher_ends_its_sessions_and_new_ones_start_directly(tmp
         await term.read_to_end()
         assert term.process.exit_signal is not None and term.process.exit_signal[0] == "HUP"
         assert term.output.endswith(b"\x1b[?25h\r\n")  # the terminal reset was sent
+        # Adopted by the server (child subreaper) and reaped: no zombie left to PID 1.
         assert await eventually(lambda: not os.path.exists(f"/proc/{app_pid}"), 10)
         assert "Le lanceur préchargé s'est arrêté" in srv.log()
 
