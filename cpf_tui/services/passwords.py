@@ -11,7 +11,7 @@ USER_MEMORY_KIB = 64 * 1024
 USER_PARALLELISM = 4
 # Temporary passwords carry >= 80 bits of entropy, so a cheap setting does not weaken them.
 TEMP_TIME_COST = 1
-TEMP_MEMORY_KIB = 1024
+TEMP_MEMORY_KIB = 64
 TEMP_PARALLELISM = 1
 
 TEMP_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # 55 symbols
