@@ -21,7 +21,7 @@ from cpf_tui.errors import Conflict, NotFound, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, validation
 from cpf_tui.services.context import RequestContext
-from cpf_tui.services.provisioning import account_public_fields, provision_account
+from cpf_tui.services.provisioning import account_public_fields, provision_account, search_text_of
 from cpf_tui.text import fold
 
 PRINCIPAL_TAKEN = (
@@ -365,20 +365,6 @@ async def create_operator(ctx: RequestContext, person: PersonInput, *,
         )
         await refresh_search_text(account, "", using_db=conn)
     return account.id, account.identifier
-
-
-def search_text_of(account: Any, establishment_name: str) -> str:
-    """The folded search key of an account: identifier, names, e-mail, service, profile, role, status, site."""
-    from models import Profile, Role
-
-    role = Role(account.role)
-    # Names first: search results are ordered by this key (index organisation_id, search_text).
-    parts = [
-        account.nom, account.prenom, account.identifier, account.email, account.service, role.label,
-        Profile(account.profile).label if role == Role.GESTIONNAIRE else "",
-        "actif" if account.status == "active" else "desactive", establishment_name,
-    ]
-    return fold(" ".join(p for p in parts if p))[:600]
 
 
 async def refresh_search_text(account: Any, establishment_name: str, *, using_db: Any) -> None:

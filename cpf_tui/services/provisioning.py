@@ -144,6 +144,20 @@ async def provision_account(
     return account
 
 
+def search_text_of(account: Any, establishment_name: str) -> str:
+    """The folded search key of an account: identifier, names, e-mail, service, profile, role, status, site."""
+    from models import Profile, Role
+
+    role = Role(account.role)
+    # Names first: search results are ordered by this key (index organisation_id, search_text).
+    parts = [
+        account.nom, account.prenom, account.identifier, account.email, account.service, role.label,
+        Profile(account.profile).label if role == Role.GESTIONNAIRE else "",
+        "actif" if account.status == "active" else "desactive", establishment_name,
+    ]
+    return text.fold(" ".join(p for p in parts if p))[:600]
+
+
 async def provision_accounts(
     specs: Sequence[AccountSpec],
     *,
@@ -184,7 +198,6 @@ async def provision_accounts(
                 email=spec.email,
                 phone=spec.phone,
                 service=spec.service,
-                search_text=text.fold(f"{identifier} {spec.nom} {spec.prenom} {spec.email} {spec.service}"),
                 password_hash=password_hash,
                 password_is_temporary=True,
                 temp_password_expires_at=expires_at,
@@ -196,6 +209,8 @@ async def provision_accounts(
                 hashes[start : start + INSERT_BATCH],
             )
         ]
+        for account, spec in zip(batch, specs[start : start + INSERT_BATCH]):
+            account.search_text = search_text_of(account, spec.establishment.name if spec.establishment else "")
         await _insert_accounts(batch, using_db)
         mails = []
         for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH]):
