@@ -37,6 +37,24 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
+def forget_cached_statements() -> None:
+    """Drop Tortoise's per-model statement cache before (re)initialising a connection.
+
+    Tortoise caches each model's INSERT/DELETE SQL under the connection *name* ("default"), not its
+    dialect: after a SQLite database was used in this process, a PostgreSQL one opened under the same
+    name would be sent SQLite placeholders (`?`). The cache refills itself on first use.
+    """
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    EXECUTOR_CACHE.clear()
+
+
+async def init_context(ctx: Any, url: str) -> None:
+    """Initialise a private `TortoiseContext` on `url` (sandbox building, sample files)."""
+    forget_cached_statements()
+    await ctx.init(config=tortoise_config(url))
+
+
 async def open_database(url: str) -> bool:
     """Initialise Tortoise on `url` unless a database is already open; True when this call opened it.
 
@@ -49,6 +67,7 @@ async def open_database(url: str) -> bool:
         return False
     from tortoise import Tortoise
 
+    forget_cached_statements()
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
     return True
 
@@ -103,6 +122,7 @@ async def migrate(url: str) -> list[str]:
         if event == "apply_done":
             applied.append(name)
 
+    forget_cached_statements()
     async with TortoiseContext():
         await migrate_api(config=tortoise_config(url), progress=progress)
     return applied

@@ -236,7 +236,7 @@ async def prepare_sample_bulk_file(url: str, folder: Any) -> Any:
     from cpf_tui import db
 
     async with TortoiseContext() as ctx:
-        await ctx.init(config=db.tortoise_config(url))
+        await db.init_context(ctx, url)
         try:
             return await write_sample_bulk_file(folder)
         finally:

@@ -689,7 +689,7 @@ async def build_sandbox(url: str) -> dict[str, int]:
 
     await db.migrate(url)
     async with TortoiseContext() as ctx:
-        await ctx.init(config=db.tortoise_config(url))
+        await db.init_context(ctx, url)
         try:
             await load_reference_data()
             return await seed()
