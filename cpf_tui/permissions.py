@@ -113,13 +113,26 @@ def capabilities_of(role: Role | str, profile: Profile | str | None) -> frozense
     return frozenset(c for c in Capability if can(role, profile, c))
 
 
+async def _read_one(model: Any, column: str, value: Any) -> Any:
+    """One row of `model` by a unique column, as a model instance, or None.
+
+    The rules re-read the actor on every service call, so this read is on every call's path: one
+    parameterised statement on the model's current connection (the open transaction, if any), built
+    into an instance the way Tortoise builds query results, without the query-builder's cost per call.
+    """
+    conn = model._meta.db  # noqa: SLF001 - Tortoise's connection for the model (transaction aware)
+    mark = "?" if conn.capabilities.dialect == "sqlite" else "$1"
+    rows = await conn.execute_query_dict(f'SELECT * FROM "{model._meta.db_table}" WHERE "{column}" = {mark}', [value])
+    return model._init_from_db(**rows[0]) if rows else None  # noqa: SLF001
+
+
 async def load_actor(ctx: RequestContext) -> Any:
     """Re-read the acting account; raise SessionEnded if it may no longer act."""
     from models import Account, AccountStatus
 
     if ctx.account_id is None:
         raise SessionEnded("Session terminée : veuillez vous reconnecter.")
-    account = await Account.get_or_none(id=ctx.account_id)
+    account = await _read_one(Account, "id", ctx.account_id)
     if account is None or account.status != AccountStatus.ACTIVE:
         raise SessionEnded("Votre compte a été désactivé : votre session est terminée.")
     if account.locked_at is not None:
@@ -135,7 +148,7 @@ async def _check_session(token: str, account: Any) -> None:
     from cpf_tui.services import sessions
     from models import AppSession
 
-    session = await AppSession.get_or_none(token=token)
+    session = await _read_one(AppSession, "token", token)
     if session is None or session.account_id != account.id:
         raise SessionEnded(sessions.DEFAULT_ENDED_MESSAGE)
     if session.ended_at is not None:
