@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 _now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
 
@@ -17,6 +18,30 @@ def set_now(source: Callable[[], datetime] | None) -> None:
     """Replace the time source (None restores the system clock)."""
     global _now
     _now = source or (lambda: datetime.now(timezone.utc))
+
+
+@lru_cache(maxsize=1)
+def local_zone() -> tzinfo:
+    """The time zone in which dates are shown and typed (metropolitan France; UTC if unknown).
+
+    Times are stored in UTC; every screen, export and filter shows them in this one zone, so the
+    same event reads the same everywhere whatever the server's own zone.
+    """
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Europe/Paris")
+    except Exception:  # no time-zone database on this system
+        return timezone.utc
+
+
+def shown(moment: datetime | None, pattern: str = "%d/%m/%Y %H:%M") -> str:
+    """A stored moment as users read it (local time), or an em dash when there is none."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(local_zone()).strftime(pattern)
 
 
 class FrozenClock:

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
+from cpf_tui import clock
 from cpf_tui.errors import Conflict, CpfError, ValidationError
 from screens.base import CpfScreen
 
@@ -157,20 +158,20 @@ class DossierFormScreen(CpfScreen):
         info = [f"Organisme : {view.organisation}" + (f" — {view.establishment}" if view.establishment else "")]
         if view.validated_at:
             info.append(
-                f"Validé le {view.validated_at:%d/%m/%Y %H:%M} par {view.validated_by} — réservé "
+                f"Validé le {clock.shown(view.validated_at)} par {view.validated_by} — réservé "
                 f"{format_hours(view.reserved_minutes)} (DIF {format_hours(view.reserved_dif_minutes)}, "
                 f"CPF {format_hours(view.reserved_cpf_minutes)})"
             )
         if view.closed_at:
             info.append(
-                f"Clos le {view.closed_at:%d/%m/%Y %H:%M} par {view.closed_by} — réalisé "
+                f"Clos le {clock.shown(view.closed_at)} par {view.closed_by} — réalisé "
                 f"{format_hours(view.done_minutes)}" + (f" — motif : {view.closure_reason}" if view.closure_reason else "")
             )
         self.query_one("#dossier-info", Static).update("\n".join(info))
         history = self.query_one("#dossier-history", DataTable)
         history.clear()
         for event in reversed(view.events):
-            history.add_row(Text(f"{event.at:%d/%m/%Y %H:%M}"), Text(event.actor), Text(event.label),
+            history.add_row(Text(clock.shown(event.at)), Text(event.actor), Text(event.label),
                             Text(event.summary))
         self._apply_editability()
 

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
+from cpf_tui import clock
 from cpf_tui.errors import CpfError
 from screens.base import CpfScreen
 
@@ -99,7 +100,7 @@ class HolderPageScreen(CpfScreen):
             if line.previous_minutes is not None:
                 hours = f"{format_hours(line.previous_minutes)} → {hours}"
             table.add_row(
-                Text(f"{line.at:%d/%m/%Y}"), Text(f"{line.kind_label} {line.bucket}"), Text(hours),
+                Text(clock.shown(line.at, "%d/%m/%Y")), Text(f"{line.kind_label} {line.bucket}"), Text(hours),
                 Text(line.dossier_number), Text(line.author), Text(line.reason),
             )
 

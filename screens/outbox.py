@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, Static
 
+from cpf_tui import clock
 from cpf_tui.errors import CpfError
 from cpf_tui.services import mail
 from models.enums import OutboxStatus
@@ -20,7 +21,7 @@ FILTERS: list[str | None] = [None, "pending", "sending", "sent", "failed"]
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%d/%m %H:%M") if moment else "—"
+    return clock.shown(moment, "%d/%m %H:%M")
 
 
 class OutboxScreen(CpfScreen):

@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from cpf_tui import clock
 from cpf_tui.services.sessions import OpenSession
 from screens.base import CpfScreen
 
 
 def _moment(value: datetime) -> str:
-    return value.astimezone().strftime("%d/%m %H:%M")
+    return clock.shown(value, "%d/%m %H:%M")
 
 
 class SessionsScreen(CpfScreen):

@@ -18,6 +18,7 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from cpf_tui import clock
 from cpf_tui.errors import CpfError
 from cpf_tui.permissions import Capability, can
 from cpf_tui.services import accounts
@@ -42,7 +43,7 @@ class NodeInfo:
 
 
 def _date(moment: datetime | None) -> str:
-    return moment.strftime("%d/%m/%Y %H:%M") if moment else "—"
+    return clock.shown(moment)
 
 
 def establishment_label(node: EstablishmentNode) -> Text:

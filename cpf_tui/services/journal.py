@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from cpf_tui import clock, permissions
 from cpf_tui.errors import ValidationError
+from cpf_tui.clock import local_zone
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, xlsx_export
 from cpf_tui.services.context import RequestContext
@@ -56,16 +57,6 @@ _DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 
 
-def local_zone() -> tzinfo:
-    """The time zone in which dates are shown and typed (metropolitan France, UTC if unknown)."""
-    try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo("Europe/Paris")
-    except Exception:  # no time-zone database on this system
-        return timezone.utc
-
-
 def action_label(action: str) -> str:
     """French name of an audited action (the code itself when it has none)."""
     return ACTION_LABELS.get(action, action)
@@ -77,7 +68,7 @@ def outcome_label(outcome: str) -> str:
 
 def format_at(moment: datetime) -> str:
     """`15/01/2026 10:00:00`, in local time."""
-    return moment.astimezone(local_zone()).strftime("%d/%m/%Y %H:%M:%S")
+    return clock.shown(moment, "%d/%m/%Y %H:%M:%S")
 
 
 def parse_day(text: str, label: str) -> date | None:

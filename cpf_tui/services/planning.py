@@ -108,7 +108,7 @@ class PlanningLine:
 
 def today() -> date:
     """Today's date in France (the kit's dates are French calendar days)."""
-    from cpf_tui.services.journal import local_zone
+    from cpf_tui.clock import local_zone
 
     return clock.now().astimezone(local_zone()).date()
 
