@@ -50,6 +50,9 @@ class CpfApp(App[int]):
     COMMANDS = {_palette_commands}
 
     def __init__(self, settings: Settings, *, request_context: RequestContext | None = None) -> None:
+        from screens.widgets.french import use_french_descriptions
+
+        use_french_descriptions()
         super().__init__()
         self.settings = settings
         self.request_context = request_context or RequestContext(terminal=os.environ.get("TERM", ""))

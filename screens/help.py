@@ -68,6 +68,7 @@ BUILTIN_ACTIONS: dict[str, str] = {
     "cut": "Couper la sélection",
     "paste": "Coller",
     "toggle": "Cocher / décocher",
+    "dismiss": "Fermer la liste",
 }
 
 KEY_NAMES = {

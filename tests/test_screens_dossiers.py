@@ -262,3 +262,22 @@ async def test_list_filters_by_status_and_pages(db, settings):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "plus anciens" in str(app.screen.query_one("#dossiers-message", Static).content)
+
+
+async def test_an_open_drop_down_list_offers_its_key_in_french(db, settings):
+    org = await make_organisation()
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(app, pilot, user, "dossiers")
+        for _ in range(8):
+            if app.focused is not None and app.focused.id == "filter-status":
+                break
+            await pilot.press("tab")
+        assert app.focused.id == "filter-status"
+        await pilot.press("enter")
+        await pilot.pause()
+        shown = {active.binding.action: active.binding.description for active in app.screen.active_bindings.values()
+                 if active.binding.show}
+        assert shown.get("dismiss") == "Fermer la liste"
+        assert "Dismiss menu" not in shown.values()

@@ -129,7 +129,7 @@ def test_administrator_creates_a_gestionnaire_from_the_user_tree(terminal: TmuxT
     terminal.send("Tab")
     terminal.send("Enter")
     terminal.wait_for("Clôture", STEP_TIMEOUT)  # the profile list is open...
-    terminal.wait_for("esc Dismiss menu", STEP_TIMEOUT)  # ...and has the focus (its footer shows how to close it)
+    terminal.wait_for("esc Fermer la liste", STEP_TIMEOUT)  # ...and has the focus (its footer shows how to close it)
     terminal.send("Down", "Down", "Enter")
     terminal.wait_until(lambda: "Validation" in terminal.screen().splitlines()[terminal.row_of("Profil (gest")],
                         "profil Validation choisi", STEP_TIMEOUT)
