@@ -126,3 +126,74 @@ async def test_writer_lock_held_too_long_gives_a_french_message_and_changes_noth
     async with serialised_transaction() as conn:
         await Holder.filter(id=holder.id).using_db(conn).update(email="libre@example.fr")
     assert (await Holder.get(id=holder.id)).email == "libre@example.fr"
+
+
+# Several administrators at work at once (one app process per SSH session, one database file): every
+# write service takes the writer lock up front, so none of them meets a raw "database is locked".
+ADMINS = 4
+ACCOUNTS_EACH = 5
+
+
+async def _create_in_child(url: str, admin_id: int, establishment_id: int, tag: str) -> list[str]:
+    from cpf_tui import db as db_module
+    from cpf_tui.services import accounts
+    from cpf_tui.services.organisations import PersonInput
+
+    await db_module.open_database(url)
+    outcomes = []
+    try:
+        for n in range(ACCOUNTS_EACH):
+            person = PersonInput(nom=f"Parallele{tag}", prenom=f"Agent{chr(97 + n)}", email=f"agent{tag}{n}@example.fr")
+            try:
+                created = await accounts.create_account(RequestContext(account_id=admin_id), role="gestionnaire",
+                                                        profile="validation", establishment_id=establishment_id,
+                                                        person=person)
+                outcomes.append("created " + created.identifier)
+            except CpfError as refused:
+                outcomes.append("refused: " + refused.message)
+    finally:
+        await db_module.close_database()
+    return outcomes
+
+
+def _admin_child(url: str, admin_id: int, establishment_id: int, tag: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        outcomes = asyncio.run(_create_in_child(url, admin_id, establishment_id, tag))
+    except Exception as crash:
+        outcomes = [f"crash: {type(crash).__name__}: {crash}"]
+    results.put((tag, outcomes))
+
+
+def _admins_race(url: str, admin_ids: list[int], establishment_id: int) -> dict[str, list[str]]:
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(len(admin_ids))
+    results = spawn.Queue()
+    processes = [spawn.Process(target=_admin_child, args=(url, a, establishment_id, chr(65 + i), barrier, results))
+                 for i, a in enumerate(admin_ids)]
+    for process in processes:
+        process.start()
+    outcomes = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=60)
+    return outcomes
+
+
+async def test_administrators_in_parallel_processes_all_create_their_accounts(db):
+    from cpf_tui.services import audit
+    from models import Account, Establishment, OutboxEmail
+
+    org = await make_organisation()
+    head = await Establishment.get(organisation_id=org.id, is_head_office=True)
+    admins = [await make_account(Role.DELEGATED_ADMIN, Profile.CLOTURE, organisation=org, establishment=head)
+              for _ in range(ADMINS)]
+    before = await Account.filter(role=Role.GESTIONNAIRE).count()
+    outcomes = await asyncio.to_thread(_admins_race, db, [a.id for a in admins], head.id)
+    flat = [o for per_admin in outcomes.values() for o in per_admin]
+    assert len(outcomes) == ADMINS and len(flat) == ADMINS * ACCOUNTS_EACH
+    assert [o for o in flat if not o.startswith("created ")] == []
+    identifiers = {o.split()[1] for o in flat}
+    assert len(identifiers) == ADMINS * ACCOUNTS_EACH  # unique identifiers
+    assert await Account.filter(role=Role.GESTIONNAIRE).count() == before + ADMINS * ACCOUNTS_EACH
+    assert await OutboxEmail.filter(to_address__startswith="agent").count() == ADMINS * ACCOUNTS_EACH
+    assert (await audit.verify_chain()).ok

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
+from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
@@ -406,7 +406,7 @@ async def create_account(
     clean = _clean_person(person, errors, phone_required=False)
     raise_if_errors(errors)
     await establishment.fetch_related("organisation")
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         account = await provision_account(
             role=wanted, profile=chosen, organisation=establishment.organisation, establishment=establishment,
             nom=clean.nom, prenom=clean.prenom, email=clean.email, phone=clean.phone, service=clean.service,
@@ -472,7 +472,7 @@ async def edit_account(
         nom=clean.nom, prenom=clean.prenom, email=clean.email, phone=clean.phone, service=clean.service,
         establishment_id=new_establishment_id, profile=Profile(new_profile),
     )
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         updated = await Account.filter(id=target.id, version=expected_version).using_db(conn).update(
             **changes, version=F("version") + 1
         )
@@ -499,7 +499,7 @@ async def change_profile(ctx: RequestContext, account_id: int, profile: str, *, 
     new_profile = _profile(profile, errors)
     raise_if_errors(errors)
     before = account_public_fields(target)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         updated = await Account.filter(id=target.id, version=expected_version).using_db(conn).update(
             profile=Profile(new_profile), version=F("version") + 1
         )
@@ -530,7 +530,7 @@ async def deactivate_account(ctx: RequestContext, account_id: int) -> None:
     if target.status != AccountStatus.ACTIVE:
         raise ValidationError("Ce compte est déjà désactivé.")
     before = account_public_fields(target)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         updated = await Account.filter(id=target.id, status=AccountStatus.ACTIVE).using_db(conn).update(
             status=AccountStatus.DEACTIVATED, deactivated_at=clock.now(), deactivated_by_id=actor.id,
             credentials_epoch=F("credentials_epoch") + 1, version=F("version") + 1,
@@ -558,7 +558,7 @@ async def regenerate_password(
         raise ValidationError("Ce compte est désactivé : son mot de passe ne peut pas être régénéré.")
     before = {**account_public_fields(target), "locked": target.locked_at is not None,
               "failed_attempts": target.failed_attempts}
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         account = await Account.get(id=target.id, using_db=conn)
         await issue_temporary_password(
             account, ctx=ctx, using_db=conn, temp_password_days=security.temp_password_days, actor=actor

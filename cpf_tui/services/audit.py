@@ -148,7 +148,8 @@ def _event_values(
 async def _write(values: list[dict[str, Any]], using_db: Any) -> list[Any]:
     """Append `values` in the caller's transaction, or in a transaction of their own with retries."""
     from tortoise.exceptions import IntegrityError
-    from tortoise.transactions import in_transaction
+
+    from cpf_tui.services.locking import serialised_transaction
 
     if not values:
         return []
@@ -156,7 +157,7 @@ async def _write(values: list[dict[str, Any]], using_db: Any) -> list[Any]:
         return await _append(values, using_db)
     for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
         try:
-            async with in_transaction() as conn:
+            async with serialised_transaction() as conn:
                 return await _append(values, conn)
         except IntegrityError:
             if attempt == MAX_APPEND_ATTEMPTS:

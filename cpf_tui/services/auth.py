@@ -228,7 +228,7 @@ async def authenticate(
 
     `retry_after` on the error tells the login screen how long to count down before the next attempt.
     """
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from cpf_tui.services import sessions
     from models import Account, AccountStatus
@@ -268,7 +268,7 @@ async def authenticate(
 
     if reason:
         retry_after = 0.0
-        async with in_transaction() as conn:
+        async with serialised_transaction() as conn:
             if account is None:
                 retry_after = delay_after_failures(failures + 1, security)
             elif reason != "temporary_password_expired" or not valid:
@@ -283,7 +283,7 @@ async def authenticate(
     new_hash = ""
     if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
         new_hash = await asyncio.to_thread(passwords.hash_password, password)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         session = await sessions.open_session(account, ctx, security=security, using_db=conn)
         extra: dict[str, Any] = {"last_login_at": clock.now()}
         if new_hash:
@@ -302,7 +302,7 @@ async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettin
 
     Raises AuthenticationFailed (stay locked) or SessionEnded (the account got locked: log out).
     """
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from cpf_tui import permissions
     from cpf_tui.services import sessions
@@ -314,7 +314,7 @@ async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettin
         await _verify(None, password)
         raise AuthenticationFailed(f"{UNLOCK_FAILED} Nouvel essai possible dans {int(wait + 0.999)} s.", wait)
     valid = await _verify(account.password_hash, password)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         if valid:
             await _reset_failures(account, using_db=conn)
             locked_now, retry_after = False, 0.0
@@ -359,7 +359,7 @@ async def change_password(
     The current password is asked unless the password is temporary (it was typed at login moments
     ago). The other open sessions of the account end.
     """
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from cpf_tui import permissions
     from cpf_tui.services import outbox, password_policy, sessions
@@ -376,7 +376,7 @@ async def change_password(
                 f"Trop d'échecs : nouvel essai possible dans {int(wait + 0.999)} s.", {"current": "délai"}
             )
         if not await _verify(account.password_hash, current_password):
-            async with in_transaction() as conn:
+            async with serialised_transaction() as conn:
                 _, locked_now = await register_failure(account, security, using_db=conn)
                 await audit.record(
                     "password.change", ctx=ctx, actor=account, target=account, outcome="failure",
@@ -413,7 +413,7 @@ async def change_password(
     new_hash = await asyncio.to_thread(passwords.hash_password, new_password)
     now = clock.now()
     was_temporary = account.password_is_temporary
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         await Account.filter(id=account.id).using_db(conn).update(
             password_hash=new_hash,
             password_is_temporary=False,

@@ -269,7 +269,7 @@ async def import_workbook(
     `expected_sha256` (from the checked report) refuses a file changed since it was checked.
     """
     from tortoise.exceptions import IntegrityError
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from cpf_tui.services.provisioning import AccountSpec, provision_accounts
     from models import BulkImport, Establishment, ImportStatus
@@ -285,7 +285,7 @@ async def import_workbook(
     total = len(rows)
     written = False
     try:
-        async with in_transaction() as conn:
+        async with serialised_transaction() as conn:
             late = await _database_errors(report.parsed, organisation, using_db=conn)
             if late:
                 report.errors = late

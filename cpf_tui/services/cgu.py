@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
+from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.errors import Conflict, ValidationError
@@ -62,7 +62,7 @@ async def accept(ctx: RequestContext, version: int) -> None:
             "lisez-la avant de l'accepter."
         )
     now = clock.now()
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         before = {"cgu_version_accepted": actor.cgu_version_accepted}
         if not await CguAcceptance.filter(account_id=actor.id, version=version).using_db(conn).exists():
             await CguAcceptance.create(account_id=actor.id, version=version, accepted_at=now, using_db=conn)
@@ -126,7 +126,7 @@ async def publish(raw_text: str, *, published_by: str = "", ctx: RequestContext 
     from models import CguVersion
 
     text = clean_text(raw_text)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         last = await CguVersion.all().using_db(conn).order_by("-version").first()
         number = (last.version + 1) if last else 1
         version = await CguVersion.create(

@@ -1,4 +1,4 @@
-"""Serialising transactions: hours-account changes never race, on SQLite or PostgreSQL.
+"""Serialising transactions: every write service's transaction, on SQLite or PostgreSQL.
 
 `in_transaction()` issues a deferred `BEGIN` on SQLite: two processes may both read a balance and then
 both write, or the second one fails with *database is locked* when it upgrades its read lock.

@@ -290,7 +290,7 @@ async def send_now(ctx: RequestContext, settings: Settings) -> DeliveryReport:
 
 async def retry_failed(ctx: RequestContext, outbox_id: int) -> None:
     """An operator puts a failed message back in the queue (attempts reset), audited."""
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from cpf_tui import permissions
     from cpf_tui.permissions import Capability
@@ -298,7 +298,7 @@ async def retry_failed(ctx: RequestContext, outbox_id: int) -> None:
     from models import OutboxEmail, OutboxStatus
 
     actor = await permissions.require(ctx, Capability.OUTBOX_VIEW)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         email = await OutboxEmail.get_or_none(id=outbox_id, using_db=conn)
         if email is None:
             raise NotFound("Message introuvable.")

@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
+from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
@@ -205,7 +205,7 @@ async def register_organisation(
     person = clean_person(principal, errors, prefix="admin_")
     raise_if_errors(errors)
     try:
-        async with in_transaction() as conn:
+        async with serialised_transaction() as conn:
             if await siret_in_use(siret):
                 raise ValidationError(SIRET_TAKEN, {"siret": SIRET_TAKEN})
             siren = siret[:9]
@@ -263,7 +263,7 @@ async def add_establishment(
         )
     raise_if_errors(errors)
     try:
-        async with in_transaction() as conn:
+        async with serialised_transaction() as conn:
             if await siret_in_use(clean_siret):
                 raise ValidationError(SIRET_TAKEN, {"siret": SIRET_TAKEN})
             establishment = await Establishment.create(
@@ -304,7 +304,7 @@ async def replace_principal(
     raise_if_errors(errors)
     now = clock.now()
     try:
-        async with in_transaction() as conn:
+        async with serialised_transaction() as conn:
             old = None
             if expected_principal_id is not None:
                 old = await Account.get_or_none(
@@ -356,7 +356,7 @@ async def create_operator(ctx: RequestContext, person: PersonInput, *,
     errors: dict[str, str] = {}
     person = clean_person(person, errors)
     raise_if_errors(errors)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         account = await provision_account(
             role=Role.OPERATOR, profile=Profile.CLOTURE, organisation=None, establishment=None,
             nom=person.nom, prenom=person.prenom, email=person.email, phone=person.phone, service=person.service,

@@ -172,14 +172,14 @@ async def update_line(
     expected: dict[str, str] | None = None,
 ) -> PlanningLine:
     """Change one planning line (operators); `expected` = the values the user saw (conflict check)."""
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from models import PlanningMilestone
 
     actor = await permissions.require(ctx, Capability.PLANNING_EDIT)
     action = _check_text(action, "Action", 200, required=True)
     responsible = _check_text(responsible, "Responsabilité", 60, required=False)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         milestone = await PlanningMilestone.filter(id=milestone_id).using_db(conn).select_for_update().first()
         if milestone is None:
             raise NotFound("Cette ligne du planning n'existe plus.")

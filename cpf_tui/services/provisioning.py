@@ -342,7 +342,7 @@ async def bootstrap_operator(
     Whoever can run the command on the server already controls the database, so no actor is checked.
     Inputs are validated with French messages; the temporary password only goes to the outbox.
     """
-    from tortoise.transactions import in_transaction
+    from cpf_tui.services.locking import serialised_transaction
 
     from cpf_tui.services import validation
     from models import Profile, Role
@@ -351,7 +351,7 @@ async def bootstrap_operator(
     clean_prenom = validation.validate_person_name(prenom, "Prénom")
     clean_email = validation.validate_email(email)
     clean_phone = validation.validate_phone(phone, required=False)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         return await provision_account(
             role=Role.OPERATOR,
             profile=Profile.CLOTURE,

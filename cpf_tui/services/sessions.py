@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.transactions import in_transaction
+from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
@@ -90,7 +90,7 @@ async def end_own_session(ctx: RequestContext, reason: str = END_LOGOUT) -> bool
 
     if not ctx.session_token:
         return False
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         ended = await AppSession.filter(token=ctx.session_token, ended_at__isnull=True).using_db(conn).update(
             ended_at=clock.now(), end_reason=reason
         )
@@ -187,7 +187,7 @@ async def end_account_sessions(ctx: RequestContext, account_id: int) -> int:
     if target is None or not permissions.in_scope(actor, target.organisation_id, target.establishment_id):
         raise NotFound("Ce compte n'existe pas ou n'est pas dans votre périmètre.")
     permissions.require_manage(actor, target)
-    async with in_transaction() as conn:
+    async with serialised_transaction() as conn:
         ended = await end_other_sessions(target.id, "", END_BY_ADMIN, using_db=conn)
         await audit.record(
             "sessions.end",
