@@ -64,17 +64,23 @@ def _child(url: str, account_id: int, dossier_id: int, barrier, results) -> None
     results.put((dossier_id, outcome))
 
 
-def _race(url: str, account_id: int, dossier_ids: list[int]) -> dict[int, str]:
+def _start_together(target, argument_lists: list[tuple]) -> dict:
+    """Run `target(*arguments, barrier, results)` in one spawned process per argument list, released
+    together by a barrier; returns what each one put on the results queue (a key, an outcome)."""
     spawn = multiprocessing.get_context("spawn")
-    barrier = spawn.Barrier(len(dossier_ids))
+    barrier = spawn.Barrier(len(argument_lists))
     results = spawn.Queue()
-    processes = [spawn.Process(target=_child, args=(url, account_id, d, barrier, results)) for d in dossier_ids]
+    processes = [spawn.Process(target=target, args=(*arguments, barrier, results)) for arguments in argument_lists]
     for process in processes:
         process.start()
     outcomes = dict(results.get(timeout=120) for _ in processes)
     for process in processes:
         process.join(timeout=60)
     return outcomes
+
+
+def _race(url: str, account_id: int, dossier_ids: list[int]) -> dict[int, str]:
+    return _start_together(_child, [(url, account_id, d) for d in dossier_ids])
 
 
 async def test_parallel_processes_never_overdraw_one_holder(db):
@@ -166,17 +172,7 @@ def _admin_child(url: str, admin_id: int, establishment_id: int, tag: str, barri
 
 
 def _admins_race(url: str, admin_ids: list[int], establishment_id: int) -> dict[str, list[str]]:
-    spawn = multiprocessing.get_context("spawn")
-    barrier = spawn.Barrier(len(admin_ids))
-    results = spawn.Queue()
-    processes = [spawn.Process(target=_admin_child, args=(url, a, establishment_id, chr(65 + i), barrier, results))
-                 for i, a in enumerate(admin_ids)]
-    for process in processes:
-        process.start()
-    outcomes = dict(results.get(timeout=120) for _ in processes)
-    for process in processes:
-        process.join(timeout=60)
-    return outcomes
+    return _start_together(_admin_child, [(url, a, establishment_id, chr(65 + i)) for i, a in enumerate(admin_ids)])
 
 
 async def test_administrators_in_parallel_processes_all_create_their_accounts(db):
