@@ -14,6 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 
 from cpf_tui.config import Settings
+from cpf_tui.screen_memory import ScreenMemory
 from cpf_tui.services.auth import SessionInfo
 from cpf_tui.services.context import RequestContext
 
@@ -46,6 +47,8 @@ class CpfApp(App[int]):
                 show=False, id="app-command-palette"),
         Binding("f2", "exercises", "Exercices", tooltip="Exercices de formation (mode formation)",
                 id="app-exercises"),
+        Binding("ctrl+l", "redraw", "Redessiner", tooltip="Redessiner tout l'écran (affichage abîmé)",
+                show=False, id="app-redraw"),
     ]
     COMMANDS = {_palette_commands}
 
@@ -63,6 +66,8 @@ class CpfApp(App[int]):
         self.monotonic = time.monotonic
         """Clock of the idle lock, in seconds; tests replace it to advance time without sleeping."""
         self.locked = False
+        self.screen_memory = ScreenMemory() if settings.ui.changed_lines_only else None
+        """What the terminal shows, so that unchanged lines are not written again (None: off)."""
         self._last_key_at = 0.0
         self._last_touch_at = 0.0
         if settings.sandbox:
@@ -70,6 +75,28 @@ class CpfApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield from ()
+
+    def _display(self, screen, renderable) -> None:  # noqa: ANN001 - Textual's hook, same signature
+        """Textual's output hook: drop the lines the terminal already shows (see ScreenMemory).
+
+        The memory is consulted only when Textual is about to write (same conditions as its own).
+        """
+        memory = self.screen_memory
+        if (
+            memory is not None and renderable is not None and not self._batch_count and self._running
+            and not self._closed and not self.is_headless and self._driver is not None
+            and not self._driver.is_inline
+        ):
+            memory.watch_size(*self.size)
+            renderable = memory.filter(renderable, self.console)
+        super()._display(screen, renderable)
+
+    def action_redraw(self) -> None:
+        """Ctrl+L: draw the whole screen again (after a garbled line, a message from the system)."""
+        if self.screen_memory is not None:
+            self.screen_memory.forget()
+        self.refresh(repaint=True, layout=True)
+        self.screen.refresh(repaint=True, layout=True)
 
     def on_mount(self) -> None:
         from screens.login import LoginScreen

@@ -109,6 +109,8 @@ class UiSettings:
 
     mouse: bool = True
     """Mouse reporting; turn it off for slow links (`--no-mouse`)."""
+    changed_lines_only: bool = True
+    """Write only the screen lines that changed (`cpf_tui/screen_memory.py`); false sends every redraw."""
 
 
 @dataclass
