@@ -89,10 +89,6 @@ def all_sections() -> list[Section]:
         lambda info: can(info.role, info.profile, Capability.AUDIT_VIEW), _journal_screen,
     ))
     sections.append(Section(
-        "planning", "Planning", "macro-planning du kit d'inscription",
-        lambda info: can(info.role, info.profile, Capability.PLANNING_VIEW), _planning_screen,
-    ))
-    sections.append(Section(
         "holders", "Titulaires", "recherche, coordonnées et compte d'heures d'un titulaire",
         _holders_allowed, _holders_screen,
     ))
@@ -103,6 +99,10 @@ def all_sections() -> list[Section]:
     sections.append(Section(
         "sessions", "Sessions ouvertes", "qui est connecté, fermer les sessions d'un utilisateur",
         _can_manage_sessions, _sessions_screen,
+    ))
+    sections.append(Section(
+        "planning", "Planning", "macro-planning du kit d'inscription",
+        lambda info: can(info.role, info.profile, Capability.PLANNING_VIEW), _planning_screen,
     ))
     sections.append(Section(
         "password", "Changer mon mot de passe", "choisir un nouveau mot de passe (l'actuel est demandé)",
