@@ -65,8 +65,12 @@ async def test_the_app_shows_a_database_behind(behind_database, tmp_path):
     settings.database.url = f"sqlite://{behind_database}"
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        # The database is opened by a worker started after the first frame: wait for its message.
+        for _ in range(200):
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.05)
+            if isinstance(app.screen, MessageModal):
+                break
         assert isinstance(app.screen, MessageModal)
         text = str(app.screen.query_one("#message-text", Static).content)
         assert "n'est pas à jour" in text and "cpf-tui migrate" in text
