@@ -104,6 +104,8 @@ class CpfApp(App[int]):
         # The default screen stays underneath: login and home are swapped above it.
         self.push_screen(LoginScreen())
         self.call_after_refresh(self.start_database)
+        # Back from a suspension (SIGTSTP/SIGCONT): the terminal was the shell's meanwhile.
+        self.app_resume_signal.subscribe(self, lambda _app: self.action_redraw())
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
         self._install_hangup_handlers()
 

@@ -99,3 +99,32 @@ def test_a_control_sequence_in_a_line_is_passed_on_and_the_line_forgotten():
     assert memory.filter(odd, CONSOLE) is odd
     out = sent(memory, layout("Accueil", "Sections", "F1 Aide"))
     assert "Sections" in out and "Accueil" not in out
+
+
+async def test_ctrl_l_and_a_return_from_suspension_forget_the_terminal(db, settings):
+    from cpf_tui.app import make_app
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        memory = app.screen_memory
+        assert memory is not None
+        for trigger in ("key", "resume"):
+            memory.watch_size(80, 24)
+            sent(memory, layout("Accueil"))
+            assert memory.rows[0][0] == ("A", None)
+            if trigger == "key":
+                await pilot.press("ctrl+l")
+            else:
+                app.app_resume_signal.publish(app)
+            await pilot.pause()
+            assert all(cell is None for row in memory.rows for cell in row), trigger
+
+
+async def test_the_memory_can_be_turned_off(db, settings):
+    from cpf_tui.app import make_app
+
+    settings.ui.changed_lines_only = False
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+l")  # still a redraw, without a memory to forget
+        assert app.screen_memory is None
