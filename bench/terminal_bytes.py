@@ -33,7 +33,7 @@ GOAL = 3.0
 TIMEOUT = 90.0
 IDENTIFIER = "PRNC2UNQ"
 TERMINAL_ENV = {"TERM": "xterm-256color", "LANG": "C.UTF-8"}
-TREE_LOADED = "Paris (35291604300016)".encode()  # the Siège branch of the tree (home has no SIRET)
+TREE_LOADED = "Paris (35291604300016)"  # the Siège branch of the tree (home has no SIRET)
 
 
 def environment(data_dir: Path) -> dict[str, str]:
@@ -63,7 +63,7 @@ def measure_session(sandbox: Path, work: Path, idle: float) -> dict[str, int]:
     phases: dict[str, int] = {}
     session.start()
     try:
-        session.wait_for("Connexion à l'espace de gestion CPF".encode(), TIMEOUT)
+        session.wait_for_text("Connexion à l'espace de gestion CPF", TIMEOUT)
         dwell(session, idle)
         phases["écran de connexion"] = len(session.output)
         mark = len(session.output)
@@ -74,16 +74,16 @@ def measure_session(sandbox: Path, work: Path, idle: float) -> dict[str, int]:
         phases["saisie identifiant et mot de passe"] = len(session.output) - mark
         mark = len(session.output)
         session.send(b"\r")
-        session.wait_for("Utilisateurs — habiliter".encode(), TIMEOUT, start=mark)
+        session.wait_for_text("Utilisateurs — habiliter", TIMEOUT)
         dwell(session, idle)
         phases["accueil"] = len(session.output) - mark
         mark = len(session.output)
         session.send(b"\r")
-        session.wait_for(TREE_LOADED, TIMEOUT, start=mark)
+        session.wait_for_text(TREE_LOADED, TIMEOUT)
         dwell(session, idle)
         phases["arbre des utilisateurs"] = len(session.output) - mark
         session.send(b"\x11")
-        session.wait_for("Quitter l'application".encode(), TIMEOUT, start=mark)
+        session.wait_for_text("Quitter l'application", TIMEOUT)
         session.send(b"o")
         session.wait_exit(TIMEOUT)
     finally:

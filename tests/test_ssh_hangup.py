@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import select
 import signal
 import sys
@@ -16,6 +15,7 @@ from cpf_tui import db as db_module
 from cpf_tui.ssh_server import spawn_in_pty
 from tests.factories import DEFAULT_PASSWORD
 from tests.test_ssh_harness import ROOT, seed_accounts
+from tests.vt import VirtualScreen, cursor_in_field_below
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,7 @@ class PtyApp:
                      "CPF_TUI_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT), **env})
         self.pid, self.master = spawn_in_pty([sys.executable, "-m", "cpf_tui"], base, 80, 24)
         self.output = bytearray()
+        self.screen = VirtualScreen(80, 24)
         self.closed = False
 
     def _pump(self, timeout: float) -> None:
@@ -46,31 +47,29 @@ class PtyApp:
         if not data:
             self.closed = True
         self.output += data
+        self.screen.feed(data)
+
+    def wait_until(self, predicate, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline or self.closed:
+                raise AssertionError(f"{what} : délai dépassé. Écran :\n{self.screen.text()}")
+            self._pump(0.2)
 
     def wait_for(self, marker: bytes | str, timeout: float = 30.0, start: int = 0) -> None:
-        marker = marker.encode() if isinstance(marker, str) else marker
-        deadline = time.monotonic() + timeout
-        while self.output.find(marker, start) < 0:
-            if time.monotonic() > deadline or self.closed:
-                raise AssertionError(f"{marker!r} absent ; fin : {bytes(self.output[-1500:])!r}")
-            self._pump(0.2)
-
-    def wait_for_pattern(self, pattern: bytes, timeout: float = 30.0, start: int = 0) -> re.Match[bytes]:
-        regex = re.compile(pattern, re.DOTALL)
-        deadline = time.monotonic() + timeout
-        while (match := regex.search(self.output, start)) is None:
-            if time.monotonic() > deadline or self.closed:
-                raise AssertionError(f"{pattern!r} absent ; fin : {bytes(self.output[-1500:])!r}")
-            self._pump(0.2)
-        return match
+        """Text (str) on the screen, or bytes in the raw output after `start`."""
+        if isinstance(marker, str):
+            self.wait_until(lambda: marker in self.screen.text(), f"« {marker} » attendu", timeout)
+            return
+        self.wait_until(lambda: self.output.find(marker, start) >= 0, f"{marker!r} attendu", timeout)
 
     def log_in(self, identifier: str, password: str) -> None:
         """Same steps as `Terminal.log_in` of the harness: wait for the cursor to reach the password."""
         self.write(identifier)
-        match = self.wait_for_pattern(re.escape(identifier.encode()) + rb"\x1b\[0m(\x1b\[[0-9;]*m) ")
-        mark = len(self.output)
+        self.wait_for(identifier)
+        label = self.screen.row_of("Mot de passe")
         self.write("\t")
-        self.wait_for(b"  \x1b[0m" + match.group(1) + b" ", start=mark)
+        self.wait_until(lambda: cursor_in_field_below(self.screen, label), "curseur dans le mot de passe")
         self.write(password + "\r")
 
     def write(self, text: str) -> None:

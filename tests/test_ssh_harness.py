@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncssh
 
 from cpf_tui import db as db_module
+from tests.vt import VirtualScreen, cursor_in_field_below
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"en écoute sur 127\.0\.0\.1:(\d+)")
@@ -214,27 +215,48 @@ class SshServer:
 class Terminal:
     """An SSH session with a pty, read as raw bytes (enough to find text and escape sequences)."""
 
-    def __init__(self, process: asyncssh.SSHClientProcess) -> None:
+    def __init__(self, process: asyncssh.SSHClientProcess, columns: int = 80, rows: int = 24) -> None:
         self.process = process
         self.output = bytearray()
+        self.screen = VirtualScreen(columns, rows)
         self.eof = False
 
     @classmethod
     async def open(cls, conn: asyncssh.SSHClientConnection, columns: int = 80, rows: int = 24,
                    term: str = "xterm-256color", **options) -> Terminal:
         process = await conn.create_process(term_type=term, term_size=(columns, rows), encoding=None, **options)
-        return cls(process)
+        return cls(process, columns, rows)
 
     async def _read(self, timeout: float) -> None:
         data = await asyncio.wait_for(self.process.stdout.read(65536), timeout)
         if not data:
             self.eof = True
         self.output += data
+        self.screen.feed(data)
+
+    def resize(self, columns: int, rows: int) -> None:
+        """The client's window changes size (the server forwards it to the app)."""
+        self.screen.resize(columns, rows)
+        self.process.change_terminal_size(columns, rows)
+
+    async def wait_until(self, predicate, what: str, timeout: float = 30.0) -> None:
+        """Read until `predicate()` holds (it looks at `self.screen`)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.eof:
+                raise AssertionError(f"{what} : délai dépassé. Écran :\n{self.screen.text()}")
+            try:
+                await self._read(min(remaining, 0.2))
+            except TimeoutError:
+                continue
 
     async def wait_for(self, marker: bytes | str, timeout: float = 30.0, start: int = 0) -> int:
-        """Read until `marker` appears after offset `start`; returns the offset just after it."""
+        """Text (str): read until it shows on the screen. Bytes: until they appear in the raw output
+        after offset `start`. Returns the output offset reached."""
         if isinstance(marker, str):
-            marker = marker.encode("utf-8")
+            await self.wait_until(lambda: marker in self.screen.text(), f"« {marker} » attendu", timeout)
+            return len(self.output)
         deadline = time.monotonic() + timeout
         while (found := self.output.find(marker, start)) < 0:
             remaining = deadline - time.monotonic()
@@ -247,34 +269,19 @@ class Terminal:
                 continue
         return found + len(marker)
 
-    async def wait_for_pattern(self, pattern: bytes, timeout: float = 30.0, start: int = 0) -> re.Match[bytes]:
-        """Read until the regular expression matches after offset `start`."""
-        regex = re.compile(pattern, re.DOTALL)
-        deadline = time.monotonic() + timeout
-        while (match := regex.search(self.output, start)) is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.eof:
-                raise AssertionError(f"{pattern!r} n'est pas arrivé ; fin du flux : {bytes(self.output[-1500:])!r}")
-            try:
-                await self._read(remaining)
-            except TimeoutError:
-                continue
-        return match
-
     async def log_in(self, identifier: str, password: str, timeout: float = 30.0) -> None:
         """Fill the login form like a person who waits for the cursor to move to the password field.
 
         Textual moves the focus after the keys already queued, so typing ahead would send the
-        password into the identifier field. The input cursor is drawn with its own colours right
-        after the text; an empty focused field shows it right after its padding.
+        password into the identifier field. Textual leaves the terminal cursor in the focused field.
         """
         await self.wait_for("Connexion à l'espace de gestion CPF", timeout)
         self.write(identifier)
-        match = await self.wait_for_pattern(re.escape(identifier.encode()) + rb"\x1b\[0m(\x1b\[[0-9;]*m) ", timeout)
-        cursor_style = match.group(1)
-        mark = len(self.output)
+        await self.wait_for(identifier, timeout)
+        label = self.screen.row_of("Mot de passe")
         self.write("\t")
-        await self.wait_for(b"  \x1b[0m" + cursor_style + b" ", timeout, start=mark)
+        await self.wait_until(lambda: cursor_in_field_below(self.screen, label), "curseur dans le mot de passe",
+                              timeout)
         self.write(password + "\r")
 
     async def read_to_end(self, timeout: float = 30.0) -> None:

@@ -51,11 +51,11 @@ async def test_login_over_ssh_resize_and_quit(server, identifier, db_url):
 
     await term.log_in(identifier, DEFAULT_PASSWORD)  # typing reaches the form: it waits for the echo
     await term.wait_for("Se déconnecter")
-    assert b"Claire Martin" in term.output
+    assert "Claire Martin" in term.screen.text()
 
     assert REPAINT_AT_ROW_30 not in term.output
     before_resize = len(term.output)
-    term.process.change_terminal_size(100, 30)
+    term.resize(100, 30)
     await term.wait_for(REPAINT_AT_ROW_30, start=before_resize)
 
     term.write("\x11")  # ctrl+q

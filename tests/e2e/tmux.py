@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.vt import VirtualScreen
+
 TMUX = shutil.which("tmux")
 
 requires_tmux = pytest.mark.skipif(TMUX is None, reason="tmux n'est pas installé : tests en terminal réel ignorés")
@@ -216,6 +218,7 @@ class PtySession:
         self.width = width
         self.height = height
         self.output = bytearray()
+        self.screen = VirtualScreen(width, height)
         self.pid = 0
         self.fd = -1
         self.exit_code: int | None = None
@@ -249,6 +252,7 @@ class PtySession:
             self.fd = -1
             return False
         self.output += chunk
+        self.screen.feed(chunk)
         return True
 
     def send(self, data: bytes) -> None:
@@ -265,6 +269,17 @@ class PtySession:
                 break
         tail = bytes(self.output[-2000:]).decode("utf-8", "replace")
         raise AssertionError(f"{needle!r} absent de la sortie du terminal. Fin de la sortie :\n{tail}")
+
+    def wait_for_text(self, text: str, timeout: float = 30.0) -> None:
+        """Read until `text` shows on the (emulated) screen; the app writes only the cells that change,
+        so a text on screen is not always written in one piece."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.screen.text():
+                return
+            if not self.pump(0.05):
+                break
+        raise AssertionError(f"« {text} » absent de l'écran. Écran :\n{self.screen.text()}")
 
     def wait_quiet(self, quiet: float = 0.5, timeout: float = 30.0) -> None:
         """Read until the program has written nothing for `quiet` seconds (the screen is settled)."""
