@@ -6,12 +6,15 @@ import re
 from datetime import timedelta
 
 import pytest
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from cpf_tui.services import passwords, provisioning
+from cpf_tui import clock
+from cpf_tui.services import audit, outbox, passwords, provisioning
+from cpf_tui.services.rows import insert_rows
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.identifiers import ALPHABET, LENGTH
-from models import Account, AuditEvent, OutboxEmail, Profile, Role
+from models import Account, AccountStatus, AuditEvent, OutboxEmail, Profile, Role
 from tests.factories import make_account, make_organisation
 
 PASSWORD_IN_MAIL = re.compile(r"mot de passe temporaire : (\S+)")
@@ -171,3 +174,97 @@ async def test_provision_accounts_writes_nothing_when_the_transaction_fails(db, 
     assert await Account.filter(nom="Roux").count() == 0
     assert await OutboxEmail.all().count() == 0
     assert await AuditEvent.filter(action="account.create").count() == 0
+
+
+# -- rows written without model instances (services.rows.insert_rows) are stored as the ORM stores them --
+
+# Columns whose values legitimately differ between the two rows compared.
+OWN = {"id", "identifier", "created_at", "seq", "prev_hash", "event_hash", "to_address"}
+
+
+async def _stored(table: str, key: str, value) -> dict:
+    conn = connections.get("default")
+    mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
+    _count, rows = await conn.execute_query(f"SELECT * FROM {table} WHERE {key} = {mark}", [value])
+    return {name: item for name, item in dict(rows[0]).items() if name not in OWN}
+
+
+async def test_account_row_equals_a_saved_model(db, frozen_clock):
+    org = await make_organisation()
+    creator = await make_account(Role.OPERATOR)
+    values = dict(
+        role=Role.GESTIONNAIRE, profile=Profile.VALIDATION, nom="Lefèvre", prenom="Élodie",
+        email="elodie@example.fr", phone="+33612345678", service="=Formation", search_text="lefevre elodie",
+        password_hash="$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA", password_is_temporary=True,
+        temp_password_expires_at=clock.now() + timedelta(days=7),
+    )
+    await Account.create(identifier="ORMORM01", organisation=org, created_by=creator, **values)
+    async with in_transaction() as conn:
+        automatic = await insert_rows(
+            Account, [dict(identifier="ROWROW01", **values)], using_db=conn,
+            common=dict(organisation_id=org.id, created_by_id=creator.id),
+        )
+    assert await _stored("account", "identifier", "ROWROW01") == await _stored("account", "identifier", "ORMORM01")
+    by_orm, by_rows = await Account.get(identifier="ORMORM01"), await Account.get(identifier="ROWROW01")
+    for name in Account._meta.fields_db_projection:  # noqa: SLF001
+        if name not in OWN:
+            assert getattr(by_rows, name) == getattr(by_orm, name), name
+    assert by_rows.status == AccountStatus.ACTIVE and by_rows.version == 1
+    assert abs(by_rows.created_at - by_orm.created_at) < timedelta(minutes=1)
+    assert automatic["created_at"] == by_rows.created_at
+
+
+async def test_outbox_row_equals_a_saved_message(db, frozen_clock):
+    fields = dict(kind="account_created", subject="Vos identifiants", body="Bonjour,\n\nsecret", contains_secret=True,
+                  account_id=42)
+    await outbox.enqueue(to_address="orm@example.fr", **fields)
+    async with in_transaction() as conn:
+        await outbox.enqueue_rows([dict(to_address="rows@example.fr", **fields)], using_db=conn)
+    assert await _stored("outbox_email", "to_address", "rows@example.fr") == await _stored(
+        "outbox_email", "to_address", "orm@example.fr"
+    )
+
+
+async def test_audit_rows_equal_saved_events_and_chain(db, frozen_clock):
+    account = await make_account(Role.OPERATOR)
+    event = dict(action="test.same", actor=account, target=account, before={"nom": "A", "n": 1, "ok": True},
+                 after={"nom": "B", "rien": None})
+    await audit.record(**event)  # one event: saved through the model
+    await audit.record_many([event, event])  # a run: inserted as rows
+    stored = [await _stored("audit_event", "seq", seq) for seq in (1, 2, 3)]
+    assert stored[0] == stored[1] == stored[2]
+    first, second = await AuditEvent.get(seq=1), await AuditEvent.get(seq=2)
+    assert second.after == first.after and second.at == first.at and second.target_label == str(account)
+    assert (await audit.verify_chain()).ok
+
+
+async def test_audit_plain_json_shortcut_matches_the_round_trip():
+    import json
+
+    for value in ({"b": 1, "a": "x", "c": None, "d": True}, {"é": "ü", "n": -3}, {}):
+        assert audit._plain_json(value) == json.loads(audit.canonical(value))  # noqa: SLF001
+        assert list(audit._plain_json(value)) == list(json.loads(audit.canonical(value)))  # noqa: SLF001
+
+
+async def test_insert_rows_refuses_unknown_fields_and_missing_required_values(db):
+    async with in_transaction() as conn:
+        with pytest.raises(ValueError):
+            await insert_rows(OutboxEmail, [dict(kind="x", nope=1)], using_db=conn)
+        with pytest.raises(ValueError):
+            await insert_rows(OutboxEmail, [dict(kind="x", to_address=None, subject="s", body="b")], using_db=conn)
+
+
+async def test_provision_accounts_records_equal_the_models(db, frozen_clock):
+    org = await make_organisation()
+    spec = provisioning.AccountSpec(role=Role.GESTIONNAIRE, profile=Profile.CREATION, organisation=org,
+                                    establishment=None, nom="Roux", prenom="Paul", email="paul@example.fr")
+    async with in_transaction() as conn:
+        (record,) = await provisioning.provision_accounts(
+            [spec], created_by=None, ctx=None, using_db=conn, as_models=False
+        )
+    stored = await Account.get(id=record.id)
+    assert record.identifier == stored.identifier and record.search_text == stored.search_text
+    assert provisioning.account_public_fields(record) == provisioning.account_public_fields(stored)
+    event = await AuditEvent.get(action="account.create", target_id=str(stored.id))
+    assert event.target_type == "Account" and event.target_label == str(stored)
+    assert event.organisation_id == org.id

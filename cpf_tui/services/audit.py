@@ -31,25 +31,15 @@ def event_digest(fields: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256((prev_hash + canonical(fields)).encode("utf-8")).hexdigest()
 
 
+_HASHED_KEYS = (
+    "seq", "at", "actor_id", "actor_identifier", "organisation_id", "action", "outcome", "target_type", "target_id",
+    "target_label", "before", "after", "session_token", "ssh_user", "ssh_key_fingerprint",
+)
+
+
 def hashed_fields(event: Any) -> dict[str, Any]:
     """The fields of an AuditEvent covered by its hash (everything but id and the hashes)."""
-    return {
-        "seq": event.seq,
-        "at": event.at.isoformat(),
-        "actor_id": event.actor_id,
-        "actor_identifier": event.actor_identifier,
-        "organisation_id": event.organisation_id,
-        "action": event.action,
-        "outcome": event.outcome,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "target_label": event.target_label,
-        "before": event.before,
-        "after": event.after,
-        "session_token": event.session_token,
-        "ssh_user": event.ssh_user,
-        "ssh_key_fingerprint": event.ssh_key_fingerprint,
-    }
+    return {key: getattr(event, key) for key in _HASHED_KEYS} | {"at": event.at.isoformat()}
 
 
 async def record(
@@ -87,15 +77,20 @@ async def record(
     return (await _write([values], using_db))[0]
 
 
-async def record_many(events: Iterable[Mapping[str, Any]], *, using_db: Any = None) -> list[Any]:
+async def record_many(
+    events: Iterable[Mapping[str, Any]], *, using_db: Any = None, returning: bool = True
+) -> list[Any]:
     """Append several events at once, in the given order, as one contiguous run of the chain.
 
     Each item holds the keyword arguments of `record` (`action` included, `using_db` excluded). The
     head of the chain is read once, under the same serialisation as `record`; sequence numbers and
-    hashes are computed in memory and the events inserted in batches. Events inserted in a batch
-    are returned without their database id.
+    hashes are computed in memory and the events inserted in batches without building model
+    instances. The events are returned without their database id (`returning=False`: nothing is
+    returned, for callers writing thousands of events).
     """
-    return await _write([_event_values(**event) for event in events], using_db)
+    values = [_event_values(**event) for event in events]
+    events_written = await _write(values, using_db, returning=returning)
+    return events_written if returning else []
 
 
 def _event_values(
@@ -145,7 +140,7 @@ def _event_values(
     )
 
 
-async def _write(values: list[dict[str, Any]], using_db: Any) -> list[Any]:
+async def _write(values: list[dict[str, Any]], using_db: Any, *, returning: bool = True) -> list[Any]:
     """Append `values` in the caller's transaction, or in a transaction of their own with retries."""
     from tortoise.exceptions import IntegrityError
 
@@ -154,21 +149,27 @@ async def _write(values: list[dict[str, Any]], using_db: Any) -> list[Any]:
     if not values:
         return []
     if using_db is not None:
-        return await _append(values, using_db)
+        return await _append(values, using_db, returning=returning)
     for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
         try:
             async with serialised_transaction() as conn:
-                return await _append(values, conn)
+                return await _append(values, conn, returning=returning)
         except IntegrityError:
             if attempt == MAX_APPEND_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _plain_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """Before/after as plain JSON values, so that the stored copy hashes exactly like the original."""
     if value is None:
         return None
+    if all(type(key) is str and type(item) in _SCALARS for key, item in value.items()):
+        # What the JSON round trip below gives for a flat dict of strings, integers, booleans and None.
+        return {key: value[key] for key in sorted(value)}
     return json.loads(canonical(value))
 
 
@@ -179,32 +180,40 @@ async def last_event(conn: Any) -> Any:
     return await AuditEvent.all().using_db(conn).order_by("-seq").first()
 
 
-async def _append(values: list[dict[str, Any]], conn: Any) -> list[Any]:
+async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = True) -> list[Any]:
     """Write events after the current head of the chain, on connection `conn`, in order."""
     from models import AuditEvent
+
+    from cpf_tui.services.rows import insert_rows
 
     if conn.capabilities.dialect == "postgres":
         await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
     last = await last_event(conn)
     seq = last.seq if last else 0
     prev_hash = last.event_hash if last else GENESIS
-    events = []
+    if len(values) == 1:
+        event = AuditEvent(
+            seq=seq + 1, at=clock.now().astimezone(timezone.utc), prev_hash=prev_hash, event_hash="", **values[0]
+        )
+        event.event_hash = event_digest(hashed_fields(event), prev_hash)
+        await event.save(using_db=conn)
+        return [event]
+    # As `AuditEvent(...)` would hold it: the model converts the datetime on assignment.
+    at_field = AuditEvent._meta.fields_map["at"]  # noqa: SLF001
+    rows = []
     for fields in values:
         seq += 1
-        event = AuditEvent(
-            seq=seq,
-            at=clock.now().astimezone(timezone.utc),
-            prev_hash=prev_hash,
-            event_hash="",
-            **fields,
-        )
-        event.event_hash = prev_hash = event_digest(hashed_fields(event), prev_hash)
-        events.append(event)
-    if len(events) == 1:
-        await events[0].save(using_db=conn)
-    else:
-        await AuditEvent.bulk_create(events, batch_size=INSERT_BATCH, using_db=conn)
-    return events
+        row = dict(seq=seq, at=at_field.to_python_value(clock.now().astimezone(timezone.utc)), prev_hash=prev_hash,
+                   **fields)
+        row["event_hash"] = prev_hash = event_digest(_hashed_row(row), row["prev_hash"])
+        rows.append(row)
+    await insert_rows(AuditEvent, rows, using_db=conn, batch_size=INSERT_BATCH)
+    return [AuditEvent.construct(**row) for row in rows] if returning else []
+
+
+def _hashed_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`hashed_fields` of the event a row of values describes."""
+    return {key: row[key] for key in _HASHED_KEYS} | {"at": row["at"].isoformat()}
 
 
 # -- verification ---------------------------------------------------------------------------------

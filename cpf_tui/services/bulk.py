@@ -326,6 +326,7 @@ async def import_workbook(
                 using_db=conn,
                 temp_password_days=temp_password_days,
                 progress=progress,
+                as_models=False,
             )
             identifiers = [account.identifier for account in accounts]
             result_rows: list[list[Any]] = [

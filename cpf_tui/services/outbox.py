@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cpf_tui import clock
@@ -64,3 +64,21 @@ async def enqueue_many(messages: Iterable[Any], *, using_db: Any = None) -> None
     batch = list(messages)
     if batch:
         await OutboxEmail.bulk_create(batch, batch_size=INSERT_BATCH, using_db=using_db)
+
+
+async def enqueue_rows(
+    rows: Sequence[Mapping[str, Any]], *, using_db: Any, common: Mapping[str, Any] | None = None
+) -> None:
+    """Queue many messages given as field values (`kind`, `to_address`, `subject`, `body`, …), with the
+    values shared by all in `common`, without building OutboxEmail instances (see `rows.insert_rows`).
+
+    Each message is stored as `message(...)` followed by a save would store it.
+    """
+    from cpf_tui.services.rows import insert_rows
+    from models import OutboxEmail
+
+    if rows:
+        await insert_rows(
+            OutboxEmail, rows, using_db=using_db, common={"next_attempt_at": clock.now(), **(common or {})},
+            batch_size=INSERT_BATCH,
+        )

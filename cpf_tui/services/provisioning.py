@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from cpf_tui import clock, text
@@ -167,15 +168,19 @@ async def provision_accounts(
     temp_password_days: int = 7,
     audit_action: str = "account.create",
     progress: Callable[[int, int], None] | None = None,
-) -> list[Account]:
+    as_models: bool = True,
+) -> list[Any]:
     """Create many accounts like `provision_account`, in order, inside the caller's transaction `using_db`.
 
     Identifiers are drawn in memory and checked against the database in batches, temporary passwords
     hashed in a small thread pool, and accounts, e-mails and audit events inserted `INSERT_BATCH` rows
-    at a time. `progress(done, total)` is called once per account
-    after its batch is written. No permission check here.
+    at a time with the ORM's INSERT statements but without model instances (`rows.insert_rows`).
+    `progress(done, total)` is called once per account after its batch is written. No permission check
+    here. Returns saved Account instances, or with `as_models=False` plain records of the stored values
+    (`id`, `identifier`, `nom`, …), cheaper for thousands of accounts.
     """
-    from models import Account
+    from cpf_tui.services.rows import insert_rows
+    from models import Account, AccountStatus
 
     total = len(specs)
     if total == 0:
@@ -184,48 +189,50 @@ async def provision_accounts(
     plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]
     expires_at = clock.now() + timedelta(days=temp_password_days)
     hashes = await _hash_temporary_passwords(plain_passwords)
-    created: list[Account] = []
+    common = dict(
+        password_is_temporary=True,
+        temp_password_expires_at=expires_at,
+        created_by_id=created_by.pk if created_by is not None else None,
+    )
+    created: list[SimpleNamespace] = []
     for start in range(0, total, INSERT_BATCH):
-        batch = [
-            Account(
-                identifier=identifier,
-                role=spec.role,
-                profile=spec.profile,
-                organisation=spec.organisation,
-                establishment=spec.establishment,
-                nom=spec.nom,
-                prenom=spec.prenom,
-                email=spec.email,
-                phone=spec.phone,
-                service=spec.service,
-                password_hash=password_hash,
-                password_is_temporary=True,
-                temp_password_expires_at=expires_at,
-                created_by=created_by,
+        batch = []
+        rows = []
+        for spec, identifier, password_hash in zip(
+            specs[start : start + INSERT_BATCH],
+            identifiers[start : start + INSERT_BATCH],
+            hashes[start : start + INSERT_BATCH],
+        ):
+            account = SimpleNamespace(
+                id=None, identifier=identifier, role=spec.role, profile=spec.profile, status=AccountStatus.ACTIVE,
+                nom=spec.nom, prenom=spec.prenom, email=spec.email, phone=spec.phone, service=spec.service,
+                organisation_id=spec.organisation.pk if spec.organisation is not None else None,
+                establishment_id=spec.establishment.pk if spec.establishment is not None else None,
             )
-            for spec, identifier, password_hash in zip(
-                specs[start : start + INSERT_BATCH],
-                identifiers[start : start + INSERT_BATCH],
-                hashes[start : start + INSERT_BATCH],
-            )
-        ]
-        for account, spec in zip(batch, specs[start : start + INSERT_BATCH]):
             account.search_text = search_text_of(account, spec.establishment.name if spec.establishment else "")
-        await _insert_accounts(batch, using_db)
-        mails = []
-        for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH]):
-            subject, body = welcome_mail(account, password, expires_at)
-            mails.append(
-                outbox.message(
-                    kind="account_created",
-                    to_address=account.email,
-                    subject=subject,
-                    body=body,
-                    contains_secret=True,
-                    account_id=account.id,
-                )
-            )
-        await outbox.enqueue_many(mails, using_db=using_db)
+            batch.append(account)
+            row = vars(account).copy()
+            del row["id"], row["status"]
+            row["password_hash"] = password_hash
+            rows.append(row)
+        automatic = await insert_rows(Account, rows, using_db=using_db, common=common, batch_size=INSERT_BATCH)
+        ids = dict(
+            await Account.filter(identifier__in=[account.identifier for account in batch])
+            .using_db(using_db)
+            .values_list("identifier", "id")
+        )
+        for account in batch:
+            account.id = account.pk = ids[account.identifier]
+            vars(account).update(automatic)
+        await outbox.enqueue_rows(
+            [
+                dict(zip(("subject", "body"), welcome_mail(account, password, expires_at)),
+                     to_address=account.email, account_id=account.id)
+                for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH])
+            ],
+            common=dict(kind="account_created", contains_secret=True),
+            using_db=using_db,
+        )
         await audit.record_many(
             (
                 dict(
@@ -233,18 +240,47 @@ async def provision_accounts(
                     ctx=ctx,
                     actor=created_by,
                     target=account,
+                    target_type=Account.__name__,
+                    target_label=Account.__str__(account),  # the label `str(account)` gives
                     after=account_public_fields(account),
                     organisation_id=account.organisation_id,
                 )
                 for account in batch
             ),
             using_db=using_db,
+            returning=False,
         )
         created.extend(batch)
         if progress is not None:
             for done in range(start + 1, start + len(batch) + 1):
                 progress(done, total)
-    return created
+    if not as_models:
+        return created
+    return [
+        _saved_account(spec, account, password_hash, common, created_by)
+        for spec, account, password_hash in zip(specs, created, hashes)
+    ]
+
+
+def _saved_account(
+    spec: AccountSpec, record: SimpleNamespace, password_hash: str, common: dict[str, Any], created_by: Any
+) -> Account:
+    """The Account instance of a row `provision_accounts` inserted, as a saved model."""
+    from models import Account
+
+    account = Account(
+        identifier=record.identifier, role=spec.role, profile=spec.profile, organisation=spec.organisation,
+        establishment=spec.establishment, nom=spec.nom, prenom=spec.prenom, email=spec.email, phone=spec.phone,
+        service=spec.service, search_text=record.search_text, password_hash=password_hash,
+        password_is_temporary=common["password_is_temporary"],
+        temp_password_expires_at=common["temp_password_expires_at"], created_by=created_by,
+        created_at=record.created_at,
+    )
+    account.id = record.id
+    # What Model.save() records after an INSERT, so that later saves are UPDATEs.
+    account._saved_in_db = True  # noqa: SLF001
+    account._custom_generated_pk = False  # noqa: SLF001
+    return account
 
 
 async def _hash_temporary_passwords(plain_passwords: list[str]) -> list[str]:
@@ -270,23 +306,6 @@ async def _hash_temporary_passwords(plain_passwords: list[str]) -> list[str]:
 
 def _hash_all(plain_passwords: list[str]) -> list[str]:
     return [passwords.hash_temporary(password) for password in plain_passwords]
-
-
-async def _insert_accounts(batch: list[Account], using_db: Any) -> None:
-    """Insert `batch` in one statement, then read the ids back by identifier (unique)."""
-    from models import Account
-
-    await Account.bulk_create(batch, batch_size=INSERT_BATCH, using_db=using_db)
-    ids = dict(
-        await Account.filter(identifier__in=[account.identifier for account in batch])
-        .using_db(using_db)
-        .values_list("identifier", "id")
-    )
-    for account in batch:
-        account.id = ids[account.identifier]
-        # What Model.save() records after an INSERT, so that later saves are UPDATEs.
-        account._saved_in_db = True  # noqa: SLF001
-        account._custom_generated_pk = False  # noqa: SLF001
 
 
 async def issue_temporary_password(
