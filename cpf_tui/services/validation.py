@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from cpf_tui.errors import ValidationError
 from cpf_tui.text import clean_line, has_control_chars
 
 _MARKUP = re.compile(r"\[/?[a-zA-Z@#$][^\]]*\]")
 _NAME_ALLOWED = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿŒœ' .\-]+$")
+_FR_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9][0-9]){4}")
+"""A French number typed nationally (06 12 34 56 78): `phonenumbers.parse` gives +33 and the 9 digits."""
+_FR_E164_PAIRS = re.compile(r"\+33([1-79])([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
+"""A stored French number shown as 0X XX XX XX XX (the 08 numbers have another layout)."""
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+"""An ASCII local part email-validator accepts and keeps unchanged."""
 
 
 def validate_text(value: str, label: str, *, max_length: int = 100, required: bool = True) -> str:
@@ -68,10 +76,28 @@ def validate_email(value: str, label: str = "E-mail") -> str:
         raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
     if has_control_chars(text):
         raise ValidationError(f"{label} : caractères de contrôle interdits.", {label: "caractères de contrôle"})
+    local, at, domain = text.rpartition("@")
+    if at and len(local) <= 64 and len(text) <= 200 and _DOT_ATOM.fullmatch(local):
+        clean_domain = _normalised_domain(domain)
+        if clean_domain is not None:
+            return f"{local}@{clean_domain}"
     try:
         return check(text, check_deliverability=False).normalized
     except EmailNotValidError:
         raise ValidationError(f"{label} : adresse e-mail invalide (« {text[:60]} »).", {label: "invalide"}) from None
+
+
+@lru_cache(maxsize=1024)
+def _normalised_domain(domain: str) -> str | None:
+    """The domain email-validator gives for an address at `domain` (None when it refuses it): a file's
+    addresses share a few domains, checked once each."""
+    from email_validator import EmailNotValidError
+    from email_validator import validate_email as check
+
+    try:
+        return check(f"a@{domain}", check_deliverability=False).normalized.rpartition("@")[2]
+    except EmailNotValidError:
+        return None
 
 
 def validate_phone(value: str, label: str = "Téléphone", *, required: bool = True, mobile: bool = False) -> str:
@@ -83,10 +109,14 @@ def validate_phone(value: str, label: str = "Téléphone", *, required: bool = T
         if required:
             raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
         return ""
-    try:
-        number = phonenumbers.parse(text, "FR")
-    except phonenumbers.NumberParseException:
-        raise ValidationError(f"{label} : numéro de téléphone invalide.", {label: "invalide"}) from None
+    if _FR_NATIONAL.fullmatch(text):
+        # What `parse(text, "FR")` returns for this shape, without its general parsing.
+        number = phonenumbers.PhoneNumber(country_code=33, national_number=int(re.sub(r"\D", "", text)))
+    else:
+        try:
+            number = phonenumbers.parse(text, "FR")
+        except phonenumbers.NumberParseException:
+            raise ValidationError(f"{label} : numéro de téléphone invalide.", {label: "invalide"}) from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(f"{label} : numéro de téléphone invalide.", {label: "invalide"})
     if mobile and phonenumbers.number_type(number) not in (
@@ -103,6 +133,9 @@ def format_phone(e164: str) -> str:
 
     if not e164:
         return ""
+    pairs = _FR_E164_PAIRS.fullmatch(e164)
+    if pairs:
+        return "0" + " ".join(pairs.groups())
     try:
         number = phonenumbers.parse(e164, "FR")
     except phonenumbers.NumberParseException:
