@@ -215,3 +215,28 @@ async def test_import_journal_stays_verifiable_with_one_event_per_account(world,
     seqs = [e.seq for e in events]
     assert seqs == list(range(seqs[0], seqs[0] + 40))
     assert (await audit.verify_chain()).ok
+
+
+def test_result_rows_read_back_like_cells_written_by_openpyxl(tmp_path):
+    """The rows written into the sheet XML read back as openpyxl's own cells would (value, type, quote prefix)."""
+    from openpyxl import Workbook
+
+    from cpf_tui.services.bulk_export import RESULT_SHEET, text_cell
+
+    rows = [
+        ["ABCD2345", "Lefèvre", "Élodie", "e@x.fr", "06 12 34 56 78", "Gestionnaire", "Clôture", "73282932000074",
+         "Siège <&> \"Paris\"", "=1+1", 12],
+        ["WXYZ6789", " O'Neil ", "-Jean", "@x", "", "#N/A", "+33", "", "é\x01è", "\t=2", 13],
+    ]
+    ours = load_workbook(write_result(tmp_path / "ours.xlsx", "Titre", rows))[RESULT_SHEET]
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(RESULT_SHEET)
+    for row in [["Titre"], [label for label, _width in RESULT_HEADERS], *rows]:
+        sheet.append([text_cell(sheet, value) for value in row])
+    workbook.save(tmp_path / "theirs.xlsx")
+    theirs = load_workbook(tmp_path / "theirs.xlsx")[RESULT_SHEET]
+    for mine, reference in zip(ours.iter_rows(min_row=3), theirs.iter_rows(min_row=3), strict=True):
+        assert [(c.value, c.data_type, bool(c.quotePrefix)) for c in mine] == [
+            (c.value, c.data_type, bool(c.quotePrefix)) for c in reference
+        ]
+    assert ours.max_row == 4 and ours.freeze_panes == "A3"
