@@ -268,3 +268,19 @@ async def test_provision_accounts_records_equal_the_models(db, frozen_clock):
     event = await AuditEvent.get(action="account.create", target_id=str(stored.id))
     assert event.target_type == "Account" and event.target_label == str(stored)
     assert event.organisation_id == org.id
+
+
+def test_search_text_folded_part_by_part_equals_search_text_of():
+    from types import SimpleNamespace
+
+    memo: dict[str, str] = {}
+    for nom, prenom, service, site in [
+        ("Lefèvre", "Élodie", "Formation", "Siège"), ("O'Neil", "Ŋoa  Zoë", "", "Agence  Lyon\u00a0Part-Dieu"),
+        ("ΣΟΦΙΑΣ", "Chloé", "  ", "ﬁn Æther"), ("x" * 300, "y" * 300, "z" * 200, "Site"),
+        ("Müller", "Σ'", "\u0301Accent", ""),
+    ]:
+        for role, profile, status in [(Role.GESTIONNAIRE, Profile.CLOTURE, "active"),
+                                      (Role.DELEGATED_ADMIN, Profile.CLOTURE, "inactive")]:
+            account = SimpleNamespace(nom=nom, prenom=prenom, identifier="ABCD2345", email="A.b@x.fr", service=service,
+                                      role=role, profile=profile, status=status)
+            assert provisioning._search_text_memo(account, site, memo) == provisioning.search_text_of(account, site)  # noqa: SLF001

@@ -23,9 +23,9 @@ INSERT_BATCH = 500
 def _converter(field: Any) -> Callable[[Any], Any]:
     """`field.to_db_value`, with a shortcut for plain strings within a character field's length and a
     memo for enum members and booleans (their conversion only depends on the value)."""
-    from tortoise.fields import CharField, TextField
+    from tortoise.fields import CharField, IntField, TextField
     from tortoise.fields.data import CharEnumFieldInstance
-    from tortoise.validators import MaxLengthValidator
+    from tortoise.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 
     convert = field.to_db_value
     plain_text = (
@@ -42,6 +42,17 @@ def _converter(field: Any) -> Callable[[Any], Any]:
             return convert(value, None)
 
         return text
+    bounds = [validator for validator in field.validators if isinstance(validator, (MinValueValidator, MaxValueValidator))]
+    if type(field) is IntField and len(bounds) == len(field.validators):
+        low = max((v.min_value for v in bounds if isinstance(v, MinValueValidator)), default=-float("inf"))
+        high = min((v.max_value for v in bounds if isinstance(v, MaxValueValidator)), default=float("inf"))
+
+        def integer(value: Any) -> Any:
+            if type(value) is int and low <= value <= high:
+                return value
+            return convert(value, None)
+
+        return integer
     memo: dict[Any, Any] = {}
 
     def other(value: Any) -> Any:
