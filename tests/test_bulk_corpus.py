@@ -361,3 +361,34 @@ def test_email_fast_path_matches_email_validator():
         except EmailNotValidError:
             slow = None
         assert fast == slow, address
+
+
+def test_fast_sheet_reader_gives_openpyxl_cells(tmp_path):
+    """`_iter_rows` (inline strings read without Text objects) yields the cells `iter_rows` yields."""
+    from datetime import datetime as moment
+
+    from openpyxl import Workbook, load_workbook
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    from cpf_tui.services.bulk_workbook import _iter_rows
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Habilitations"
+    sheet.append(["Nom", "Prénom", " espacé ", "", None, "=SUM(1,2)", 3, moment(2026, 1, 2)])
+    sheet.append([])
+    sheet.append([True, "#N/A", CellRichText("Ri", TextBlock(InlineFont(b=True), "che")), "é<&>\"", "x"])
+    sheet["B6"] = "loin"
+    sheet["J6"] = "au-delà"
+    path = tmp_path / "cells.xlsx"
+    workbook.save(path)
+    for max_col in (None, 3, 8, 64):
+        book = load_workbook(path, read_only=True)
+        ours = [[(c.value, c.data_type) for c in row] for row in _iter_rows(book.active, max_col)]
+        theirs = [[(c.value, c.data_type) for c in row] for row in book.active.iter_rows(max_col=max_col)]
+        book.close()
+        assert ours == theirs, max_col
+    book = load_workbook(path, read_only=True)
+    assert [c.value for c in next(iter(_iter_rows(book.active, None)))][:3] == ["Nom", "Prénom", " espacé "]
+    book.close()

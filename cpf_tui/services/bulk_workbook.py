@@ -434,9 +434,74 @@ def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSetti
         workbook.close()
 
 
+def _sheet_parser(source: Any, sheet: Any) -> Any:
+    """openpyxl's sheet parser, with a shortcut for inline strings.
+
+    A plain inline string (`<c t="inlineStr"><is><t>texte</t></is></c>`, what openpyxl and several
+    generators write) gets the value openpyxl gives it (`Text.from_tree(is).content`) without building
+    the Text object, the slowest step of reading such a file; anything else (rich text runs, phonetic
+    text, formulas) goes through openpyxl's own `parse_cell`.
+    """
+    from openpyxl.utils import coordinate_to_tuple
+    from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, WorkSheetParser
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    text_tag = f"{{{SHEET_MAIN_NS}}}t"
+
+    class Parser(WorkSheetParser):
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            if element.get("t") != "inlineStr" or (not self.data_only and element.find(FORMULA_TAG) is not None):
+                return super().parse_cell(element)
+            child = element.find(INLINE_STRING)
+            if child is None or len(child) != 1 or child[0].tag != text_tag or len(child[0]):
+                return super().parse_cell(element)
+            style_id = element.get("s", 0)
+            if style_id:
+                style_id = int(style_id)
+            coordinate = element.get("r")
+            if coordinate:
+                row, column = coordinate_to_tuple(coordinate)
+                self.col_counter = column
+            else:
+                self.col_counter += 1
+                row, column = self.row_counter, self.col_counter
+            value = child[0].text or ""
+            return {"row": row, "column": column, "value": value, "data_type": "s", "style_id": style_id}
+
+    workbook = sheet.parent
+    return Parser(
+        source, sheet._shared_strings, data_only=workbook.data_only, epoch=workbook.epoch,  # noqa: SLF001
+        date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats,  # noqa: SLF001
+    )
+
+
+def _iter_rows(sheet: Any, max_col: int | None) -> Any:
+    """`sheet.iter_rows(max_col=max_col)` of a read-only sheet (same rows and cells), with `_sheet_parser`."""
+    from openpyxl.cell.read_only import EMPTY_CELL
+
+    max_col = max_col or sheet.max_column
+    max_row = sheet.max_row
+    empty_row = (EMPTY_CELL,) * max_col if max_col is not None else []
+    counter = 1
+    index = 1
+    with sheet._get_source() as source:  # noqa: SLF001
+        for index, row in _sheet_parser(source, sheet).parse():
+            if max_row is not None and index > max_row:
+                break
+            for _ in range(counter, index):  # rows missing from the XML
+                counter += 1
+                yield empty_row
+            if counter <= index:
+                counter += 1
+                yield sheet._get_row(row, 1, max_col, False)  # noqa: SLF001
+    if max_row is not None and max_row < index:
+        for _ in range(counter, max_row + 1):
+            yield empty_row
+
+
 def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
     width = sheet.max_column
-    rows = sheet.iter_rows(max_col=min(width, MAX_COLUMNS) if width else None)
+    rows = _iter_rows(sheet, min(width, MAX_COLUMNS) if width else None)
     positions: dict[str, int] | None = None
     header_row = 0
     for row_number, cells in enumerate(rows, start=1):
