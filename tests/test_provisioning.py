@@ -277,7 +277,7 @@ def test_search_text_folded_part_by_part_equals_search_text_of():
     for nom, prenom, service, site in [
         ("Lefèvre", "Élodie", "Formation", "Siège"), ("O'Neil", "Ŋoa  Zoë", "", "Agence  Lyon\u00a0Part-Dieu"),
         ("ΣΟΦΙΑΣ", "Chloé", "  ", "ﬁn Æther"), ("x" * 300, "y" * 300, "z" * 200, "Site"),
-        ("Müller", "Σ'", "\u0301Accent", ""),
+        ("Müller", "Σ'", "\u0301Accent", ""), ("  Ab\tC ", "D\x0bE", "F  G", "H\x1cI"),
     ]:
         for role, profile, status in [(Role.GESTIONNAIRE, Profile.CLOTURE, "active"),
                                       (Role.DELEGATED_ADMIN, Profile.CLOTURE, "inactive")]:

@@ -166,13 +166,15 @@ def _search_text_memo(account: Any, establishment_name: str, memo: dict[str, str
     """`search_text_of`, folding each part once per `memo` (names, services and sites repeat in a batch).
 
     The same key: folding works character by character, and the space between parts keeps the
-    words of one part from meeting the next part's.
+    words of one part from meeting the next part's. ASCII parts (identifiers, most e-mails) have
+    nothing to decompose: lower-casing and collapsing their spaces is their fold.
     """
     folded = []
     for part in _search_parts(account, establishment_name):
         clean = memo.get(part)
         if clean is None:
-            clean = memo[part] = text.fold(part)
+            clean = " ".join(part.lower().split()) if part.isascii() else text.fold(part)
+            memo[part] = clean
         if clean:
             folded.append(clean)
     return " ".join(folded)[:600]
