@@ -211,7 +211,7 @@ def write_result(path: str | Path, title: str, rows: Iterable[Sequence[Any]]) ->
     sheet.append([text_cell(sheet, _PLACEHOLDER)])
     skeleton = io.BytesIO()
     workbook.save(skeleton)
-    return _save_bytes(_with_rows(skeleton.getvalue(), rows, first_row=3), path)
+    return _save(_with_rows(skeleton.getvalue(), rows, first_row=3), path)
 
 
 _PLACEHOLDER = "=placeholder"
@@ -261,25 +261,16 @@ def _with_rows(skeleton: bytes, rows: Iterable[Sequence[Any]], first_row: int) -
     return output.getvalue()
 
 
-def _save_bytes(content: bytes, path: Path) -> Path:
-    """Write `content` through a temporary name in the same folder, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_bytes(content)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
-    return path
-
-
 def _save(workbook: Any, path: Path) -> Path:
-    """Save through a temporary name in the same folder, so a reader never sees half a file."""
+    """Save a workbook (or its bytes) through a temporary name in the same folder, so a reader never
+    sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        workbook.save(partial)
+        if isinstance(workbook, bytes):
+            partial.write_bytes(workbook)
+        else:
+            workbook.save(partial)
         os.replace(partial, path)
     finally:
         if partial.exists():
