@@ -199,6 +199,22 @@ async def test_sandbox_rows_and_ledger_are_consistent(sandbox_db):
     assert await HoursMovement.filter(minutes__lt=0).count() == 0
 
 
+async def test_ledger_history_is_dated_like_what_it_records(sandbox_db):
+    from datetime import datetime, timezone
+
+    end_of_today = datetime.combine(sandbox.SANDBOX_TODAY, datetime.max.time(), timezone.utc)
+    for movement in await HoursMovement.all().prefetch_related("dossier"):
+        assert movement.created_at <= end_of_today
+        if movement.kind == "cpf_acquisition":
+            assert (movement.created_at.year, movement.created_at.month) == (movement.reference_year + 1, 1)
+        elif movement.kind == "dif_setting":
+            assert movement.created_at < datetime(2021, 7, 1, tzinfo=timezone.utc)  # DIF recording deadline
+        elif movement.kind == "reservation":
+            assert movement.created_at == movement.dossier.validated_at
+        else:
+            assert movement.created_at == movement.dossier.closed_at
+
+
 async def test_training_accounts_can_log_in(sandbox_db):
     active = await Account.get(identifier="GSTN4VAD")
     assert passwords.verify(active.password_hash, sandbox.TRAINING_PASSWORD)

@@ -8,6 +8,7 @@ columns of Holder equal to the sums of the ledger).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -237,6 +238,8 @@ class MovementPlan:
     dossier_number: str | None = None
     author: str | None = None
     reason: str = ""
+    at: datetime | None = None
+    """When the movement happened (annual feed, DIF entry, validation, closure)."""
 
 
 @dataclass
@@ -405,7 +408,8 @@ def _plan_acquisitions(rng: random.Random, holder: HolderPlan, born: date) -> No
         if minutes:
             holder.movements.append(MovementPlan("cpf_acquisition", "cpf", minutes, reference_year=year,
                                                  work_ratio_percent=ratio,
-                                                 reason=f"Déclaration annuelle {year}"))
+                                                 reason=f"Déclaration annuelle {year}",
+                                                 at=datetime(year + 1, 1, 10, 6, 0, tzinfo=timezone.utc)))
             holder.cpf_acquired += minutes
 
 
@@ -416,11 +420,12 @@ def _plan_dif(rng: random.Random, holder: HolderPlan) -> None:
     if rng.random() < 0.2:
         settings.append(rng.randint(1, DIF_CEILING // HOUR) * HOUR)
     author = rng.choice([spec.identifier for spec in ACCOUNTS if spec.role == "gestionnaire" and not spec.pending])
-    for total in settings:
+    for index, total in enumerate(settings):
         reason = rng.choice(DIF_REASONS).format(
             n=rng.randint(10000, 99999), d=date(2014, rng.randint(1, 12), rng.randint(1, 28)).strftime("%d/%m/%Y"))
         holder.movements.append(MovementPlan("dif_setting", "dif", total, previous_minutes=holder.dif_total,
-                                             author=author, reason=reason))
+                                             author=author, reason=reason,
+                                             at=_dif_entry_at(holder.nir, index)))
         holder.dif_total = total
 
 
@@ -472,6 +477,20 @@ def _plan_dossiers(rng: random.Random, holders: list[HolderPlan],
     return dossiers
 
 
+def _dif_entry_at(nir: str, index: int) -> datetime:
+    """When a holder's DIF balance was entered (`index`: its first, second… entry): before the 30 June 2021
+    deadline for recording DIF hours, derived from the NIR (no draw from the plan's random sequence,
+    which stays as it was)."""
+    offset = int(hashlib.sha256(nir.encode()).hexdigest()[:8], 16) % 1500
+    return datetime(2016, 6, 1, 9, 0, tzinfo=timezone.utc) + timedelta(days=offset + 90 * index, minutes=offset % 480)
+
+
+def _not_after_today(moment: datetime) -> datetime:
+    """No action of the sandbox's past happens after its own today (the same draws, clamped)."""
+    latest = datetime.combine(SANDBOX_TODAY, time(8, 0), tzinfo=timezone.utc)
+    return min(moment, latest)
+
+
 def _at(day: date, rng: random.Random) -> datetime:
     return datetime.combine(day, time(rng.randint(8, 17), rng.randint(0, 59)), tzinfo=timezone.utc)
 
@@ -481,12 +500,13 @@ def _validate(rng: random.Random, holder: HolderPlan, plan: DossierPlan, validat
     dif_part, cpf_part = reservation_split(plan.requested_minutes, dif_available)
     plan.reserved_dif_minutes, plan.reserved_cpf_minutes = dif_part, cpf_part
     plan.validated_by = validator
-    plan.validated_at = _at(plan.start_date - timedelta(days=rng.randint(7, 30)), rng)
+    plan.validated_at = _not_after_today(_at(plan.start_date - timedelta(days=rng.randint(7, 30)), rng))
     for bucket, minutes in (("dif", dif_part), ("cpf", cpf_part)):
         if minutes:
             holder.movements.append(MovementPlan("reservation", bucket, minutes, dossier_number=plan.number,
                                                  author=plan.validated_by,
-                                                 reason=f"Validation du dossier {plan.number}"))
+                                                 reason=f"Validation du dossier {plan.number}",
+                                                 at=plan.validated_at))
     holder.dif_reserved += dif_part
     holder.cpf_reserved += cpf_part
 
@@ -499,7 +519,7 @@ def _close(rng: random.Random, holder: HolderPlan, plan: DossierPlan, closer: st
         plan.closure_reason = rng.choice(CLOSURE_REASONS)
     plan.done_minutes = done
     plan.closed_by = closer
-    plan.closed_at = _at(plan.end_date + timedelta(days=rng.randint(1, 20)), rng)
+    plan.closed_at = _not_after_today(_at(plan.end_date + timedelta(days=rng.randint(1, 20)), rng))
     dif_done = min(done, plan.reserved_dif_minutes)
     cpf_done = done - dif_done
     note = f"Clôture du dossier {plan.number}" + (f" : {plan.closure_reason}" if plan.closure_reason else "")
@@ -510,7 +530,7 @@ def _close(rng: random.Random, holder: HolderPlan, plan: DossierPlan, closer: st
     ):
         if minutes:
             holder.movements.append(MovementPlan(kind, bucket, minutes, dossier_number=plan.number,
-                                                 author=plan.closed_by, reason=note))
+                                                 author=plan.closed_by, reason=note, at=plan.closed_at))
     holder.dif_reserved -= plan.reserved_dif_minutes
     holder.cpf_reserved -= plan.reserved_cpf_minutes
     holder.dif_consumed += dif_done
@@ -671,7 +691,7 @@ async def _write_holders_and_dossiers(conn: Any, plan: SandboxPlan, organisation
             previous_minutes=m.previous_minutes, reference_year=m.reference_year,
             work_ratio_percent=m.work_ratio_percent,
             dossier_id=dossier_ids[m.dossier_number] if m.dossier_number else None,
-            author=accounts[m.author] if m.author else None, reason=m.reason,
+            author=accounts[m.author] if m.author else None, reason=m.reason, created_at=m.at or SETUP_AT,
         )
         for h in plan.holders
         for m in h.movements
