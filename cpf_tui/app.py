@@ -96,7 +96,6 @@ class CpfApp(App[int]):
         if self.screen_memory is not None:
             self.screen_memory.forget()
         self.refresh(repaint=True, layout=True)
-        self.screen.refresh(repaint=True, layout=True)
 
     def on_mount(self) -> None:
         from screens.login import LoginScreen

@@ -41,9 +41,8 @@ class Unreadable(Exception):
 class ChangedCells(CompositorUpdate):
     """An update reduced to the stretches that changed, rendered once, ready for the terminal."""
 
-    def __init__(self, text: str, stretches: int) -> None:
+    def __init__(self, text: str) -> None:
         self.text = text
-        self.stretches = stretches
 
     def __rich_console__(self, console: Console, options: Any) -> Iterable[Any]:  # pragma: no cover - unused
         yield Control(self.text)
@@ -137,7 +136,7 @@ class ScreenMemory:
             self._patch(y, x, cells, parts, console)
         if not parts:
             return None
-        return ChangedCells("".join(parts), len(parts) // 2)
+        return ChangedCells("".join(parts))
 
     def _layout_patches(self, update: LayoutUpdate) -> Iterable[tuple[int, int, list[Cell]]]:
         for y, line in enumerate(update.strips, update.region.y):

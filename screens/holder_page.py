@@ -100,7 +100,7 @@ class HolderPageScreen(CpfScreen):
             if line.previous_minutes is not None:
                 hours = f"{format_hours(line.previous_minutes)} → {hours}"
             table.add_row(
-                Text(clock.shown(line.at, "%d/%m/%Y")), Text(line.kind_label if line.bucket in line.kind_label else f"{line.kind_label} {line.bucket}"), Text(hours),
+                Text(clock.shown(line.at, "%d/%m/%Y")), Text(line.label), Text(hours),
                 Text(line.dossier_number), Text(line.author), Text(line.reason),
             )
 

@@ -9,11 +9,11 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from cpf_tui import clock
+from cpf_tui import clock, text
 from cpf_tui.services import audit, outbox, passwords, provisioning
-from cpf_tui.services.rows import insert_rows
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.identifiers import ALPHABET, LENGTH
+from cpf_tui.services.rows import insert_rows
 from models import Account, AccountStatus, AuditEvent, OutboxEmail, Profile, Role
 from tests.factories import make_account, make_organisation
 
@@ -270,7 +270,7 @@ async def test_provision_accounts_records_equal_the_models(db, frozen_clock):
     assert event.organisation_id == org.id
 
 
-def test_search_text_folded_part_by_part_equals_search_text_of():
+def test_search_text_folded_part_by_part_equals_folding_the_joined_parts():
     from types import SimpleNamespace
 
     memo: dict[str, str] = {}
@@ -283,4 +283,7 @@ def test_search_text_folded_part_by_part_equals_search_text_of():
                                       (Role.DELEGATED_ADMIN, Profile.CLOTURE, "inactive")]:
             account = SimpleNamespace(nom=nom, prenom=prenom, identifier="ABCD2345", email="A.b@x.fr", service=service,
                                       role=role, profile=profile, status=status)
-            assert provisioning._search_text_memo(account, site, memo) == provisioning.search_text_of(account, site)  # noqa: SLF001
+            parts = provisioning._search_parts(account, site)  # noqa: SLF001
+            whole = text.fold(" ".join(part for part in parts if part))[:600]
+            assert provisioning.search_text_of(account, site, memo) == whole
+            assert provisioning.search_text_of(account, site) == whole

@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 from tortoise.expressions import F
-from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
@@ -21,6 +20,7 @@ from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, validation
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.organisations import (
     PersonInput,
     collect,

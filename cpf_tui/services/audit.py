@@ -39,7 +39,7 @@ _HASHED_KEYS = (
 
 def hashed_fields(event: Any) -> dict[str, Any]:
     """The fields of an AuditEvent covered by its hash (everything but id and the hashes)."""
-    return {key: getattr(event, key) for key in _HASHED_KEYS} | {"at": event.at.isoformat()}
+    return _hashed_row({key: getattr(event, key) for key in _HASHED_KEYS})
 
 
 async def record(
@@ -212,7 +212,7 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
 
 
 def _hashed_row(row: dict[str, Any]) -> dict[str, Any]:
-    """`hashed_fields` of the event a row of values describes."""
+    """The hashed fields of an event given as a row of values (`hashed_fields` for a model)."""
     return {key: row[key] for key in _HASHED_KEYS} | {"at": row["at"].isoformat()}
 
 

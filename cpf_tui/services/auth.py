@@ -228,9 +228,8 @@ async def authenticate(
 
     `retry_after` on the error tells the login screen how long to count down before the next attempt.
     """
-    from cpf_tui.services.locking import serialised_transaction
-
     from cpf_tui.services import sessions
+    from cpf_tui.services.locking import serialised_transaction
     from models import Account, AccountStatus
 
     security = security or SecuritySettings()
@@ -302,10 +301,9 @@ async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettin
 
     Raises AuthenticationFailed (stay locked) or SessionEnded (the account got locked: log out).
     """
-    from cpf_tui.services.locking import serialised_transaction
-
     from cpf_tui import permissions
     from cpf_tui.services import sessions
+    from cpf_tui.services.locking import serialised_transaction
 
     security = security or SecuritySettings()
     account = await permissions.load_actor(ctx)
@@ -359,10 +357,9 @@ async def change_password(
     The current password is asked unless the password is temporary (it was typed at login moments
     ago). The other open sessions of the account end.
     """
-    from cpf_tui.services.locking import serialised_transaction
-
     from cpf_tui import permissions
     from cpf_tui.services import outbox, password_policy, sessions
+    from cpf_tui.services.locking import serialised_transaction
     from models import Account, PasswordHistory
 
     security = security or SecuritySettings()

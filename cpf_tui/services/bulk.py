@@ -269,8 +269,8 @@ async def import_workbook(
     `expected_sha256` (from the checked report) refuses a file changed since it was checked.
     """
     from tortoise.exceptions import IntegrityError
-    from cpf_tui.services.locking import serialised_transaction
 
+    from cpf_tui.services.locking import serialised_transaction
     from cpf_tui.services.provisioning import AccountSpec, provision_accounts
     from models import BulkImport, Establishment, ImportStatus
 

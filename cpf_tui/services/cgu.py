@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.errors import Conflict, ValidationError
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import SYSTEM, RequestContext
+from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.text import has_control_chars
 
 MAX_BYTES = 512 * 1024

@@ -81,6 +81,11 @@ class MovementLine:
     author: str
     reason: str
 
+    @property
+    def label(self) -> str:
+        """The movement and its hours (`Réservation DIF`), the hours named once (`Acquisition CPF`)."""
+        return self.kind_label if self.bucket in self.kind_label else f"{self.kind_label} {self.bucket}"
+
 
 @dataclass(frozen=True)
 class HolderPage:

@@ -290,11 +290,10 @@ async def send_now(ctx: RequestContext, settings: Settings) -> DeliveryReport:
 
 async def retry_failed(ctx: RequestContext, outbox_id: int) -> None:
     """An operator puts a failed message back in the queue (attempts reset), audited."""
-    from cpf_tui.services.locking import serialised_transaction
-
     from cpf_tui import permissions
     from cpf_tui.permissions import Capability
     from cpf_tui.services import audit
+    from cpf_tui.services.locking import serialised_transaction
     from models import OutboxEmail, OutboxStatus
 
     actor = await permissions.require(ctx, Capability.OUTBOX_VIEW)

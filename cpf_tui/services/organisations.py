@@ -13,7 +13,6 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from cpf_tui.services.locking import serialised_transaction
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
@@ -21,6 +20,7 @@ from cpf_tui.errors import Conflict, NotFound, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, validation
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.provisioning import account_public_fields, provision_account, search_text_of
 from cpf_tui.text import fold
 

@@ -173,7 +173,6 @@ async def update_line(
 ) -> PlanningLine:
     """Change one planning line (operators); `expected` = the values the user saw (conflict check)."""
     from cpf_tui.services.locking import serialised_transaction
-
     from models import PlanningMilestone
 
     actor = await permissions.require(ctx, Capability.PLANNING_EDIT)

@@ -157,18 +157,16 @@ def _search_parts(account: Any, establishment_name: str) -> list[str]:
     ]
 
 
-def search_text_of(account: Any, establishment_name: str) -> str:
-    """The folded search key of an account: identifier, names, e-mail, service, profile, role, status, site."""
-    return text.fold(" ".join(p for p in _search_parts(account, establishment_name) if p))[:600]
+def search_text_of(account: Any, establishment_name: str, memo: dict[str, str] | None = None) -> str:
+    """The folded search key of an account: identifier, names, e-mail, service, profile, role, status, site.
 
-
-def _search_text_memo(account: Any, establishment_name: str, memo: dict[str, str]) -> str:
-    """`search_text_of`, folding each part once per `memo` (names, services and sites repeat in a batch).
-
-    The same key: folding works character by character, and the space between parts keeps the
-    words of one part from meeting the next part's. ASCII parts (identifiers, most e-mails) have
-    nothing to decompose: lower-casing and collapsing their spaces is their fold.
+    Each part is folded on its own (the same key as folding the joined parts: folding works character
+    by character, and the space between parts keeps one part's words from meeting the next one's);
+    `memo` keeps the folded parts across the accounts of a batch, where names, services and sites
+    repeat. ASCII parts (identifiers, most e-mails) have nothing to decompose: lower-casing and
+    collapsing their spaces is their fold.
     """
+    memo = {} if memo is None else memo
     folded = []
     for part in _search_parts(account, establishment_name):
         clean = memo.get(part)
@@ -231,7 +229,7 @@ async def provision_accounts(
                 organisation_id=spec.organisation.pk if spec.organisation is not None else None,
                 establishment_id=spec.establishment.pk if spec.establishment is not None else None,
             )
-            account.search_text = _search_text_memo(
+            account.search_text = search_text_of(
                 account, spec.establishment.name if spec.establishment else "", folded
             )
             batch.append(account)
@@ -385,9 +383,8 @@ async def bootstrap_operator(
     Whoever can run the command on the server already controls the database, so no actor is checked.
     Inputs are validated with French messages; the temporary password only goes to the outbox.
     """
-    from cpf_tui.services.locking import serialised_transaction
-
     from cpf_tui.services import validation
+    from cpf_tui.services.locking import serialised_transaction
     from models import Profile, Role
 
     clean_nom = validation.validate_person_name(nom, "Nom")

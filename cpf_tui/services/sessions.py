@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cpf_tui.services.locking import serialised_transaction
-
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
 from cpf_tui.errors import NotFound
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services.locking import serialised_transaction
 from models.enums import Role
 
 END_LOGOUT = "logout"
