@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from cpf_tui.errors import CpfError, ValidationError
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 @dataclass
@@ -74,7 +75,7 @@ class FormScreen(CpfScreen):
                 yield Static("", id=f"error-{spec.key}", classes="form-error", markup=False)
             yield Static("", id="form-message", classes="form-error", markup=False)
             yield Button("Enregistrer (Ctrl+S)", id="form-save", variant="primary")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.fields:
@@ -178,7 +179,7 @@ class IdentifierModal(ModalScreen[None]):
                 "par courriel : vous ne le voyez jamais.", markup=False,
             )
             yield Button("Fermer (Entrée)", id="identifier-ok", variant="primary")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#identifier-ok", Button).focus()

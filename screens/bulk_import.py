@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import DirectoryTree, Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from cpf_tui.errors import CpfError
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 class XlsxTree(DirectoryTree):
@@ -123,7 +124,7 @@ class BulkImportScreen(CpfScreen):
         yield ProgressBar(id="bulk-progress", show_eta=False)
         with VerticalScroll(id="bulk-report-scroll"):
             yield Static("", id="bulk-report", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     # -- widgets ---------------------------------------------------------------------------------
     @property

@@ -8,11 +8,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from cpf_tui.errors import Conflict, CpfError, SessionEnded
 from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 REFUSED = "Vous avez refusé les conditions générales d'utilisation : vous êtes déconnecté."
 WRAPPED_LINE = 60
@@ -70,7 +71,7 @@ class CguScreen(CpfScreen):
         with VerticalScroll(id="cgu-scroll"):
             yield Static("Chargement…", id="cgu-text", markup=False)
         yield Static("", id="cgu-message", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def scroller(self) -> VerticalScroll:

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from cpf_tui import clock
 from cpf_tui.errors import Conflict, CpfError, ValidationError
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 FIELDS = (
     ("holder_nir", "NIR du titulaire", "15 caractères, espaces admis"),
@@ -60,7 +61,7 @@ class DossierFormScreen(CpfScreen):
             yield Static("", id="dossier-info", markup=False)
             yield Static("Historique", id="dossier-history-title")
             yield DataTable(id="dossier-history", cursor_type="row")
-        yield Footer()
+        yield KeyBar()
 
     # -- state --------------------------------------------------------------------------------------
     @property

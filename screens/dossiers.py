@@ -7,12 +7,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 
 from cpf_tui.errors import CpfError
 from models.enums import DossierStatus
 from screens.base import CpfScreen
 from screens.holder_page import session_can
+from screens.widgets.keybar import KeyBar
 
 SORT_ORDER = ["-created", "created", "number", "-number", "start_date", "-start_date"]
 
@@ -50,7 +51,7 @@ class DossierListScreen(CpfScreen):
             yield Input(placeholder="au JJ/MM/AAAA", id="filter-to", compact=True, max_length=10)
         yield Static("", id="dossiers-message", markup=False)
         yield DataTable(id="dossiers-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

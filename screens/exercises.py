@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from screens.widgets.keybar import KeyBar
 
 
 class ExercisesModal(ModalScreen[None]):
@@ -32,7 +34,7 @@ class ExercisesModal(ModalScreen[None]):
         with VerticalScroll(id="exercises-list"):
             yield Static("Exercices de formation (se cochent tout seuls)", id="exercises-title", markup=False)
             yield Static("Chargement…", id="exercises-progress", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#exercises-list").focus()

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from cpf_tui import clock
 from cpf_tui.errors import CpfError
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 def session_can(app, capability) -> bool:
@@ -47,7 +48,7 @@ class HolderPageScreen(CpfScreen):
             yield Static("", id="holder-balances", markup=False)
         yield Static("Historique du compte d'heures", id="holder-ledger-title")
         yield DataTable(id="holder-ledger", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def ledger_table(self) -> DataTable:

@@ -7,10 +7,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from cpf_tui.errors import CpfError
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 class HolderSearchScreen(CpfScreen):
@@ -33,7 +34,7 @@ class HolderSearchScreen(CpfScreen):
             yield Input(placeholder="JJ/MM/AAAA (recherche par nom)", id="holder-birth", max_length=10, compact=True)
         yield Static("", id="holder-message", markup=False)
         yield DataTable(id="holder-results", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def query_input(self) -> Input:

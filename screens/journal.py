@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.services.journal import JournalFilters, JournalPage, JournalRow
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 FILTER_FIELDS = (
     ("actor", "Acteur"),
@@ -71,7 +72,7 @@ class JournalScreen(CpfScreen):
                             max_length=100, compact=True)
         yield DataTable(id="journal-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="journal-status", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

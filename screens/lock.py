@@ -6,11 +6,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from textual.widgets import Button, Footer, Header, Input, Static
+from textual.widgets import Button, Header, Input, Static
 
 from cpf_tui.errors import AuthenticationFailed
 from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 class LockScreen(CpfScreen):
@@ -38,7 +39,7 @@ class LockScreen(CpfScreen):
                 yield password
                 yield Static("", id="lock-message", markup=False)
                 yield Button("Se déconnecter (F10)", id="lock-logout-button")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def password_input(self) -> Input:

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from cpf_tui.errors import CpfError
 from cpf_tui.permissions import Capability, can
@@ -15,6 +15,7 @@ from models.enums import StructureType
 from screens.account_form import FormField, FormScreen, IdentifierModal
 from screens.base import CpfScreen
 from screens.modals import ConfirmModal
+from screens.widgets.keybar import KeyBar
 
 
 def person_fields(prefix: str = "admin_") -> list[FormField]:
@@ -60,7 +61,7 @@ class OrganisationsScreen(CpfScreen):
                     max_length=100)
         yield DataTable(id="orgs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="orgs-count", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

@@ -9,13 +9,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from cpf_tui import clock
 from cpf_tui.errors import CpfError
 from cpf_tui.services import mail
 from models.enums import OutboxStatus
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 FILTERS: list[str | None] = [None, "pending", "sending", "sent", "failed"]
 
@@ -42,7 +43,7 @@ class OutboxScreen(CpfScreen):
         yield Static("File d'envoi des courriels", id="outbox-title", markup=False)
         yield Static("", id="outbox-counts", markup=False)
         yield DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

@@ -10,12 +10,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from cpf_tui.errors import SessionEnded, ValidationError
 from cpf_tui.services import password_policy
 from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 MARKS = {True: ("✔", "green"), False: ("✘", "red"), None: ("…", "")}
 
@@ -60,7 +61,7 @@ class PasswordScreen(CpfScreen):
         with VerticalScroll(id="password-message-box"):
             hint = "Entrée : valider." + ("" if self.mandatory else " Échap : revenir.")
             yield Static(hint, id="password-message", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     # -- accessors ---------------------------------------------------------------------------------------
     @property

@@ -9,12 +9,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.permissions import Capability, can
 from cpf_tui.services.planning import DATE_FORMATS_HELP, MilestoneStatus, PlanningLine
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 STATUS_STYLES = {
     MilestoneStatus.DONE: "dim",
@@ -66,7 +67,7 @@ class PlanningScreen(CpfScreen):
         yield Static("Planning partenaires", id="planning-title", markup=False)
         yield DataTable(id="planning-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="planning-detail", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

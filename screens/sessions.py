@@ -8,11 +8,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from cpf_tui import clock
 from cpf_tui.services.sessions import OpenSession
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 def _moment(value: datetime) -> str:
@@ -38,7 +39,7 @@ class SessionsScreen(CpfScreen):
         yield Static("Sessions ouvertes", id="sessions-title", markup=False)
         yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="sessions-status", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

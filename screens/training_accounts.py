@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
+
+from screens.widgets.keybar import KeyBar
 
 
 IDENTITY_WIDTH = 19
@@ -39,7 +41,7 @@ class TrainingAccountsModal(ModalScreen[None]):
             yield Static("Par compte : identifiant et mot de passe, rôle et profil, organisme et état.",
                          markup=False)
             yield DataTable(id="training-accounts-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         from cpf_tui.services.sandbox import training_accounts

@@ -9,13 +9,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from cpf_tui.errors import CpfError
 from cpf_tui.services import accounts
 from cpf_tui.services.accounts import EstablishmentNode
 from models.enums import PROFILE_LABELS, Profile
 from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
 
 
 class UserSearchScreen(CpfScreen):
@@ -48,7 +49,7 @@ class UserSearchScreen(CpfScreen):
                          id="search-establishment", compact=True)
         yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
         yield Static("", id="search-count", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def query_input(self) -> Input:

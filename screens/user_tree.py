@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.reactive import reactive
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from cpf_tui import clock
@@ -29,6 +29,7 @@ from models.enums import PROFILE_LABELS, Profile
 from screens.account_form import FormField, FormScreen, IdentifierModal
 from screens.base import CpfScreen
 from screens.modals import ConfirmModal
+from screens.widgets.keybar import KeyBar
 
 
 @dataclass
@@ -120,7 +121,7 @@ class UserTreeScreen(CpfScreen):
         with Container(id="tree-body"):
             yield Tree(Text("Chargement…"), id="user-tree")
             yield Static(Text("Sélectionnez un compte pour afficher sa fiche descriptive."), id="account-fiche")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def tree(self) -> Tree[NodeInfo]:
