@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 
 from cpf_tui.config import Settings
 from cpf_tui.screen_memory import ScreenMemory
@@ -22,6 +24,13 @@ IDLE_CHECK_SECONDS = 5.0
 """How often the idle lock and the 12-hour limit are checked (a key press checks them too)."""
 TOUCH_INTERVAL_SECONDS = 60.0
 """Key presses re-check the session and record its last activity at most this often."""
+OUTPUT_SWITCH_INTERVAL = 0.001
+"""Seconds a Python thread may hold the interpreter before handing it over (Python's default: 0.005).
+
+Textual writes each frame from its own output thread. While the App's thread is busy (removing the
+login screen just after home is drawn, for instance), that thread waited up to 5 ms for each of its
+steps (take the frame, encode it, write, flush): home reached the terminal 10 to 15 ms after it was
+drawn. Set while the App runs, restored after (docs/security.md, § 10)."""
 
 
 def _palette_commands() -> type:
@@ -68,6 +77,10 @@ class CpfApp(App[int]):
         self.locked = False
         self.screen_memory = ScreenMemory() if settings.ui.changed_lines_only else None
         """What the terminal shows, so that unchanged lines are not written again (None: off)."""
+        self._prepared_home: Screen | None = None
+        """An empty home screen built while the login form is typed (see `prepare_home`)."""
+        self._switch_interval = sys.getswitchinterval()
+        """Python's thread switch interval before the App set OUTPUT_SWITCH_INTERVAL (restored at exit)."""
         self._last_key_at = 0.0
         self._last_touch_at = 0.0
         if settings.sandbox:
@@ -98,6 +111,8 @@ class CpfApp(App[int]):
         self.refresh(repaint=True, layout=True)
 
     def on_mount(self) -> None:
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(OUTPUT_SWITCH_INTERVAL)
         from screens.login import LoginScreen
 
         # The default screen stays underneath: login and home are swapped above it.
@@ -185,6 +200,7 @@ class CpfApp(App[int]):
             event.widget.cursor_blink = False
 
     async def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
         if self.session is not None:
             await self._end_session_record(self.context, "quit")
         self._remove_hangup_handlers()
@@ -225,9 +241,66 @@ class CpfApp(App[int]):
 
             await self._replace_stack(PasswordScreen(self.session, mandatory=True))
         else:
-            from screens.home import HomeScreen
+            home = self._take_prepared_home()
+            switched = self._replace_stack(home)
+            if home.is_running and home is self.screen:
+                # Laid out already (HomeScreen.rehearse): draw it whole now, not at the next frame tick.
+                home.refresh()
+                home._on_timer_update()
+            await switched
 
-            await self._replace_stack(HomeScreen(self.session))
+    def prepare_home(self) -> None:
+        """Build an empty home screen now, without showing it, so that login ends by filling it in.
+
+        Called when the login form is first typed in. The screen is the same for every account (it is
+        filled by `HomeScreen.show_session` once the password is checked), so preparing it reveals
+        nothing about the identifier. Composing, mounting and styling it then costs nothing when the
+        user presses Enter (docs/security.md, § 10: login time).
+
+        Textual shows a screen as soon as it is on the stack; `_get_screen` is the step of
+        `push_screen` that starts the screen (compose, mount) before it is stacked.
+        """
+        if self._prepared_home is not None or self.session is not None or not self.is_running:
+            return
+        from screens.home import HomeScreen
+
+        screen = self._prepared_home = HomeScreen()
+        _screen, mounted = self._get_screen(screen)
+
+        async def rehearse() -> None:
+            await mounted
+            if self._prepared_home is screen and screen is not self.screen:
+                screen.rehearse(self.size)
+            self._prepare_login()
+
+        self.call_later(rehearse)
+
+    @work(group="prepare-login", exit_on_error=False)
+    async def _prepare_login(self) -> None:
+        """Load the login's modules and warm the database reads it makes (see `auth.prepare_login`)."""
+        from cpf_tui.services import auth
+
+        # In the thread that will verify the password: it is started now, and the imports leave the
+        # event loop free to show the typed key.
+        await asyncio.to_thread(auth.prepare_login)
+        await self.db_ready.wait()
+        try:
+            await auth.warm_database()
+        except Exception as exc:  # the login reads for real; a warm-up failure changes nothing
+            self.log.warning(f"login warm-up: {exc!r}")
+
+    def _take_prepared_home(self) -> Screen:
+        """The prepared home screen filled for the session, or a new one."""
+        from screens.home import HomeScreen
+
+        assert self.session is not None
+        screen, self._prepared_home = self._prepared_home, None
+        if isinstance(screen, HomeScreen) and screen.is_running and screen.is_mounted:
+            screen.show_session(self.session)
+            return screen
+        if screen is not None:
+            screen.remove()
+        return HomeScreen(self.session)
 
     def cgu_accepted(self) -> None:
         """The CGU screen recorded the acceptance: go on with the login steps."""
@@ -243,11 +316,11 @@ class CpfApp(App[int]):
         self.notify("Votre mot de passe a été modifié.", title="Mot de passe")
         self.call_later(self.show_home if mandatory else self.pop_screen)
 
-    async def _replace_stack(self, screen) -> None:
-        """Leave only `screen` above the default screen."""
+    def _replace_stack(self, screen):  # noqa: ANN001, ANN202 - a Screen; Textual's AwaitComplete
+        """Leave only `screen` above the default screen (await the result: the replaced ones are removed)."""
         while len(self.screen_stack) > 2:
             self.pop_screen()
-        await self.switch_screen(screen)
+        return self.switch_screen(screen)
 
     async def logout(self, message: str = "", *, reason: str = "logout") -> None:
         """End the session (recorded) and go back to an empty login screen showing `message`."""

@@ -9,18 +9,23 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from screens.base import CpfScreen
-from textual.widgets import Button, Footer, Header, Input, Label, Static
-
-from screens.widgets.typeahead import TypeAheadInput
+from textual.widgets import Button, Header, Input, Label, Static
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
+from screens.base import CpfScreen
+from screens.widgets.keybar import KeyBar
+from screens.widgets.typeahead import TypeAheadInput
 
 
 def write_ready_marker(path: str) -> None:
     """Write the wall-clock time into `path` (start-up benchmark)."""
     with open(path, "w", encoding="ascii") as marker:
         marker.write(repr(time.time()))
+
+
+CHECKING_DELAY = 0.3
+"""Seconds before "Vérification…" shows: a normal check ends sooner (about 0.2 s), and the message would
+only flicker; drawing it would also take processor time from the check itself."""
 
 
 class LoginScreen(CpfScreen):
@@ -52,7 +57,7 @@ class LoginScreen(CpfScreen):
                 yield Input(password=True, id="login-password", max_length=128)
                 yield Static(self.notice, id="login-message", markup=False)
                 yield Button("Se connecter (Entrée)", id="login-submit", variant="primary")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def identifier_input(self) -> Input:
@@ -82,6 +87,13 @@ class LoginScreen(CpfScreen):
         from screens.training_accounts import TrainingAccountsModal
 
         self.app.push_screen(TrainingAccountsModal())
+
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        """Someone is logging in: have the (empty, same for all) home screen built meanwhile."""
+        prepare = getattr(self.app, "prepare_home", None)
+        if prepare is not None and event.value:
+            prepare()
 
     @on(Input.Submitted, "#login-identifier")
     def _identifier_entered(self) -> None:
@@ -134,8 +146,8 @@ class LoginScreen(CpfScreen):
         if self.seconds_to_wait():
             self._tick()
             return
-        self.message.update("Vérification…")
-        self.message.remove_class("-error")
+        # Shown only if the check is slow (busy server, delay after failures): see CHECKING_DELAY.
+        checking = self.set_timer(CHECKING_DELAY, self._show_checking, name="login-checking")
         await self.app.db_ready.wait()
         from cpf_tui.services import auth
 
@@ -151,6 +163,12 @@ class LoginScreen(CpfScreen):
             else:
                 self.show_error(exc.message)
             return
+        finally:
+            checking.stop()
         self.password_input.value = ""
         self.message.update("")
         self.app.logged_in(info)
+
+    def _show_checking(self) -> None:
+        self.message.update("Vérification…")
+        self.message.remove_class("-error")

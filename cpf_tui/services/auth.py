@@ -8,7 +8,7 @@ the functions.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,6 +99,37 @@ def _dummy_hash() -> str:
         literal = _DUMMY_HASH_LITERAL
         _dummy_hash_cache = passwords.hash_password("unused") if passwords.needs_rehash(literal) else literal
     return _dummy_hash_cache
+
+
+def prepare_login() -> None:
+    """Load now what a login needs: the Argon2 bindings and hashers, the dummy hash, the services called.
+
+    The login screen calls this while the form is being typed (the same for every identifier: nothing
+    is read), so that the first login of a process does not spend its first milliseconds importing
+    modules and loading the Argon2 library after Enter (docs/security.md, § 10). Idempotent.
+    """
+    from cpf_tui.services import cgu, locking, rows, sessions  # noqa: F401 - imported for their side effect
+
+    passwords.user_hasher()
+    passwords.temp_hasher()
+    _dummy_hash()
+
+
+async def warm_database() -> None:
+    """Read, once, from each table a login touches (nothing about any account: ids that do not exist).
+
+    The first query on a model builds its executor and SQL, and brings the table's pages into the
+    database cache. Done while the login form is typed, it is not paid after the password check.
+    Read-only and idempotent; a failure here changes nothing (the login reads for real).
+    """
+    from cpf_tui.services import reference  # noqa: F401 - imported by the CGU check at login
+    from models import Account, AppSession, AuditEvent, CguVersion, Establishment, Organisation
+
+    await Account.filter(id=0).prefetch_related("organisation", "establishment")
+    for model in (AppSession, Organisation, Establishment):
+        await model.filter(id=0).first()
+    await AuditEvent.all().order_by("-seq").first()
+    await CguVersion.all().order_by("-version").first()
 
 
 def verify_uniform(password_hash: str | None, password: str) -> bool:
@@ -250,7 +281,13 @@ async def authenticate(
         )
         raise AuthenticationFailed(LOGIN_FAILED, retry_after=wait)
 
-    valid = await _verify(account.password_hash if account is not None else None, password)
+    # What home shows about the account is read while Argon2 works (in its thread); used only on success.
+    described = asyncio.ensure_future(session_info(account.id)) if account is not None else None
+    try:
+        valid = await _verify(account.password_hash if account is not None else None, password)
+    except BaseException:
+        await _discard(described)
+        raise
     reason = ""
     if account is None:
         reason = "unknown_identifier"
@@ -266,6 +303,7 @@ async def authenticate(
         reason = "temporary_password_expired"
 
     if reason:
+        await _discard(described)
         retry_after = 0.0
         async with serialised_transaction() as conn:
             if account is None:
@@ -278,10 +316,15 @@ async def authenticate(
             )
         raise AuthenticationFailed(LOGIN_FAILED, retry_after=retry_after)
 
-    assert account is not None
-    new_hash = ""
-    if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
-        new_hash = await asyncio.to_thread(passwords.hash_password, password)
+    assert account is not None and described is not None
+    try:
+        info = await described
+        new_hash = ""
+        if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
+            new_hash = await asyncio.to_thread(passwords.hash_password, password)
+    except BaseException:
+        await _discard(described)
+        raise
     async with serialised_transaction() as conn:
         session = await sessions.open_session(account, ctx, security=security, using_db=conn)
         extra: dict[str, Any] = {"last_login_at": clock.now()}
@@ -292,7 +335,22 @@ async def authenticate(
             "login", ctx=ctx.as_account(account.id, session.token), actor=account, target=account,
             outcome="success", after={"rehashed": True} if new_hash else None, using_db=conn,
         )
-    return await session_info(account.id, session.token, session.expires_at)
+    return replace(info, session_token=session.token, expires_at=session.expires_at)
+
+
+async def _discard(task: asyncio.Future | None) -> None:
+    """Cancel an unused read and wait for it, so that it neither runs on nor leaves an unread error."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:  # noqa: BLE001 - the read is not needed any more, nor its error
+        pass
 
 
 # -- idle lock -----------------------------------------------------------------------------------------
