@@ -243,8 +243,9 @@ class CpfApp(App[int]):
         else:
             home = self._take_prepared_home()
             switched = self._replace_stack(home)
-            if home.is_running and home is self.screen:
+            if home.is_running and home is self.screen and home.outer_size == self.size:
                 # Laid out already (HomeScreen.rehearse): draw it whole now, not at the next frame tick.
+                # (After a resize since, Textual lays it out again when it resumes.)
                 home.refresh()
                 home._on_timer_update()
             await switched

@@ -20,6 +20,7 @@ from cpf_tui.services.context import RequestContext
 from models import Account, AppSession, AuditEvent
 from screens.home import REHEARSAL_SESSION, HomeScreen
 from screens.login import LoginScreen
+from screens.widgets.keybar import KeyBar
 from tests.factories import DEFAULT_PASSWORD, make_account
 from tests.test_auth import fast_argon2  # noqa: F401 - fixture
 from tests.test_screens_auth import SIZE, new_app, settle, type_login
@@ -82,6 +83,34 @@ async def test_prepared_home_survives_a_failure_and_a_new_one_is_made_after_logo
         assert not prepared.is_attached  # the old home is gone with its session's data
         await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, HomeScreen) and app.screen is not prepared
+
+
+async def test_terminal_resized_after_the_preparation_home_fits_the_new_size(db, settings, fast_argon2):
+    account = await make_account()
+    app = new_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press(*account.identifier)
+        await settle(app, pilot)
+        prepared = app._prepared_home
+        assert prepared is not None and prepared.size == SIZE
+        await pilot.resize_terminal(100, 30)
+        drawn_sizes = []
+        display = app._display
+
+        def recording(screen, renderable):
+            if screen is prepared:
+                drawn_sizes.append(tuple(screen._compositor.size))
+            display(screen, renderable)
+
+        app._display = recording
+        await pilot.press("enter", *DEFAULT_PASSWORD, "enter")
+        await settle(app, pilot)
+        assert app.screen is prepared
+        assert drawn_sizes and set(drawn_sizes) == {(100, 30)}  # never drawn at the size it was prepared for
+        assert prepared.size == (100, 30)
+        assert prepared.query_one(KeyBar).region.width == 100
+        assert prepared.query_one(KeyBar).region.y == 29
 
 
 async def test_login_typed_faster_than_the_preparation_still_reaches_home(db, settings, fast_argon2, monkeypatch):
