@@ -12,8 +12,9 @@ When the keys do not fit, the last ones are left out whole and `…` says so (F1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.widget import Widget
@@ -122,14 +123,14 @@ class KeyBar(Widget):
             return [(part, style + extra if extra else style) for part, style in parts if part]
 
         palette_parts = cells(palette, lead="") if palette is not None else []
-        palette_width = (1 + sum(len(part) for part, _ in palette_parts)) if palette_parts else 0
+        palette_width = (1 + sum(cell_len(part) for part, _ in palette_parts)) if palette_parts else 0
         room = width - palette_width
         text = Text(no_wrap=True, overflow="crop", end="")
         placed: list[KeyItem] = []
         position = 0
         for index, item in enumerate(keys):
             parts = cells(item)
-            size = sum(len(part) for part, _ in parts)
+            size = sum(cell_len(part) for part, _ in parts)
             last = index == len(keys) - 1
             if position + size + (0 if last else len(self.MORE)) > room:
                 text.append(self.MORE, style=text_style)
@@ -137,8 +138,7 @@ class KeyBar(Widget):
                 break
             for part, style in parts:
                 text.append(part, style=style + hover if len(placed) == self._hover else style)
-            placed.append(KeyItem(item.key, item.display, item.description, item.tooltip, item.enabled,
-                                  position, position + size))
+            placed.append(replace(item, start=position, end=position + size))
             position += size
         if palette is not None and palette_parts:
             gap = max(0, width - palette_width - position)
@@ -148,8 +148,7 @@ class KeyBar(Widget):
             index = len(placed)
             for part, style in palette_parts:
                 text.append(part, style=style + hover if index == self._hover else style)
-            placed.append(KeyItem(palette.key, palette.display, palette.description, palette.tooltip,
-                                  palette.enabled, start + 1, start + palette_width))
+            placed.append(replace(palette, start=start + 1, end=start + palette_width))
         self._items = placed
         return text
 
