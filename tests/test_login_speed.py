@@ -34,7 +34,7 @@ def shown_screens(app) -> list:
 
 
 async def test_home_is_prepared_hidden_while_typing_then_filled_for_the_user(db, settings, fast_argon2):
-    account = await make_account(nom="Moreau", prenom="Claire")
+    account = await make_account(nom="Moreau [b]x[/b]", prenom="Claire")
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -52,7 +52,8 @@ async def test_home_is_prepared_hidden_while_typing_then_filled_for_the_user(db,
         await settle(app, pilot)
         assert app.screen is prepared
         assert shown == [prepared]  # the rehearsal never reached the terminal
-        assert str(prepared.query_one("#home-name", Static).content) == "Claire Moreau"
+        assert str(prepared.query_one("#home-name", Static).content) == "Claire Moreau [b]x[/b]"
+        assert "Claire Moreau [b]x[/b]" in str(prepared.query_one("#home-name", Static).render())  # not markup
         assert account.identifier in str(prepared.query_one("#home-role", Static).content)
         menu = prepared.query_one("#home-sections", OptionList)
         assert menu.has_focus and menu.highlighted == 0
@@ -122,6 +123,23 @@ async def test_login_typed_faster_than_the_preparation_still_reaches_home(db, se
         await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, HomeScreen)
         assert str(app.screen.query_one("#home-name", Static).content) == "Jean Petit"
+
+
+async def test_login_before_the_prepared_home_is_mounted_uses_a_new_one(db, settings, fast_argon2):
+    account = await make_account(nom="Rapide", prenom="Léa")
+    app = new_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        info = await auth.authenticate(account.identifier, DEFAULT_PASSWORD, RequestContext())
+        app.prepare_home()
+        prepared = app._prepared_home
+        assert prepared is not None and not prepared.is_mounted  # still being composed
+        app.session = info
+        await app.show_home()  # at once, before the prepared screen could finish mounting
+        await settle(app, pilot)
+        assert isinstance(app.screen, HomeScreen) and app.screen is not prepared
+        assert str(app.screen.query_one("#home-name", Static).content) == "Léa Rapide"
+        assert not prepared.is_attached and app._prepared_home is None
 
 
 async def test_an_account_without_any_section_sees_the_message_not_an_empty_menu(db, settings, fast_argon2,
