@@ -1,6 +1,7 @@
 """Benchmark: import of a 10,000-row "Habilitation en masse" workbook, against a plain openpyxl pass.
 
 Usage: `.venv/bin/python bench/bulk_import.py [--rows 10000] [--database sqlite|postgres://...]`
+(with a PostgreSQL URL, the import runs in a new database created on that server and dropped afterwards)
 
 Each measure runs in a fresh subprocess so that its peak memory (ru_maxrss) is its own. Prints the
 figures and the ratios; goals: end-to-end import ≤ 3 × the plain read-only pass, peak ≤ 300 MB.
@@ -10,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,6 +105,29 @@ def child_import(path: Path, url: str, out: Path) -> dict[str, float]:
     return asyncio.run(go())
 
 
+@contextlib.contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of `server_url`, dropped afterwards."""
+    import asyncpg
+
+    parts = urlsplit(server_url)
+    name = f"cpf_bench_bulk_{uuid.uuid4().hex[:8]}"
+
+    async def execute(statement: str) -> None:
+        conn = await asyncpg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
+                                     password=parts.password, database=parts.path.lstrip("/") or "postgres")
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def run_child(*args: str) -> dict[str, float]:
     output = subprocess.run(
         [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True, cwd=ROOT
@@ -124,10 +152,13 @@ def main() -> int:
         base = Path(folder)
         path = base / "habilitation-10000.xlsx"
         write_file(path, args.rows)
-        url = f"sqlite://{base / 'bench.sqlite3'}" if args.database == "sqlite" else args.database
         plain = run_child("plain", str(path))
         parse = run_child("parse", str(path))
-        imported = run_child("import", str(path), url, str(base / "out"))
+        if args.database == "sqlite":
+            imported = run_child("import", str(path), f"sqlite://{base / 'bench.sqlite3'}", str(base / "out"))
+        else:
+            with scratch_database(args.database) as url:
+                imported = run_child("import", str(path), url, str(base / "out"))
         size_kb = path.stat().st_size / 1024
     print(f"Fichier : {args.rows} lignes, {size_kb:.0f} Ko ; base : {args.database}")
     print(f"Lecture openpyxl read-only seule : {plain['seconds']:.2f} s, pic {plain['peak_mb']:.0f} Mo")
