@@ -10,14 +10,16 @@ from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cpf_tui.services.auth import SessionInfo
+from models.enums import Role
 from screens.base import CpfScreen
 from screens.sections import Section, sections_for
 from screens.widgets.keybar import KeyBar
 
 
 REHEARSAL_SESSION = SessionInfo(
-    account_id=0, identifier="REPETITION", full_name="Répétition", role="operator", role_label="Opérateur CDC",
-    profile="", profile_label="", organisation_label="Caisse des dépôts", establishment_label="",
+    account_id=0, identifier="REPETITION", full_name="Répétition", role=Role.OPERATOR.value,
+    role_label=Role.OPERATOR.label, profile="", profile_label="", organisation_label="Caisse des dépôts",
+    establishment_label="",
 )
 """Fictitious user of `HomeScreen.rehearse` (every section of an operator; never shown)."""
 
