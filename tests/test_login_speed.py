@@ -245,3 +245,36 @@ async def test_a_failed_read_of_home_data_does_not_hide_a_wrong_password(db, fas
     with pytest.raises(RuntimeError):
         await auth.authenticate(account.identifier, DEFAULT_PASSWORD, RequestContext())
     assert await AppSession.all().count() == sessions_before  # no session opened without its description
+
+
+async def test_a_failure_during_the_first_cgu_publication_leaves_the_database_usable(db, fast_argon2, monkeypatch):
+    """The read of what home shows may publish the reference CGU (a write, on a new database): a failed
+    login must let it finish, not cut its transaction short, or the next write finds the connection
+    inside a transaction."""
+    from cpf_tui.services import cgu
+    from models import CguVersion
+
+    account = await make_account()
+    assert not await CguVersion.all().exists()
+    publishing = asyncio.Event()
+    real_publish, real_verify = cgu.publish, auth._verify
+
+    async def watched_publish(*args, **kwargs):
+        publishing.set()
+        await asyncio.sleep(0.05)  # inside the publication, when the password check ends
+        return await real_publish(*args, **kwargs)
+
+    async def wrong_at_once(password_hash, password):
+        await publishing.wait()
+        return False
+
+    monkeypatch.setattr(cgu, "publish", watched_publish)
+    monkeypatch.setattr(auth, "_verify", wrong_at_once)
+    with pytest.raises(AuthenticationFailed):
+        await auth.authenticate(account.identifier, "Mauvais-mot-de-passe-1", RequestContext())
+    assert await CguVersion.all().count() == 1  # the publication went through
+    monkeypatch.setattr(cgu, "publish", real_publish)
+    monkeypatch.setattr(auth, "_verify", real_verify)
+    info = await auth.authenticate(account.identifier, DEFAULT_PASSWORD, RequestContext())
+    assert info.account_id == account.id
+    assert (await Account.get(id=account.id)).failed_attempts == 0

@@ -105,12 +105,27 @@ async def open_section(pilot: Pilot, section_id: str, screen_name: str) -> None:
     await settle(pilot, screen_name)
 
 
+async def steady(pilot: Pilot, *, timeout: float = 10.0) -> None:
+    """Wait until two drawings 0.1 s apart are the same (a table may size its columns a frame after its
+    rows arrive: a snapshot taken in between shows them cut)."""
+    deadline = time.monotonic() + timeout
+    before = pilot.app.export_screenshot()
+    while time.monotonic() < deadline:
+        await pilot.pause(0.1)
+        now = pilot.app.export_screenshot()
+        if now == before:
+            return
+        before = now
+    raise AssertionError("l'écran ne se stabilise pas")
+
+
 def login_then(identifier: str, *steps: Callable[[Pilot], Awaitable[None]],
                landing: str = "HomeScreen") -> Callable[[Pilot], Awaitable[None]]:
     async def run_before(pilot: Pilot) -> None:
         await log_in(pilot, identifier, landing)
         for step in steps:
             await step(pilot)
+        await steady(pilot)
     return run_before
 
 

@@ -339,18 +339,30 @@ async def authenticate(
 
 
 async def _discard(task: asyncio.Future | None) -> None:
-    """Cancel an unused read and wait for it, so that it neither runs on nor leaves an unread error."""
+    """Let an unused read finish, then drop its result or its error.
+
+    It is not cancelled: the first `session_info` of a new database publishes the reference CGU (a
+    write transaction), and a transaction cut short would leave the connection inside it. Normally the
+    read ended long before Argon2 did. If the caller itself is cancelled meanwhile, the read still
+    finishes on its own.
+    """
     if task is None:
         return
-    task.cancel()
+    task.add_done_callback(_drop_outcome)
     try:
-        await task
+        await asyncio.shield(task)
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
     except Exception:  # noqa: BLE001 - the read is not needed any more, nor its error
         pass
+
+
+def _drop_outcome(task: asyncio.Future) -> None:
+    """Mark the outcome of a discarded read as seen (no "exception was never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 # -- idle lock -----------------------------------------------------------------------------------------
