@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -107,25 +106,16 @@ def child_import(path: Path, url: str, out: Path) -> dict[str, float]:
 
 @contextlib.contextmanager
 def scratch_database(server_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on the server of `server_url`, dropped afterwards."""
-    import asyncpg
+    """A new, empty PostgreSQL database on the server of `server_url`, dropped afterwards (the test
+    suite's helpers, which make a database per test the same way)."""
+    from tests.conftest import _pg_admin_url, _pg_execute
 
-    parts = urlsplit(server_url)
     name = f"cpf_bench_bulk_{uuid.uuid4().hex[:8]}"
-
-    async def execute(statement: str) -> None:
-        conn = await asyncpg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
-                                     password=parts.password, database=parts.path.lstrip("/") or "postgres")
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    asyncio.run(_pg_execute(server_url, f'CREATE DATABASE "{name}"'))
     try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
+        yield _pg_admin_url(server_url, name)
     finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_pg_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def run_child(*args: str) -> dict[str, float]:

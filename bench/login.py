@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import statistics
 import sys
@@ -83,12 +82,9 @@ async def pilot_seconds(settings, runs: int) -> tuple[list[float], list[float]]:
 
 def terminal_seconds(url: str, folder: str, password_hash: str, runs: int) -> tuple[list[float], list[float]]:
     """(Enter → last byte drawing home, in a real terminal, one new process per run; bare verifications)."""
-    from tests.e2e.tmux import PtySession, cpf_tui_command
+    from tests.e2e.tmux import PtySession, app_env, cpf_tui_command
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CPF_TUI_", "TEXTUAL", "COLORTERM", "NO_COLOR", "COLUMNS", "LINES"))}
-    env.update({"TERM": "xterm-256color", "LANG": "C.UTF-8", "CPF_TUI_DATA_DIR": str(Path(folder) / "data"),
-                "CPF_TUI_DB_URL": url})
+    env = app_env(Path(folder), CPF_TUI_DB_URL=url)
     home, verify = [], []
     for _ in range(runs):
         verify += bare_verify_seconds(password_hash, 3)

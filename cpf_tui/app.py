@@ -111,7 +111,6 @@ class CpfApp(App[int]):
         self.refresh(repaint=True, layout=True)
 
     def on_mount(self) -> None:
-        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(OUTPUT_SWITCH_INTERVAL)
         from screens.login import LoginScreen
 

@@ -317,14 +317,10 @@ async def authenticate(
         raise AuthenticationFailed(LOGIN_FAILED, retry_after=retry_after)
 
     assert account is not None and described is not None
-    try:
-        info = await described
-        new_hash = ""
-        if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
-            new_hash = await asyncio.to_thread(passwords.hash_password, password)
-    except BaseException:
-        await _discard(described)
-        raise
+    info = await described
+    new_hash = ""
+    if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
+        new_hash = await asyncio.to_thread(passwords.hash_password, password)
     async with serialised_transaction() as conn:
         session = await sessions.open_session(account, ctx, security=security, using_db=conn)
         extra: dict[str, Any] = {"last_login_at": clock.now()}

@@ -127,6 +127,13 @@ class KeyBar(Widget):
         room = width - palette_width
         text = Text(no_wrap=True, overflow="crop", end="")
         placed: list[KeyItem] = []
+
+        def draw(parts: list[tuple[str, object]]) -> None:
+            """Append the parts of the key about to be placed (highlighted under the mouse)."""
+            hovered = len(placed) == self._hover
+            for part, style in parts:
+                text.append(part, style=style + hover if hovered else style)
+
         position = 0
         for index, item in enumerate(keys):
             parts = cells(item)
@@ -136,18 +143,15 @@ class KeyBar(Widget):
                 text.append(self.MORE, style=text_style)
                 position += len(self.MORE)
                 break
-            for part, style in parts:
-                text.append(part, style=style + hover if len(placed) == self._hover else style)
+            draw(parts)
             placed.append(replace(item, start=position, end=position + size))
             position += size
-        if palette is not None and palette_parts:
+        if palette is not None:
             gap = max(0, width - palette_width - position)
             text.append(" " * gap)
             start = position + gap
             text.append("▏", style=self.get_component_rich_style("keybar--separator", partial=True))
-            index = len(placed)
-            for part, style in palette_parts:
-                text.append(part, style=style + hover if index == self._hover else style)
+            draw(palette_parts)
             placed.append(replace(palette, start=start + 1, end=start + palette_width))
         self._items = placed
         return text
