@@ -35,6 +35,22 @@ def still_screen(term: TmuxTerminal, timeout: float = 30.0) -> str:
     raise AssertionError(f"L'écran ne se stabilise pas :\n{term.screen()}")
 
 
+def settled_pair(memory: TmuxTerminal, full: TmuxTerminal, timeout: float = 30.0) -> tuple[str, str]:
+    """Both panes once each is still, compared until they agree or `timeout` passes.
+
+    Under load an app may pause longer than `still_screen`'s half second between two frames (a table
+    drawn, then its columns sized at the next idle moment), so one capture can catch an intermediate
+    frame. A screen-memory fault leaves a difference that lasts (nothing redraws the stale cells):
+    it still fails, after `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        shown, expected = still_screen(memory), still_screen(full)
+        if shown == expected or time.monotonic() > deadline:
+            return shown, expected
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[TmuxTerminal, TmuxTerminal]]:
     sandbox = build_sandbox_file(tmp_path / "pristine" / "sandbox.sqlite3")
@@ -76,14 +92,15 @@ def test_screens_drawn_by_changes_only_equal_full_redraws(pair):
         if wait:
             for term in pair:
                 term.wait_for(wait, 45)
-        shown, expected = still_screen(memory), still_screen(full)
+        shown, expected = settled_pair(memory, full)
         assert shown == expected, f"étape {number} ({keys}) : écrans différents\n{memory.screen()}\n---\n{full.screen()}"
     for term in pair:  # a new terminal size: everything is drawn again, at the new size
         term._tmux("resize-window", "-t", term.session, "-x", "100", "-y", "30")  # noqa: SLF001
-    shown, expected = still_screen(memory), still_screen(full)
+    shown, expected = settled_pair(memory, full)
     assert len(shown.splitlines()) >= 29 and shown == expected, f"après agrandissement\n{memory.screen()}"
     for term in pair:
         term.send("Down")
-    assert still_screen(memory) == still_screen(full)
+    shown, expected = settled_pair(memory, full)
+    assert shown == expected
     for term in pair:
         term.send("C-q")
