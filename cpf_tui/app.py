@@ -70,6 +70,7 @@ class CpfApp(App[int]):
         self.request_context = request_context or RequestContext(terminal=os.environ.get("TERM", ""))
         self.session: SessionInfo | None = None
         self.db_ready = asyncio.Event()
+        self._database_started = False
         self.db_error: str = ""
         self._owns_database = False
         self.monotonic = time.monotonic
@@ -116,11 +117,26 @@ class CpfApp(App[int]):
 
         # The default screen stays underneath: login and home are swapped above it.
         self.push_screen(LoginScreen())
-        self.call_after_refresh(self.start_database)
+        self.call_after_refresh(self._start_database_once)
         # Back from a suspension (SIGTSTP/SIGCONT): the terminal was the shell's meanwhile.
         self.app_resume_signal.subscribe(self, lambda _app: self.action_redraw())
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
         self._install_hangup_handlers()
+
+    def _start_database_once(self) -> None:
+        if not self._database_started:
+            self._database_started = True
+            self.start_database()
+
+    async def wait_database(self) -> None:
+        """Wait until the database is open, starting it now if the first frame has not come yet.
+
+        The opening is deferred until after the first frame (`on_mount`), but that refresh belongs
+        to the screen shown then: a screen pushed over it at once (a key typed ahead) would leave the
+        database unopened until that screen goes. Whoever needs the database first starts it.
+        """
+        self._start_database_once()
+        await self.db_ready.wait()
 
     @work(exclusive=True, group="database", exit_on_error=False)
     async def start_database(self) -> None:
@@ -283,7 +299,7 @@ class CpfApp(App[int]):
         # In the thread that will verify the password: it is started now, and the imports leave the
         # event loop free to show the typed key.
         await asyncio.to_thread(auth.prepare_login)
-        await self.db_ready.wait()
+        await self.wait_database()
         try:
             await auth.warm_database()
         except Exception as exc:  # the login reads for real; a warm-up failure changes nothing

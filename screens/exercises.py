@@ -39,13 +39,18 @@ class ExercisesModal(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#exercises-list").focus()
         self.refresh_statuses()
-        self.set_interval(2.0, self.refresh_statuses)
+        self.set_interval(2.0, self._refresh_when_idle)
+
+    def _refresh_when_idle(self) -> None:
+        """The periodic refresh: skipped while a read is still running (a slow read is never cut off)."""
+        if not any(worker.is_running for worker in self.workers if worker.node is self):
+            self.refresh_statuses()
 
     @work(exclusive=True, group="exercises", exit_on_error=False)
     async def refresh_statuses(self) -> None:
         from cpf_tui.services.exercises import statuses
 
-        await self.app.db_ready.wait()
+        await self.app.wait_database()
         results = await statuses()
         done = sum(1 for status in results if status.done)
         self.query_one("#exercises-progress", Static).update(f"{done} exercice(s) terminé(s) sur {len(results)}.")

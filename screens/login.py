@@ -148,7 +148,7 @@ class LoginScreen(CpfScreen):
             return
         # Shown only if the check is slow (busy server, delay after failures): see CHECKING_DELAY.
         checking = self.set_timer(CHECKING_DELAY, self._show_checking, name="login-checking")
-        await self.app.db_ready.wait()
+        await self.app.wait_database()
         from cpf_tui.services import auth
 
         try:
