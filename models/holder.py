@@ -94,6 +94,8 @@ class HoursMovement(Model):
         table = "hours_movement"
         ordering = ["created_at", "id"]
         indexes = (("holder_id", "created_at"),)
+        # One CPF acquisition per holder and year of work (NULL years of other kinds never collide).
+        unique_together = (("holder", "kind", "reference_year"),)
         constraints = [
             CheckConstraint(
                 check="minutes >= 0 AND (previous_minutes IS NULL OR previous_minutes >= 0)",

@@ -16,6 +16,9 @@ from cpf_tui.devtools import detect_changes
 from cpf_tui.errors import DatabaseBehind
 from screens.modals import MessageModal
 
+LAST_MIGRATION = sorted(path.stem for path in (Path(__file__).parent.parent / "models" / "migrations").glob("0*.py"))[-1]
+"""The newest committed migration: the one a database "behind" has not applied."""
+
 
 async def test_no_model_change_is_missing_a_migration():
     changes = await detect_changes()
@@ -24,7 +27,7 @@ async def test_no_model_change_is_missing_a_migration():
 
 async def test_migrate_applies_every_migration_once(tmp_path):
     url = f"sqlite://{tmp_path / 'fresh.sqlite3'}"
-    assert await db_module.migrate(url) == ["0001_initial", "0002_one_active_principal_admin"]
+    assert (await db_module.migrate(url))[:3] == ["0001_initial", "0002_one_active_principal_admin", "0003_holder_feed"]
     assert await db_module.migrate(url) == []
 
 
@@ -36,7 +39,7 @@ def behind_database(migrated_template: str, tmp_path: Path) -> Path:
     target = tmp_path / "behind.sqlite3"
     shutil.copyfile(migrated_template, target)
     conn = sqlite3.connect(target)
-    conn.execute("DELETE FROM tortoise_migrations WHERE name = '0002_one_active_principal_admin'")
+    conn.execute("DELETE FROM tortoise_migrations WHERE name = ?", (LAST_MIGRATION,))
     conn.commit()
     conn.close()
     return target
@@ -50,7 +53,7 @@ async def test_database_behind_raises_a_french_message(behind_database):
     finally:
         await db_module.close_database()
     assert "n'est pas à jour" in error.value.message
-    assert "0002_one_active_principal_admin" in error.value.message
+    assert LAST_MIGRATION in error.value.message
     assert "cpf-tui migrate" in error.value.message
 
 
