@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cpf_tui.errors import CpfError
+from cpf_tui.text import display
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -148,7 +149,7 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
     except CpfError as exc:
-        print(f"Erreur : {exc.message}", file=sys.stderr)
+        print(f"Erreur : {display(exc.message, multiline=True)}", file=sys.stderr)
         return 1
 
 
@@ -322,7 +323,7 @@ def cmd_mail(args: argparse.Namespace) -> int:
         where = settings.spool_path if settings.mail.delivery == "spool" else f"{smtp.host}:{smtp.port}"
         print(f"Envoi des courriels ({settings.mail.delivery} : {where}) : {report.summary()}")
         for error in report.errors:
-            print(f"Échec : {error}", file=sys.stderr)
+            print(display(f"Échec : {error}"), file=sys.stderr)
         return 0 if not report.failed else 1
 
     return run_async(go())
@@ -356,7 +357,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         finally:
             await db.close_database()
         for problem in problems:
-            print(f"Titulaire {problem.nir or problem.holder_id} : {problem.message}")
+            print(display(f"Titulaire {problem.nir or problem.holder_id} : {problem.message}"))
         if problems:
             print(f"{len(problems)} incohérence(s) dans les comptes d'heures.", file=sys.stderr)
             return 1
@@ -392,7 +393,7 @@ def cmd_habilitation(args: argparse.Namespace) -> int:
                 args.file, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk
             )
             for line in report.lines():
-                print(line)
+                print(display(line))
             if not report.ok:
                 return 1
             if args.dry_run:
@@ -405,11 +406,11 @@ def cmd_habilitation(args: argparse.Namespace) -> int:
             )
         except bulk.BulkImportRejected as exc:
             for line in exc.report.lines():
-                print(line)
+                print(display(line))
             return 1
         finally:
             await db.close_database()
-        print(f"{result.created} compte(s) créé(s) pour {result.organisation_label}.")
+        print(display(f"{result.created} compte(s) créé(s) pour {result.organisation_label}."))
         print(f"Classeur de résultat (identifiants à transmettre) : {result.result_path}")
         return 0
 
@@ -498,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CpfError as exc:
-        print(f"Erreur : {exc.message}", file=sys.stderr)
+        print(f"Erreur : {display(exc.message, multiline=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -12,7 +12,10 @@ What the memory claims, and when it forgets:
 - a different terminal size, a redraw request (Ctrl+L) or anything that may have cleared the terminal
   makes it forget every cell;
 - an update it cannot read (a control sequence inside a line) is passed on unchanged and the lines it
-  touches are forgotten.
+  touches are forgotten;
+- a control or bidi character inside a text (a stored value that reached a widget without
+  `cpf_tui.text.display`) is never written, so the terminal cannot obey it (title, clear screen,
+  reordering); Textual measures most of them as zero width, so dropping them keeps every cell in place.
 So a cell is skipped only when the terminal is known to show exactly that character in that style.
 """
 
@@ -28,6 +31,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual.strip import Strip
+
+from cpf_tui.text import UNSAFE
 
 Cell = tuple[str, "Style | None"]
 WIDE_TAIL = ""
@@ -64,6 +69,12 @@ def cells_of(strips: Iterable[Strip]) -> list[Cell]:
                 continue
             for char in text:
                 width = cell_len(char)
+                if UNSAFE.match(char):
+                    # Never sent: the terminal would obey it. Most are zero width for Textual (dropped);
+                    # the few measured one cell wide (soft hyphen) are shown as U+FFFD in their cell.
+                    if width == 1:
+                        append(("\ufffd", style))
+                    continue
                 if width == 1:
                     append((char, style))
                 elif width == 2:

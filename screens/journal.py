@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.services.journal import JournalFilters, JournalPage, JournalRow
+from cpf_tui.text import display
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 
@@ -136,11 +137,11 @@ class JournalScreen(CpfScreen):
         for row in page.rows:
             table.add_row(
                 Text(str(row.seq)),
-                Text(row.at_text[:16]),
-                Text(row.actor, no_wrap=True, overflow="ellipsis"),
-                Text(row.action_label, no_wrap=True, overflow="ellipsis"),
-                Text(row.target_text, no_wrap=True, overflow="ellipsis"),
-                Text(row.outcome, no_wrap=True, overflow="ellipsis"),
+                Text(display(row.at_text[:16])),
+                Text(display(row.actor), no_wrap=True, overflow="ellipsis"),
+                Text(display(row.action_label), no_wrap=True, overflow="ellipsis"),
+                Text(display(row.target_text), no_wrap=True, overflow="ellipsis"),
+                Text(display(row.outcome), no_wrap=True, overflow="ellipsis"),
                 key=str(row.seq),
             )
         table.loading = False
@@ -220,7 +221,7 @@ class JournalScreen(CpfScreen):
 
 
 def event_text(row: JournalRow) -> Text:
-    """Every field of an event, user data kept as plain text."""
+    """Every field of an event, user data kept as plain text with control and bidi characters made visible."""
     import json
 
     text = Text()
@@ -235,11 +236,11 @@ def event_text(row: JournalRow) -> Text:
         ("Utilisateur SSH", row.ssh_user or "—"),
     ):
         text.append(f"{label} : ", style="bold")
-        text.append(f"{value}\n")
+        text.append(f"{display(value)}\n")
     for label, value in (("Avant", row.before), ("Après", row.after)):
         text.append(f"{label} :\n", style="bold")
         shown = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) if value is not None else "—"
-        text.append(f"{shown}\n")
+        text.append(f"{display(shown, multiline=True)}\n")
     return text
 
 

@@ -80,3 +80,19 @@ def test_bad_file_and_unknown_organisation_exit_non_zero(cli_env, tmp_path, caps
     assert "Aucun organisme n'est enregistré avec le SIRET 73282932000074" in capsys.readouterr().err
     assert cli.main(["habilitation", "template", "--siret", "123"]) == 1
     assert "14 chiffres" in capsys.readouterr().err
+
+
+def test_report_shows_bidi_and_control_characters_written_out(cli_env, tmp_path, capsys):
+    """A refused value holding U+202E (right-to-left override) or a C1 CSI is echoed inert."""
+    from tests.test_bulk_support import write_book
+
+    siret = _in_db(cli_env, _setup)
+    rows = valid_rows(2)
+    rows[0][0] = "Dupont\u202etnopuD"
+    rows[1][0] = "Durand\x9b2J"
+    book = write_book(tmp_path / "piege\u202exslx.xlsx", rows)
+    assert cli.main(["habilitation", "import", str(book), "--siret", siret, "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "Dupont\\u202etnopuD" in out and "Durand\\x9b2J" in out
+    assert "piege\\u202exslx.xlsx" in out
+    assert "\u202e" not in out and "\x9b" not in out

@@ -152,3 +152,30 @@ async def test_deactivated_administrator_is_logged_out_at_next_read(db, settings
         await settle(app, pilot)
         assert isinstance(app.screen, LoginScreen)
         assert app.session is None
+
+
+async def test_control_and_bidi_characters_in_events_are_shown_written_out(db, settings, frozen_clock):
+    """Events holding escape sequences and bidi controls (rows written before the sanitiser) appear as
+    visible text, in the table and in the detail."""
+    operator = await make_account(Role.OPERATOR)
+    await audit.record("login", actor_identifier="\x1b]2;PWNED\x07X", outcome="failure",
+                       after={"reason": "unknown_identifier"})
+    await audit.record("account.create", actor=operator, target_type="Account", target_id=3,
+                       target_label="\x1b[2J\x1b[HFAUX Dupont\u202etnopuD", after={"nom": "a\x9bb"})
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, operator)
+        screen = await open_journal(app, pilot)
+        shown = targets(screen)
+        index = next(i for i, text in enumerate(shown) if text.startswith("\\x1b[2J\\x1b[HFAUX"))
+        assert all("\x1b" not in text and "\u202e" not in text for text in shown)
+        table = screen.query_one("#journal-table", DataTable)
+        actors = [str(table.get_cell(row_key, "actor")) for row_key in table.rows]
+        assert "\\x1b]2;PWNED\\x07X" in actors
+        await pilot.press(*(["down"] * index), "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, JournalEventModal)
+        detail = str(app.screen.query_one("#journal-event-text", Static).content)
+        assert "Dupont\\u202etnopuD" in detail and "a\\x9bb" in detail
+        assert "\x1b" not in detail and "\u202e" not in detail and "\x9b" not in detail

@@ -18,7 +18,7 @@ from typing import Any
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import ValidationError
 from cpf_tui.services import validation
-from cpf_tui.text import clean_line, fold
+from cpf_tui.text import clean_line, display, fold
 from models.enums import Profile, Role
 
 SHEET_NAME = "Habilitations"
@@ -36,7 +36,6 @@ MAX_COLUMNS = 64
 """Columns beyond this one are not read (a forged sheet size cannot make every row huge)."""
 BLANK_ROWS_SLACK = 1000
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*\bref=\"([A-Z0-9:]+)\"")
-_CONTROL_DISPLAY = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,8 @@ class ParsedWorkbook:
 
 
 def display_value(value: Any, limit: int = 40) -> str:
-    """A cell value as shown in a report: control characters made visible, long values shortened."""
+    """A cell value as shown in a report: control and bidi characters made visible (`cpf_tui.text.display`),
+    long values shortened."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -145,7 +145,7 @@ def display_value(value: Any, limit: int = 40) -> str:
         text = value.strftime("%d/%m/%Y")
     else:
         text = str(value)
-    text = _CONTROL_DISPLAY.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = display(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -157,7 +157,7 @@ def _check_container(path: Path, parsed: ParsedWorkbook, bulk: BulkSettings) -> 
     """Size, signature, password protection, zip integrity and zip-bomb guard; None when refused."""
     try:
         if not path.is_file():
-            parsed.file_error(f"Fichier introuvable : {path}")
+            parsed.file_error(f"Fichier introuvable : {display(path)}")
             return None
         parsed.size = path.stat().st_size
         if parsed.size > bulk.max_bytes:
@@ -169,7 +169,7 @@ def _check_container(path: Path, parsed: ParsedWorkbook, bulk: BulkSettings) -> 
         with path.open("rb") as handle:
             content = handle.read(bulk.max_bytes + 1)
     except OSError as exc:
-        parsed.file_error(f"Fichier illisible : {path} ({exc.strerror or exc}).")
+        parsed.file_error(f"Fichier illisible : {display(path)} ({exc.strerror or exc}).")
         return None
     parsed.size = len(content)
     if parsed.size == 0:
@@ -402,7 +402,7 @@ def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> Parsed
     """Check a workbook from the container to every cell; errors are collected, never raised."""
     bulk = bulk or BulkSettings()
     path = Path(path)
-    parsed = ParsedWorkbook(filename=path.name)
+    parsed = ParsedWorkbook(filename=display(path.name))
     archive = _check_container(path, parsed, bulk)
     if archive is None:
         return parsed

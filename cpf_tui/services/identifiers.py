@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from cpf_tui.services.passwords import random_text
+from cpf_tui.text import display
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0 O 1 I L
 LENGTH = 8
@@ -22,8 +23,12 @@ def new_identifier(rng: secrets.SystemRandom | None = None) -> str:
 
 
 def normalise_identifier(typed: str) -> str:
-    """What the user typed, as stored: upper case, without spaces or dashes."""
-    return "".join(typed.split()).replace("-", "").upper()
+    """What the user typed, as stored: upper case, without spaces or dashes.
+
+    Control and bidi characters are written out (`\\x1b`): such an identifier never matches an
+    account (the login fails like any other) and the journal stores it inert.
+    """
+    return display("".join(typed.split()).replace("-", "").upper())
 
 
 async def allocate_identifier(rng: secrets.SystemRandom | None = None) -> str:
