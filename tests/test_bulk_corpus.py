@@ -300,44 +300,6 @@ async def test_every_error_of_the_file_is_reported_at_once(world, tmp_path):
 # -- fast paths of the checks: same results as the libraries' general paths --------------------------
 
 
-def test_phone_fast_paths_match_phonenumbers():
-    import random
-
-    import phonenumbers
-
-    from cpf_tui.errors import ValidationError
-    from cpf_tui.services import validation
-
-    def slow(text):
-        try:
-            number = phonenumbers.parse(text, "FR")
-        except phonenumbers.NumberParseException:
-            return None
-        if not phonenumbers.is_valid_number(number):
-            return None
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-    draw = random.Random(7)
-    for prefix in range(10, 100):
-        for _ in range(6):
-            digits = f"0{prefix}{draw.randrange(10**7):07d}"
-            pairs = [digits[i : i + 2] for i in range(0, 10, 2)]
-            for text in (digits, " ".join(pairs), ".".join(pairs), "-".join(pairs)):
-                try:
-                    fast = validation.validate_phone(text)
-                except ValidationError:
-                    fast = None
-                assert fast == slow(text), text
-                if fast:
-                    national = phonenumbers.format_number(
-                        phonenumbers.parse(fast, "FR"), phonenumbers.PhoneNumberFormat.NATIONAL
-                    )
-                    assert validation.format_phone(fast) == national, fast
-            e164 = f"+33{digits[1:]}"
-            national = phonenumbers.format_number(phonenumbers.parse(e164, "FR"), phonenumbers.PhoneNumberFormat.NATIONAL)
-            assert validation.format_phone(e164) == national, e164
-
-
 def test_email_fast_path_matches_email_validator():
     from email_validator import EmailNotValidError
     from email_validator import validate_email as check

@@ -98,6 +98,19 @@ async def test_update_contact_refuses_bad_input(db, email, mobile, fragment):
     assert await AuditEvent.filter(action="holder.update_contact").count() == 0
 
 
+async def test_update_contact_accepts_an_overseas_mobile_written_nationally(db):
+    from cpf_tui.services.validation import format_phone
+
+    holder = await make_holder()
+    ctx = await _ctx()
+    await holders.update_contact(ctx, holder.id, email="", mobile="0692 03 67 28", expected_version=holder.version)
+    page = await holders.holder_page(ctx, holder.id)
+    assert page.mobile == "+262692036728"  # Réunion, stored in E.164
+    assert format_phone(page.mobile) == "0692 03 67 28"
+    with pytest.raises(ValidationError, match="mobile est attendu"):
+        await holders.update_contact(ctx, holder.id, email="", mobile="0262 12 34 56")
+
+
 async def test_update_contact_stale_version_is_a_conflict(db):
     holder = await make_holder()
     ctx = await _ctx()

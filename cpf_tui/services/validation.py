@@ -1,19 +1,38 @@
-"""Field validation shared by every service (forms, bulk files): clean values or French messages."""
+"""Field validation shared by every service (forms, bulk files, feeds): clean values or French messages."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
+from typing import Any
 
 from cpf_tui.errors import ValidationError
 from cpf_tui.text import clean_line, has_control_chars
 
 _MARKUP = re.compile(r"\[/?[a-zA-Z@#$][^\]]*\]")
-_NAME_ALLOWED = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿŒœ' .\-]+$")
+CIVIL_REGISTER_LETTERS = "àâäéèêëïîôöùûüÿçæœ"
+"""The accented letters of the French civil register (circular of 23 July 2014), besides a to z."""
+NAME_PUNCTUATION = " '.-"
+_NAME_ALLOWED = re.compile(
+    "^[a-zA-Z" + CIVIL_REGISTER_LETTERS + CIVIL_REGISTER_LETTERS.upper() + re.escape(NAME_PUNCTUATION) + "]+$"
+)
+_NAME_LETTER = re.compile("[a-zA-Z" + CIVIL_REGISTER_LETTERS + CIVIL_REGISTER_LETTERS.upper() + "]")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'"})
+"""Typographic apostrophes (pasted from a word processor) read as the plain one."""
+NAME_RULE = (
+    "les lettres de a à z, " + " ".join(CIVIL_REGISTER_LETTERS) + ", leurs majuscules, "
+    "les espaces, apostrophes, points et traits d'union"
+)
+"""What a name may hold, as the messages say it."""
 _FR_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9][0-9]){4}")
-"""A French number typed nationally (06 12 34 56 78): `phonenumbers.parse` gives +33 and the 9 digits."""
+"""A number typed the French national way (06 12 34 56 78, 0692 03 67 28): 0 and 9 digits."""
 _FR_E164_PAIRS = re.compile(r"\+33([1-79])([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
-"""A stored French number shown as 0X XX XX XX XX (the 08 numbers have another layout)."""
+"""A stored metropolitan number shown as 0X XX XX XX XX (the 08 numbers have another layout)."""
+NATIONAL_PLAN_REGIONS = ("FR", "RE", "YT", "GP", "BL", "MF", "MQ", "GF")
+"""Regions dialled from France with a 0 and 9 digits (metropolitan France and the overseas departments
+and collectivities sharing its numbering plan); other French territories (PM, NC, PF, WF) are written
+in international form (+508, +687, +689, +681)."""
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 """An ASCII local part email-validator accepts and keeps unchanged."""
@@ -36,13 +55,21 @@ def validate_text(value: str, label: str, *, max_length: int = 100, required: bo
 
 
 def validate_person_name(value: str, label: str) -> str:
-    """A family or given name: letters (accents included), spaces, apostrophes, hyphens and dots."""
-    text = validate_text(value, label, max_length=100)
+    """A family or given name in the letters of the French civil register, normalised to NFC.
+
+    A decomposed letter pasted from another program (e + combining accent) is the same name as the
+    composed one; typographic apostrophes become the plain one.
+    """
+    text = unicodedata.normalize("NFC", validate_text(value, label, max_length=100)).translate(_APOSTROPHES)
     if not _NAME_ALLOWED.match(text):
+        refused = next(char for char in text if not _NAME_ALLOWED.match(char))
+        shown = refused if refused.isprintable() and not refused.isspace() else f"U+{ord(refused):04X}"
         raise ValidationError(
-            f"{label} : seuls les lettres, espaces, apostrophes, points et traits d'union sont acceptés.",
+            f"{label} : caractère « {shown} » non accepté. Seuls sont acceptés {NAME_RULE}.",
             {label: "caractères invalides"},
         )
+    if not _NAME_LETTER.search(text):
+        raise ValidationError(f"{label} : au moins une lettre est attendue.", {label: "sans lettre"})
     return text
 
 
@@ -100,8 +127,91 @@ def _normalised_domain(domain: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def _overseas_ranges() -> tuple[tuple[re.Pattern[str], int], ...]:
+    """Per overseas region of the national plan: its fixed-line and mobile ranges as the library lists
+    them (one compiled pattern) and its country code."""
+    import phonenumbers
+
+    ranges = []
+    for region in NATIONAL_PLAN_REGIONS[1:]:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        patterns = [
+            desc.national_number_pattern
+            for desc in (metadata.fixed_line, metadata.mobile)
+            if desc is not None and desc.national_number_pattern
+        ]
+        pattern = re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.ASCII)
+        ranges.append((pattern, metadata.country_code))
+    return tuple(ranges)
+
+
+@lru_cache(maxsize=1)
+def national_plan_country_codes() -> frozenset[int]:
+    """The country codes of the regions dialled nationally from France (33, 262, 590, 594, 596)."""
+    import phonenumbers
+
+    return frozenset(phonenumbers.country_code_for_region(region) for region in NATIONAL_PLAN_REGIONS)
+
+
+def _geographic_or_mobile(number: Any) -> bool:
+    import phonenumbers
+
+    return phonenumbers.number_type(number) in (
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
+def national_number(digits: str) -> Any:
+    """The number that the 9 digits after a national 0 dial: in the overseas region whose fixed-line
+    or mobile ranges hold them (0692… Réunion, 0590… Guadeloupe, 0269… Mayotte), else metropolitan.
+
+    The library's metropolitan ranges also cover some overseas geographic prefixes (0262, 0269, 0596):
+    the overseas reading wins there; a number the library reads as a national service of metropolitan
+    France (0806… UAN, 0976… VoIP) stays metropolitan.
+    """
+    import phonenumbers
+
+    metropolitan = phonenumbers.PhoneNumber(country_code=33, national_number=int(digits))
+    for pattern, country_code in _overseas_ranges():
+        if pattern.fullmatch(digits):
+            if phonenumbers.is_valid_number(metropolitan) and not _geographic_or_mobile(metropolitan):
+                return metropolitan
+            return phonenumbers.PhoneNumber(country_code=country_code, national_number=int(digits))
+    return metropolitan
+
+
+def read_phone(text: str) -> Any:
+    """The phonenumbers number `text` dials from France (None when it cannot be read as a number).
+
+    A national number (0 and 9 digits) is read in the region its prefix belongs to; an international
+    one (+262…, 00 687…) as written.
+    """
+    import phonenumbers
+
+    if _FR_NATIONAL.fullmatch(text):
+        return national_number(re.sub(r"\D", "", text)[1:])
+    try:
+        number = phonenumbers.parse(text, "FR", keep_raw_input=True)
+    except phonenumbers.NumberParseException:
+        return None
+    if (
+        number.country_code == 33
+        and number.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+        and not number.italian_leading_zero
+        and len(str(number.national_number)) == 9
+    ):
+        return national_number(str(number.national_number))
+    return phonenumbers.PhoneNumber(country_code=number.country_code, national_number=number.national_number,
+                                    italian_leading_zero=number.italian_leading_zero,
+                                    number_of_leading_zeros=number.number_of_leading_zeros)
+
+
 def validate_phone(value: str, label: str = "Téléphone", *, required: bool = True, mobile: bool = False) -> str:
-    """A phone number (French by default), returned in E.164 form (+33…)."""
+    """A phone number, returned in E.164 form (+33…, +262…): French national numbers of every region of
+    the national plan, or any number in international form."""
     import phonenumbers
 
     text = clean_line(value or "")
@@ -109,15 +219,8 @@ def validate_phone(value: str, label: str = "Téléphone", *, required: bool = T
         if required:
             raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
         return ""
-    if _FR_NATIONAL.fullmatch(text):
-        # What `parse(text, "FR")` returns for this shape, without its general parsing.
-        number = phonenumbers.PhoneNumber(country_code=33, national_number=int(re.sub(r"\D", "", text)))
-    else:
-        try:
-            number = phonenumbers.parse(text, "FR")
-        except phonenumbers.NumberParseException:
-            raise ValidationError(f"{label} : numéro de téléphone invalide.", {label: "invalide"}) from None
-    if not phonenumbers.is_valid_number(number):
+    number = read_phone(text)
+    if number is None or not phonenumbers.is_valid_number(number):
         raise ValidationError(f"{label} : numéro de téléphone invalide.", {label: "invalide"})
     if mobile and phonenumbers.number_type(number) not in (
         phonenumbers.PhoneNumberType.MOBILE,
@@ -128,16 +231,23 @@ def validate_phone(value: str, label: str = "Téléphone", *, required: bool = T
 
 
 def format_phone(e164: str) -> str:
-    """A stored E.164 number as shown to French users (06 12 34 56 78)."""
+    """A stored E.164 number as shown to French users: its national form when that form dials the same
+    number from France (06 12 34 56 78, 0692 03 67 28), else its international form (+687 41.23.45,
+    +590 806 00 00 00), so that what is shown always reads back to what is stored."""
     import phonenumbers
 
     if not e164:
         return ""
     pairs = _FR_E164_PAIRS.fullmatch(e164)
-    if pairs:
+    if pairs and national_number(e164[3:]).country_code == 33:
         return "0" + " ".join(pairs.groups())
     try:
         number = phonenumbers.parse(e164, "FR")
     except phonenumbers.NumberParseException:
         return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if number.country_code in national_plan_country_codes():
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        read_back = read_phone(clean_line(national))
+        if read_back is not None and phonenumbers.format_number(read_back, phonenumbers.PhoneNumberFormat.E164) == e164:
+            return national
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
