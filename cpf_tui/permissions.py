@@ -24,6 +24,7 @@ class Capability(str, Enum):
     OPERATOR_CREATE = "operator.create"
     OUTBOX_VIEW = "outbox.view"
     PLANNING_EDIT = "planning.edit"
+    HOLDER_FEED = "holder.feed"
     # Habilitation management (administrators, operators)
     ESTABLISHMENT_ADD = "establishment.add"
     ACCOUNT_VIEW_TREE = "account.view_tree"
@@ -60,6 +61,7 @@ ROLE_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.OPERATOR_CREATE: frozenset({OP}),
     Capability.OUTBOX_VIEW: frozenset({OP}),
     Capability.PLANNING_EDIT: frozenset({OP}),
+    Capability.HOLDER_FEED: frozenset({OP}),
     Capability.ESTABLISHMENT_ADD: frozenset({OP, PA}),
     Capability.ACCOUNT_VIEW_TREE: frozenset({OP, PA, DA}),
     Capability.ACCOUNT_SEARCH: frozenset({OP, PA, DA}),

@@ -44,6 +44,7 @@ ROLE_RIGHTS = {
     Capability.OPERATOR_CREATE: {OP},
     Capability.OUTBOX_VIEW: {OP},
     Capability.PLANNING_EDIT: {OP},
+    Capability.HOLDER_FEED: {OP},
     Capability.ESTABLISHMENT_ADD: {OP, PA},
     Capability.ACCOUNT_VIEW_TREE: {OP, PA, DA},
     Capability.ACCOUNT_SEARCH: {OP, PA, DA},

@@ -1,0 +1,424 @@
+"""Reading the CDC feed files (holders, yearly hours): streamed, hashed, every line checked in French.
+
+A feed file is UTF-8 text without BOM, one header line, fields separated by `;`, no quoting. It is
+read line by line with a bounded line length, so memory stays flat whatever the file size: a line
+longer than `MAX_LINE_BYTES` is reported and skipped to its end without being kept. The checks of
+one line use the project's field rules (`services.validation`, `holders.normalise_nir`); checks
+across lines (duplicate NIR, unknown holder) are made by the database on the staging table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cpf_tui.errors import ValidationError
+from cpf_tui.text import fold, has_control_chars
+
+MAX_LINE_BYTES = 4096
+"""Longest accepted line (a holder line is at most about 3 000 bytes even in 4-byte UTF-8)."""
+SEPARATOR = ";"
+BOM = b"\xef\xbb\xbf"
+FORMULA_START = ("=", "@")
+"""A cell starting with these is a spreadsheet formula, whatever the column."""
+SIGN_START = ("+", "-")
+"""Also a formula start in text columns (a phone number may start with +, a count with -)."""
+ABSURD_HOURS = 2496
+"""Most hours one can work in a year under French law (48 h a week, 52 weeks): more is a wrong line."""
+FULL_TIME_HOURS = 1607
+"""Legal yearly working time of a full-time employee: hours worked are turned into a work ratio with it."""
+OLDEST_BIRTH = date(1900, 1, 1)
+
+
+@dataclass(frozen=True)
+class FeedColumn:
+    """One column of a feed file: internal key and the header label (French)."""
+
+    key: str
+    label: str
+
+
+HOLDER_COLUMNS = (
+    FeedColumn("nir", "NIR"),
+    FeedColumn("nom_naissance", "nom de naissance"),
+    FeedColumn("nom_usage", "nom d'usage"),
+    FeedColumn("prenoms", "prénoms"),
+    FeedColumn("date_naissance", "date de naissance"),
+    FeedColumn("email", "courriel"),
+    FeedColumn("mobile", "téléphone"),
+)
+HOURS_COLUMNS = (
+    FeedColumn("nir", "NIR"),
+    FeedColumn("annee", "année"),
+    FeedColumn("quotite", "quotité"),
+    FeedColumn("heures", "heures travaillées"),
+)
+NUMERIC_KEYS = frozenset({"annee", "quotite", "heures"})
+NO_SIGN_CHECK = NUMERIC_KEYS | {"mobile"}
+
+
+@dataclass(frozen=True)
+class LineError:
+    """One problem of a file: line number (1 = header), column label, value as read, French reason."""
+
+    line: int
+    column: str
+    value: str
+    reason: str
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be read (encoding, BOM, header, empty): no line is looked at."""
+
+    def __init__(self, error: LineError) -> None:
+        super().__init__(error.reason)
+        self.error = error
+
+
+@dataclass
+class Batch:
+    """What one read of the file gave: staged rows, line errors, and where the reading is."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    lines: int = 0
+    eof: bool = False
+
+
+LineParser = Callable[[int, list[str]], tuple[tuple[Any, ...] | None, list[LineError]]]
+
+
+def header_line(columns: tuple[FeedColumn, ...]) -> str:
+    """The expected header, as written in the documentation and the sample files."""
+    return SEPARATOR.join(column.label for column in columns)
+
+
+class FeedReader:
+    """A feed file opened for streaming: bytes hashed as they are read, lines cut at MAX_LINE_BYTES."""
+
+    def __init__(self, path: str | Path, columns: tuple[FeedColumn, ...]) -> None:
+        self.path = Path(path).expanduser()
+        self.columns = columns
+        try:
+            self.size = self.path.stat().st_size
+            if self.path.is_dir():
+                raise ValidationError(f"« {self.path.name} » est un dossier : choisissez un fichier .csv.")
+            self._file: BinaryIO = self.path.open("rb")
+        except FileNotFoundError:
+            raise ValidationError(f"Fichier introuvable : {self.path}") from None
+        except PermissionError:
+            raise ValidationError(f"Lecture du fichier refusée : {self.path}") from None
+        self._hash = hashlib.sha256()
+        self.bytes_read = 0
+        self.line_no = 0
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _read(self, size: int) -> bytes:
+        chunk = self._file.readline(size)
+        self._hash.update(chunk)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def _next_raw(self) -> tuple[bytes | None, bool]:
+        """The next line without its end, or None at the end; True when it was too long (and skipped)."""
+        chunk = self._read(MAX_LINE_BYTES + 1)
+        if not chunk:
+            return None, False
+        if chunk.endswith(b"\n"):
+            return chunk[:-1].removesuffix(b"\r"), False
+        if len(chunk) <= MAX_LINE_BYTES:
+            return chunk.removesuffix(b"\r"), False
+        while True:  # too long: skip to the end of the line, never holding it whole
+            rest = self._read(1 << 16)
+            if not rest or rest.endswith(b"\n"):
+                return b"", True
+
+    def sha256(self) -> str:
+        """SHA-256 of the whole file (the rest is read if the reading stopped early)."""
+        while chunk := self._file.read(1 << 20):
+            self._hash.update(chunk)
+            self.bytes_read += len(chunk)
+        return self._hash.hexdigest()
+
+    def read_header(self) -> None:
+        """Check the header line; raise FileRefused (French) on a file that cannot be read at all."""
+        raw, too_long = self._next_raw()
+        self.line_no = 1
+        expected = header_line(self.columns)
+        if raw is None:
+            raise FileRefused(LineError(1, "", "", f"fichier vide : la ligne d'en-tête est attendue ({expected})."))
+        if not raw.strip():
+            raise FileRefused(LineError(1, "", "", f"ligne d'en-tête vide : {expected} est attendu."))
+        if too_long:
+            raise FileRefused(LineError(1, "", "", f"ligne d'en-tête de plus de {MAX_LINE_BYTES} octets : ce "
+                                        "n'est pas un fichier d'alimentation."))
+        if raw.startswith(BOM):
+            raise FileRefused(LineError(1, "", "", "le fichier commence par une marque d'ordre des octets (BOM) :"
+                                        " enregistrez-le en « UTF-8 sans BOM »."))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileRefused(LineError(1, "", "", _encoding_reason(raw, exc))) from None
+        if has_control_chars(text):
+            raise FileRefused(LineError(1, "", text, "caractères de contrôle ou invisibles dans l'en-tête."))
+        labels = text.split(SEPARATOR)
+        if len(labels) == 1:
+            for name, sep in (("la virgule", ","), ("la tabulation", "\t"), ("la barre verticale", "|")):
+                if sep in text:
+                    raise FileRefused(LineError(1, "", text, f"séparateur : le point-virgule (;) est attendu, "
+                                                f"l'en-tête utilise {name}."))
+        wanted = [fold(column.label) for column in self.columns]
+        found = [fold(label) for label in labels]
+        if found != wanted:
+            missing = [c.label for c, key in zip(self.columns, wanted) if key not in found]
+            extra = [label.strip() for label, key in zip(labels, found) if key not in wanted]
+            parts = []
+            if missing:
+                parts.append("colonne(s) manquante(s) : " + ", ".join(missing))
+            if extra:
+                parts.append("colonne(s) en trop : " + ", ".join(extra))
+            if not parts:
+                parts.append("colonnes dans un autre ordre que celui attendu")
+            raise FileRefused(LineError(1, "", text, "; ".join(parts) + f". En-tête attendu : {expected}"))
+
+    def next_batch(self, parse: LineParser, max_lines: int) -> Batch:
+        """Read up to `max_lines` data lines: parsed rows and the errors of the lines refused."""
+        batch = Batch()
+        width = len(self.columns)
+        while batch.lines < max_lines:
+            raw, too_long = self._next_raw()
+            if raw is None:
+                batch.eof = True
+                break
+            self.line_no += 1
+            batch.lines += 1
+            line = self.line_no
+            if too_long:
+                batch.errors.append(LineError(line, "", "", f"ligne de plus de {MAX_LINE_BYTES} octets : "
+                                              "elle est ignorée."))
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                batch.errors.append(LineError(line, "", "", _encoding_reason(raw, exc)))
+                continue
+            if not text.strip():
+                batch.errors.append(LineError(line, "", "", "ligne vide."))
+                continue
+            values = text.split(SEPARATOR)
+            if len(values) != width:
+                batch.errors.append(LineError(line, "", _clip(text), _width_reason(text, len(values), width)))
+                continue
+            row, errors = parse(line, values)
+            if errors:
+                batch.errors.extend(errors)
+            elif row is not None:
+                batch.rows.append(row)
+        return batch
+
+
+def _clip(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _encoding_reason(raw: bytes, exc: UnicodeDecodeError) -> str:
+    return (f"texte non encodé en UTF-8 (octet 0x{raw[exc.start]:02X} en position {exc.start + 1}) : "
+            "le fichier semble en Latin-1 ou Windows-1252, enregistrez-le en UTF-8.")
+
+
+def _width_reason(text: str, found: int, width: int) -> str:
+    if found == 1 and ("," in text or "\t" in text):
+        return f"séparateur : le point-virgule (;) est attendu entre les {width} colonnes."
+    if found < width:
+        return f"{width} colonnes attendues, {found} trouvée(s) : colonne manquante."
+    return f"{width} colonnes attendues, {found} trouvées : colonne en trop (un point-virgule de trop ?)."
+
+
+def _reason(exc: ValidationError, label: str) -> str:
+    """A field rule's message without its "label : " prefix (the column is reported on its own)."""
+    message = exc.message
+    for prefix in (f"{label} : ", f"{label[:1].upper()}{label[1:]} : "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def _raw_problem(column: FeedColumn, value: str) -> str:
+    """Why a raw value is refused before any field rule: control characters or a formula."""
+    if has_control_chars(value):
+        return "caractères de contrôle ou invisibles (séquences d'échappement, bidirectionnels) interdits."
+    stripped = value.lstrip()
+    if stripped.startswith(FORMULA_START) or (column.key not in NO_SIGN_CHECK and stripped.startswith(SIGN_START)):
+        return "formule de tableur interdite (une valeur ne commence pas par =, +, - ou @)."
+    return ""
+
+
+# -- field rules, cached: names and dates repeat a lot in a national file --------------------------
+@lru_cache(maxsize=1 << 16)
+def _person_name(value: str, label: str, required: bool) -> tuple[str, str]:
+    from cpf_tui.services.validation import validate_person_name
+
+    if not value.strip() and not required:
+        return "", ""
+    try:
+        return validate_person_name(value, label), ""
+    except ValidationError as exc:
+        return "", _reason(exc, label)
+
+
+@lru_cache(maxsize=1 << 16)
+def _birth_date(value: str, today: date) -> tuple[date | None, str]:
+    from cpf_tui.services.dossiers import parse_date_fr
+
+    label = "date de naissance"
+    try:
+        born = parse_date_fr(value, label)
+    except ValidationError:
+        return None, "date invalide, format JJ/MM/AAAA attendu."
+    if born is None:
+        return None, "champ obligatoire."
+    if born > today:
+        return None, f"date de naissance dans le futur ({born:%d/%m/%Y})."
+    if born < OLDEST_BIRTH:
+        return None, f"date de naissance antérieure au {OLDEST_BIRTH:%d/%m/%Y}."
+    return born, ""
+
+
+def _nir(value: str) -> tuple[str, str]:
+    from cpf_tui.services.holders import normalise_nir
+
+    try:
+        return normalise_nir(value), ""
+    except ValidationError as exc:
+        return "", _reason(exc, "NIR")
+
+
+def holder_parser(today: date) -> LineParser:
+    """The check of one holder line: a staging row (NIR, names, birth date, contact, search keys)."""
+    from cpf_tui.services.holders import name_key
+    from cpf_tui.services.validation import validate_email, validate_phone
+
+    by_key = {column.key: column for column in HOLDER_COLUMNS}
+
+    def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
+        errors: list[LineError] = []
+        clean: dict[str, Any] = {}
+        for column, value in zip(HOLDER_COLUMNS, values):
+            problem = _raw_problem(column, value)
+            if problem:
+                errors.append(LineError(line, column.label, _clip(value), problem))
+        if errors:
+            return None, errors
+
+        def check(key: str, result: tuple[Any, str]) -> None:
+            clean[key], problem = result
+            if problem:
+                errors.append(LineError(line, by_key[key].label, _clip(values_by_key[key]), problem))
+
+        values_by_key = {column.key: value for column, value in zip(HOLDER_COLUMNS, values)}
+        check("nir", _nir(values_by_key["nir"]))
+        check("nom_naissance", _person_name(values_by_key["nom_naissance"].strip(), "nom de naissance", True))
+        check("nom_usage", _person_name(values_by_key["nom_usage"].strip(), "nom d'usage", False))
+        check("prenoms", _person_name(values_by_key["prenoms"].strip(), "prénoms", True))
+        check("date_naissance", _birth_date(values_by_key["date_naissance"].strip(), today))
+        email = values_by_key["email"].strip()
+        try:
+            clean["email"] = validate_email(email, "courriel") if email else ""
+        except ValidationError as exc:
+            errors.append(LineError(line, "courriel", _clip(email), _reason(exc, "courriel")))
+        try:
+            clean["mobile"] = validate_phone(values_by_key["mobile"], "téléphone", required=False, mobile=True)
+        except ValidationError as exc:
+            errors.append(LineError(line, "téléphone", _clip(values_by_key["mobile"]), _reason(exc, "téléphone")))
+        if errors:
+            return None, errors
+        return (
+            line, clean["nir"], clean["nom_naissance"], clean["nom_usage"], clean["prenoms"],
+            clean["date_naissance"], clean["email"], clean["mobile"],
+            name_key(clean["nom_naissance"])[:100], name_key(clean["nom_usage"])[:100],
+        ), []
+
+    return parse
+
+
+_DECIMAL = re.compile(r"^\d+(?:[.,]\d+)?$")
+
+
+def _number(value: str, label: str, *, maximum: float, unit: str) -> tuple[float | None, str]:
+    text = value.strip().replace("\u00a0", "").replace(" ", "")
+    if not text:
+        return None, ""
+    if text.startswith("-") and _DECIMAL.match(text[1:]):
+        return None, f"{label} négative ({text}) : une valeur positive est attendue."
+    if not _DECIMAL.match(text):
+        return None, f"nombre attendu ({unit}), par exemple « 80 » ou « 1 607,5 »."
+    number = float(text.replace(",", "."))
+    if number > maximum:
+        return None, f"{label} absurde ({text} {unit}) : {maximum:g} {unit} au plus."
+    return number, ""
+
+
+def work_ratio_from_hours(hours: float) -> int:
+    """Share of full time (percent, 0–100) of a year's hours worked, rounded half up."""
+    return min(100, int(hours * 100 / FULL_TIME_HOURS + 0.5))
+
+
+def hours_parser(year: int) -> LineParser:
+    """The check of one hours line for the year fed: a staging row (line, NIR, work ratio in percent)."""
+    by_key = {column.key: column for column in HOURS_COLUMNS}
+
+    def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
+        errors: list[LineError] = []
+        for column, value in zip(HOURS_COLUMNS, values):
+            problem = _raw_problem(column, value)
+            if problem:
+                errors.append(LineError(line, column.label, _clip(value), problem))
+        if errors:
+            return None, errors
+        raw = {column.key: value for column, value in zip(HOURS_COLUMNS, values)}
+
+        def fail(key: str, reason: str) -> None:
+            errors.append(LineError(line, by_key[key].label, _clip(raw[key]), reason))
+
+        nir, problem = _nir(raw["nir"])
+        if problem:
+            fail("nir", problem)
+        year_text = raw["annee"].strip()
+        if not year_text.isdigit() or len(year_text) != 4:
+            fail("annee", "année sur 4 chiffres attendue.")
+        elif int(year_text) != year:
+            fail("annee", f"année {year_text} : ce fichier alimente l'année {year} (--annee).")
+        ratio, ratio_problem = _number(raw["quotite"], "quotité", maximum=100, unit="%")
+        hours, hours_problem = _number(raw["heures"], "durée travaillée", maximum=ABSURD_HOURS, unit="h")
+        if ratio_problem:
+            fail("quotite", ratio_problem)
+        if hours_problem:
+            fail("heures", hours_problem)
+        percent = 0
+        if not ratio_problem and not hours_problem:
+            if ratio is None and hours is None:
+                fail("quotite", "renseignez la quotité (en %) ou les heures travaillées.")
+            elif ratio is not None and hours is not None:
+                fail("quotite", "renseignez la quotité ou les heures travaillées, pas les deux.")
+            else:
+                percent = int(ratio) if ratio is not None else work_ratio_from_hours(hours or 0)
+                if percent < 1:
+                    key = "quotite" if ratio is not None else "heures"
+                    fail(key, "moins de 1 % d'un temps plein : aucune heure à créditer, retirez la ligne.")
+        if errors:
+            return None, errors
+        return (line, nir, percent), []
+
+    return parse
