@@ -14,15 +14,26 @@ from textual.widgets import DirectoryTree, Header, Input, Label, ProgressBar, St
 from textual.worker import Worker, WorkerState
 
 from cpf_tui.errors import CpfError
+from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 
 
 class XlsxTree(DirectoryTree):
-    """A directory tree that lists folders and .xlsx workbooks only (hidden entries left out)."""
+    """A directory tree that lists folders and .xlsx workbooks only (hidden entries left out).
+
+    Over SSH, links (symbolic, or files with other hard links) are not listed either.
+    """
+
+    def __init__(self, path: Path, files: UserFiles, **kwargs) -> None:
+        self.files = files
+        super().__init__(path, **kwargs)
 
     def filter_paths(self, paths):
-        return [path for path in paths if not path.name.startswith(".") and (_is_dir(path) or _is_xlsx(path))]
+        return [
+            path for path in paths
+            if not path.name.startswith(".") and (_is_dir(path) or _is_xlsx(path)) and self.files.may_list(path)
+        ]
 
 
 def _is_dir(path: Path) -> bool:
@@ -46,6 +57,7 @@ class FilePickerModal(ModalScreen[Path | None]):
         background: $surface; padding: 0 1;
     }
     FilePickerModal #picker-title { text-style: bold; height: 1; }
+    FilePickerModal #picker-place { height: 1; color: $text-muted; }
     FilePickerModal #picker-tree { height: 1fr; }
     FilePickerModal #picker-hint { height: 1; color: $text-muted; }
     """
@@ -55,14 +67,15 @@ class FilePickerModal(ModalScreen[Path | None]):
         Binding("backspace", "parent", "Dossier parent", tooltip="Remonter d'un dossier", id="picker-parent"),
     ]
 
-    def __init__(self, start: Path) -> None:
+    def __init__(self, files: UserFiles) -> None:
         super().__init__()
-        self.start = start
+        self.files = files
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Choisir un classeur .xlsx", id="picker-title")
-            yield XlsxTree(self.start, id="picker-tree")
+            yield Static(f"Dans {self.files.place}", id="picker-place", markup=False)
+            yield XlsxTree(self.files.root, self.files, id="picker-tree")
             yield Static("Entrée : ouvrir / choisir   Retour arrière : dossier parent   Échap : annuler",
                          id="picker-hint", markup=False)
 
@@ -79,8 +92,10 @@ class FilePickerModal(ModalScreen[Path | None]):
         self.dismiss(Path(event.path))
 
     def action_parent(self) -> None:
+        """Up one folder, never above the root (the drop folder over SSH, the data folder locally)."""
         current = Path(self.tree.path).resolve()
-        self.tree.path = current.parent
+        if current != self.files.root and self.files.root in current.parents:
+            self.tree.path = current.parent
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -187,27 +202,29 @@ class BulkImportScreen(CpfScreen):
             self.siret_input.disabled = True
             self.path_input.focus()
 
-    def _folder(self) -> Path:
-        from cpf_tui.services import bulk
+    @property
+    def files(self) -> UserFiles:
+        """Where this person's files are (the SSH drop folder, or the local data folder)."""
+        return UserFiles.for_session(self.app.settings.data_path)
 
-        return bulk.output_directory(self.app.settings.data_path / "exports")
+    def _folder(self) -> Path:
+        return self.files.output_folder(self.app.settings.data_path / "exports")
 
     def action_back(self) -> None:
         if not self.busy:
             self.app.pop_screen()
 
     def action_browse(self) -> None:
-        from cpf_tui.services import bulk
-
-        start = bulk.output_directory(Path.cwd())
+        files = self.files
+        files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.path_input.value = str(path)
+                self.path_input.value = files.shown(path)
                 self.path_input.focus()
                 self.check_file()
 
-        self.app.push_screen(FilePickerModal(start if start.is_dir() else Path.cwd()), chosen)
+        self.app.push_screen(FilePickerModal(files), chosen)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -235,7 +252,11 @@ class BulkImportScreen(CpfScreen):
         self.set_report(None)
         self.show_status("Vérification du classeur…")
         self.show_report([])
-        path = Path(path_text).expanduser()
+        try:
+            path = self.files.resolve(path_text)
+        except CpfError as exc:
+            self.show_status(exc.message, error=True)
+            return
         siret = self.siret_input.value
         try:
             report = await bulk.analyse_workbook(path, siret=siret, ctx=self.app.context,
@@ -266,7 +287,7 @@ class BulkImportScreen(CpfScreen):
         except CpfError as exc:
             self.show_status(exc.message, error=True)
             return
-        self.show_status(f"Modèle écrit : {path}")
+        self.show_status(f"Modèle écrit : {self.files.shown(path)}")
 
     def action_import(self) -> None:
         if self.report is not None and self.report.ok and not self.busy:
@@ -309,7 +330,7 @@ class BulkImportScreen(CpfScreen):
             bar.display = False
         self.show_status(f"{result.created} compte(s) créé(s) pour {result.organisation_label}.")
         self.show_report([
-            f"Classeur de résultat (identifiants à transmettre) : {result.result_path}",
+            f"Classeur de résultat (identifiants à transmettre) : {self.files.shown(result.result_path)}",
             "Chaque personne reçoit par e-mail son mot de passe temporaire.",
         ])
 

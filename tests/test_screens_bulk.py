@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -134,7 +135,7 @@ async def test_principal_admin_picks_the_file_in_the_drop_folder(db, settings, t
         await pilot.press("ctrl+t")
         await settle(app, pilot)
         template = drop / f"habilitation-en-masse-{organisation.siret}.xlsx"
-        assert f"Modèle écrit : {template}" in text_of(screen, "#bulk-status")
+        assert f"Modèle écrit : {template.name}" in text_of(screen, "#bulk-status")  # no server path
         heads = await Establishment.filter(organisation=organisation).values_list("siret", flat=True)
         assert [c.value for c in load_workbook(template)["Établissements"]["A"][1:]] == list(heads)
 
@@ -146,7 +147,7 @@ async def test_principal_admin_picks_the_file_in_the_drop_folder(db, settings, t
         await pilot.press("down", "down", "enter")
         await settle_screen(app, pilot, screen)
         assert app.screen is screen
-        assert screen.query_one("#bulk-path", Input).value == str(drop / "rempli.xlsx")
+        assert screen.query_one("#bulk-path", Input).value == "rempli.xlsx"
         assert "valide : 31 compte(s) à créer" in text_of(screen, "#bulk-status")
         await pilot.press("ctrl+s", "n")
         await settle_screen(app, pilot, screen)
@@ -155,3 +156,110 @@ async def test_principal_admin_picks_the_file_in_the_drop_folder(db, settings, t
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
+
+
+def status_after(app, pilot, screen):
+    async def typed(path_text: str) -> str:
+        field = screen.query_one("#bulk-path", Input)
+        field.focus()
+        field.value = ""
+        await pilot.press(*path_text, "enter")
+        await settle_screen(app, pilot, screen)
+        return text_of(screen, "#bulk-status")
+
+    return typed
+
+
+async def test_over_ssh_the_picker_and_the_path_stay_in_the_users_drop_folder(db, settings, tmp_path, monkeypatch):
+    """alice cannot reach bob's folder nor the server's disk, by the picker or by a typed path, and a
+    refusal says nothing about what exists outside her folder."""
+    from cpf_tui.user_files import LINKED, REFUSED
+
+    depot = tmp_path / "depot"
+    alice, bob = depot / "alice", depot / "bob"
+    alice.mkdir(parents=True)
+    bob.mkdir()
+    monkeypatch.setenv("CPF_TUI_DROP_DIR", str(alice))
+    organisation = await make_organisation("Organisme confiné")
+    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=organisation)
+    write_book(bob / "liste-de-bob.xlsx", valid_rows(40))
+    write_book(alice / "a-habilitations.xlsx", valid_rows(31))
+    (alice / "lot").mkdir()
+    write_book(alice / "lot" / "b.xlsx", valid_rows(32))
+    # A file of the same name in the server's working directory must not be used.
+    server_dir = tmp_path / "serveur"
+    server_dir.mkdir()
+    (server_dir / "a-habilitations.xlsx").write_text("pas un classeur", encoding="utf-8")
+    monkeypatch.chdir(server_dir)
+    # Links planted from the server side are neither listed nor opened.
+    os.symlink(bob / "liste-de-bob.xlsx", alice / "lien.xlsx")
+    os.link(bob / "liste-de-bob.xlsx", alice / "lien-dur.xlsx")
+    os.symlink(bob, alice / "dossier-de-bob")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, principal)
+        screen = await open_bulk(app, pilot)
+
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, FilePickerModal)
+        assert "Dans votre dossier de dépôt" in text_of(picker, "#picker-place")
+        assert await tree_loaded(pilot, picker) == ["lot", "a-habilitations.xlsx"]
+        await pilot.press("backspace", "backspace")
+        await pilot.pause()
+        assert Path(picker.tree.path) == alice.resolve()
+        assert await tree_loaded(pilot, picker) == ["lot", "a-habilitations.xlsx"]
+        await pilot.press("down", "enter")  # open "lot"
+        lot = picker.tree.root.children[0]
+        for _ in range(200):
+            await pilot.pause()
+            if lot.children:
+                break
+        await pilot.press("down", "enter")  # choose "lot/b.xlsx"
+        await settle_screen(app, pilot, screen)
+        assert app.screen is screen
+        assert screen.query_one("#bulk-path", Input).value == "lot/b.xlsx"
+        assert "valide : 32 compte(s) à créer" in text_of(screen, "#bulk-status")
+
+        typed = status_after(app, pilot, screen)
+        assert "valide : 31 compte(s) à créer" in await typed("a-habilitations.xlsx")  # the drop folder's
+        refusals = {
+            text: await typed(text)
+            for text in ("../bob/liste-de-bob.xlsx", str(bob / "liste-de-bob.xlsx"), "/etc/passwd",
+                         "/etc/absent-de-ce-serveur", "lot/../../bob/liste-de-bob.xlsx", "~/fichier.xlsx")
+        }
+        assert set(refusals.values()) == {REFUSED}, refusals  # the same answer whether the file exists or not
+        assert await typed("lien.xlsx") == LINKED
+        assert await typed("lien-dur.xlsx") == LINKED
+        assert await typed("dossier-de-bob/liste-de-bob.xlsx") == LINKED
+        assert await typed("absent.xlsx") == "Aucun fichier « absent.xlsx » dans votre dossier de dépôt."
+        assert await Account.filter(organisation=organisation).count() == 1
+
+
+async def test_locally_the_picker_is_rooted_in_the_data_folder(db, settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("CPF_TUI_DROP_DIR", raising=False)
+    organisation = await make_organisation("Organisme local")
+    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=organisation)
+    data = settings.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    write_book(data / "local.xlsx", valid_rows(33))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, principal)
+        screen = await open_bulk(app, pilot)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, FilePickerModal)
+        assert f"Dans votre dossier de données ({data.resolve()})" in text_of(picker, "#picker-place")
+        assert "local.xlsx" in await tree_loaded(pilot, picker)
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert Path(picker.tree.path) == data.resolve()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert "valide : 33 compte(s) à créer" in await status_after(app, pilot, screen)("local.xlsx")
