@@ -121,6 +121,27 @@ def _parser() -> FrenchArgumentParser:
     bulk_import.add_argument("--dry-run", action="store_true", help="vérifier seulement, sans rien créer")
     bulk_import.add_argument("--output-dir", metavar="DOSSIER", default="",
                              help="dossier du classeur de résultat (par défaut dossier de dépôt ou dossier courant)")
+    feed_common = FrenchArgumentParser(add_help=False)
+    feed_common.add_argument("file", metavar="FICHIER", help="fichier CSV UTF-8 séparé par des points-virgules"
+                             " (format : docs/holder-feed.md)")
+    feed_common.add_argument("--ignorer-erreurs", action="store_true",
+                             help="appliquer les lignes valides et seulement signaler les autres (sinon rien"
+                             " n'est appliqué dès qu'une ligne est en erreur)")
+    feed_common.add_argument("--rapport", metavar="DOSSIER", default="",
+                             help="dossier du rapport des erreurs (par défaut dossier de dépôt ou dossier courant)")
+    holders_feed = add("titulaires", "registre des titulaires (alimentation par la Caisse des dépôts)")
+    holders_sub = holders_feed.add_subparsers(dest="titulaires_command", metavar="ACTION",
+                                              parser_class=FrenchArgumentParser, required=True)
+    holders_sub.add_parser("import", parents=[feed_common], help="créer ou mettre à jour les titulaires d'un"
+                           " fichier, par NIR (tout ou rien)", description="créer ou mettre à jour les titulaires"
+                           " d'un fichier, par NIR (tout ou rien)")
+    hours_feed = add("heures", "heures CPF annuelles (alimentation par la Caisse des dépôts)")
+    hours_sub = hours_feed.add_subparsers(dest="heures_command", metavar="ACTION",
+                                          parser_class=FrenchArgumentParser, required=True)
+    credit = hours_sub.add_parser("alimenter", parents=[feed_common], help="créditer les heures CPF d'une année"
+                                  " à partir des déclarations (tout ou rien)", description="créditer les heures CPF"
+                                  " d'une année à partir des déclarations (tout ou rien)")
+    credit.add_argument("--annee", metavar="AAAA", type=int, required=True, help="année de travail déclarée")
     audit_parser = add("audit", "vérifier ou exporter le journal d'audit")
     audit_sub = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION",
                                             parser_class=FrenchArgumentParser, required=True)
@@ -417,6 +438,63 @@ def cmd_habilitation(args: argparse.Namespace) -> int:
     return run_async(go())
 
 
+def cmd_feed(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from pathlib import Path
+
+        from cpf_tui import db
+        from cpf_tui.services import bulk, holder_feed
+        from cpf_tui.services.context import RequestContext
+
+        ctx = RequestContext(terminal="cli")
+        folder = Path(args.rapport) if args.rapport else bulk.output_directory(Path.cwd())
+        line = FeedProgressLine(sys.stderr)
+        await db.open_database(settings.database_url)
+        try:
+            await db.ensure_schema_current()
+            if args.command == "titulaires":
+                result = await holder_feed.import_holders(
+                    args.file, ctx=ctx, report_dir=folder, as_system=True, ignore_errors=args.ignorer_erreurs,
+                    progress=line.show,
+                )
+            else:
+                result = await holder_feed.credit_hours(
+                    args.file, year=args.annee, ctx=ctx, report_dir=folder, as_system=True,
+                    ignore_errors=args.ignorer_erreurs, progress=line.show,
+                )
+        finally:
+            line.close()
+            await db.close_database()
+        for text_line in result.describe():
+            print(text_line)
+        return 0 if result.applied and not result.error_count else 1
+
+    return run_async(go())
+
+
+class FeedProgressLine:
+    """The progress of a feed on one terminal line (rewritten in place), at most once per percent."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.last = ""
+
+    def show(self, progress: Any) -> None:
+        percent = 100 * progress.done // progress.total if progress.total else 100
+        text = f"{progress.stage} : {percent} % ({progress.lines:,} lignes)".replace(",", "\u202f")
+        if text != self.last:
+            self.last = text
+            self.stream.write("\r" + text.ljust(50))
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = _load(args)
     expected_head = None
@@ -489,6 +567,8 @@ COMMANDS: dict[str | None, Handler] = {
     "mail": cmd_mail,
     "habilitation": cmd_habilitation,
     "audit": cmd_audit,
+    "titulaires": cmd_feed,
+    "heures": cmd_feed,
     "cgu": cmd_cgu,
 }
 

@@ -42,6 +42,8 @@ ACTION_LABELS: dict[str, str] = {
     "holder.update_contact": "Coordonnées du titulaire",
     "holder.set_dif": "Solde DIF",
     "holder.cpf_acquisition": "Acquisition CPF",
+    "holder.feed": "Alimentation des titulaires",
+    "holder.hours_feed": "Alimentation des heures CPF",
     "dossier.create": "Création de dossier",
     "dossier.update": "Modification de dossier",
     "dossier.delete": "Suppression de dossier",
