@@ -101,3 +101,16 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     s.data_dir = str(tmp_path / "data")
     s.database.url = db_url
     return s
+
+
+@pytest.fixture
+def fast_argon2(monkeypatch):
+    """Cheap Argon2 parameters for user passwords in tests (still different from the temporary profile)."""
+    from argon2 import PasswordHasher, Type
+
+    from cpf_tui.services import auth, passwords
+
+    fast = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
+    monkeypatch.setattr(passwords, "user_hasher", lambda: fast)
+    monkeypatch.setattr(auth, "_dummy_hash_cache", None)
+    return fast

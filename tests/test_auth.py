@@ -12,19 +12,11 @@ from cpf_tui.errors import AuthenticationFailed, SessionEnded
 from cpf_tui.services import auth, passwords, provisioning
 from cpf_tui.services.context import RequestContext
 from models import Account, AccountStatus, AppSession, AuditEvent, OutboxEmail, Role
+from tests.conftest import fast_argon2  # noqa: F401 - fixture, re-exported for the other login tests
 from tests.factories import DEFAULT_PASSWORD, make_account
 
 ORIGIN = RequestContext(terminal="xterm-256color", ssh_user="claire", ssh_key_fingerprint="SHA256:abc",
                         peer="192.0.2.10:52022")
-
-
-@pytest.fixture
-def fast_argon2(monkeypatch):
-    """Cheap Argon2 parameters for user passwords in tests (still different from the temporary profile)."""
-    fast = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
-    monkeypatch.setattr(passwords, "user_hasher", lambda: fast)
-    monkeypatch.setattr(auth, "_dummy_hash_cache", None)
-    return fast
 
 
 @pytest.fixture

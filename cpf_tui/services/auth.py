@@ -25,8 +25,8 @@ CURRENT_PASSWORD_WRONG = "Mot de passe actuel incorrect."
 LOCKED_NOW = "Trop d'échecs : votre compte est verrouillé. Un administrateur doit régénérer votre mot de passe."
 MAX_PASSWORD_INPUT = 1024
 """Longer inputs are refused without being hashed (they cannot be a valid password, see password_policy)."""
-UNKNOWN_IDENTIFIER_WINDOW = timedelta(hours=24)
-"""Failures on an unknown identifier are counted from the audit journal over this window."""
+FAILURE_WINDOW = timedelta(hours=24)
+"""Consecutive failures are forgotten after this much quiet, for real accounts and unknown identifiers alike."""
 MAX_DELAY_SECONDS = 15 * 60
 
 # A hash of a random, forgotten password, made with the user profile: verified when the identifier is
@@ -173,21 +173,40 @@ def remaining_delay(failures: int, last_failed_at: datetime | None, security: Se
     return max(0.0, (wait_until - clock.now()).total_seconds())
 
 
-async def _unknown_identifier_failures(typed: str, security: SecuritySettings) -> tuple[int, datetime | None]:
-    """Recent consecutive failures on an identifier that matches no account, read from the journal.
+def current_failures(failed_attempts: int, last_failed_at: datetime | None) -> int:
+    """The consecutive failures still counted: none once the last one is older than `FAILURE_WINDOW`."""
+    if last_failed_at is not None and clock.now() - last_failed_at > FAILURE_WINDOW:
+        return 0
+    return failed_attempts
 
-    Unknown identifiers then get the same delays as real accounts: the delay reveals nothing.
+
+async def _unknown_identifier_failures(
+    typed: str, security: SecuritySettings, *, using_db: Any = None
+) -> tuple[int, datetime | None]:
+    """Consecutive failures on an identifier that matches no account, read from the journal.
+
+    Counted like an account's counter: a run of failures no two of which are more than
+    `FAILURE_WINDOW` apart, the newest within that window of now. Unknown identifiers then get the
+    same delays as real accounts: the delay reveals nothing.
     """
     from models import AuditEvent
 
-    since = clock.now() - UNKNOWN_IDENTIFIER_WINDOW
+    wanted = security.lockout_lock_after + 1
+    # A run of `wanted` failures with gaps of at most the window fits in `wanted` windows.
+    since = clock.now() - FAILURE_WINDOW * wanted
     moments = (
         await AuditEvent.filter(action="login", outcome="failure", actor_identifier=typed, at__gte=since)
+        .using_db(using_db)
         .order_by("-seq")
-        .limit(security.lockout_lock_after + 1)
+        .limit(wanted)
         .values_list("at", flat=True)
     )
-    return len(moments), (moments[0] if moments else None)
+    count, newer = 0, clock.now()
+    for moment in moments:
+        if newer - moment > FAILURE_WINDOW:
+            break
+        count, newer = count + 1, moment
+    return count, (moments[0] if count else None)
 
 
 def _lock_mail(account: Any) -> tuple[str, str]:
@@ -211,14 +230,30 @@ async def register_failure(account: Any, security: SecuritySettings, *, using_db
     """
     from tortoise.expressions import F
 
+    from models import Account
+
+    now = clock.now()
+    if current_failures(1, account.last_failed_at) == 0:  # quiet for a whole window: a new run begins
+        await Account.filter(id=account.id).using_db(using_db).update(failed_attempts=1, last_failed_at=now)
+    else:
+        await Account.filter(id=account.id).using_db(using_db).update(
+            failed_attempts=F("failed_attempts") + 1, last_failed_at=now
+        )
+    await account.refresh_from_db(using_db=using_db, fields=["failed_attempts", "last_failed_at", "locked_at"])
+    return delay_after_failures(account.failed_attempts, security), await _lock_if_due(
+        account, security, using_db=using_db
+    )
+
+
+async def _lock_if_due(account: Any, security: SecuritySettings, *, using_db: Any) -> bool:
+    """Lock `account` (e-mail and audit) when its counter reached the threshold; True if this call locked it.
+
+    `account.failed_attempts` and `locked_at` must have been read inside `using_db`.
+    """
     from cpf_tui.services import outbox
     from models import Account, AccountStatus
 
     now = clock.now()
-    await Account.filter(id=account.id).using_db(using_db).update(
-        failed_attempts=F("failed_attempts") + 1, last_failed_at=now
-    )
-    await account.refresh_from_db(using_db=using_db, fields=["failed_attempts", "last_failed_at", "locked_at"])
     locked_now = False
     if (
         account.failed_attempts >= security.lockout_lock_after
@@ -242,7 +277,7 @@ async def register_failure(account: Any, security: SecuritySettings, *, using_db
                 organisation_id=account.organisation_id,
                 using_db=using_db,
             )
-    return delay_after_failures(account.failed_attempts, security), locked_now
+    return locked_now
 
 
 async def _reset_failures(account: Any, *, using_db: Any, **extra: Any) -> None:
@@ -252,6 +287,69 @@ async def _reset_failures(account: Any, *, using_db: Any, **extra: Any) -> None:
 
 
 # -- login ---------------------------------------------------------------------------------------------
+IDENTIFIER_MAX_LENGTH = 16
+"""Length of the `Account.identifier` column: a longer typed identifier matches no account."""
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One login attempt as reserved before the password is verified."""
+
+    failures: int
+    """Consecutive failures counted, this attempt included when it was reserved."""
+    wait: float
+    """Seconds still to wait (the attempt is refused during a delay, and not reserved)."""
+    last_failed_at: datetime | None
+    over_limit: bool = False
+    """The account is locked or its counter reached the lock: the password is not verified."""
+
+
+async def _lock_account_row(account_id: int, conn: Any) -> Any:
+    """The account re-read inside `conn`; on PostgreSQL its row stays locked until the transaction ends."""
+    from cpf_tui.services.locking import is_sqlite
+    from models import Account
+
+    query = Account.filter(id=account_id)
+    if not is_sqlite(conn):
+        query = query.select_for_update()
+    return await query.using_db(conn).first()
+
+
+async def _reserve(typed: str, account: Any, security: SecuritySettings) -> _Attempt:
+    """Count the attempt before its password is verified, atomically (writer lock or row lock).
+
+    Parallel attempts on one account each take the next value of the counter, so no more than
+    `lockout_lock_after` of them ever reach a password verification, and the delays hold for a burst
+    too. An unknown identifier has nothing to reserve: its failures are read from the journal in the
+    same kind of transaction, so both paths cost the same.
+    """
+    from cpf_tui.services.locking import serialised_transaction
+    from models import Account
+
+    async with serialised_transaction() as conn:
+        if account is None:
+            failures, last = await _unknown_identifier_failures(typed, security, using_db=conn)
+            return _Attempt(failures, remaining_delay(failures, last, security), last)
+        fresh = await _lock_account_row(account.id, conn)
+        failures = current_failures(fresh.failed_attempts, fresh.last_failed_at)
+        wait = remaining_delay(failures, fresh.last_failed_at, security)
+        if wait > 0:
+            return _Attempt(failures, wait, fresh.last_failed_at)
+        now = clock.now()
+        await Account.filter(id=account.id).using_db(conn).update(failed_attempts=failures + 1, last_failed_at=now)
+        over_limit = fresh.locked_at is not None or failures >= security.lockout_lock_after
+        return _Attempt(failures + 1, 0.0, now, over_limit=over_limit)
+
+
+async def _find_account(typed: str) -> Any:
+    """The account of a typed identifier, or None (also for identifiers too long to be one)."""
+    from models import Account
+
+    if not typed or len(typed) > IDENTIFIER_MAX_LENGTH:
+        return None
+    return await Account.get_or_none(identifier=typed)
+
+
 async def authenticate(
     identifier: str, password: str, ctx: RequestContext, *, security: SecuritySettings | None = None
 ) -> SessionInfo:
@@ -261,30 +359,29 @@ async def authenticate(
     """
     from cpf_tui.services import sessions
     from cpf_tui.services.locking import serialised_transaction
-    from models import Account, AccountStatus
+    from models import AccountStatus
 
     security = security or SecuritySettings()
     typed = normalise_identifier(identifier or "")[:32]
-    account = await Account.get_or_none(identifier=typed) if typed else None
-    if account is None:
-        failures, last_failed_at = await _unknown_identifier_failures(typed, security)
-    else:
-        failures, last_failed_at = account.failed_attempts, account.last_failed_at
+    account = await _find_account(typed)
     organisation_id = account.organisation_id if account is not None else None
 
-    wait = remaining_delay(failures, last_failed_at, security)
-    if wait > 0:
+    attempt = await _reserve(typed, account, security)
+    if attempt.wait > 0:
         await _verify(None, password)
         await audit.record(
             "login", ctx=ctx, actor_identifier=typed, target=account, outcome="delayed",
-            after={"retry_after_seconds": round(wait)}, organisation_id=organisation_id,
+            after={"retry_after_seconds": round(attempt.wait)}, organisation_id=organisation_id,
         )
-        raise AuthenticationFailed(LOGIN_FAILED, retry_after=wait)
+        raise AuthenticationFailed(LOGIN_FAILED, retry_after=attempt.wait)
 
     # What home shows about the account is read while Argon2 works (in its thread); used only on success.
-    described = asyncio.ensure_future(session_info(account.id)) if account is not None else None
+    described = (
+        asyncio.ensure_future(session_info(account.id)) if account is not None and not attempt.over_limit else None
+    )
     try:
-        valid = await _verify(account.password_hash if account is not None else None, password)
+        checked_hash = account.password_hash if account is not None and not attempt.over_limit else None
+        valid = await _verify(checked_hash, password)
     except BaseException:
         await _discard(described)
         raise
@@ -293,7 +390,7 @@ async def authenticate(
         reason = "unknown_identifier"
     elif account.status != AccountStatus.ACTIVE:
         reason = "deactivated"
-    elif account.locked_at is not None:
+    elif attempt.over_limit or account.locked_at is not None:
         reason = "locked"
     elif not valid:
         reason = "wrong_password"
@@ -302,36 +399,73 @@ async def authenticate(
     ):
         reason = "temporary_password_expired"
 
-    if reason:
-        await _discard(described)
-        retry_after = 0.0
+    if not reason:
+        assert account is not None and described is not None
+        info = await described
+        new_hash = ""
+        if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
+            new_hash = await asyncio.to_thread(passwords.hash_password, password)
         async with serialised_transaction() as conn:
-            if account is None:
-                retry_after = delay_after_failures(failures + 1, security)
-            elif reason != "temporary_password_expired" or not valid:
-                retry_after, _ = await register_failure(account, security, using_db=conn)
-            await audit.record(
-                "login", ctx=ctx, actor_identifier=typed, target=account, outcome="failure",
-                after={"reason": reason}, organisation_id=organisation_id, using_db=conn,
-            )
-        raise AuthenticationFailed(LOGIN_FAILED, retry_after=retry_after)
+            # Re-checked under the lock: a parallel attempt may have locked the account, an
+            # administrator deactivated it or regenerated its password while Argon2 ran.
+            fresh = await _lock_account_row(account.id, conn)
+            if fresh.status != AccountStatus.ACTIVE:
+                reason = "deactivated"
+            elif fresh.locked_at is not None:
+                reason = "locked"
+            elif (fresh.password_hash, fresh.credentials_epoch) != (account.password_hash, account.credentials_epoch):
+                reason = "credentials_changed"
+            else:
+                session = await sessions.open_session(account, ctx, security=security, using_db=conn)
+                extra: dict[str, Any] = {"last_login_at": clock.now()}
+                if new_hash:
+                    extra["password_hash"] = new_hash
+                await _settle_success(fresh, attempt.failures, using_db=conn, **extra)
+                await audit.record(
+                    "login", ctx=ctx.as_account(account.id, session.token), actor=account, target=account,
+                    outcome="success", after={"rehashed": True} if new_hash else None, using_db=conn,
+                )
+                return replace(info, session_token=session.token, expires_at=session.expires_at)
 
-    assert account is not None and described is not None
-    info = await described
-    new_hash = ""
-    if not account.password_is_temporary and passwords.needs_rehash(account.password_hash):
-        new_hash = await asyncio.to_thread(passwords.hash_password, password)
+    await _discard(described)
+    retry_after = 0.0
     async with serialised_transaction() as conn:
-        session = await sessions.open_session(account, ctx, security=security, using_db=conn)
-        extra: dict[str, Any] = {"last_login_at": clock.now()}
-        if new_hash:
-            extra["password_hash"] = new_hash
-        await _reset_failures(account, using_db=conn, **extra)
+        if account is None:
+            retry_after = delay_after_failures(attempt.failures + 1, security)
+        else:
+            fresh = await _lock_account_row(account.id, conn)
+            if reason == "temporary_password_expired" and valid:
+                # The right (expired) password is not a guess: its reservation is given back.
+                await _give_back(fresh, attempt.failures, using_db=conn)
+            else:
+                retry_after = delay_after_failures(fresh.failed_attempts, security)
+                await _lock_if_due(fresh, security, using_db=conn)
         await audit.record(
-            "login", ctx=ctx.as_account(account.id, session.token), actor=account, target=account,
-            outcome="success", after={"rehashed": True} if new_hash else None, using_db=conn,
+            "login", ctx=ctx, actor_identifier=typed, target=account, outcome="failure",
+            after={"reason": reason}, organisation_id=organisation_id, using_db=conn,
         )
-    return replace(info, session_token=session.token, expires_at=session.expires_at)
+    raise AuthenticationFailed(LOGIN_FAILED, retry_after=retry_after)
+
+
+async def _settle_success(fresh: Any, reserved: int, *, using_db: Any, **extra: Any) -> None:
+    """After a success: reset the counter, unless attempts were reserved after this one meanwhile.
+
+    Those are still being verified (or were refused): they are someone else's guesses, and a success
+    in the middle of a burst must not open room for more of them. The next success resets it.
+    """
+    from models import Account
+
+    if fresh.failed_attempts == reserved:
+        extra.update(failed_attempts=0, last_failed_at=None)
+    await Account.filter(id=fresh.id).using_db(using_db).update(**extra)
+
+
+async def _give_back(fresh: Any, reserved: int, *, using_db: Any) -> None:
+    """Undo one reservation (when it is still the newest one)."""
+    from models import Account
+
+    if fresh.failed_attempts == reserved:
+        await Account.filter(id=fresh.id).using_db(using_db).update(failed_attempts=max(reserved - 1, 0))
 
 
 async def _discard(task: asyncio.Future | None) -> None:
@@ -373,7 +507,8 @@ async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettin
 
     security = security or SecuritySettings()
     account = await permissions.load_actor(ctx)
-    wait = remaining_delay(account.failed_attempts, account.last_failed_at, security)
+    failures = current_failures(account.failed_attempts, account.last_failed_at)
+    wait = remaining_delay(failures, account.last_failed_at, security)
     if wait > 0:
         await _verify(None, password)
         raise AuthenticationFailed(f"{UNLOCK_FAILED} Nouvel essai possible dans {int(wait + 0.999)} s.", wait)
@@ -433,7 +568,8 @@ async def change_password(
     if current_password is not None or not account.password_is_temporary:
         if not current_password:
             raise ValidationError("Saisissez votre mot de passe actuel.", {"current": "obligatoire"})
-        wait = remaining_delay(account.failed_attempts, account.last_failed_at, security)
+        failures = current_failures(account.failed_attempts, account.last_failed_at)
+        wait = remaining_delay(failures, account.last_failed_at, security)
         if wait > 0:
             raise ValidationError(
                 f"Trop d'échecs : nouvel essai possible dans {int(wait + 0.999)} s.", {"current": "délai"}
