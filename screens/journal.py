@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.services.journal import JournalFilters, JournalPage, JournalRow
 from cpf_tui.text import display
+from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 
@@ -207,7 +208,10 @@ class JournalScreen(CpfScreen):
         from cpf_tui.services import journal
         from screens.modals import MessageModal
 
-        target = journal.default_export_path(self.app.settings.data_path)
+        # Over SSH the export goes to the person's drop folder (fetched by SFTP), named relative to it.
+        files = UserFiles.for_session(self.app.settings.data_path)
+        target = files.output_folder(self.app.settings.data_path / "exports") / journal.default_export_path(
+            self.app.settings.data_path).name
         self.status.update("Export en cours…")
         try:
             written, count = await journal.export_xlsx(self.app.context, self.filters, target)
@@ -216,8 +220,9 @@ class JournalScreen(CpfScreen):
         except CpfError as exc:
             self.app.push_screen(MessageModal("Export du journal", exc.message, error=True))
             return
-        self.status.update(f"{count} événement(s) exporté(s) dans {written}")
-        self.app.push_screen(MessageModal("Export du journal", f"{count} événement(s) exporté(s) dans :\n{written}"))
+        shown = files.shown(written)
+        self.status.update(f"{count} événement(s) exporté(s) dans {shown}")
+        self.app.push_screen(MessageModal("Export du journal", f"{count} événement(s) exporté(s) dans :\n{shown}"))
 
 
 def event_text(row: JournalRow) -> Text:

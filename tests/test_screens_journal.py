@@ -179,3 +179,22 @@ async def test_control_and_bidi_characters_in_events_are_shown_written_out(db, s
         detail = str(app.screen.query_one("#journal-event-text", Static).content)
         assert "Dupont\\u202etnopuD" in detail and "a\\x9bb" in detail
         assert "\x1b" not in detail and "\u202e" not in detail and "\x9b" not in detail
+
+
+async def test_over_ssh_the_export_lands_in_the_drop_folder(db, settings, tmp_path, monkeypatch, frozen_clock):
+    drop = tmp_path / "depot" / "alice"
+    drop.mkdir(parents=True)
+    monkeypatch.setenv("CPF_TUI_DROP_DIR", str(drop))
+    operator = await make_account(Role.OPERATOR)
+    await audit.record("account.create", actor=operator, target_type="Account", target_id=3, target_label="Claire")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await log_in(app, pilot, operator)
+        screen = await open_journal(app, pilot)
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, MessageModal)
+        exported = sorted(drop.glob("journal-*.xlsx"))
+        assert len(exported) == 1 and not (settings.data_path / "exports").exists()
+        assert status(screen).endswith(f"exporté(s) dans {exported[0].name}")  # no server path shown
