@@ -147,7 +147,15 @@ def date_cell(path: Path, _world: BulkWorld) -> Path:
 
 
 def number_cell(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(6, 3, 612345678))
+    return write_book(path, rows_with(6, 0, 612345678))
+
+
+def ambiguous_phone_number(path: Path, _world: BulkWorld) -> Path:
+    return write_book(path, rows_with(6, 3, 687412345))
+
+
+def long_siret_number(path: Path, _world: BulkWorld) -> Path:
+    return write_book(path, rows_with(9, 6, 123456789012345))
 
 
 def duplicated_email(path: Path, _world: BulkWorld) -> Path:
@@ -237,7 +245,11 @@ CASES = [
     Case("formula", formula_cell, "Ligne 5, colonne « Nom », valeur « =CONCATENER(\"Mar\";\"tin\") » : formule interdite"),
     Case("merged_cells", merged_cells, "cellules fusionnées (H3:H4)"),
     Case("date", date_cell, "Ligne 4, colonne « Prénom », valeur « 01/03/2026 00:00 » : une date"),
-    Case("number", number_cell, "Ligne 8, colonne « Téléphone », valeur « 612345678 » : un nombre"),
+    Case("number", number_cell, "Ligne 8, colonne « Nom », valeur « 612345678 » : un nombre"),
+    Case("ambiguous_phone_number", ambiguous_phone_number,
+         "Ligne 8, colonne « Téléphone », valeur « 687412345 » : le nombre 687412345 peut se lire 06 87 41 23 45 "
+         "ou +687 41.23.45"),
+    Case("long_siret_number", long_siret_number, "valeur « 123456789012345 » : le SIRET comporte 14 chiffres"),
     Case("duplicated_email", duplicated_email, "e-mail en double dans le fichier (déjà à la ligne 3)"),
     Case("invalid_email", invalid_email, "Ligne 6, colonne « E-mail », valeur « claire.martin@@exemple » : adresse"),
     Case("invalid_phone", invalid_phone, "Ligne 7, colonne « Téléphone », valeur « 01 23 » : numéro de téléphone"),

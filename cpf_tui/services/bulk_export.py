@@ -23,6 +23,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 LISTS_SHEET = "Établissements"
 RESULT_SHEET = "Comptes créés"
 TEMPLATE_TITLE = "Habilitation en masse"
+TEXT_FORMAT_COLUMNS = ("phone", "siret")
+"""Template columns whose offered rows are formatted as Text: a number typed there would lose digits."""
 
 
 def _clean(value: str) -> str:
@@ -149,6 +151,12 @@ def write_template(path: str | Path, data: TemplateData, bulk: BulkSettings | No
     last_row = bulk.max_rows + 1
     for index in range(1, len(COLUMNS) + 1):
         sheet.column_dimensions[get_column_letter(index)].number_format = "@"
+    # A column's format only applies to cells created later by some programs: the rows offered get the
+    # Text format themselves where a typed number would lose digits (phone's 0, SIRET's leading zeros).
+    for index, column in enumerate(COLUMNS, start=1):
+        if column.key in TEXT_FORMAT_COLUMNS:
+            for row in range(2, last_row + 1):
+                sheet.cell(row=row, column=index).number_format = "@"
 
     lists = workbook.create_sheet(LISTS_SHEET)
     _style_header_row(lists, ["SIRET", "Établissement"], [18, 50])

@@ -249,8 +249,13 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:
     return ranges
 
 
+NUMBER_READERS = {"phone": validation.phone_from_number, "siret": validation.siret_from_number}
+"""Columns whose number cells are read back (a General-format cell turns `0612341056` into 612341056)."""
+
+
 def _cell_text(cell: Any, column: Column, row: int, parsed: ParsedWorkbook) -> str | None:
-    """The text of a cell, or None (error recorded) when it is a formula, a date, a number or an error."""
+    """The text of a cell, or None (error recorded) when it is a formula, a date, an error, or a number
+    outside the phone and SIRET columns (or one these cannot read back unambiguously)."""
     value = cell.value
     if value is None:
         return ""
@@ -269,6 +274,12 @@ def _cell_text(cell: Any, column: Column, row: int, parsed: ParsedWorkbook) -> s
             RowError(row, label, display_value(value), "une date a été saisie là où du texte est attendu.")
         )
         return None
+    if column.key in NUMBER_READERS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return NUMBER_READERS[column.key](value, label)
+        except ValidationError as exc:
+            parsed.errors.append(RowError(row, label, display_value(value), _reason(exc, label)))
+            return None
     if isinstance(value, bool) or not isinstance(value, str):
         parsed.errors.append(
             RowError(

@@ -33,6 +33,8 @@ NATIONAL_PLAN_REGIONS = ("FR", "RE", "YT", "GP", "BL", "MF", "MQ", "GF")
 """Regions dialled from France with a 0 and 9 digits (metropolitan France and the overseas departments
 and collectivities sharing its numbering plan); other French territories (PM, NC, PF, WF) are written
 in international form (+508, +687, +689, +681)."""
+INTERNATIONAL_FORM_REGIONS = ("PM", "NC", "PF", "WF")
+"""Saint-Pierre-et-Miquelon, New Caledonia, French Polynesia, Wallis-and-Futuna: their own numbering plans."""
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 """An ASCII local part email-validator accepts and keeps unchanged."""
@@ -228,6 +230,73 @@ def validate_phone(value: str, label: str = "Téléphone", *, required: bool = T
     ):
         raise ValidationError(f"{label} : un numéro de téléphone mobile est attendu.", {label: "pas un mobile"})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+MAX_EXACT_DIGITS = 15
+"""Digits a spreadsheet keeps exactly in a number cell (IEEE double: Excel and LibreOffice Calc)."""
+NUMBER_AS_TEXT = "saisissez-le comme du texte (cellule au format Texte)"
+
+
+def _spreadsheet_digits(value: object, label: str, what: str) -> str:
+    """The digits of a whole positive number a spreadsheet stored, or a French refusal."""
+    whole = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, float) and value.is_integer():
+        whole = int(value)
+    if whole is None or whole <= 0 or len(str(whole)) > MAX_EXACT_DIGITS:
+        raise ValidationError(
+            f"{label} : un nombre a été saisi là où {what} est attendu : {NUMBER_AS_TEXT}.", {label: "nombre"}
+        )
+    return str(whole)
+
+
+def phone_from_number(value: object, label: str = "Téléphone") -> str:
+    """A phone number a spreadsheet stored as a number (General format), in E.164, when it reads one way.
+
+    Nine digits are a national number whose 0 was dropped (`612341056` is 06 12 34 10 56), unless they
+    are also a valid number of another French territory whose + was dropped (`687412345`: 06 87 41 23 45
+    or New Caledonia's +687 41 23 45), which is refused with both readings; more digits are an
+    international number whose + was dropped (`262692036728` is +262 692 03 67 28).
+    """
+    import phonenumbers
+
+    digits = _spreadsheet_digits(value, label, "un numéro de téléphone")
+    if len(digits) == 9:
+        readings = [f"0{digits}"]
+        international = read_phone(f"+{digits}")
+        if international is not None and phonenumbers.is_valid_number(international) and (
+            phonenumbers.region_code_for_number(international) in INTERNATIONAL_FORM_REGIONS
+        ):
+            readings.append(f"+{digits}")
+    else:
+        readings = [f"+{digits}"]
+    valid: dict[str, str] = {}
+    for text in readings:
+        number = read_phone(text)
+        if number is not None and phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            valid.setdefault(e164, format_phone(e164))
+    if len(valid) == 1:
+        return next(iter(valid))
+    if not valid:
+        raise ValidationError(
+            f"{label} : le nombre {digits} n'est pas un numéro de téléphone valide ; {NUMBER_AS_TEXT} "
+            "avec son 0 initial (06 12 34 56 78) ou son indicatif (+262 692 03 67 28).",
+            {label: "invalide"},
+        )
+    shown = " ou ".join(valid.values())
+    raise ValidationError(
+        f"{label} : le nombre {digits} peut se lire {shown} ; {NUMBER_AS_TEXT} pour lever l'ambiguïté.",
+        {label: "ambigu"},
+    )
+
+
+def siret_from_number(value: object, label: str = "SIRET") -> str:
+    """A SIRET a spreadsheet stored as a number, as its 14 digits (leading zeros put back); its key is
+    checked by `validate_siret`."""
+    digits = _spreadsheet_digits(value, label, "un SIRET")
+    if len(digits) > 14:
+        raise ValidationError(f"{label} : le SIRET comporte 14 chiffres (nombre saisi : {digits}).", {label: "longueur"})
+    return validate_siret(digits.zfill(14), label)
 
 
 def format_phone(e164: str) -> str:
