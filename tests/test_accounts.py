@@ -74,7 +74,12 @@ async def test_principal_creates_delegated_and_gestionnaire_and_sees_only_the_id
     assert stored.password_is_temporary
     assert not hasattr(delegated, "password")
     mail = await OutboxEmail.get(account_id=delegated.id)
-    assert mail.contains_secret and delegated.identifier in mail.body
+    # The identifier goes to the creating administrator only; the e-mail holds the password and says so.
+    assert mail.contains_secret and delegated.identifier not in mail.body
+    principal = world["principal"]
+    assert f"{principal.prenom} {principal.nom} vous le communique" in mail.body
+    assert (delegated.email, delegated.full_name) == (stored.email, f"{stored.prenom} {stored.nom}")
+    assert delegated.establishment_name == world["third"].name
     gest = await accounts.create_account(ctx, role="gestionnaire", profile="validation",
                                          establishment_id=world["head"].id,
                                          person=person(email="g@example.fr", phone="0611223344"))
@@ -265,6 +270,11 @@ async def test_regenerate_ends_lockout_and_mails_a_new_temporary_password(world,
     assert stored.password_hash != old_hash
     mail = await OutboxEmail.get(account_id=target.id, kind="password_regenerated")
     assert mail.contains_secret
+    # The new password with the person, the organisation and the expiry in Paris time; never the identifier.
+    assert target.identifier not in mail.body and world["delegated"].identifier not in mail.body
+    assert f"Bonjour {target.prenom} {target.nom}," in mail.body
+    assert f"l'organisme {world['org'].raison_sociale} (établissement {world['second'].name})" in mail.body
+    assert "Il expire le 22/01/2026 à 10:00 (heure de Paris)." in mail.body
     event = await AuditEvent.get(action="account.regenerate_password")
     assert event.before["locked"] is True and event.after["locked"] is False
     assert "password_hash" not in event.after and stored.password_hash not in str(event.after)

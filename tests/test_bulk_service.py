@@ -240,3 +240,28 @@ def test_result_rows_read_back_like_cells_written_by_openpyxl(tmp_path):
             (c.value, c.data_type, bool(c.quotePrefix)) for c in reference
         ]
     assert ours.max_row == 4 and ours.freeze_panes == "A3"
+
+
+async def test_bulk_mails_hold_the_password_not_the_identifier_which_the_result_workbook_keeps(world, tmp_path):
+    rows = valid_rows(31)
+    by_operator = await bulk.import_workbook(write_book(tmp_path / "a.xlsx", rows), siret=world.organisation.siret,
+                                             ctx=world.operator_ctx, output_dir=tmp_path / "a")
+    listed = {row[0] for row in load_workbook(by_operator.result_path)["Comptes créés"].iter_rows(
+        min_row=3, values_only=True)}
+    assert listed == set(by_operator.identifiers)
+    created = await Account.filter(identifier__in=by_operator.identifiers)
+    for account in created:
+        body = (await OutboxEmail.get(account_id=account.id)).body
+        assert account.identifier not in body
+        assert "Votre mot de passe temporaire : " in body
+        assert f"pour l'organisme {world.organisation.raison_sociale}" in body
+        assert "l'administrateur de votre organisme vous le communique" in body
+        assert "(heure de Paris)" in body
+    # Imported by the principal administrator: it hands the identifiers over itself, by name.
+    others = valid_rows(31, start=100)
+    by_principal = await bulk.import_workbook(write_book(tmp_path / "b.xlsx", others), siret=world.organisation.siret,
+                                              ctx=world.principal_ctx, output_dir=tmp_path / "b")
+    account = await Account.get(identifier=by_principal.identifiers[0])
+    body = (await OutboxEmail.get(account_id=account.id)).body
+    assert account.identifier not in body
+    assert f"{world.principal.prenom} {world.principal.nom} vous le communique" in body

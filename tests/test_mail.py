@@ -238,3 +238,15 @@ def test_cli_mail_send_drains_the_spool(db_url, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 message(s) envoyé(s)" in out
     assert len(list((tmp_path / "data" / "spool").glob("*.eml"))) == 2
+
+
+def test_message_date_and_times_in_paris_time():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    winter = datetime(2026, 1, 22, 9, 0, tzinfo=timezone.utc)
+    row = SimpleNamespace(id=7, to_address="a@example.fr", subject="Objet", body="Bonjour", created_at=winter)
+    built = mail.build_message(row, "cpf@example.fr")
+    assert built["Date"] == "Thu, 22 Jan 2026 10:00:00 +0100"
+    assert mail.mail_time(winter) == "22/01/2026 à 10:00 (heure de Paris)"
+    assert mail.mail_time(datetime(2026, 7, 1, 22, 30, tzinfo=timezone.utc)) == "02/07/2026 à 00:30 (heure de Paris)"

@@ -49,8 +49,15 @@ async def test_provision_account_creates_identifier_mail_and_audit(db, frozen_cl
     assert mail.kind == "account_created"
     assert mail.contains_secret is True
     assert mail.to_address == "elodie.lefevre@example.fr"
-    assert account.identifier in mail.body
-    assert "22/01/2026" in mail.body
+    # Created by an administrator: the password only, never the identifier (handed over by the creator).
+    assert account.identifier not in mail.body
+    assert "Votre identifiant ne figure pas dans ce message" in mail.body
+    assert mail.subject == "Votre mot de passe temporaire pour l'espace de gestion CPF"
+    assert f"pour l'organisme {org.raison_sociale}." in mail.body
+    assert "Bonjour Élodie Lefèvre," in mail.body
+    # Expiry in Paris time: 22/01/2026 09:00 UTC is 10:00 in Paris (winter time).
+    assert "Il expire le 22/01/2026 à 10:00 (heure de Paris)." in mail.body
+    assert "UTC" not in mail.body
     password = PASSWORD_IN_MAIL.search(mail.body).group(1)
     assert passwords.verify(stored.password_hash, password)
     assert not passwords.verify(stored.password_hash, password + "x")
@@ -111,8 +118,9 @@ async def test_issue_temporary_password_unlocks_and_ends_sessions(db, frozen_clo
     assert mail.contains_secret is True
     password = PASSWORD_IN_MAIL.search(mail.body).group(1)
     assert passwords.verify(stored.password_hash, password)
-    assert "18/01/2026" in mail.body
-    assert f"par Luc Garnier ({admin.identifier})" in mail.body
+    assert "Il expire le 18/01/2026 à 10:00 (heure de Paris)." in mail.body
+    assert "généré par Luc Garnier pour votre compte" in mail.body
+    assert account.identifier not in mail.body and admin.identifier not in mail.body
 
 
 async def test_provision_accounts_batches_like_single_provisioning(db, frozen_clock, monkeypatch):
@@ -147,7 +155,8 @@ async def test_provision_accounts_batches_like_single_provisioning(db, frozen_cl
         assert stored.temp_password_expires_at == frozen_clock.current + timedelta(days=3)
         assert stored.search_text.startswith("nom") and account.identifier.lower() in stored.search_text
         mail = await OutboxEmail.get(account_id=account.id)
-        assert mail.contains_secret and mail.to_address == stored.email and stored.identifier in mail.body
+        assert mail.contains_secret and mail.to_address == stored.email and stored.identifier not in mail.body
+        assert f"créé pour vous par {creator.prenom} {creator.nom}" in mail.body and org.raison_sociale in mail.body
         assert passwords.verify(stored.password_hash, PASSWORD_IN_MAIL.search(mail.body).group(1))
         event = await AuditEvent.get(action="account.create", target_id=str(account.id))
         assert event.after == provisioning.account_public_fields(stored) and event.actor_id == creator.id
@@ -287,3 +296,57 @@ def test_search_text_folded_part_by_part_equals_folding_the_joined_parts():
             whole = text.fold(" ".join(part for part in parts if part))[:600]
             assert provisioning.search_text_of(account, site, memo) == whole
             assert provisioning.search_text_of(account, site) == whole
+
+
+def test_welcome_mail_variants_and_summer_time():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    account = SimpleNamespace(identifier="ABCD2345", prenom="Zoé", nom="Hoarau")
+    creator = SimpleNamespace(identifier="WXYZ6789", prenom="Jean", nom="Payet")
+    july = datetime(2026, 7, 22, 9, 0, tzinfo=timezone.utc)
+    # Created by an administrator: the password only, who hands the identifier over, the organisation.
+    subject, body = provisioning.welcome_mail(
+        account, "Secret-Temp-1234", july, organisation_name="Lycée Leconte-de-Lisle",
+        establishment_name="Antenne de Saint-Denis", creator=creator,
+    )
+    assert subject == "Votre mot de passe temporaire pour l'espace de gestion CPF"
+    assert "ABCD2345" not in body and "WXYZ6789" not in body
+    assert "Votre mot de passe temporaire : Secret-Temp-1234" in body
+    assert "Jean Payet vous le communique" in body
+    assert "pour l'organisme Lycée Leconte-de-Lisle (établissement Antenne de Saint-Denis)." in body
+    assert "Il expire le 22/07/2026 à 11:00 (heure de Paris)." in body  # summer time: UTC+2
+    # A principal administrator registered by the CDC: « ses identifiants », both.
+    subject, body = provisioning.welcome_mail(
+        account, "Secret-Temp-1234", july, organisation_name="Lycée Leconte-de-Lisle", creator=creator,
+        with_identifier=True,
+    )
+    assert subject == "Vos identifiants pour l'espace de gestion CPF"
+    assert "Votre identifiant : ABCD2345" in body and "Votre mot de passe temporaire : Secret-Temp-1234" in body
+    assert "pour l'organisme Lycée Leconte-de-Lisle." in body
+    # An operator belongs to the CDC.
+    _subject, body = provisioning.welcome_mail(account, "Secret-Temp-1234", july, creator=creator)
+    assert "pour la Caisse des dépôts (opérateurs CDC)." in body
+
+
+async def test_only_principals_registered_by_the_cdc_get_their_identifier_by_mail(db, frozen_clock):
+    from cpf_tui.services import organisations as orgs
+    from cpf_tui.services.organisations import OrganisationInput, PersonInput
+    from tests.factories import make_siren, make_siret
+
+    operator = await make_account(Role.OPERATOR)
+    ctx = RequestContext(account_id=operator.id)
+    siret = make_siret(make_siren(901), 12)
+    registration = await orgs.register_organisation(
+        ctx, OrganisationInput("Organisme réunionnais", siret, "1 rue de Paris, 97400 Saint-Denis",
+                               "contact@example.re", "unique"),
+        PersonInput("Hoarau", "Zoé", "zoe.hoarau@example.re", "0692 03 67 28"),
+    )
+    principal_mail = await OutboxEmail.get(account_id=registration.principal_id)
+    assert registration.principal_identifier in principal_mail.body
+    assert "pour l'organisme Organisme réunionnais." in principal_mail.body
+    assert (await Account.get(id=registration.principal_id)).phone == "+262692036728"
+    _id, operator_identifier = await orgs.create_operator(ctx, PersonInput("Grondin", "Léa", "lea@example.fr", "0639 01 12 34"))
+    operator_mail = await OutboxEmail.get(account_id=_id)
+    assert operator_identifier not in operator_mail.body
+    assert f"{operator.prenom} {operator.nom} vous le communique" in operator_mail.body

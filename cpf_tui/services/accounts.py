@@ -118,11 +118,14 @@ class AccountDetail:
 
 @dataclass(frozen=True)
 class CreatedAccount:
-    """What the creating administrator sees: the identifier (the password goes by e-mail only)."""
+    """What the creating administrator sees: the identifier to hand over to the person named, who gets
+    the temporary password (and only that) by e-mail at `email`."""
 
     id: int
     identifier: str
     full_name: str
+    email: str = ""
+    establishment_name: str = ""
 
 
 ROW_FIELDS = ("id", "identifier", "nom", "prenom", "role", "profile", "status", "establishment_id")
@@ -413,7 +416,7 @@ async def create_account(
             created_by=actor, ctx=ctx, using_db=conn, temp_password_days=security.temp_password_days,
         )
         await refresh_search_text(account, establishment.name, using_db=conn)
-    return CreatedAccount(account.id, account.identifier, account.full_name)
+    return CreatedAccount(account.id, account.identifier, account.full_name, account.email, establishment.name)
 
 
 async def _target_for_action(ctx: RequestContext, capability: Capability, account_id: int) -> tuple[Any, Any]:

@@ -30,6 +30,7 @@ from cpf_tui.services.bulk_workbook import (
     parse_workbook,
 )
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services.mail import mail_time
 
 DROP_DIR_ENV = "CPF_TUI_DROP_DIR"
 SYSTEM_ACTOR = "cli"
@@ -251,6 +252,20 @@ def _result_path(folder: Path, siret: str) -> Path:
     return candidate
 
 
+HANDED_BY_ORGANISATION = "l'administrateur de votre organisme"
+"""Who passes the identifiers on when the CDC processed the file (the result workbook goes to the organisation)."""
+
+
+def _identifier_handed_by(actor: Any) -> str:
+    """Who the welcome e-mails say hands the identifier over: the importing administrator by name (the
+    default), or the organisation's administrator when a CDC operator or the command line imported."""
+    from models import Role
+
+    if actor is None or actor.role == Role.OPERATOR:
+        return HANDED_BY_ORGANISATION
+    return ""
+
+
 async def import_workbook(
     path: str | Path,
     *,
@@ -327,6 +342,7 @@ async def import_workbook(
                 temp_password_days=temp_password_days,
                 progress=progress,
                 as_models=False,
+                identifier_handed_by=_identifier_handed_by(actor),
             )
             identifiers = [account.identifier for account in accounts]
             result_rows: list[list[Any]] = [
@@ -354,7 +370,7 @@ async def import_workbook(
             )
             title = (
                 f"Comptes créés pour {organisation.raison_sociale} (SIRET {organisation.siret}) — "
-                f"fichier « {report.parsed.filename} », le {clock.now():%d/%m/%Y à %H:%M} (UTC)"
+                f"fichier « {report.parsed.filename} », le {mail_time(clock.now())}"
             )
             try:
                 await asyncio.to_thread(write_result, result_path, title, result_rows)

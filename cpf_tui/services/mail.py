@@ -13,7 +13,7 @@ import secrets
 import socket
 import tempfile
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -38,13 +38,22 @@ class Transport(Protocol):
     async def deliver(self, message: EmailMessage, outbox_id: int) -> None: ...
 
 
+def mail_time(moment: datetime) -> str:
+    """A moment as e-mails write it, in Paris time like every screen: `22/01/2026 à 10:00 (heure de Paris)`."""
+    where = "UTC" if clock.local_zone() == timezone.utc else "heure de Paris"  # no time-zone database
+    return f"{clock.shown(moment, '%d/%m/%Y à %H:%M')} ({where})"
+
+
 def build_message(email: Any, sender: str) -> EmailMessage:
-    """The RFC 5322 message of one outbox row (plain text, UTF-8)."""
+    """The RFC 5322 message of one outbox row (plain text, UTF-8), dated in Paris time."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to_address
     message["Subject"] = email.subject
-    message["Date"] = format_datetime(email.created_at or clock.now())
+    created = email.created_at or clock.now()
+    if created.tzinfo is None:  # stored moments are UTC
+        created = created.replace(tzinfo=timezone.utc)
+    message["Date"] = format_datetime(created.astimezone(clock.local_zone()))
     message["Message-ID"] = f"<outbox-{email.id}@{MESSAGE_DOMAIN}>"
     message.set_content(email.body, charset="utf-8")
     return message

@@ -235,6 +235,7 @@ async def register_organisation(
                 role=Role.PRINCIPAL_ADMIN, profile=Profile.CLOTURE, organisation=org, establishment=head,
                 nom=person.nom, prenom=person.prenom, email=person.email, phone=person.phone,
                 created_by=actor, ctx=ctx, using_db=conn, temp_password_days=security.temp_password_days,
+                identifier_by_mail=True,  # the kit: the principal administrator receives « ses identifiants »
             )
             await refresh_search_text(admin, head.name, using_db=conn)
     except IntegrityError:
@@ -331,6 +332,7 @@ async def replace_principal(
                 role=Role.PRINCIPAL_ADMIN, profile=Profile.CLOTURE, organisation=org, establishment=head,
                 nom=person.nom, prenom=person.prenom, email=person.email, phone=person.phone,
                 created_by=actor, ctx=ctx, using_db=conn, temp_password_days=security.temp_password_days,
+                identifier_by_mail=True,  # registered by the CDC, like the first principal administrator
             )
             await refresh_search_text(new, head.name if head else "", using_db=conn)
             before = None

@@ -48,18 +48,71 @@ def _value(item: Any) -> Any:
 
 
 def format_expiry(moment: datetime) -> str:
-    """A French date and time, in UTC, for e-mails: `22/01/2026 à 09:00 (UTC)`."""
-    return moment.strftime("%d/%m/%Y à %H:%M (UTC)")
+    """A French date and time for e-mails, in Paris time: `22/01/2026 à 10:00 (heure de Paris)`."""
+    from cpf_tui.services.mail import mail_time
+
+    return mail_time(moment)
 
 
-def welcome_mail(account: Any, password: str, expires_at: datetime) -> tuple[str, str]:
-    """Subject and plain-text French body of the e-mail sent to a new account."""
-    subject = "Vos identifiants pour l'espace de gestion CPF"
+CDC_NAME = "la Caisse des dépôts (opérateurs CDC)"
+"""What an operator's e-mails name as its organisation."""
+
+
+def organisation_line(organisation_name: str, establishment_name: str = "") -> str:
+    """`l'organisme X (établissement Y)`, as the e-mails name where an account belongs."""
+    if not organisation_name:
+        return CDC_NAME
+    if establishment_name and establishment_name != organisation_name:
+        return f"l'organisme {organisation_name} (établissement {establishment_name})"
+    return f"l'organisme {organisation_name}"
+
+
+def _person(account: Any) -> str:
+    return f"{account.prenom} {account.nom}"
+
+
+def welcome_mail(
+    account: Any,
+    password: str,
+    expires_at: datetime,
+    *,
+    organisation_name: str = "",
+    establishment_name: str = "",
+    creator: Any = None,
+    with_identifier: bool = False,
+    handed_by: str = "",
+) -> tuple[str, str]:
+    """Subject and plain-text French body of the e-mail sent to a new account.
+
+    An account created by an administrator (screen or bulk file) gets its temporary password only: the
+    administrator hands over the identifier, so one intercepted e-mail is not enough. A principal
+    administrator registered by the CDC (and an operator bootstrapped from the command line) gets
+    « ses identifiants », both, as the registration kit says. `handed_by` names who passes the
+    identifier on when it is not the creator (a bulk file processed by a CDC operator).
+    """
+    where = organisation_line(organisation_name, establishment_name)
+    by_whom = f" par {_person(creator)}" if creator is not None else ""
+    if with_identifier:
+        subject = "Vos identifiants pour l'espace de gestion CPF"
+        credentials = (
+            f"Votre identifiant : {account.identifier}\n"
+            f"Votre mot de passe temporaire : {password}\n\n"
+        )
+    else:
+        subject = "Votre mot de passe temporaire pour l'espace de gestion CPF"
+        handed_by = handed_by or (
+            _person(creator) if creator is not None else "l'administrateur qui a créé votre compte"
+        )
+        credentials = (
+            f"Votre mot de passe temporaire : {password}\n\n"
+            f"Votre identifiant ne figure pas dans ce message : {handed_by} vous le communique\n"
+            "directement. Ne le demandez pas par courriel.\n\n"
+        )
     body = (
-        f"Bonjour {account.prenom} {account.nom},\n\n"
-        f"Un compte vient d'être créé pour vous dans {PORTAL_NAME}.\n\n"
-        f"Votre identifiant : {account.identifier}\n"
-        f"Votre mot de passe temporaire : {password}\n\n"
+        f"Bonjour {_person(account)},\n\n"
+        f"Un compte vient d'être créé pour vous{by_whom} dans {PORTAL_NAME},\n"
+        f"pour {where}.\n\n"
+        f"{credentials}"
         "Ce mot de passe est temporaire : il vous sera demandé de le changer lors de votre première\n"
         "connexion, après l'acceptation des conditions générales d'utilisation.\n"
         f"Il expire le {format_expiry(expires_at)}. Passé ce délai, demandez à votre administrateur\n"
@@ -71,15 +124,25 @@ def welcome_mail(account: Any, password: str, expires_at: datetime) -> tuple[str
     return subject, body
 
 
-def regenerated_mail(account: Any, password: str, expires_at: datetime, actor: Any = None) -> tuple[str, str]:
-    """Subject and plain-text French body of the e-mail sent after a password regeneration."""
+def regenerated_mail(
+    account: Any,
+    password: str,
+    expires_at: datetime,
+    actor: Any = None,
+    *,
+    organisation_name: str = "",
+    establishment_name: str = "",
+) -> tuple[str, str]:
+    """Subject and plain-text French body of the e-mail sent after a password regeneration: the new
+    temporary password with the person's name, organisation and expiry, never the identifier."""
     subject = "Nouveau mot de passe temporaire pour l'espace de gestion CPF"
-    by_whom = f" par {actor.prenom} {actor.nom} ({actor.identifier})" if actor is not None else ""
+    by_whom = f" par {_person(actor)}" if actor is not None else ""
     body = (
-        f"Bonjour {account.prenom} {account.nom},\n\n"
-        f"Un nouveau mot de passe temporaire a été généré{by_whom} pour votre compte dans {PORTAL_NAME}.\n\n"
-        f"Votre identifiant : {account.identifier}\n"
+        f"Bonjour {_person(account)},\n\n"
+        f"Un nouveau mot de passe temporaire a été généré{by_whom} pour votre compte dans {PORTAL_NAME},\n"
+        f"pour {organisation_line(organisation_name, establishment_name)}.\n\n"
         f"Votre mot de passe temporaire : {password}\n\n"
+        "Votre identifiant ne change pas (il ne figure pas dans ce message).\n"
         "Ce mot de passe est temporaire : il vous sera demandé de le changer lors de votre prochaine\n"
         "connexion. Vos sessions ouvertes ont été fermées et un éventuel verrouillage est levé.\n"
         f"Il expire le {format_expiry(expires_at)}.\n\n"
@@ -129,10 +192,12 @@ async def provision_account(
     using_db: Any,
     temp_password_days: int = 7,
     audit_action: str = "account.create",
+    identifier_by_mail: bool = False,
 ) -> Account:
     """Create an account with a fresh identifier and temporary password, queue its e-mail, audit it.
 
     No permission check here: the caller has done them and passes its transaction as `using_db`.
+    The e-mail holds the identifier only with `identifier_by_mail` (see `welcome_mail`).
     """
     spec = AccountSpec(
         role=role, profile=profile, organisation=organisation, establishment=establishment,
@@ -140,7 +205,7 @@ async def provision_account(
     )
     (account,) = await provision_accounts(
         [spec], created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
-        audit_action=audit_action,
+        audit_action=audit_action, identifier_by_mail=identifier_by_mail,
     )
     return account
 
@@ -188,6 +253,8 @@ async def provision_accounts(
     audit_action: str = "account.create",
     progress: Callable[[int, int], None] | None = None,
     as_models: bool = True,
+    identifier_by_mail: bool = False,
+    identifier_handed_by: str = "",
 ) -> list[Any]:
     """Create many accounts like `provision_account`, in order, inside the caller's transaction `using_db`.
 
@@ -196,7 +263,9 @@ async def provision_accounts(
     at a time with the ORM's INSERT statements but without model instances (`rows.insert_rows`).
     `progress(done, total)` is called once per account after its batch is written. No permission check
     here. Returns saved Account instances, or with `as_models=False` plain records of the stored values
-    (`id`, `identifier`, `nom`, …), cheaper for thousands of accounts.
+    (`id`, `identifier`, `nom`, …), cheaper for thousands of accounts. Each e-mail names the account's
+    organisation and establishment; it holds the identifier only with `identifier_by_mail`, else it
+    says who hands it over (`identifier_handed_by`, by default the creator).
     """
     from cpf_tui.services.rows import insert_rows
     from models import Account, AccountStatus
@@ -248,9 +317,18 @@ async def provision_accounts(
             vars(account).update(automatic)
         await outbox.enqueue_rows(
             [
-                dict(zip(("subject", "body"), welcome_mail(account, password, expires_at)),
-                     to_address=account.email, account_id=account.id)
-                for account, password in zip(batch, plain_passwords[start : start + INSERT_BATCH])
+                dict(
+                    zip(("subject", "body"), welcome_mail(
+                        account, password, expires_at,
+                        organisation_name=spec.organisation.raison_sociale if spec.organisation else "",
+                        establishment_name=spec.establishment.name if spec.establishment else "",
+                        creator=created_by, with_identifier=identifier_by_mail, handed_by=identifier_handed_by,
+                    )),
+                    to_address=account.email, account_id=account.id,
+                )
+                for account, password, spec in zip(
+                    batch, plain_passwords[start : start + INSERT_BATCH], specs[start : start + INSERT_BATCH]
+                )
             ],
             common=dict(kind="account_created", contains_secret=True),
             using_db=using_db,
@@ -340,7 +418,8 @@ async def issue_temporary_password(
 ) -> None:
     """Give `account` a new temporary password, end its lockout and open sessions, e-mail it.
 
-    The caller checks permissions and writes the audit event; `actor` is named in the e-mail.
+    The caller checks permissions and writes the audit event; `actor` is named in the e-mail, which
+    never holds the identifier.
     """
     password = passwords.generate_temporary_password()
     expires_at = clock.now() + timedelta(days=temp_password_days)
@@ -363,7 +442,11 @@ async def issue_temporary_password(
             "credentials_epoch",
         ],
     )
-    subject, body = regenerated_mail(account, password, expires_at, actor)
+    organisation_name, establishment_name = await _organisation_names(account, using_db)
+    subject, body = regenerated_mail(
+        account, password, expires_at, actor, organisation_name=organisation_name,
+        establishment_name=establishment_name,
+    )
     await outbox.enqueue(
         kind="password_regenerated",
         to_address=account.email,
@@ -373,6 +456,20 @@ async def issue_temporary_password(
         account_id=account.id,
         using_db=using_db,
     )
+
+
+async def _organisation_names(account: Any, using_db: Any) -> tuple[str, str]:
+    """The raison sociale of the account's organisation and its establishment's name ("" for operators)."""
+    from models import Establishment, Organisation
+
+    organisation_name = establishment_name = ""
+    if account.organisation_id is not None:
+        organisation = await Organisation.get_or_none(id=account.organisation_id, using_db=using_db)
+        organisation_name = organisation.raison_sociale if organisation is not None else ""
+    if account.establishment_id is not None:
+        establishment = await Establishment.get_or_none(id=account.establishment_id, using_db=using_db)
+        establishment_name = establishment.name if establishment is not None else ""
+    return organisation_name, establishment_name
 
 
 async def bootstrap_operator(
@@ -407,4 +504,5 @@ async def bootstrap_operator(
             using_db=conn,
             temp_password_days=temp_password_days,
             audit_action="operator.create",
+            identifier_by_mail=True,  # nobody created it in the application to hand the identifier over
         )
