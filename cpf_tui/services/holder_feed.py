@@ -108,11 +108,11 @@ class FeedResult:
         return (f"Fichier {name} : heures CPF {self.year} créditées à {self.credited} titulaire(s) "
                 f"({format_hours(self.credited_minutes)} au total){ceiling}.{skipped}")
 
-    def describe(self) -> list[str]:
-        """The summary, the report file and the first errors, one French line each."""
+    def describe(self, path_shown: Callable[[Path], str] = shown) -> list[str]:
+        """The summary, the report file (as `path_shown` writes a path) and the first errors, a line each."""
         out = [self.summary()]
         if self.report_path is not None:
-            out.append(f"Rapport des erreurs ({self.error_count}) : {shown(self.report_path)}")
+            out.append(f"Rapport des erreurs ({self.error_count}) : {path_shown(self.report_path)}")
         out.extend(describe_error(error) for error in self.first_errors)
         if self.error_count > len(self.first_errors):
             out.append(f"… et {self.error_count - len(self.first_errors)} autre(s) erreur(s) dans le rapport.")
