@@ -250,3 +250,14 @@ def test_message_date_and_times_in_paris_time():
     assert built["Date"] == "Thu, 22 Jan 2026 10:00:00 +0100"
     assert mail.mail_time(winter) == "22/01/2026 à 10:00 (heure de Paris)"
     assert mail.mail_time(datetime(2026, 7, 1, 22, 30, tzinfo=timezone.utc)) == "02/07/2026 à 00:30 (heure de Paris)"
+
+
+def test_account_notices_are_dated_in_paris_time(frozen_clock):
+    from types import SimpleNamespace
+
+    from cpf_tui.services import auth
+
+    account = SimpleNamespace(identifier="ABCD2345", prenom="Zoé", nom="Hoarau")
+    for compose in (auth._lock_mail, auth._changed_mail):  # noqa: SLF001 - the bodies the outbox receives
+        _subject, body = compose(account)
+        assert "15/01/2026 à 10:00 (heure de Paris)" in body and "UTC" not in body

@@ -18,6 +18,7 @@ from cpf_tui.errors import AuthenticationFailed, SessionEnded, ValidationError
 from cpf_tui.services import audit, passwords
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.identifiers import normalise_identifier
+from cpf_tui.services.mail import mail_time
 
 LOGIN_FAILED = "Identifiant ou mot de passe incorrect."
 UNLOCK_FAILED = "Mot de passe incorrect."
@@ -214,7 +215,7 @@ def _lock_mail(account: Any) -> tuple[str, str]:
     body = (
         f"Bonjour {account.prenom} {account.nom},\n\n"
         f"Après plusieurs tentatives de connexion infructueuses, votre compte ({account.identifier}) a été\n"
-        f"verrouillé le {clock.now().strftime('%d/%m/%Y à %H:%M (UTC)')}.\n\n"
+        f"verrouillé le {mail_time(clock.now())}.\n\n"
         "Pour le débloquer, demandez à votre administrateur de régénérer votre mot de passe : vous recevrez\n"
         "un nouveau mot de passe temporaire par courriel.\n\n"
         "Si vous n'êtes pas à l'origine de ces tentatives, signalez-le à votre administrateur.\n\n"
@@ -537,7 +538,7 @@ def _changed_mail(account: Any) -> tuple[str, str]:
     body = (
         f"Bonjour {account.prenom} {account.nom},\n\n"
         f"Le mot de passe de votre compte ({account.identifier}) a été modifié le "
-        f"{clock.now().strftime('%d/%m/%Y à %H:%M (UTC)')}.\n\n"
+        f"{mail_time(clock.now())}.\n\n"
         "Si vous n'êtes pas à l'origine de ce changement, prévenez immédiatement votre administrateur :\n"
         "il pourra régénérer votre mot de passe.\n\n"
         "La Caisse des dépôts — Compte personnel de formation\n"
