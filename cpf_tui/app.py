@@ -147,6 +147,9 @@ class CpfApp(App[int]):
         try:
             self._owns_database = await db.open_database(self.settings.database_url)
             await db.ensure_schema_current()
+            from cpf_tui.services import audit_key
+
+            audit_key.configure(self.settings)
         except CpfError as exc:
             self.db_error = exc.message
             self.show_fatal(exc.message)

@@ -149,9 +149,12 @@ def _parser() -> FrenchArgumentParser:
                                   description="vérifier le chaînage du journal et nommer le premier événement"
                                   " modifié ou manquant", add_help=False)
     verify.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
-    verify.add_argument("--tete", metavar="N:EMPREINTE",
-                        help="dernier événement relevé lors d'une vérification précédente (détecte les"
-                        " suppressions en fin de journal)")
+    verify.add_argument("--ancre", "--tete", dest="tete", metavar="N:EMPREINTE",
+                        help="ancre relevée par « cpf-tui audit anchor » et gardée hors du serveur (détecte"
+                        " les suppressions en fin de journal et une réécriture du journal)")
+    audit_sub.add_parser("anchor", help="vérifier le journal puis imprimer son ancre (dernier événement et empreinte)"
+                         " à garder hors du serveur", description="vérifier le journal puis imprimer son ancre"
+                         " « N:EMPREINTE », à noter hors du serveur pour « cpf-tui audit verify --ancre »")
     export = audit_sub.add_parser("export", help="exporter le journal au format .xlsx",
                                   description="exporter le journal au format .xlsx", add_help=False)
     export.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
@@ -183,6 +186,23 @@ def _load(args: argparse.Namespace):
     return settings
 
 
+def use_audit_key(settings: Any) -> None:
+    """Sign and verify the journal with the key named by the settings (French error when it is missing)."""
+    from cpf_tui.services import audit_key
+
+    audit_key.configure(settings)
+
+
+async def ensure_audit_key(settings: Any) -> None:
+    """Create the journal's key if missing (the database is open), install it, say where it is."""
+    from cpf_tui.services import audit_key
+
+    key, created = await audit_key.ensure_key(settings.audit_key_path)
+    audit_key.install(key)
+    if created:
+        print(f"Clé du journal d'audit créée : {key.path} (mode 0600 ; sauvegardez-la à part).")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from cpf_tui.app import make_app
 
@@ -212,6 +232,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 print(f"Migration appliquée : {name}")
         else:
             print("La base de données est déjà à jour.")
+        await db.open_database(settings.database_url)
+        try:
+            await ensure_audit_key(settings)
+        finally:
+            await db.close_database()
         return 0
 
     return run_async(go())
@@ -222,13 +247,16 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         from cpf_tui import db
+        from cpf_tui.private_files import private_dir
         from cpf_tui.services.reference import load_reference_data
 
+        private_dir(settings.data_path, restrict_existing=True)
         applied = await db.migrate(settings.database_url)
         for name in applied:
             print(f"Migration appliquée : {name}")
         await db.open_database(settings.database_url)
         try:
+            await ensure_audit_key(settings)
             created = await load_reference_data()
         finally:
             await db.close_database()
@@ -251,6 +279,7 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
+            use_audit_key(settings)
             account = await bootstrap_operator(
                 nom=args.nom, prenom=args.prenom, email=args.email, phone=args.telephone,
                 ctx=RequestContext(terminal="cli"), temp_password_days=settings.security.temp_password_days,
@@ -290,15 +319,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _load(args)
     path = sandbox_path(settings, args.db)
     url = f"sqlite://{path}"
+    # The training journal has a key of its own, next to the training database.
+    settings.audit.key_file = str(path.parent / f"{path.stem}-audit.key")
 
     async def prepare() -> int:
         from cpf_tui import db
+        from cpf_tui.services import audit_key
         from cpf_tui.services.sandbox import build_sandbox
 
         if args.reset or not path.exists():
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal"),
+                             settings.audit_key_path):
                 leftover.unlink(missing_ok=True)
             print(f"Création de la base de formation : {path}")
+            audit_key.install(audit_key.create_key(settings.audit_key_path))
             await build_sandbox(url)
             from cpf_tui.services.exercises import prepare_sample_bulk_file
 
@@ -306,6 +340,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"Fichier d'exemple pour l'habilitation en masse : {sample}")
         else:
             await db.migrate(url)
+            await db.open_database(url)
+            try:
+                await ensure_audit_key(settings)
+            finally:
+                await db.close_database()
         return 0
 
     if run_async(prepare()):
@@ -337,6 +376,7 @@ def cmd_mail(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
+            use_audit_key(settings)
             report = await mail.deliver_pending(settings)
         finally:
             await db.close_database()
@@ -403,6 +443,7 @@ def cmd_habilitation(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
+            use_audit_key(settings)
             if args.habilitation_command == "template":
                 target = Path(args.output) if args.output else folder
                 path = await bulk.generate_template(
@@ -501,7 +542,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.audit_command == "verify" and args.tete:
         seq, _, digest = args.tete.partition(":")
         if not seq.strip().isdigit() or len(digest.strip()) != 64:
-            print("Erreur : --tete attend « N:EMPREINTE » (numéro et empreinte de 64 caractères).", file=sys.stderr)
+            print("Erreur : --ancre (ou --tete) attend « N:EMPREINTE » (numéro et empreinte de 64 caractères).",
+                  file=sys.stderr)
             return 1
         expected_head = (int(seq), digest.strip())
 
@@ -514,13 +556,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
-            if args.audit_command == "verify":
+            use_audit_key(settings)
+            if args.audit_command in ("verify", "anchor"):
                 report = await audit.verify_chain(expected_head=expected_head)
+                if args.audit_command == "anchor" and report.ok:
+                    print(f"{report.head_seq}:{report.head_hash}")
+                    print("Ancre du journal : gardez-la hors du serveur (papier, autre machine) ; plus tard :"
+                          " cpf-tui audit verify --ancre N:EMPREINTE", file=sys.stderr)
+                    return 0
                 print(report.message)
                 if report.ok and report.checked:
                     print(f"Dernier événement : n° {report.head_seq}, empreinte {report.head_hash}")
-                    print("Notez-les pour une prochaine vérification : cpf-tui audit verify --tete "
-                          f"{report.head_seq}:{report.head_hash}")
+                    print("Ancre à garder hors du serveur pour une prochaine vérification : cpf-tui audit verify"
+                          f" --ancre {report.head_seq}:{report.head_hash}")
                 return 0 if report.ok else 2
             filters = journal.JournalFilters(args.acteur, args.action, args.cible, args.du, args.au)
             target = Path(args.output) if args.output else journal.default_export_path(settings.data_path)
@@ -545,6 +593,7 @@ def cmd_cgu(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
+            use_audit_key(settings)
             version = await cgu.publish_file(args.file, published_by=getpass.getuser())
         finally:
             await db.close_database()

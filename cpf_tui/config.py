@@ -104,6 +104,14 @@ class BulkSettings:
 
 
 @dataclass
+class AuditSettings:
+    """The audit journal's key (see docs/security.md, § 12)."""
+
+    key_file: str = ""
+    """File of the key that signs the journal's chain (HMAC), mode 0600, outside the database; empty = `<data dir>/audit.key`."""
+
+
+@dataclass
 class UiSettings:
     """Terminal behaviour."""
 
@@ -123,6 +131,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     bulk: BulkSettings = field(default_factory=BulkSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     data_dir: str = ""
     """Folder for the default database, spool and generated files; empty = the user data directory."""
     sandbox: bool = False
@@ -142,12 +151,16 @@ class Settings:
         return f"sqlite://{self.data_path / 'cpf-tui.sqlite3'}"
 
     @property
+    def audit_key_path(self) -> Path:
+        return Path(self.audit.key_file).expanduser() if self.audit.key_file else self.data_path / "audit.key"
+
+    @property
     def spool_path(self) -> Path:
         return Path(self.mail.spool_dir).expanduser() if self.mail.spool_dir else self.data_path / "spool"
 
 
 SECRET_KEYS = {("smtp", "password")}
-SECTIONS = ("database", "mail", "smtp", "security", "bulk", "ui")
+SECTIONS = ("database", "mail", "smtp", "security", "bulk", "ui", "audit")
 
 
 def _coerce(value: Any, target: Any, name: str) -> Any:

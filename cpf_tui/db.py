@@ -12,12 +12,16 @@ MIGRATIONS_MODULE = "models.migrations"
 
 
 def normalise_url(url: str) -> str:
-    """Accept `postgresql://` as an alias and make sure a SQLite file's folder exists."""
+    """Accept `postgresql://` as an alias; a SQLite file exists, private (0600, folder 0700 if new).
+
+    SQLite gives its `-wal` and `-shm` files the mode of the database file.
+    """
+    from cpf_tui.private_files import ensure_private_file
+
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
     if url.startswith("sqlite://") and ":memory:" not in url:
-        path = Path(url[len("sqlite://") :].split("?", 1)[0])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_file(Path(url[len("sqlite://") :].split("?", 1)[0]))
     return url
 
 

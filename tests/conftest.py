@@ -20,6 +20,30 @@ from cpf_tui.config import Settings
 PG_URL = os.environ.get("CPF_TUI_TEST_PG_URL", "")
 
 
+def _test_audit_key() -> None:
+    """One audit key for this test process and the processes it starts (they inherit the variable)."""
+    import atexit
+    import tempfile
+
+    from cpf_tui.services import audit_key
+
+    folder = tempfile.mkdtemp(prefix="cpf-tui-test-key-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ[audit_key.ENV_VAR] = str(audit_key.create_key(Path(folder) / "audit.key").path)
+
+
+_test_audit_key()
+
+
+@pytest.fixture(autouse=True)
+def _audit_key_of_the_environment():
+    """A key installed by a test (the sandbox's, another key) does not outlive it."""
+    from cpf_tui.services import audit_key
+
+    yield
+    audit_key.install(None)
+
+
 def _pg_admin_url(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))

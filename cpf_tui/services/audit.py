@@ -1,8 +1,14 @@
-"""The audit journal: every change and login attempt, append-only and hash-chained."""
+"""The audit journal: every change and login attempt, append-only and chained with a keyed hash.
+
+Each event's `event_hash` is HMAC-SHA256, under the key of `audit_key` (a file outside the database),
+of the previous event's hash and the event's canonical content. Events written before a database got
+its key keep their plain SHA-256 links (`AuditKey.keyed_from`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,9 +32,20 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event_digest(fields: dict[str, Any], prev_hash: str) -> str:
-    """SHA-256 of the previous hash and the event's canonical content."""
-    return hashlib.sha256((prev_hash + canonical(fields)).encode("utf-8")).hexdigest()
+def event_digest(fields: dict[str, Any], prev_hash: str, key: bytes | None = None) -> str:
+    """HMAC-SHA256 under `key` of the previous hash and the event's canonical content.
+
+    Without a key: plain SHA-256, the links of events written before the database got its key.
+    """
+    content = (prev_hash + canonical(fields)).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(content).hexdigest()
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
+
+
+def _signing_key(seq: int, key: Any) -> bytes | None:
+    """The secret that signs event `seq` (None for an event older than the key)."""
+    return key.secret if seq >= key.keyed_from else None
 
 
 _HASHED_KEYS = (
@@ -184,8 +201,10 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
     """Write events after the current head of the chain, on connection `conn`, in order."""
     from models import AuditEvent
 
+    from cpf_tui.services import audit_key
     from cpf_tui.services.rows import insert_rows
 
+    key = audit_key.active()
     if conn.capabilities.dialect == "postgres":
         await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
     last = await last_event(conn)
@@ -195,7 +214,7 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
         event = AuditEvent(
             seq=seq + 1, at=clock.now().astimezone(timezone.utc), prev_hash=prev_hash, event_hash="", **values[0]
         )
-        event.event_hash = event_digest(hashed_fields(event), prev_hash)
+        event.event_hash = event_digest(hashed_fields(event), prev_hash, _signing_key(seq + 1, key))
         await event.save(using_db=conn)
         return [event]
     # As `AuditEvent(...)` would hold it: the model converts the datetime on assignment.
@@ -205,7 +224,7 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
         seq += 1
         row = dict(seq=seq, at=at_field.to_python_value(clock.now().astimezone(timezone.utc)), prev_hash=prev_hash,
                    **fields)
-        row["event_hash"] = prev_hash = event_digest(_hashed_row(row), row["prev_hash"])
+        row["event_hash"] = prev_hash = event_digest(_hashed_row(row), row["prev_hash"], _signing_key(seq, key))
         rows.append(row)
     await insert_rows(AuditEvent, rows, using_db=conn, batch_size=INSERT_BATCH)
     return [AuditEvent.construct(**row) for row in rows] if returning else []
@@ -247,12 +266,19 @@ async def _events_in_order(batch_size: int) -> AsyncIterator[Any]:
         after_seq = batch[-1].seq
 
 
-async def verify_chain(*, expected_head: tuple[int, str] | None = None, batch_size: int = 500) -> ChainReport:
+async def verify_chain(
+    *, expected_head: tuple[int, str] | None = None, batch_size: int = 500, key: Any = None
+) -> ChainReport:
     """Walk the journal from the first event and name the first altered or missing one (French).
 
-    The chain alone cannot reveal that its newest events were removed: pass `expected_head`
-    (a sequence number and hash noted earlier from a previous report) to check that too.
+    Every link is recomputed with the journal's key (`key`, default this process's: `audit_key`), so
+    an event removed or edited and the chain recomputed without the key is found. The chain alone
+    cannot reveal that its newest events were removed: pass `expected_head` (an anchor, the sequence
+    number and hash printed by `cpf-tui audit anchor` and kept elsewhere) to check that too.
     """
+    from cpf_tui.services import audit_key
+
+    key = key or audit_key.active()
     previous_hash = GENESIS
     expected_seq = 1
     checked = 0
@@ -273,7 +299,7 @@ async def verify_chain(*, expected_head: tuple[int, str] | None = None, batch_si
                 " (chaînage rompu : l'événement précédent a été modifié ou remplacé).",
                 bad_seq=max(event.seq - 1, 1), head_seq=head_seq, head_hash=head_hash,
             )
-        if event_digest(hashed_fields(event), event.prev_hash) != event.event_hash:
+        if event_digest(hashed_fields(event), event.prev_hash, _signing_key(event.seq, key)) != event.event_hash:
             return ChainReport(
                 False, checked,
                 f"Journal altéré : l'événement n° {event.seq} ({event.action}) a été modifié après son écriture.",

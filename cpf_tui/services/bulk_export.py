@@ -8,7 +8,6 @@ editing the cell later does not turn it into a formula either.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -270,17 +269,10 @@ def _with_rows(skeleton: bytes, rows: Iterable[Sequence[Any]], first_row: int) -
 
 
 def _save(workbook: Any, path: Path) -> Path:
-    """Save a workbook (or its bytes) through a temporary name in the same folder, so a reader never
-    sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        if isinstance(workbook, bytes):
-            partial.write_bytes(workbook)
-        else:
-            workbook.save(partial)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
-    return path
+    """Save a workbook (or its bytes) as a private file (0600), through a temporary name in the same
+    folder so that a reader never sees half a file."""
+    from cpf_tui.private_files import write_private, write_private_bytes
+
+    if isinstance(workbook, bytes):
+        return write_private_bytes(path, workbook)
+    return write_private(path, workbook.save)

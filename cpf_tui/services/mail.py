@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from cpf_tui import clock
 from cpf_tui.config import MailSettings, Settings, SmtpSettings
 from cpf_tui.errors import NotFound, ValidationError
+from cpf_tui.private_files import private_dir
 from cpf_tui.services.context import RequestContext
 
 SCRUBBED_BODY = (
@@ -69,7 +70,7 @@ class SpoolTransport:
         return self.spool_path / f"message-{outbox_id:08d}.eml"
 
     async def deliver(self, message: EmailMessage, outbox_id: int) -> None:
-        self.spool_path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.spool_path)
         target = self.file_for(outbox_id)
         handle, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.spool_path)
         try:

@@ -8,7 +8,6 @@ also gets Excel's "quote prefix", so that it stays text even when someone edits 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cpf_tui.errors import ValidationError
+from cpf_tui.private_files import private_dir, write_private
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula (CSV/DDE injection)."""
@@ -80,7 +80,7 @@ def write_workbook(path: str | os.PathLike[str], sheets: Sequence[SheetData]) ->
     if target.suffix.lower() != ".xlsx":
         raise ValidationError("Le fichier d'export doit porter l'extension .xlsx.", {"path": "extension .xlsx"})
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
     except OSError as exc:
         raise ValidationError(f"Impossible de créer le dossier {target.parent} : {exc.strerror}.") from None
     workbook = Workbook(write_only=True)
@@ -92,12 +92,8 @@ def write_workbook(path: str | os.PathLike[str], sheets: Sequence[SheetData]) ->
         sheet.append([_cell(sheet, header, bold=True) for header in data.headers])
         for row in data.rows:
             sheet.append([_cell(sheet, value) for value in row])
-    handle, temporary = tempfile.mkstemp(suffix=".xlsx", dir=target.parent)
-    os.close(handle)
     try:
-        workbook.save(temporary)
-        os.replace(temporary, target)
+        write_private(target, workbook.save)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise ValidationError(f"Impossible d'écrire le fichier {target} : {exc.strerror}.") from None
     return target
