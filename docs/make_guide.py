@@ -353,7 +353,7 @@ def walk_roles(walk: Walk, holder_name: str, holder_birth: str, draft_nir: str, 
             term.wait_line(label, value)
         walk.capture(term, "account-form", "Nouveau compte — Établissement de Lyon", "Validation", "Julie")
         term.keys("C-s")
-        walk.capture(term, "identifier", "Compte créé", "Identifiant attribué à Julie Martin")
+        walk.capture(term, "identifier", "Compte créé", "Identifiant de Julie Martin")
         term.keys("Enter")
         term.wait_absent("Compte créé")
         term.keys("Escape")

@@ -146,7 +146,12 @@ class FormScreen(CpfScreen):
 
 
 class IdentifierModal(ModalScreen[None]):
-    """Shows the identifier of a new account: selectable, copied with `c`; the password goes by e-mail."""
+    """Shows the identifier of a new account beside the person it belongs to: selectable, copied with `c`.
+
+    For an account an administrator created, the e-mail holds only the temporary password: the creator
+    hands the identifier over. A principal administrator registered by the CDC also receives it by
+    e-mail (`identifier_mailed`). Nobody here ever sees the password.
+    """
 
     DEFAULT_CSS = """
     IdentifierModal { align: center middle; }
@@ -162,22 +167,34 @@ class IdentifierModal(ModalScreen[None]):
         Binding("escape", "close", "Fermer", tooltip="Fermer", id="identifier-close"),
     ]
 
-    def __init__(self, title: str, identifier: str, who: str) -> None:
+    def __init__(
+        self, title: str, identifier: str, who: str, *, email: str = "", identifier_mailed: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.identifier = identifier
         self.who = who
+        self.email = email
+        self.identifier_mailed = identifier_mailed
 
     def compose(self) -> ComposeResult:
+        person = f"{self.who} ({self.email})" if self.email else self.who
+        if self.identifier_mailed:
+            advice = (
+                f"{self.who} reçoit aussi ses identifiants par courriel : cet identifiant et un mot de passe "
+                "temporaire, que vous ne voyez jamais."
+            )
+        else:
+            advice = (
+                f"Transmettez vous-même cet identifiant à {self.who} : il ne figure pas dans le courriel, "
+                "qui ne contient que le mot de passe temporaire (vous ne le voyez jamais)."
+            )
         with Vertical():
             yield Static(self.title_text, id="identifier-title", markup=False)
-            yield Static(f"Identifiant attribué à {self.who} :", markup=False)
+            yield Static(f"Identifiant de {person} :", id="identifier-person", markup=False)
             yield Static(self.identifier, id="identifier-value", markup=False)
             yield Input(self.identifier, id="identifier-field", compact=True, select_on_focus=True)
-            yield Static(
-                "Transmettez cet identifiant à la personne. Son mot de passe temporaire lui est envoyé "
-                "par courriel : vous ne le voyez jamais.", markup=False,
-            )
+            yield Static(advice, id="identifier-advice", markup=False)
             yield Button("Fermer (Entrée)", id="identifier-ok", variant="primary")
         yield KeyBar()
 

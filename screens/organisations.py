@@ -32,6 +32,12 @@ def person_of(values: dict[str, str], prefix: str = "admin_") -> orgs.PersonInpu
                             values[f"{prefix}phone"])
 
 
+def named(values: dict[str, str], prefix: str = "admin_") -> dict[str, str]:
+    """The person a saved form created, as the identifier dialog names it (name and e-mail address)."""
+    who = " ".join(f"{values[f'{prefix}prenom']} {values[f'{prefix}nom']}".split())
+    return {"who": who, "email": values[f"{prefix}email"].strip()}
+
+
 class OrganisationsScreen(CpfScreen):
     """The list of organisations (grouped by SIREN) and the operator's actions on them."""
 
@@ -155,7 +161,10 @@ class OrganisationsScreen(CpfScreen):
             *person_fields(),
         ]
 
+        person: dict[str, str] = {}
+
         async def submit(values: dict[str, str]) -> orgs.Registration:
+            person.update(named(values))
             return await orgs.register_organisation(
                 self.app.context,
                 orgs.OrganisationInput(values["raison_sociale"], values["siret"], values["address"],
@@ -167,8 +176,8 @@ class OrganisationsScreen(CpfScreen):
             if result is None:
                 return
             self.load()
-            self.app.push_screen(IdentifierModal("Organisme inscrit", result.principal_identifier,
-                                                 "l'administrateur principal"))
+            self.app.push_screen(IdentifierModal("Organisme inscrit", result.principal_identifier, **person,
+                                                 identifier_mailed=True))
 
         self.app.push_screen(
             FormScreen("Inscrire un organisme", fields, submit,
@@ -202,7 +211,10 @@ class OrganisationsScreen(CpfScreen):
             return
         expected = row.principal_id
 
+        person: dict[str, str] = {}
+
         async def submit(values: dict[str, str]) -> tuple[int, str]:
+            person.update(named(values))
             return await orgs.replace_principal(self.app.context, row.id, person_of(values),
                                                 expected_principal_id=expected,
                                                 security=self.app.settings.security)
@@ -210,8 +222,8 @@ class OrganisationsScreen(CpfScreen):
         def replaced(result: tuple[int, str] | None) -> None:
             if result is not None:
                 self.load()
-                self.app.push_screen(IdentifierModal("Administrateur principal remplacé", result[1],
-                                                     "le nouvel administrateur principal"))
+                self.app.push_screen(IdentifierModal("Administrateur principal remplacé", result[1], **person,
+                                                     identifier_mailed=True))
 
         def confirmed(answer: bool | None) -> None:
             if answer:
@@ -228,12 +240,15 @@ class OrganisationsScreen(CpfScreen):
         self.app.push_screen(ConfirmModal(question, "Remplacer", "Annuler"), confirmed)
 
     def action_create_operator(self) -> None:
+        person: dict[str, str] = {}
+
         async def submit(values: dict[str, str]) -> tuple[int, str]:
+            person.update(named(values, ""))
             return await orgs.create_operator(self.app.context, person_of(values, ""),
                                               security=self.app.settings.security)
 
         def done(result: tuple[int, str] | None) -> None:
             if result is not None:
-                self.app.push_screen(IdentifierModal("Opérateur créé", result[1], "le nouvel opérateur"))
+                self.app.push_screen(IdentifierModal("Opérateur créé", result[1], **person))
 
         self.app.push_screen(FormScreen("Créer un opérateur CDC", person_fields(""), submit), done)

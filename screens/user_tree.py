@@ -334,7 +334,8 @@ class UserTreeScreen(CpfScreen):
         def done(created: accounts.CreatedAccount | None) -> None:
             if created is None:
                 return
-            self.app.push_screen(IdentifierModal("Compte créé", created.identifier, created.full_name))
+            self.app.push_screen(IdentifierModal("Compte créé", created.identifier, created.full_name,
+                                                 email=created.email))
             self.load_root()
             self.show_fiche(created.id)
 

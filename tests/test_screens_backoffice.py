@@ -78,6 +78,11 @@ async def test_operator_registers_an_organisation_with_the_keyboard(db, settings
         principal = await Account.get(organisation=org, role=Role.PRINCIPAL_ADMIN)
         assert app.screen.identifier == principal.identifier
         assert str(app.screen.query_one("#identifier-value", Static).content) == principal.identifier
+        # A principal registered by the CDC receives « ses identifiants » by e-mail: the dialog says so.
+        assert str(app.screen.query_one("#identifier-person", Static).content) == (
+            "Identifiant de Hélène Morel (hm@cfl.fr) :")
+        assert "reçoit aussi ses identifiants par courriel" in str(
+            app.screen.query_one("#identifier-advice", Static).content)
         assert (principal.nom, principal.prenom, principal.phone) == ("Morel", "Hélène", "+33240000000")
         assert await Establishment.filter(organisation=org, is_head_office=True, siret=siret).exists()
         assert await OutboxEmail.filter(to_address="hm@cfl.fr", contains_secret=True).exists()

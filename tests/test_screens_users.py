@@ -295,3 +295,39 @@ async def test_principal_adds_a_secondary_establishment_with_the_same_siren(org_
         added = await Establishment.get(organisation=org, name="Annexe")
         assert not added.is_head_office
         assert len(tree_of(app).root.children) == 3
+
+
+async def test_account_form_confirmation_names_the_person_beside_the_identifier(org_world, settings):
+    """80x24, keyboard only: the identifier to hand over, whose it is, and that the e-mail does not hold it."""
+    org, head, second, principal = org_world
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_home_as(app, pilot, principal)
+        await open_section(app, pilot, "Utilisateurs")
+        tree = tree_of(app)
+        await move_to(pilot, tree, establishment_node(tree, second.id))
+        await pilot.press("n")
+        await settle(app, pilot)
+        await pilot.press("tab", "tab", *"Payet", "enter", *"Zoé", "enter", *"zp@ex.re", "enter",
+                          *"0692 03 67 28", "enter", *"Accueil", "enter")
+        await settle(app, pilot)
+        modal = app.screen
+        assert isinstance(modal, IdentifierModal)
+        created = await Account.get(email="zp@ex.re")
+        assert created.phone == "+262692036728"  # Réunion mobile written nationally
+        assert modal.identifier == created.identifier
+        person = str(modal.query_one("#identifier-person", Static).content)
+        assert person == "Identifiant de Zoé Payet (zp@ex.re) :"
+        assert str(modal.query_one("#identifier-value", Static).content) == created.identifier
+        advice = str(modal.query_one("#identifier-advice", Static).content)
+        assert advice.startswith("Transmettez vous-même cet identifiant à Zoé Payet")
+        assert "il ne figure pas dans le courriel" in advice
+        # Everything the person must read fits the 80x24 screen.
+        for widget_id in ("#identifier-person", "#identifier-value", "#identifier-advice", "#identifier-ok"):
+            region = modal.query_one(widget_id).region
+            assert region.width > 0 and region.bottom <= 24, widget_id
+        mail = await OutboxEmail.get(account_id=created.id)
+        assert created.identifier not in mail.body and "Zoé Payet" in mail.body
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, UserTreeScreen)
