@@ -13,9 +13,12 @@ from pathlib import Path
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from cpf_tui.config import Settings
+from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.screen_memory import ScreenMemory
 from cpf_tui.services.auth import SessionInfo
 from cpf_tui.services.context import RequestContext
@@ -31,6 +34,15 @@ Textual writes each frame from its own output thread. While the App's thread is 
 login screen just after home is drawn, for instance), that thread waited up to 5 ms for each of its
 steps (take the frame, encode it, write, flush): home reached the terminal 10 to 15 ms after it was
 drawn. Set while the App runs, restored after (docs/security.md, § 10)."""
+
+
+BENIGN_FAILURES: tuple[type[BaseException], ...] = (NoMatches,)
+"""Failures reported by no message, when the worker's screen was closed while it ran (its widgets are gone)."""
+
+
+def is_benign_failure(worker: Worker[object], error: BaseException | None) -> bool:
+    """Whether a worker failure needs no report (see BENIGN_FAILURES)."""
+    return isinstance(error, BENIGN_FAILURES) and not worker.node.is_attached
 
 
 def _palette_commands() -> type:
@@ -377,24 +389,26 @@ class CpfApp(App[int]):
         self.session = None
         self.call_later(self._leave_session, ctx, message, "invalidated")
 
-    def on_worker_state_changed(self, event) -> None:
-        """The one handler of worker failures (screens forward theirs, see CpfScreen).
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Failures of the App's own workers (screens hand theirs to `worker_failed` through CpfScreen)."""
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker, event.worker.error)
 
-        SessionEnded logs out with its explanation; other French errors become an error notification.
+    def worker_failed(self, worker: Worker[object], error: BaseException | None) -> None:
+        """The one handler of worker failures, loud by default.
+
+        SessionEnded ends the session at once (login screen, reason shown); another French error
+        becomes an error notification; a failure named in BENIGN_FAILURES is only logged; anything else
+        is logged with its traceback and reported as an unexpected error.
         """
-        from textual.worker import WorkerState
-
-        from cpf_tui.errors import CpfError, SessionEnded
-
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
         if isinstance(error, SessionEnded):
             self.session_ended(error.message)
         elif isinstance(error, CpfError):
             self.notify(error.message, title="Erreur", severity="error", timeout=8, markup=False)
+        elif is_benign_failure(worker, error):
+            self.log.warning(f"worker {worker.name}: {error!r} (benign)")
         else:
-            self.log.error(f"worker {event.worker.name} failed: {error!r}")
+            self.log.error(f"worker {worker.name} failed: {error!r}")
             self.notify("Erreur inattendue : l'opération n'a pas abouti.", title="Erreur", severity="error")
 
     # -- idle lock ---------------------------------------------------------------------------

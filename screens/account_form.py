@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import Worker
 
 from cpf_tui.errors import CpfError, ValidationError
 from screens.base import CpfScreen
@@ -132,17 +133,17 @@ class FormScreen(CpfScreen):
         if first_bad is not None:
             self.query_one(f"#field-{first_bad}").focus()
 
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A refusal of the service: each field's message under it, the others above the button."""
+        if isinstance(error, ValidationError) and error.errors:
+            self.show_errors(error.errors)
+        else:
+            self.show_errors({}, error.message)
+        return True
+
     @work(exclusive=True, group="form", exit_on_error=False)
     async def run_submit(self, values: dict[str, str]) -> None:
-        try:
-            result = await self.submit(values)
-        except ValidationError as exc:
-            self.show_errors(exc.errors, "" if exc.errors else exc.message)
-            return
-        except CpfError as exc:
-            self.show_errors({}, exc.message)
-            return
-        self.dismiss(result)
+        self.dismiss(await self.submit(values))
 
 
 class IdentifierModal(ModalScreen[None]):

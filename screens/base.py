@@ -1,23 +1,119 @@
-"""Base class of every full screen: adds the MODE FORMATION banner in the training sandbox."""
+"""The one seam between screens and the application: typed access, rights by table, errors to one handler.
+
+Every full screen derives from `CpfScreen`, every modal that talks to services from `CpfModal`. They give:
+
+- `ctx`, `session`, `settings` and `cpf_app`, typed;
+- `check_action` read from a per-screen table `ACTION_CAPABILITY` (action -> capability); a screen adds
+  only state-dependent dimming in `action_state`;
+- worker failures handled in one place: workers let service errors rise. `SessionEnded` always ends
+  the session (App.worker_failed); another French error is shown inline by `show_error` when the screen
+  has a message line (`MESSAGE_ID`) or overrides it (field errors), else notified by the App.
+"""
 
 from __future__ import annotations
 
-from textual.screen import Screen
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
+
+from rich.text import Text
+
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from cpf_tui.errors import CpfError, SessionEnded
+from cpf_tui.permissions import Capability, can
+
+if TYPE_CHECKING:
+    from cpf_tui.app import CpfApp
+    from cpf_tui.config import Settings
+    from cpf_tui.services.auth import SessionInfo
+    from cpf_tui.services.context import RequestContext
 
 
-class CpfScreen(Screen):
+class CpfSeam:
+    """What full screens and modals share (mixed into `Screen` / `ModalScreen`)."""
+
+    ACTION_CAPABILITY: ClassVar[Mapping[str, Capability]] = {}
+    """Actions hidden from a user who lacks the capability (the services check again)."""
+    MESSAGE_ID: ClassVar[str] = ""
+    """Id of the screen's message line, where a service's refusal is shown (empty: notified)."""
+
+    if TYPE_CHECKING:
+        app: CpfApp
+
+    @property
+    def cpf_app(self) -> CpfApp:
+        return cast("CpfApp", self.app)
+
+    @property
+    def ctx(self) -> RequestContext:
+        """The request context of the logged-in user, for service calls."""
+        return self.cpf_app.context
+
+    @property
+    def session(self) -> SessionInfo | None:
+        return self.cpf_app.session
+
+    @property
+    def settings(self) -> Settings:
+        return self.cpf_app.settings
+
+    def may(self, capability: Capability) -> bool:
+        """Whether the logged-in user's role and profile give `capability` (display only)."""
+        info = self.session
+        return info is not None and can(info.role, info.profile, capability)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        capability = self.ACTION_CAPABILITY.get(action)
+        if capability is not None and not self.may(capability):
+            return False
+        return self.action_state(action)
+
+    def action_state(self, action: str) -> bool | None:
+        """State-dependent availability of an allowed action: True, or None to show it greyed."""
+        return True
+
+    # -- errors ---------------------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, CpfError) and not isinstance(error, SessionEnded):
+            if self.show_error(error, event.worker):
+                return
+        self.cpf_app.worker_failed(event.worker, error)
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """Show a service's refusal (raised in `worker`) in the screen; False lets the App notify it.
+
+        The default writes it on the message line `MESSAGE_ID`; screens with field errors override this.
+        """
+        if not self.MESSAGE_ID:
+            return False
+        self.show_message(error.message, error=True)
+        return True
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        """Write `text` (never markup) on the message line, marked as an error or not."""
+        line = cast(Screen[object], self).query_one(f"#{self.MESSAGE_ID}", Static)
+        line.update(Text(text))
+        line.set_class(error, "-error")
+
+
+class CpfScreen(CpfSeam, Screen[object]):
     """A full screen of cpf-tui (Textual runs this on_mount as well as the subclass's)."""
 
-    def on_worker_state_changed(self, event) -> None:
-        """Hand worker state changes to the App's single handler (ended session, French errors)."""
-        handler = getattr(self.app, "on_worker_state_changed", None)
-        if handler is not None:
-            handler(event)
-
     def on_mount(self) -> None:
-        settings = getattr(self.app, "settings", None)
-        if settings is not None and settings.sandbox and not self.query("SandboxBanner"):
+        if self.settings.sandbox and not self.query("SandboxBanner"):
             from screens.widgets.banner import SandboxBanner
 
             # In the flow of the screen (not docked): a docked banner would hide the Header.
             self.mount(SandboxBanner(), before=0)
+
+
+ResultType = TypeVar("ResultType")
+
+
+class CpfModal(CpfSeam, ModalScreen[ResultType], Generic[ResultType]):
+    """A modal dialog of cpf-tui whose workers call services."""

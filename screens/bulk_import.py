@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Header, Input, Label, ProgressBar, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from cpf_tui.errors import CpfError
 from cpf_tui.user_files import UserFiles
@@ -167,7 +167,7 @@ class BulkImportScreen(CpfScreen):
         self.siret_input.focus()
         self.load_default_siret()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "import":
             ready = self.report is not None and self.report.ok and not self.busy
             return True if ready else None
@@ -178,6 +178,17 @@ class BulkImportScreen(CpfScreen):
     def show_status(self, text: str, *, error: bool = False) -> None:
         self.status.update(Text(text, style="bold" if error else ""))
         self.status.set_class(error, "-error")
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A refusal on the status line; a refused import also lists every error of the workbook."""
+        from cpf_tui.services.bulk import BulkImportRejected
+
+        if isinstance(error, BulkImportRejected):
+            self.show_status(error.report.summary(), error=True)
+            self.show_report(error.report.lines()[1:])
+        else:
+            self.show_status(error.message, error=True)
+        return True
 
     def show_report(self, lines: list[str]) -> None:
         self.report_view.update(Text("\n".join(lines)))
@@ -192,11 +203,7 @@ class BulkImportScreen(CpfScreen):
     async def load_default_siret(self) -> None:
         from cpf_tui.services import bulk
 
-        try:
-            siret = await bulk.default_siret(self.app.context)
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
+        siret = await bulk.default_siret(self.ctx)
         if siret:
             self.siret_input.value = siret
             self.siret_input.disabled = True
@@ -205,10 +212,10 @@ class BulkImportScreen(CpfScreen):
     @property
     def files(self) -> UserFiles:
         """Where this person's files are (the SSH drop folder, or the local data folder)."""
-        return UserFiles.for_session(self.app.settings.data_path)
+        return UserFiles.for_session(self.settings.data_path)
 
     def _folder(self) -> Path:
-        return self.files.output_folder(self.app.settings.data_path / "exports")
+        return self.files.output_folder(self.settings.data_path / "exports")
 
     def action_back(self) -> None:
         if not self.busy:
@@ -252,18 +259,9 @@ class BulkImportScreen(CpfScreen):
         self.set_report(None)
         self.show_status("Vérification du classeur…")
         self.show_report([])
-        try:
-            path = self.files.resolve(path_text)
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
+        path = self.files.resolve(path_text)
         siret = self.siret_input.value
-        try:
-            report = await bulk.analyse_workbook(path, siret=siret, ctx=self.app.context,
-                                                 bulk=self.app.settings.bulk)
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
+        report = await bulk.analyse_workbook(path, siret=siret, ctx=self.ctx, bulk=self.settings.bulk)
         self.checked_path, self.checked_siret = path, siret
         self.set_report(report)
         if report.ok:
@@ -281,12 +279,8 @@ class BulkImportScreen(CpfScreen):
 
         if self.busy:
             return
-        try:
-            path = await bulk.generate_template(self._folder(), siret=self.siret_input.value,
-                                                ctx=self.app.context, bulk=self.app.settings.bulk)
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
+        path = await bulk.generate_template(self._folder(), siret=self.siret_input.value, ctx=self.ctx,
+                                            bulk=self.settings.bulk)
         self.show_status(f"Modèle écrit : {self.files.shown(path)}")
 
     def action_import(self) -> None:
@@ -313,17 +307,10 @@ class BulkImportScreen(CpfScreen):
         self.show_status("Création des comptes…")
         try:
             result = await bulk.import_workbook(
-                self.checked_path, siret=self.checked_siret, ctx=self.app.context, output_dir=self._folder(),
-                bulk=self.app.settings.bulk, temp_password_days=self.app.settings.security.temp_password_days,
+                self.checked_path, siret=self.checked_siret, ctx=self.ctx, output_dir=self._folder(),
+                bulk=self.settings.bulk, temp_password_days=self.settings.security.temp_password_days,
                 expected_sha256=report.sha256, progress=lambda done, total: bar.update(progress=done),
             )
-        except bulk.BulkImportRejected as exc:
-            self.show_status(exc.report.summary(), error=True)
-            self.show_report(exc.report.lines()[1:])
-            return
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
         finally:
             self.busy = False
             self.set_report(None)
@@ -333,10 +320,3 @@ class BulkImportScreen(CpfScreen):
             f"Classeur de résultat (identifiants à transmettre) : {self.files.shown(result.result_path)}",
             "Chaque personne reçoit par e-mail son mot de passe temporaire.",
         ])
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.busy = False
-            self.refresh_bindings()
-            self.show_status(f"Erreur inattendue : {event.worker.error}", error=True)

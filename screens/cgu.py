@@ -9,8 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Header, Static
+from textual.worker import Worker
 
-from cpf_tui.errors import Conflict, CpfError, SessionEnded
+from cpf_tui.errors import Conflict, CpfError
 from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
@@ -54,6 +55,7 @@ class CguScreen(CpfScreen):
         Binding("n", "refuse", "Je refuse", tooltip="Refuser les conditions (vous serez déconnecté)",
                 id="cgu-refuse"),
     ]
+    MESSAGE_ID = "cgu-message"
 
     def __init__(self, info: SessionInfo) -> None:
         super().__init__()
@@ -102,19 +104,22 @@ class CguScreen(CpfScreen):
 
         if not self.loaded:
             return
-        try:
-            await cgu.accept(self.app.context, self.version)
-        except Conflict as exc:
-            self.query_one("#cgu-message", Static).update(exc.message)
-            latest = await cgu.latest_version()
-            self.load_text(latest.version)
-            return
-        except SessionEnded:
-            raise  # the App logs out with the explanation
-        except CpfError as exc:
-            self.query_one("#cgu-message", Static).update(exc.message)
-            return
+        await cgu.accept(self.ctx, self.version)
         self.app.cgu_accepted()
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A refusal on the message line; a newer version published meanwhile is shown to be read."""
+        self.show_message(error.message, error=True)
+        if isinstance(error, Conflict):
+            self.load_latest()
+        return True
+
+    @work(exclusive=True, group="cgu", exit_on_error=False)
+    async def load_latest(self) -> None:
+        from cpf_tui.services import cgu
+
+        latest = await cgu.latest_version()
+        self.load_text(latest.version)
 
     def action_refuse(self) -> None:
         from screens.modals import ConfirmModal
@@ -133,5 +138,5 @@ class CguScreen(CpfScreen):
     async def refuse(self) -> None:
         from cpf_tui.services import cgu
 
-        await cgu.refuse(self.app.context, self.version)
+        await cgu.refuse(self.ctx, self.version)
         self.app.call_later(self.app.logout, REFUSED)

@@ -7,13 +7,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
+from textual.worker import Worker
 
 from cpf_tui import clock
-from cpf_tui.errors import Conflict, CpfError, ValidationError
-from screens.base import CpfScreen
+from cpf_tui.errors import CpfError, ValidationError
+from screens.base import CpfModal, CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 FIELDS = (
     ("holder_nir", "NIR du titulaire", "15 caractères, espaces admis"),
@@ -41,6 +42,7 @@ class DossierFormScreen(CpfScreen):
                 id="dossier-delete"),
         Binding("escape", "back", "Retour", tooltip="Revenir à la liste", id="dossier-back"),
     ]
+    MESSAGE_ID = "dossier-message"
 
     def __init__(self, dossier_id: int | None) -> None:
         super().__init__()
@@ -60,7 +62,7 @@ class DossierFormScreen(CpfScreen):
             yield Static("", id="dossier-message", markup=False)
             yield Static("", id="dossier-info", markup=False)
             yield Static("Historique", id="dossier-history-title")
-            yield DataTable(id="dossier-history", cursor_type="row")
+            yield CpfTable(id="dossier-history", zebra_stripes=False)
         yield KeyBar()
 
     # -- state --------------------------------------------------------------------------------------
@@ -71,7 +73,7 @@ class DossierFormScreen(CpfScreen):
     def allowed(self) -> set[str]:
         from cpf_tui.services.dossiers import allowed_actions
 
-        session = getattr(self.app, "session", None)
+        session = self.session
         if session is None:
             return set()
         return allowed_actions(session.role, session.profile, self.status)
@@ -79,7 +81,7 @@ class DossierFormScreen(CpfScreen):
     def editable(self) -> bool:
         return ("create" in self.allowed()) if self.view is None else ("save" in self.allowed())
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "save":
             return self.editable()
         if action == "validate":
@@ -98,7 +100,7 @@ class DossierFormScreen(CpfScreen):
 
     # -- display ------------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.query_one("#dossier-history", DataTable).add_columns("Date", "Par", "Action", "Détail")
+        self.query_one("#dossier-history", CpfTable).add_columns("Date", "Par", "Action", "Détail")
         if self.dossier_id is None:
             self.loaded_values = self.values()
             self._apply_editability()
@@ -112,13 +114,21 @@ class DossierFormScreen(CpfScreen):
         if editable:
             self.query_one(f"#dossier-{FIELDS[0][0]}", Input).focus()
         else:
-            self.query_one("#dossier-history", DataTable).focus()
+            self.query_one("#dossier-history", CpfTable).focus()
         self.refresh_bindings()
 
     def say(self, text: str, *, error: bool = False) -> None:
-        box = self.query_one("#dossier-message", Static)
-        box.update(text)
-        box.set_class(error, "-error")
+        self.show_message(text, error=error)
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """Field errors under their fields (the input stays on screen), the reason on the message line."""
+        if isinstance(error, ValidationError):
+            self.show_errors(error.errors)
+            if error.errors and worker.name == "run_save":
+                self.say("Le dossier n'a pas été enregistré : corrigez les champs signalés.", error=True)
+                return True
+        self.say(error.message, error=True)
+        return True
 
     def show_errors(self, errors: dict[str, str]) -> None:
         first = None
@@ -136,11 +146,7 @@ class DossierFormScreen(CpfScreen):
     async def load(self, keep_input: bool = False) -> None:
         from cpf_tui.services import dossiers
 
-        try:
-            view = await dossiers.get_dossier(self.app.context, self.dossier_id)
-        except CpfError as exc:
-            self.say(exc.message, error=True)
-            return
+        view = await dossiers.get_dossier(self.ctx, self.dossier_id)
         self.show_view(view, keep_input=keep_input)
 
     def show_view(self, view, *, keep_input: bool = False) -> None:
@@ -169,11 +175,10 @@ class DossierFormScreen(CpfScreen):
                 f"{format_hours(view.done_minutes)}" + (f" — motif : {view.closure_reason}" if view.closure_reason else "")
             )
         self.query_one("#dossier-info", Static).update("\n".join(info))
-        history = self.query_one("#dossier-history", DataTable)
-        history.clear()
-        for event in reversed(view.events):
-            history.add_row(Text(clock.shown(event.at)), Text(event.actor), Text(event.label),
-                            Text(event.summary))
+        self.query_one("#dossier-history", CpfTable).replace_rows(
+            ((Text(clock.shown(event.at)), Text(event.actor), Text(event.label), Text(event.summary)), str(index))
+            for index, event in enumerate(reversed(view.events))
+        )
         self._apply_editability()
 
     @on(Input.Submitted)
@@ -196,26 +201,13 @@ class DossierFormScreen(CpfScreen):
         from cpf_tui.services import dossiers
         from cpf_tui.services.dossiers import DossierInput
 
-        try:
-            data = DossierInput.from_text(values)
-            if self.view is None:
-                saved = await dossiers.create_draft(self.app.context, data)
-            else:
-                saved = await dossiers.save_draft(self.app.context, self.view.id, data,
-                                                  expected_version=self.view.version)
-        except ValidationError as exc:
-            self.show_errors(exc.errors)
-            self.say("Le dossier n'a pas été enregistré : corrigez les champs signalés." if exc.errors
-                     else exc.message, error=True)
-            return
-        except Conflict as exc:
-            self.say(exc.message, error=True)  # the user's input stays on screen
-            return
-        except CpfError as exc:
-            self.say(exc.message, error=True)
-            return
+        data = DossierInput.from_text(values)
+        if self.view is None:
+            saved = await dossiers.create_draft(self.ctx, data)
+        else:
+            saved = await dossiers.save_draft(self.ctx, self.view.id, data, expected_version=self.view.version)
         self.show_errors({})
-        view = await dossiers.get_dossier(self.app.context, saved.id)
+        view = await dossiers.get_dossier(self.ctx, saved.id)
         self.show_view(view)
         self.say(f"Dossier {view.number} enregistré.")
 
@@ -236,16 +228,8 @@ class DossierFormScreen(CpfScreen):
                     "seront réservées sur le compte du titulaire (DIF d'abord, puis CPF).")
         if not await self.app.push_screen_wait(ConfirmModal(question, "Valider", "Annuler")):
             return
-        try:
-            await dossiers.validate(self.app.context, self.view.id, expected_version=self.view.version)
-        except ValidationError as exc:
-            self.show_errors(exc.errors)
-            self.say(exc.message, error=True)
-            return
-        except CpfError as exc:
-            self.say(exc.message, error=True)
-            return
-        self.show_view(await dossiers.get_dossier(self.app.context, self.view.id))
+        await dossiers.validate(self.ctx, self.view.id, expected_version=self.view.version)
+        self.show_view(await dossiers.get_dossier(self.ctx, self.view.id))
         self.say(f"Dossier {self.view.number} validé : heures réservées.")
 
     def action_close_file(self) -> None:
@@ -269,16 +253,12 @@ class DossierFormScreen(CpfScreen):
         question = f"Supprimer le dossier {self.view.number} ? Cette action est définitive."
         if not await self.app.push_screen_wait(ConfirmModal(question, "Supprimer", "Garder")):
             return
-        try:
-            await dossiers.delete_draft(self.app.context, self.view.id, expected_version=self.view.version)
-        except CpfError as exc:
-            self.say(exc.message, error=True)
-            return
+        await dossiers.delete_draft(self.ctx, self.view.id, expected_version=self.view.version)
         self.app.notify(f"Dossier {self.view.number} supprimé.", title="Dossiers")
         self.app.pop_screen()
 
 
-class CloseModal(ModalScreen[bool]):
+class CloseModal(CpfModal[bool]):
     """Hours actually done (at most the reserved hours) and the reason when fewer; Ctrl+S closes the file."""
 
     DEFAULT_CSS = """
@@ -296,6 +276,8 @@ class CloseModal(ModalScreen[bool]):
         Binding("ctrl+s", "confirm", "Clôturer", tooltip="Clore le dossier", id="close-confirm"),
         Binding("escape", "cancel", "Annuler", tooltip="Fermer sans clore", id="close-cancel"),
     ]
+
+    MESSAGE_ID = "close-message"
 
     def __init__(self, view) -> None:
         super().__init__()
@@ -339,10 +321,6 @@ class CloseModal(ModalScreen[bool]):
     async def run_close(self) -> None:
         from cpf_tui.services import dossiers, ledger
 
-        try:
-            done = ledger.parse_hours(self.query_one("#close-done", Input).value, "Heures réalisées")
-            await dossiers.close(self.app.context, self.view.id, done, self.query_one("#close-reason", Input).value)
-        except CpfError as exc:
-            self.query_one("#close-message", Static).update(exc.message)
-            return
+        done = ledger.parse_hours(self.query_one("#close-done", Input).value, "Heures réalisées")
+        await dossiers.close(self.ctx, self.view.id, done, self.query_one("#close-reason", Input).value)
         self.dismiss(True)

@@ -9,11 +9,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Input, Select, Static
 
-from cpf_tui.errors import CpfError
+from cpf_tui.permissions import Capability
 from models.enums import DossierStatus
 from screens.base import CpfScreen
-from screens.holder_page import session_can
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 SORT_ORDER = ["-created", "created", "number", "-number", "start_date", "-start_date"]
 
@@ -30,6 +30,9 @@ class DossierListScreen(CpfScreen):
                 id="dossiers-previous"),
         Binding("escape", "back", "Retour", tooltip="Revenir à l'accueil", id="dossiers-back"),
     ]
+
+    ACTION_CAPABILITY = {"new": Capability.DOSSIER_EDIT_DRAFT}
+    MESSAGE_ID = "dossiers-message"
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,16 +53,12 @@ class DossierListScreen(CpfScreen):
             yield Input(placeholder="Début du JJ/MM/AAAA", id="filter-from", compact=True, max_length=10)
             yield Input(placeholder="au JJ/MM/AAAA", id="filter-to", compact=True, max_length=10)
         yield Static("", id="dossiers-message", markup=False)
-        yield DataTable(id="dossiers-table", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="dossiers-table")
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#dossiers-table", DataTable)
-
-    @property
-    def message(self) -> Static:
-        return self.query_one("#dossiers-message", Static)
+    def table(self) -> CpfTable:
+        return self.query_one("#dossiers-table", CpfTable)
 
     def on_mount(self) -> None:
         self.table.add_columns("Numéro", "Statut", "Titulaire", "Formation", "Début", "Heures")
@@ -70,11 +69,7 @@ class DossierListScreen(CpfScreen):
     def on_screen_resume(self) -> None:
         self.load()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        from cpf_tui.permissions import Capability
-
-        if action == "new":
-            return session_can(self.app, Capability.DOSSIER_EDIT_DRAFT)
+    def action_state(self, action: str) -> bool | None:
         if action == "next_page":
             return self.has_next
         if action == "previous_page":
@@ -99,10 +94,7 @@ class DossierListScreen(CpfScreen):
     async def load_establishments(self) -> None:
         from cpf_tui.services import dossiers
 
-        try:
-            options = await dossiers.establishments_in_scope(self.app.context)
-        except CpfError:
-            return
+        options = await dossiers.establishments_in_scope(self.ctx)
         self.query_one("#filter-establishment", Select).set_options([(Text(name), i) for i, name in options])
 
     @work(exclusive=True, group="dossiers-list", exit_on_error=False)
@@ -111,22 +103,15 @@ class DossierListScreen(CpfScreen):
         from cpf_tui.services.dossiers import SORT_LABELS, format_date_fr
         from cpf_tui.services.ledger import format_hours
 
-        try:
-            page = await dossiers.list_dossiers(self.app.context, self.filters(), page=self.page_number)
-        except CpfError as exc:
-            self.message.update(exc.message)
-            self.message.add_class("-error")
-            return
-        self.message.remove_class("-error")
+        page = await dossiers.list_dossiers(self.ctx, self.filters(), page=self.page_number)
         self.has_next = page.has_next
-        self.table.clear()
-        for row in page.rows:
-            self.table.add_row(
-                Text(row.number), Text(row.status.label), Text(row.holder_name), Text(row.training_title),
-                Text(format_date_fr(row.start_date)), Text(format_hours(row.requested_minutes)), key=str(row.id),
-            )
+        self.table.replace_rows(
+            ((Text(row.number), Text(row.status.label), Text(row.holder_name), Text(row.training_title),
+              Text(format_date_fr(row.start_date)), Text(format_hours(row.requested_minutes))), str(row.id))
+            for row in page.rows
+        )
         shown = f"{len(page.rows)} dossier(s)" if page.rows else "Aucun dossier"
-        self.message.update(f"Page {page.page} — {shown} — tri : {SORT_LABELS[self.sort]}")
+        self.show_message(f"Page {page.page} — {shown} — tri : {SORT_LABELS[self.sort]}")
         self.refresh_bindings()
 
     # -- filters and pages --------------------------------------------------------------------------

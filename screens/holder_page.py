@@ -7,21 +7,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 
 from cpf_tui import clock
 from cpf_tui.errors import CpfError
-from screens.base import CpfScreen
+from cpf_tui.permissions import Capability
+from cpf_tui.services.holders import MovementLine
+from screens.base import CpfModal, CpfScreen
 from screens.widgets.keybar import KeyBar
-
-
-def session_can(app, capability) -> bool:
-    """Whether the logged-in user's role/profile has a capability (display only, services re-check)."""
-    from cpf_tui.permissions import can
-
-    session = getattr(app, "session", None)
-    return session is not None and can(session.role, session.profile, capability)
+from screens.widgets.table import CpfTable
 
 
 class HolderPageScreen(CpfScreen):
@@ -35,6 +29,9 @@ class HolderPageScreen(CpfScreen):
         Binding("escape", "back", "Retour", tooltip="Revenir à la recherche", id="holder-back"),
     ]
 
+    ACTION_CAPABILITY = {"edit_contact": Capability.HOLDER_UPDATE_CONTACT, "set_dif": Capability.HOLDER_SET_DIF}
+    MESSAGE_ID = "holder-identity"
+
     def __init__(self, holder_id: int) -> None:
         super().__init__()
         self.holder_id = holder_id
@@ -47,26 +44,17 @@ class HolderPageScreen(CpfScreen):
             yield Static("", id="holder-contact", markup=False)
             yield Static("", id="holder-balances", markup=False)
         yield Static("Historique du compte d'heures", id="holder-ledger-title")
-        yield DataTable(id="holder-ledger", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="holder-ledger")
         yield KeyBar()
 
     @property
-    def ledger_table(self) -> DataTable:
-        return self.query_one("#holder-ledger", DataTable)
+    def ledger_table(self) -> CpfTable:
+        return self.query_one("#holder-ledger", CpfTable)
 
     def on_mount(self) -> None:
         self.ledger_table.add_columns("Date", "Mouvement", "Heures", "Dossier", "Auteur", "Motif")
         self.ledger_table.focus()
         self.load()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        from cpf_tui.permissions import Capability
-
-        if action == "edit_contact":
-            return session_can(self.app, Capability.HOLDER_UPDATE_CONTACT)
-        if action == "set_dif":
-            return session_can(self.app, Capability.HOLDER_SET_DIF)
-        return True
 
     @work(exclusive=True, group="holder-page", exit_on_error=False)
     async def load(self) -> None:
@@ -74,11 +62,7 @@ class HolderPageScreen(CpfScreen):
         from cpf_tui.services.ledger import format_hours
         from cpf_tui.services.validation import format_phone
 
-        try:
-            page = await holders.holder_page(self.app.context, self.holder_id)
-        except CpfError as exc:
-            self.query_one("#holder-identity", Static).update(exc.message)
-            return
+        page = await holders.holder_page(self.ctx, self.holder_id)
         self.page = page
         names = page.nom_naissance + (f" (usage : {page.nom_usage})" if page.nom_usage else "")
         self.query_one("#holder-identity", Static).update(
@@ -94,16 +78,15 @@ class HolderPageScreen(CpfScreen):
             f"DIF disponible {format_hours(b.dif_available)} (solde {format_hours(b.dif_total)}, "
             f"réservé {format_hours(b.dif_reserved)}, consommé {format_hours(b.dif_consumed)})"
         )
-        table = self.ledger_table
-        table.clear()
-        for line in reversed(page.movements):
-            hours = format_hours(line.minutes)
-            if line.previous_minutes is not None:
-                hours = f"{format_hours(line.previous_minutes)} → {hours}"
-            table.add_row(
-                Text(clock.shown(line.at, "%d/%m/%Y")), Text(line.label), Text(hours),
-                Text(line.dossier_number), Text(line.author), Text(line.reason),
-            )
+        def hours(line: MovementLine) -> str:
+            shown = format_hours(line.minutes)
+            return shown if line.previous_minutes is None else f"{format_hours(line.previous_minutes)} → {shown}"
+
+        self.ledger_table.replace_rows(
+            ((Text(clock.shown(line.at, "%d/%m/%Y")), Text(line.label), Text(hours(line)),
+              Text(line.dossier_number), Text(line.author), Text(line.reason)), str(index))
+            for index, line in enumerate(reversed(page.movements))
+        )
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -121,7 +104,7 @@ class HolderPageScreen(CpfScreen):
             self.load()
 
 
-class HolderModal(ModalScreen[bool]):
+class HolderModal(CpfModal[bool]):
     """A small keyboard form over the holder's page: Ctrl+S saves, Échap cancels, errors stay visible."""
 
     DEFAULT_CSS = """
@@ -140,6 +123,8 @@ class HolderModal(ModalScreen[bool]):
         Binding("ctrl+s", "save", "Enregistrer", tooltip="Enregistrer", id="holder-modal-save"),
         Binding("escape", "cancel", "Annuler", tooltip="Fermer sans enregistrer", id="holder-modal-cancel"),
     ]
+
+    MESSAGE_ID = "modal-message"
 
     title_text = ""
     fields: tuple[tuple[str, str, str], ...] = ()
@@ -187,11 +172,7 @@ class HolderModal(ModalScreen[bool]):
 
     @work(exclusive=True, group="holder-modal", exit_on_error=False)
     async def run_save(self) -> None:
-        try:
-            await self.save()
-        except CpfError as exc:
-            self.query_one("#modal-message", Static).update(exc.message)
-            return
+        await self.save()
         self.dismiss(True)
 
 
@@ -209,7 +190,7 @@ class ContactModal(HolderModal):
     async def save(self) -> None:
         from cpf_tui.services import holders
 
-        await holders.update_contact(self.app.context, self.page.id, email=self.value("email"),
+        await holders.update_contact(self.ctx, self.page.id, email=self.value("email"),
                                      mobile=self.value("mobile"), expected_version=self.page.version)
         self.app.notify("Coordonnées enregistrées.", title="Titulaire")
 
@@ -229,5 +210,5 @@ class DifModal(HolderModal):
         from cpf_tui.services import ledger
 
         minutes = ledger.parse_hours(self.value("hours"), "Solde DIF")
-        await ledger.set_dif_balance(self.app.context, self.page.id, minutes, self.value("reason"))
+        await ledger.set_dif_balance(self.ctx, self.page.id, minutes, self.value("reason"))
         self.app.notify("Solde DIF enregistré.", title="Titulaire")

@@ -9,9 +9,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Input, Label, Static
 
-from cpf_tui.errors import CpfError
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 
 class HolderSearchScreen(CpfScreen):
@@ -21,6 +21,7 @@ class HolderSearchScreen(CpfScreen):
         Binding("slash", "focus_search", "Rechercher", tooltip="Saisir un NIR ou un nom", id="holders-search"),
         Binding("escape", "back", "Retour", tooltip="Revenir à l'accueil", id="holders-back"),
     ]
+    MESSAGE_ID = "holder-message"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -33,7 +34,7 @@ class HolderSearchScreen(CpfScreen):
             yield Label("Né(e) le", classes="holders-label")
             yield Input(placeholder="JJ/MM/AAAA (recherche par nom)", id="holder-birth", max_length=10, compact=True)
         yield Static("", id="holder-message", markup=False)
-        yield DataTable(id="holder-results", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="holder-results")
         yield KeyBar()
 
     @property
@@ -45,12 +46,8 @@ class HolderSearchScreen(CpfScreen):
         return self.query_one("#holder-birth", Input)
 
     @property
-    def results(self) -> DataTable:
-        return self.query_one("#holder-results", DataTable)
-
-    @property
-    def message(self) -> Static:
-        return self.query_one("#holder-message", Static)
+    def results(self) -> CpfTable:
+        return self.query_one("#holder-results", CpfTable)
 
     def on_mount(self) -> None:
         self.results.add_columns("NIR", "Nom de naissance", "Nom d'usage", "Prénoms", "Né(e) le")
@@ -84,29 +81,23 @@ class HolderSearchScreen(CpfScreen):
         self.results.loading = True
         try:
             if holders.looks_like_nir(text):
-                rows = await holders.search(self.app.context, nir=text)
+                rows = await holders.search(self.ctx, nir=text)
             else:
                 birth = parse_date_fr(self.birth_input.value, "Date de naissance")
-                rows = await holders.search(self.app.context, name=text, birth_date=birth)
-        except CpfError as exc:
-            self.message.update(exc.message)
-            self.message.add_class("-error")
-            return
+                rows = await holders.search(self.ctx, name=text, birth_date=birth)
         finally:
             self.results.loading = False
-        self.message.remove_class("-error")
-        self.results.clear()
-        for row in rows:
-            self.results.add_row(
-                Text(row.nir), Text(row.nom_naissance), Text(row.nom_usage), Text(row.prenoms),
-                Text(row.date_naissance.strftime("%d/%m/%Y")), key=str(row.id),
-            )
+        self.results.replace_rows(
+            ((Text(row.nir), Text(row.nom_naissance), Text(row.nom_usage), Text(row.prenoms),
+              Text(row.date_naissance.strftime("%d/%m/%Y"))), str(row.id))
+            for row in rows
+        )
         if rows:
             more = " (50 premiers, précisez la recherche)" if len(rows) >= holders.SEARCH_LIMIT else ""
-            self.message.update(f"{len(rows)} titulaire(s) trouvé(s){more} — Entrée pour ouvrir.")
+            self.show_message(f"{len(rows)} titulaire(s) trouvé(s){more} — Entrée pour ouvrir.")
             self.results.focus()
         else:
-            self.message.update("Aucun titulaire ne correspond.")
+            self.show_message("Aucun titulaire ne correspond.")
 
     @on(DataTable.RowSelected, "#holder-results")
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -12,12 +12,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Header, Input, Static
 
-from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.services.journal import JournalFilters, JournalPage, JournalRow
 from cpf_tui.text import display
 from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 FILTER_FIELDS = (
     ("actor", "Acteur"),
@@ -72,17 +72,13 @@ class JournalScreen(CpfScreen):
             for name, placeholder in FILTER_FIELDS:
                 yield Input(placeholder=placeholder, id=f"journal-filter-{name.replace('_', '-')}",
                             max_length=100, compact=True)
-        yield DataTable(id="journal-table", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="journal-table")
         yield Static("", id="journal-status", markup=False)
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#journal-table", DataTable)
-
-    @property
-    def status(self) -> Static:
-        return self.query_one("#journal-status", Static)
+    def table(self) -> CpfTable:
+        return self.query_one("#journal-table", CpfTable)
 
     def filter_input(self, name: str) -> Input:
         return self.query_one(f"#journal-filter-{name.replace('_', '-')}", Input)
@@ -98,7 +94,9 @@ class JournalScreen(CpfScreen):
         table.focus()
         self.load(0)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    MESSAGE_ID = "journal-status"
+
+    def action_state(self, action: str) -> bool | None:
         if action == "next_page":
             return None if self.page is None or self.page.page + 1 >= self.page.page_count else True
         if action == "previous_page":
@@ -117,14 +115,9 @@ class JournalScreen(CpfScreen):
 
         self.table.loading = True
         try:
-            result = await journal.search(self.app.context, self.filters, page=page)
-        except SessionEnded:
-            raise  # the App logs out with the explanation
-        except CpfError as exc:
+            result = await journal.search(self.ctx, self.filters, page=page)
+        finally:
             self.table.loading = False
-            self.status.update(Text(exc.message, style="bold"))
-            self.status.add_class("-error")
-            return
         self.post_message(self.PageLoaded(result))
 
     def on_journal_screen_page_loaded(self, message: PageLoaded) -> None:
@@ -133,22 +126,14 @@ class JournalScreen(CpfScreen):
     def show_page(self, page: JournalPage) -> None:
         self.page = page
         self.page_index = page.page
-        table = self.table
-        table.clear()
-        for row in page.rows:
-            table.add_row(
-                Text(str(row.seq)),
-                Text(display(row.at_text[:16])),
-                Text(display(row.actor), no_wrap=True, overflow="ellipsis"),
-                Text(display(row.action_label), no_wrap=True, overflow="ellipsis"),
-                Text(display(row.target_text), no_wrap=True, overflow="ellipsis"),
-                Text(display(row.outcome), no_wrap=True, overflow="ellipsis"),
-                key=str(row.seq),
-            )
-        table.loading = False
-        self.status.remove_class("-error")
+        self.table.replace_rows(
+            ((Text(str(row.seq)), Text(display(row.at_text[:16])),
+              *(Text(display(value), no_wrap=True, overflow="ellipsis")
+                for value in (row.actor, row.action_label, row.target_text, row.outcome))), str(row.seq))
+            for row in page.rows
+        )
         filtered = " (filtré)" if page.filters.describe() else ""
-        self.status.update(
+        self.show_message(
             f"Page {page.page + 1}/{page.page_count} — {page.total} événement(s){filtered}"
             " — Entrée : détail, < > : pages, c : sans filtre"
         )
@@ -209,19 +194,13 @@ class JournalScreen(CpfScreen):
         from screens.modals import MessageModal
 
         # Over SSH the export goes to the person's drop folder (fetched by SFTP), named relative to it.
-        files = UserFiles.for_session(self.app.settings.data_path)
-        target = files.output_folder(self.app.settings.data_path / "exports") / journal.default_export_path(
-            self.app.settings.data_path).name
-        self.status.update("Export en cours…")
-        try:
-            written, count = await journal.export_xlsx(self.app.context, self.filters, target)
-        except SessionEnded:
-            raise  # the App logs out with the explanation
-        except CpfError as exc:
-            self.app.push_screen(MessageModal("Export du journal", exc.message, error=True))
-            return
+        files = UserFiles.for_session(self.settings.data_path)
+        target = files.output_folder(self.settings.data_path / "exports") / journal.default_export_path(
+            self.settings.data_path).name
+        self.show_message("Export en cours…")
+        written, count = await journal.export_xlsx(self.ctx, self.filters, target)
         shown = files.shown(written)
-        self.status.update(f"{count} événement(s) exporté(s) dans {shown}")
+        self.show_message(f"{count} événement(s) exporté(s) dans {shown}")
         self.app.push_screen(MessageModal("Export du journal", f"{count} événement(s) exporté(s) dans :\n{shown}"))
 
 

@@ -7,8 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.widgets import Button, Header, Input, Static
+from textual.worker import Worker
 
-from cpf_tui.errors import AuthenticationFailed
+from cpf_tui.errors import AuthenticationFailed, CpfError
 from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
@@ -21,6 +22,7 @@ class LockScreen(CpfScreen):
         Binding("f10", "logout", "Se déconnecter", tooltip="Fermer la session au lieu de la déverrouiller",
                 id="lock-logout"),
     ]
+    MESSAGE_ID = "lock-message"
 
     def __init__(self, info: SessionInfo) -> None:
         super().__init__()
@@ -69,17 +71,17 @@ class LockScreen(CpfScreen):
             self.message.update("Saisissez votre mot de passe.")
             return
         self.message.update("Vérification…")
-        try:
-            await auth.unlock(self.app.context, password, security=self.app.settings.security)
-        except AuthenticationFailed as exc:
-            text = exc.message
-            if exc.retry_after > 0 and "Nouvel essai" not in text:
-                text += f" Nouvel essai possible dans {int(exc.retry_after + 0.999)} s."
-            self.message.update(text)
-            self.message.add_class("-error")
-            return
+        await auth.unlock(self.ctx, password, security=self.settings.security)
         self.message.update("")
         self.app.call_later(self.app.unlocked)
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A wrong password: the reason, with the delay before the next try."""
+        text = error.message
+        if isinstance(error, AuthenticationFailed) and error.retry_after > 0 and "Nouvel essai" not in text:
+            text += f" Nouvel essai possible dans {int(error.retry_after + 0.999)} s."
+        self.show_message(text, error=True)
+        return True
 
     async def action_logout(self) -> None:
         await self.app.logout("Vous êtes déconnecté.")

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.widgets import Button, Header, Input, Label, Static
+from textual.worker import Worker
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
 from screens.base import CpfScreen
@@ -80,7 +81,7 @@ class LoginScreen(CpfScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "training_accounts":
-            return bool(getattr(self.app, "settings", None) and self.app.settings.sandbox)
+            return bool(getattr(self.app, "settings", None) and self.settings.sandbox)
         return True
 
     def action_training_accounts(self) -> None:
@@ -105,9 +106,19 @@ class LoginScreen(CpfScreen):
     def _submit(self) -> None:
         self.attempt_login(self.identifier_input.value, self.password_input.value)
 
-    def show_error(self, text: str) -> None:
+    def show_failure(self, text: str) -> None:
         self.message.update(text)
         self.message.add_class("-error")
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A refused login: the password field emptied and focused, the delay counted down if any."""
+        self.password_input.value = ""
+        self.password_input.focus()
+        if isinstance(error, AuthenticationFailed) and error.retry_after > 0:
+            self.start_countdown(error.message, error.retry_after)
+        else:
+            self.show_failure(error.message)
+        return True
 
     # -- delay after repeated failures ------------------------------------------------------------
     def _now(self) -> float:
@@ -129,19 +140,19 @@ class LoginScreen(CpfScreen):
     def _tick(self) -> None:
         left = self.seconds_to_wait()
         if left:
-            self.show_error(f"{self.failure_text}\nNouvel essai possible dans {left} s.")
+            self.show_failure(f"{self.failure_text}\nNouvel essai possible dans {left} s.")
             return
         if self._countdown is not None:
             self._countdown.stop()
             self._countdown = None
         if self.retry_deadline:
             self.retry_deadline = 0.0
-            self.show_error(f"{self.failure_text}\nVous pouvez réessayer.")
+            self.show_failure(f"{self.failure_text}\nVous pouvez réessayer.")
 
     @work(exclusive=True, group="login", exit_on_error=False)
     async def attempt_login(self, identifier: str, password: str) -> None:
         if not identifier.strip() or not password:
-            self.show_error("Saisissez votre identifiant et votre mot de passe.")
+            self.show_failure("Saisissez votre identifiant et votre mot de passe.")
             return
         if self.seconds_to_wait():
             self._tick()
@@ -153,16 +164,8 @@ class LoginScreen(CpfScreen):
 
         try:
             info = await auth.authenticate(
-                identifier, password, self.app.request_context, security=self.app.settings.security
+                identifier, password, self.cpf_app.request_context, security=self.settings.security
             )
-        except CpfError as exc:
-            self.password_input.value = ""
-            self.password_input.focus()
-            if isinstance(exc, AuthenticationFailed) and exc.retry_after > 0:
-                self.start_countdown(exc.message, exc.retry_after)
-            else:
-                self.show_error(exc.message)
-            return
         finally:
             checking.stop()
         self.password_input.value = ""

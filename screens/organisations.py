@@ -8,14 +8,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
-from cpf_tui.errors import CpfError
-from cpf_tui.permissions import Capability, can
+from cpf_tui.permissions import Capability
 from cpf_tui.services import organisations as orgs
 from models.enums import StructureType
 from screens.account_form import FormField, FormScreen, IdentifierModal
 from screens.base import CpfScreen
 from screens.modals import ConfirmModal
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 
 def person_fields(prefix: str = "admin_") -> list[FormField]:
@@ -57,6 +57,12 @@ class OrganisationsScreen(CpfScreen):
         Binding("escape", "back", "Retour", tooltip="Revenir à l'accueil", id="orgs-back"),
     ]
 
+    ACTION_CAPABILITY = {
+        "register": Capability.ORGANISATION_REGISTER, "add_establishment": Capability.ESTABLISHMENT_ADD,
+        "replace_principal": Capability.PRINCIPAL_REPLACE, "create_operator": Capability.OPERATOR_CREATE,
+    }
+    MESSAGE_ID = "orgs-count"
+
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[int, orgs.OrganisationRow] = {}
@@ -65,13 +71,13 @@ class OrganisationsScreen(CpfScreen):
         yield Static("Organismes inscrits (regroupés par SIREN)", id="orgs-title", markup=False)
         yield Input(placeholder="/ Rechercher : raison sociale, SIRET ou SIREN", id="orgs-search-input",
                     max_length=100)
-        yield DataTable(id="orgs-table", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="orgs-table")
         yield Static("", id="orgs-count", markup=False)
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#orgs-table", DataTable)
+    def table(self) -> CpfTable:
+        return self.query_one("#orgs-table", CpfTable)
 
     def on_mount(self) -> None:
         self.table.add_columns("SIREN", "SIRET", "Raison sociale", "Structure", "Admin. principal", "Étab.",
@@ -79,37 +85,21 @@ class OrganisationsScreen(CpfScreen):
         self.table.focus()
         self.load()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        info = self.app.session
-        needs = {
-            "register": Capability.ORGANISATION_REGISTER, "add_establishment": Capability.ESTABLISHMENT_ADD,
-            "replace_principal": Capability.PRINCIPAL_REPLACE, "create_operator": Capability.OPERATOR_CREATE,
-        }
-        if action in needs:
-            return info is not None and can(info.role, info.profile, needs[action])
-        if action == "open_tree" and isinstance(self.focused, Input):
-            return False
-        return True
+    def action_state(self, action: str) -> bool | None:
+        return not (action == "open_tree" and isinstance(self.focused, Input))
 
     @work(exclusive=True, group="orgs", exit_on_error=False)
     async def load(self) -> None:
         query = self.query_one("#orgs-search-input", Input).value
-        try:
-            groups = await orgs.list_organisations(self.app.context, query)
-        except CpfError as exc:
-            self.notify(exc.message, title="Organismes", severity="error")
-            return
-        table = self.table
-        table.clear()
-        self.rows = {}
-        for group in groups:
-            for index, row in enumerate(group.organisations):
-                self.rows[row.id] = row
-                siren = group.siren if index == 0 else "  ″"
-                table.add_row(Text(siren), Text(row.siret), Text(row.raison_sociale), Text(row.structure_label),
-                              Text(row.principal_label), str(row.establishments), str(row.accounts), key=str(row.id))
-        count = sum(len(g.organisations) for g in groups)
-        self.query_one("#orgs-count", Static).update(f"{count} organisme(s), {len(groups)} SIREN")
+        groups = await orgs.list_organisations(self.ctx, query)
+        self.rows = {row.id: row for group in groups for row in group.organisations}
+        self.table.replace_rows(
+            ((Text(group.siren if index == 0 else "  ″"), Text(row.siret), Text(row.raison_sociale),
+              Text(row.structure_label), Text(row.principal_label), str(row.establishments), str(row.accounts)),
+             str(row.id))
+            for group in groups for index, row in enumerate(group.organisations)
+        )
+        self.show_message(f"{len(self.rows)} organisme(s), {len(groups)} SIREN")
 
     @on(Input.Changed, "#orgs-search-input")
     def _search_changed(self) -> None:
@@ -166,10 +156,10 @@ class OrganisationsScreen(CpfScreen):
         async def submit(values: dict[str, str]) -> orgs.Registration:
             person.update(named(values))
             return await orgs.register_organisation(
-                self.app.context,
+                self.ctx,
                 orgs.OrganisationInput(values["raison_sociale"], values["siret"], values["address"],
                                        values["contact_email"], values["structure_type"]),
-                person_of(values), security=self.app.settings.security,
+                person_of(values), security=self.settings.security,
             )
 
         def done(result: orgs.Registration | None) -> None:
@@ -196,7 +186,7 @@ class OrganisationsScreen(CpfScreen):
         ]
 
         async def submit(values: dict[str, str]) -> int:
-            return await orgs.add_establishment(self.app.context, row.id, siret=values["siret"],
+            return await orgs.add_establishment(self.ctx, row.id, siret=values["siret"],
                                                 name=values["name"], address=values["address"])
 
         self.app.push_screen(
@@ -215,9 +205,9 @@ class OrganisationsScreen(CpfScreen):
 
         async def submit(values: dict[str, str]) -> tuple[int, str]:
             person.update(named(values))
-            return await orgs.replace_principal(self.app.context, row.id, person_of(values),
+            return await orgs.replace_principal(self.ctx, row.id, person_of(values),
                                                 expected_principal_id=expected,
-                                                security=self.app.settings.security)
+                                                security=self.settings.security)
 
         def replaced(result: tuple[int, str] | None) -> None:
             if result is not None:
@@ -244,8 +234,8 @@ class OrganisationsScreen(CpfScreen):
 
         async def submit(values: dict[str, str]) -> tuple[int, str]:
             person.update(named(values, ""))
-            return await orgs.create_operator(self.app.context, person_of(values, ""),
-                                              security=self.app.settings.security)
+            return await orgs.create_operator(self.ctx, person_of(values, ""),
+                                              security=self.settings.security)
 
         def done(result: tuple[int, str] | None) -> None:
             if result is not None:

@@ -9,14 +9,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from cpf_tui import clock
-from cpf_tui.errors import CpfError
 from cpf_tui.services import mail
 from models.enums import OutboxStatus
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 FILTERS: list[str | None] = [None, "pending", "sending", "sent", "failed"]
 
@@ -42,12 +42,12 @@ class OutboxScreen(CpfScreen):
     def compose(self) -> ComposeResult:
         yield Static("File d'envoi des courriels", id="outbox-title", markup=False)
         yield Static("", id="outbox-counts", markup=False)
-        yield DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="outbox-table")
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#outbox-table", DataTable)
+    def table(self) -> CpfTable:
+        return self.query_one("#outbox-table", CpfTable)
 
     def on_mount(self) -> None:
         self.table.add_columns("N°", "Créé", "Destinataire", "Objet", "Statut", "Essais", "Prochain", "Erreur")
@@ -60,21 +60,16 @@ class OutboxScreen(CpfScreen):
 
     @work(exclusive=True, group="outbox", exit_on_error=False)
     async def load(self) -> None:
-        try:
-            counts, rows = await mail.outbox_overview(self.app.context, status=self.status_filter)
-        except CpfError as exc:
-            self.notify(exc.message, title="File d'envoi", severity="error")
-            return
+        counts, rows = await mail.outbox_overview(self.ctx, status=self.status_filter)
         parts = [f"{OutboxStatus(k).label} : {v}" for k, v in counts.items()]
         shown = OutboxStatus(self.status_filter).label if self.status_filter else "tous"
         self.query_one("#outbox-counts", Static).update("   ".join(parts) + f"   (affichés : {shown})")
-        table = self.table
-        table.clear()
-        for row in rows:
-            table.add_row(str(row.id), _when(row.created_at), Text(row.to_address), Text(row.subject),
-                          row.status_label, str(row.attempts),
-                          _when(row.next_attempt_at) if row.status == "pending" else "—",
-                          Text(row.last_error[:60]), key=str(row.id))
+        self.table.replace_rows(
+            ((str(row.id), _when(row.created_at), Text(row.to_address), Text(row.subject), row.status_label,
+              str(row.attempts), _when(row.next_attempt_at) if row.status == "pending" else "—",
+              Text(row.last_error[:60])), str(row.id))
+            for row in rows
+        )
 
     def action_reload(self) -> None:
         self.load()
@@ -87,11 +82,7 @@ class OutboxScreen(CpfScreen):
 
     @work(exclusive=True, group="outbox-action", exit_on_error=False)
     async def action_send_now(self) -> None:
-        try:
-            report = await mail.send_now(self.app.context, self.app.settings)
-        except CpfError as exc:
-            self.notify(exc.message, title="Envoi", severity="error")
-            return
+        report = await mail.send_now(self.ctx, self.settings)
         self.notify(report.summary(), title="Envoi", severity="error" if report.failed else "information")
         self.load()
 
@@ -101,10 +92,6 @@ class OutboxScreen(CpfScreen):
         if not table.row_count:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        try:
-            await mail.retry_failed(self.app.context, int(key))
-        except CpfError as exc:
-            self.notify(exc.message, title="File d'envoi", severity="error")
-            return
+        await mail.retry_failed(self.ctx, int(key))
         self.notify(f"Message {key} remis en file d'envoi.", title="File d'envoi")
         self.load()

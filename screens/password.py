@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Header, Input, Static
+from textual.worker import Worker
 
-from cpf_tui.errors import SessionEnded, ValidationError
+from cpf_tui.errors import CpfError, ValidationError
 from cpf_tui.services import password_policy
 from cpf_tui.services.auth import SessionInfo
 from screens.base import CpfScreen
@@ -29,6 +30,7 @@ class PasswordScreen(CpfScreen):
         Binding("f10", "logout", "Se déconnecter", tooltip="Fermer la session sans changer de mot de passe",
                 id="password-logout"),
     ]
+    MESSAGE_ID = "password-message"
 
     def __init__(self, info: SessionInfo | None = None, *, mandatory: bool = False) -> None:
         super().__init__()
@@ -77,7 +79,7 @@ class PasswordScreen(CpfScreen):
         return self.query_one("#password-message", Static)
 
     def on_mount(self) -> None:
-        info = self.info or self.app.session  # from the home menu, the App knows who is logged in
+        info = self.info or self.session  # from the home menu, the App knows who is logged in
         if info is not None:
             self.info = info
             self.personal = password_policy.PersonalInfo(info.identifier, info.nom, info.prenom, info.email)
@@ -103,7 +105,7 @@ class PasswordScreen(CpfScreen):
 
     def refresh_checklist(self) -> None:
         password = self.new_input.value
-        security = self.app.settings.security
+        security = self.settings.security
         if self._scored[0] != password:  # the estimator is the costly part: not again for the confirmation
             too_long = len(password) > password_policy.MAX_LENGTH
             self._scored = (password, 0 if too_long else password_policy.strength_score(password, self.personal))
@@ -143,26 +145,23 @@ class PasswordScreen(CpfScreen):
 
         self.message.update("Vérification…")
         self.message.remove_class("-error")
-        try:
-            await auth.change_password(
-                self.app.context, new_password, confirmation, current_password=current,
-                security=self.app.settings.security,
-            )
-        except SessionEnded:
-            raise  # the App logs out with the explanation
-        except ValidationError as exc:
-            self.message.update(exc.message)
-            self.message.add_class("-error")
-            if "current" in exc.errors:
-                current_input = self.query_one("#password-current", Input)
-                current_input.value = ""
-                current_input.focus()
-            else:
-                self.new_input.value = ""
-                self.confirm_input.value = ""
-                self.new_input.focus()
-            return
+        await auth.change_password(
+            self.ctx, new_password, confirmation, current_password=current, security=self.settings.security,
+        )
         self.app.password_changed(mandatory=self.mandatory)
+
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A refused password: the reason, and the field to type again emptied and focused."""
+        self.show_message(error.message, error=True)
+        if isinstance(error, ValidationError) and "current" in error.errors:
+            current_input = self.query_one("#password-current", Input)
+            current_input.value = ""
+            current_input.focus()
+        else:
+            self.new_input.value = ""
+            self.confirm_input.value = ""
+            self.new_input.focus()
+        return True
 
     def action_back(self) -> None:
         if not self.mandatory:

@@ -8,14 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Header, Input, Label, Static
 
-from cpf_tui.errors import CpfError, SessionEnded
-from cpf_tui.permissions import Capability, can
+from cpf_tui.permissions import Capability
 from cpf_tui.services.planning import DATE_FORMATS_HELP, MilestoneStatus, PlanningLine
-from screens.base import CpfScreen
+from screens.base import CpfModal, CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 STATUS_STYLES = {
     MilestoneStatus.DONE: "dim",
@@ -58,6 +57,8 @@ class PlanningScreen(CpfScreen):
             super().__init__()
             self.lines = lines
 
+    ACTION_CAPABILITY = {"edit": Capability.PLANNING_EDIT}
+
     def __init__(self) -> None:
         super().__init__()
         self.lines: list[PlanningLine] = []
@@ -65,13 +66,13 @@ class PlanningScreen(CpfScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Planning partenaires", id="planning-title", markup=False)
-        yield DataTable(id="planning-table", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="planning-table")
         yield Static("", id="planning-detail", markup=False)
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#planning-table", DataTable)
+    def table(self) -> CpfTable:
+        return self.query_one("#planning-table", CpfTable)
 
     @property
     def detail(self) -> Static:
@@ -87,16 +88,8 @@ class PlanningScreen(CpfScreen):
         table.focus()
         self.load()
 
-    def _may_edit(self) -> bool:
-        session = getattr(self.app, "session", None)
-        return session is not None and can(session.role, session.profile, Capability.PLANNING_EDIT)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "edit":
-            if not self._may_edit():
-                return False
-            return True if self.lines else None
-        return True
+    def action_state(self, action: str) -> bool | None:
+        return None if action == "edit" and not self.lines else True
 
     @work(exclusive=True, group="planning", exit_on_error=False)
     async def load(self) -> None:
@@ -104,13 +97,9 @@ class PlanningScreen(CpfScreen):
 
         self.table.loading = True
         try:
-            lines = await planning.list_lines(self.app.context)
-        except SessionEnded:
-            raise  # the App logs out with the explanation
-        except CpfError as exc:
+            lines = await planning.list_lines(self.ctx)
+        finally:
             self.table.loading = False
-            self.notify(exc.message, title="Planning", severity="error")
-            return
         self.post_message(self.LinesLoaded(lines))
 
     def on_planning_screen_lines_loaded(self, message: LinesLoaded) -> None:
@@ -120,17 +109,11 @@ class PlanningScreen(CpfScreen):
         table = self.table
         row = table.cursor_row if keep_row is None else keep_row
         self.lines = lines
-        table.clear()
-        for line in lines:
-            table.add_row(
-                Text(line.action, no_wrap=True, overflow="ellipsis"),
-                Text(line.responsible or "—"),
-                Text(line.start_text or "—"),
-                Text(line.end_text or "—"),
-                status_text(line.status),
-                key=str(line.id),
-            )
-        table.loading = False
+        table.replace_rows(
+            ((Text(line.action, no_wrap=True, overflow="ellipsis"), Text(line.responsible or "—"),
+              Text(line.start_text or "—"), Text(line.end_text or "—"), status_text(line.status)), str(line.id))
+            for line in lines
+        )
         if lines:
             table.move_cursor(row=min(max(row, 0), len(lines) - 1))
         from cpf_tui.services.planning import today
@@ -167,7 +150,7 @@ class PlanningScreen(CpfScreen):
 
     def action_edit(self) -> None:
         line = self.current_line
-        if line is None or not self._may_edit():
+        if line is None or not self.may(Capability.PLANNING_EDIT):
             return
         row = self.table.cursor_row
 
@@ -180,7 +163,7 @@ class PlanningScreen(CpfScreen):
         self.app.push_screen(PlanningEditModal(line), _saved)
 
 
-class PlanningEditModal(ModalScreen[PlanningLine | None]):
+class PlanningEditModal(CpfModal[PlanningLine | None]):
     """Edit one planning line: Entrée saves, Échap cancels; errors are shown and the input kept."""
 
     DEFAULT_CSS = """
@@ -198,6 +181,8 @@ class PlanningEditModal(ModalScreen[PlanningLine | None]):
         Binding("escape", "cancel", "Annuler", tooltip="Fermer sans enregistrer", id="planning-edit-cancel"),
         Binding("ctrl+s", "save", "Enregistrer", tooltip="Enregistrer la ligne", id="planning-edit-save"),
     ]
+
+    MESSAGE_ID = "planning-edit-message"
 
     def __init__(self, line: PlanningLine) -> None:
         super().__init__()
@@ -235,16 +220,10 @@ class PlanningEditModal(ModalScreen[PlanningLine | None]):
     async def save(self) -> None:
         from cpf_tui.services import planning
 
-        try:
-            saved = await planning.update_line(
-                self.app.context, self.line.id, action=self.value("action"), responsible=self.value("responsible"),
-                start_text=self.value("start"), end_text=self.value("end"), expected=self.line.editable_values,
-            )
-        except SessionEnded:
-            raise  # the App logs out with the explanation
-        except CpfError as exc:
-            self.query_one("#planning-edit-message", Static).update(exc.message)
-            return
+        saved = await planning.update_line(
+            self.ctx, self.line.id, action=self.value("action"), responsible=self.value("responsible"),
+            start_text=self.value("start"), end_text=self.value("end"), expected=self.line.editable_values,
+        )
         self.dismiss(saved)
 
     def action_cancel(self) -> None:

@@ -8,12 +8,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import Header, Static
 
 from cpf_tui import clock
 from cpf_tui.services.sessions import OpenSession
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 
 def _moment(value: datetime) -> str:
@@ -37,13 +38,13 @@ class SessionsScreen(CpfScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Sessions ouvertes", id="sessions-title", markup=False)
-        yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="sessions-table")
         yield Static("", id="sessions-status", markup=False)
         yield KeyBar()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#sessions-table", DataTable)
+    def table(self) -> CpfTable:
+        return self.query_one("#sessions-table", CpfTable)
 
     @property
     def status(self) -> Static:
@@ -61,17 +62,16 @@ class SessionsScreen(CpfScreen):
 
         self.table.loading = True
         try:
-            rows = await sessions.list_open_sessions(self.app.context)
+            rows = await sessions.list_open_sessions(self.ctx)
         finally:
             self.table.loading = False
         self.rows = rows
-        self.table.clear()
-        for index, row in enumerate(rows):
-            name = f"{row.full_name} (vous)" if row.is_self else row.full_name
-            self.table.add_row(
-                Text(row.identifier), Text(name), Text(row.role_label), Text(_moment(row.started_at)),
-                Text(_moment(row.last_activity_at)), Text(row.origin), key=str(index),
-            )
+        self.table.replace_rows(
+            ((Text(row.identifier), Text(f"{row.full_name} (vous)" if row.is_self else row.full_name),
+              Text(row.role_label), Text(_moment(row.started_at)), Text(_moment(row.last_activity_at)),
+              Text(row.origin)), str(index))
+            for index, row in enumerate(rows)
+        )
         self.status.update(f"{len(rows)} session(s) ouverte(s). x : fermer les sessions de la personne choisie.")
 
     def selected(self) -> OpenSession | None:
@@ -109,6 +109,6 @@ class SessionsScreen(CpfScreen):
     async def end_sessions(self, account_id: int, full_name: str) -> None:
         from cpf_tui.services import sessions
 
-        ended = await sessions.end_account_sessions(self.app.context, account_id)
+        ended = await sessions.end_account_sessions(self.ctx, account_id)
         self.app.notify(f"{ended} session(s) de {full_name} fermée(s).", title="Sessions", markup=False)
         self.load()

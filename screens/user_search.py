@@ -11,12 +11,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
-from cpf_tui.errors import CpfError
 from cpf_tui.services import accounts
 from cpf_tui.services.accounts import EstablishmentNode
 from models.enums import PROFILE_LABELS, Profile
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.table import CpfTable
 
 
 class UserSearchScreen(CpfScreen):
@@ -29,6 +29,8 @@ class UserSearchScreen(CpfScreen):
         Binding("escape", "back", "Retour", tooltip="Fermer la recherche", id="search-back"),
         Binding("ctrl+f", "focus_query", "Saisie", tooltip="Revenir au champ de recherche", id="search-focus-query"),
     ]
+
+    MESSAGE_ID = "search-count"
 
     def __init__(self, organisation_id: int | None = None,
                  establishments: list[EstablishmentNode] | None = None) -> None:
@@ -47,7 +49,7 @@ class UserSearchScreen(CpfScreen):
                          id="search-status", compact=True)
             yield Select([(Text(e.name), e.id) for e in self.establishments], prompt="Tout établissement",
                          id="search-establishment", compact=True)
-        yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+        yield CpfTable(id="search-results")
         yield Static("", id="search-count", markup=False)
         yield KeyBar()
 
@@ -56,8 +58,8 @@ class UserSearchScreen(CpfScreen):
         return self.query_one("#search-input", Input)
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#search-results", DataTable)
+    def table(self) -> CpfTable:
+        return self.query_one("#search-results", CpfTable)
 
     def on_mount(self) -> None:
         self.table.add_columns("Identifiant", "Nom", "Profil", "Établissement", "Statut")
@@ -91,22 +93,18 @@ class UserSearchScreen(CpfScreen):
     async def run_search(self, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)  # exclusive worker: a new key cancels this one
-        try:
-            rows = await accounts.search_accounts(
-                self.app.context, self.query_input.value, organisation_id=self.organisation_id,
-                profile=self._filter("#search-profile"), status=self._filter("#search-status"),
-                establishment_id=self._filter("#search-establishment"),
-            )
-        except CpfError as exc:
-            self.notify(exc.message, title="Recherche", severity="error")
-            return
-        table = self.table
-        table.clear()
-        for row in rows:
-            table.add_row(Text(row.identifier), Text(row.full_name), Text(row.profile_label),
-                          Text(row.establishment_name), Text(row.status_label), key=str(row.id))
+        rows = await accounts.search_accounts(
+            self.ctx, self.query_input.value, organisation_id=self.organisation_id,
+            profile=self._filter("#search-profile"), status=self._filter("#search-status"),
+            establishment_id=self._filter("#search-establishment"),
+        )
+        self.table.replace_rows(
+            ((Text(row.identifier), Text(row.full_name), Text(row.profile_label), Text(row.establishment_name),
+              Text(row.status_label)), str(row.id))
+            for row in rows
+        )
         more = " (affinez la recherche pour voir les autres)" if len(rows) >= accounts.SEARCH_LIMIT else ""
-        self.query_one("#search-count", Static).update(f"{len(rows)} résultat(s){more}")
+        self.show_message(f"{len(rows)} résultat(s){more}")
 
     @on(DataTable.RowSelected, "#search-results")
     def _chosen(self, event: DataTable.RowSelected) -> None:

@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.reactive import reactive
 from textual.widgets import Static, Tree
+from textual.worker import Worker
 from textual.widgets.tree import TreeNode
 
 from cpf_tui import clock
 from cpf_tui.errors import CpfError
-from cpf_tui.permissions import Capability, can
+from cpf_tui.permissions import Capability
 from cpf_tui.services import accounts
 from cpf_tui.services.accounts import AccountDetail, AccountRow, EstablishmentNode
 from cpf_tui.services.organisations import PersonInput
@@ -111,6 +112,12 @@ class UserTreeScreen(CpfScreen):
     show_deactivated: reactive[bool] = reactive(False, bindings=True)
     current: reactive[AccountDetail | None] = reactive(None, bindings=True)
 
+    ACTION_CAPABILITY = {
+        "new_account": Capability.ACCOUNT_CREATE_GESTIONNAIRE, "add_establishment": Capability.ESTABLISHMENT_ADD,
+        "edit_account": Capability.ACCOUNT_EDIT, "deactivate": Capability.ACCOUNT_DEACTIVATE,
+        "regenerate": Capability.ACCOUNT_REGENERATE_PASSWORD,
+    }
+
     def __init__(self, organisation_id: int | None = None) -> None:
         super().__init__()
         self.organisation_id = organisation_id
@@ -135,38 +142,27 @@ class UserTreeScreen(CpfScreen):
         self.tree.focus()
         self.load_root()
 
-    # -- permissions shown in the footer ----------------------------------------------------------
-    def _can(self, capability: Capability) -> bool:
-        info = self.app.session
-        return info is not None and can(info.role, info.profile, capability)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "new_account":
-            return self._can(Capability.ACCOUNT_CREATE_GESTIONNAIRE)
-        if action == "add_establishment":
-            return self._can(Capability.ESTABLISHMENT_ADD)
-        needs = {"edit_account": Capability.ACCOUNT_EDIT, "deactivate": Capability.ACCOUNT_DEACTIVATE,
-                 "regenerate": Capability.ACCOUNT_REGENERATE_PASSWORD}
-        if action in needs:
-            if not self._can(needs[action]):
-                return False
+    # -- actions shown in the key bar ----------------------------------------------------------------
+    def action_state(self, action: str) -> bool | None:
+        if action in ("edit_account", "deactivate", "regenerate"):
             if self.current is None or not self.current.can_manage:
                 return None
             if action != "edit_account" and not self.current.is_active:
                 return None
         return True
 
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A tree that could not be read says why in the fiche's place (and the App notifies it)."""
+        if self.tree.root.data is None:
+            self.fiche.update(Text(error.message))
+        return False
+
     # -- loading ------------------------------------------------------------------------------------
     @work(exclusive=True, group="tree-root", exit_on_error=False)
     async def load_root(self) -> None:
-        try:
-            header = await accounts.organisation_header(self.app.context, self.organisation_id)
-            self.organisation_id = header.id
-            nodes = await accounts.establishment_nodes(self.app.context, header.id)
-        except CpfError as exc:
-            self.notify(exc.message, title="Utilisateurs", severity="error")
-            self.fiche.update(Text(exc.message))
-            return
+        header = await accounts.organisation_header(self.ctx, self.organisation_id)
+        self.organisation_id = header.id
+        nodes = await accounts.establishment_nodes(self.ctx, header.id)
         organisation_label = f"{header.raison_sociale} ({header.siret})"
         expanded = {
             child.data.id for child in self.tree.root.children if child.data is not None and child.is_expanded
@@ -193,14 +189,9 @@ class UserTreeScreen(CpfScreen):
     async def load_accounts(self, node: TreeNode[NodeInfo], offset: int) -> None:
         info = node.data
         assert info is not None
-        try:
-            page = await accounts.establishment_accounts(
-                self.app.context, info.id, include_deactivated=self.show_deactivated, offset=offset,
-                limit=self.page_size,
-            )
-        except CpfError as exc:
-            self.notify(exc.message, title="Utilisateurs", severity="error")
-            return
+        page = await accounts.establishment_accounts(
+            self.ctx, info.id, include_deactivated=self.show_deactivated, offset=offset, limit=self.page_size,
+        )
         for row in [*page.administrators, *page.gestionnaires]:
             node.add_leaf(account_label(row), NodeInfo("account", row.id, info.id))
         if page.has_more:
@@ -228,11 +219,7 @@ class UserTreeScreen(CpfScreen):
 
     @work(exclusive=True, group="fiche", exit_on_error=False)
     async def show_fiche(self, account_id: int) -> None:
-        try:
-            detail = await accounts.account_detail(self.app.context, account_id)
-        except CpfError as exc:
-            self.notify(exc.message, title="Fiche", severity="error")
-            return
+        detail = await accounts.account_detail(self.ctx, account_id)
         self.current = detail
         self.fiche.update(fiche_text(detail))
 
@@ -270,7 +257,7 @@ class UserTreeScreen(CpfScreen):
         ]
 
         async def submit(values: dict[str, str]) -> int:
-            return await add_establishment(self.app.context, organisation_id, siret=values["siret"],
+            return await add_establishment(self.ctx, organisation_id, siret=values["siret"],
                                            name=values["name"], address=values["address"])
 
         def done(establishment_id: int | None) -> None:
@@ -313,7 +300,7 @@ class UserTreeScreen(CpfScreen):
                         severity="warning")
             return
         roles = [("Gestionnaire", "gestionnaire")]
-        if self._can(Capability.ACCOUNT_CREATE_DELEGATED):
+        if self.may(Capability.ACCOUNT_CREATE_DELEGATED):
             roles.insert(0, ("Administrateur délégué", "delegated_admin"))
         profiles = [(PROFILE_LABELS[p], p.value) for p in Profile]
         name = self.establishments[establishment_id].name if establishment_id in self.establishments else ""
@@ -325,10 +312,10 @@ class UserTreeScreen(CpfScreen):
 
         async def submit(values: dict[str, str]) -> accounts.CreatedAccount:
             return await accounts.create_account(
-                self.app.context, role=values["role"], profile=values["profile"], establishment_id=establishment_id,
+                self.ctx, role=values["role"], profile=values["profile"], establishment_id=establishment_id,
                 person=PersonInput(values["nom"], values["prenom"], values["email"], values["phone"],
                                    values["service"]),
-                security=self.app.settings.security,
+                security=self.settings.security,
             )
 
         def done(created: accounts.CreatedAccount | None) -> None:
@@ -359,7 +346,7 @@ class UserTreeScreen(CpfScreen):
 
         async def submit(values: dict[str, str]) -> int:
             return await accounts.edit_account(
-                self.app.context, detail.id,
+                self.ctx, detail.id,
                 PersonInput(values["nom"], values["prenom"], values["email"], values["phone"], values["service"]),
                 expected_version=detail.version,
                 establishment_id=int(values["establishment"]) if values.get("establishment") else None,
@@ -382,11 +369,7 @@ class UserTreeScreen(CpfScreen):
         question = f"Désactiver le compte de {detail.prenom} {detail.nom} ({detail.identifier}) ?"
         if not await self.app.push_screen_wait(ConfirmModal(question, "Désactiver", "Annuler")):
             return
-        try:
-            await accounts.deactivate_account(self.app.context, detail.id)
-        except CpfError as exc:
-            self.notify(exc.message, title="Désactivation", severity="error")
-            return
+        await accounts.deactivate_account(self.ctx, detail.id)
         self.notify(f"Compte {detail.identifier} désactivé.", title="Désactivation")
         self.load_root()
         self.show_fiche(detail.id)
@@ -400,10 +383,6 @@ class UserTreeScreen(CpfScreen):
                     f"({detail.email}) ? Ses sessions ouvertes seront fermées.")
         if not await self.app.push_screen_wait(ConfirmModal(question, "Régénérer", "Annuler")):
             return
-        try:
-            await accounts.regenerate_password(self.app.context, detail.id, security=self.app.settings.security)
-        except CpfError as exc:
-            self.notify(exc.message, title="Mot de passe", severity="error")
-            return
+        await accounts.regenerate_password(self.ctx, detail.id, security=self.settings.security)
         self.notify(f"Nouveau mot de passe temporaire envoyé par courriel à {detail.email}.", title="Mot de passe")
         self.show_fiche(detail.id)

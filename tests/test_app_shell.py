@@ -9,17 +9,18 @@ from models import Profile, Role
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from tests.factories import DEFAULT_PASSWORD, make_account
+from tests.pilot import workers_done
 
 
 async def test_login_with_keyboard_reaches_home(db, settings):
     account = await make_account(Role.GESTIONNAIRE, Profile.VALIDATION, nom="Martin", prenom="Claire")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert isinstance(app.screen, LoginScreen)
         await pilot.press(*account.identifier, "enter")
         await pilot.press(*DEFAULT_PASSWORD, "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
         assert app.screen.query_one("#home-name", Static).content == "Claire Martin"
@@ -30,9 +31,9 @@ async def test_wrong_password_stays_on_login_with_french_message(db, settings):
     account = await make_account()
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press(*account.identifier, "enter", *"mauvais", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen)
         assert "incorrect" in str(app.screen.query_one("#login-message", Static).content)
@@ -42,7 +43,7 @@ async def test_wrong_password_stays_on_login_with_french_message(db, settings):
 async def test_quit_asks_for_confirmation(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press("ctrl+q")
         await pilot.pause()
         await pilot.press("n")

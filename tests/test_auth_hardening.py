@@ -17,6 +17,7 @@ from models import Account, AppSession, AuditEvent
 from screens.login import LoginScreen
 from tests.factories import DEFAULT_PASSWORD, make_account
 from tests.processes import BARRIER_TIMEOUT, child_outcome, run_together
+from tests.pilot import workers_done
 
 ORIGIN = RequestContext(terminal="xterm-256color")
 BURST = SecuritySettings(lockout_base_delay_seconds=0)
@@ -229,14 +230,14 @@ async def test_a_long_identifier_typed_at_the_login_screen_gets_the_one_message(
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(3):
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
         login = app.screen
         assert isinstance(login, LoginScreen)
         login.identifier_input.focus()
         await pilot.press(*typed, "enter", *"Mauvais-mot-de-passe-1", "enter")
         for _ in range(3):
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
         assert app.screen is login
         assert str(login.query_one("#login-message").content) == auth.LOGIN_FAILED

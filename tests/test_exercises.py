@@ -18,6 +18,7 @@ from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import set_dif_balance
 from models import Account, Holder
 from screens.exercises import ExercisesModal
+from tests.pilot import workers_done
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +95,11 @@ async def test_f2_lists_the_exercises_and_ticks_one_when_done(sandbox_url, tmp_p
     settings.sandbox = True
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press("f2")
         await pilot.pause()
         assert isinstance(app.screen, ExercisesModal)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         dif = app.screen.query_one("#exercise-solde-dif", Static)
         assert str(dif.content).startswith("[ ]")
@@ -106,7 +107,7 @@ async def test_f2_lists_the_exercises_and_ticks_one_when_done(sandbox_url, tmp_p
         holder = await Holder.filter(dif_reserved_minutes=0, dif_consumed_minutes=0).first()
         await set_dif_balance(ctx, holder.id, 30 * 60, "Attestation employeur n° 7")
         app.screen.refresh_statuses()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert str(dif.content).startswith("[x]")
         assert dif.has_class("-done")
@@ -119,7 +120,7 @@ async def test_f2_lists_the_exercises_and_ticks_one_when_done(sandbox_url, tmp_p
 async def test_f2_does_nothing_outside_the_sandbox(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press("f2")
         await pilot.pause()
         assert not isinstance(app.screen, ExercisesModal)

@@ -9,6 +9,7 @@ from cpf_tui.app import make_app
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from tests.factories import DEFAULT_PASSWORD, make_account
+from tests.pilot import workers_done
 
 
 async def _type_ahead(app, text: str) -> None:
@@ -27,10 +28,10 @@ async def test_password_typed_ahead_after_enter_goes_to_the_password_field(db, s
     account = await make_account()
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await _type_ahead(app, f"{account.identifier}\n{DEFAULT_PASSWORD}\n")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
 
@@ -39,7 +40,7 @@ async def test_password_typed_ahead_after_tab_is_never_shown(db, settings):
     account = await make_account()
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await _type_ahead(app, f"{account.identifier}\tsecret")
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen)

@@ -15,6 +15,7 @@ from cpf_tui.config import Settings
 from cpf_tui.devtools import detect_changes
 from cpf_tui.errors import DatabaseBehind
 from screens.modals import MessageModal
+from tests.pilot import workers_done
 
 LAST_MIGRATION = sorted(path.stem for path in (Path(__file__).parent.parent / "models" / "migrations").glob("0*.py"))[-1]
 """The newest committed migration: the one a database "behind" has not applied."""
@@ -70,7 +71,7 @@ async def test_the_app_shows_a_database_behind(behind_database, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         # The database is opened by a worker started after the first frame: wait for its message.
         for _ in range(200):
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause(0.05)
             if isinstance(app.screen, MessageModal):
                 break

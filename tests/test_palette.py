@@ -12,6 +12,7 @@ from models import Profile, Role
 from screens.home import HomeScreen
 from screens.planning import PlanningScreen
 from tests.factories import make_account
+from tests.pilot import workers_done
 
 ENGLISH_SYSTEM_COMMANDS = {"Theme", "Quit", "Keys", "Screenshot", "Maximize", "Minimize"}
 
@@ -19,7 +20,7 @@ ENGLISH_SYSTEM_COMMANDS = {"Theme", "Quit", "Keys", "Screenshot", "Maximize", "M
 async def log_in(app, pilot, account) -> None:
     app.logged_in(await auth.session_info(account.id))
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
@@ -42,7 +43,7 @@ async def test_consultation_gestionnaire_gets_no_operator_or_admin_command(db, s
     account = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await log_in(app, pilot, account)
         entries = await palette_entries(app, pilot)
         assert {"Planning", "Se déconnecter", "Aide", "Quitter l'application", "Changer mon mot de passe"} <= set(entries)
@@ -61,14 +62,14 @@ async def test_operator_and_administrator_get_their_commands(db, settings):
     operator = await make_account(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await log_in(app, pilot, operator)
         entries = await palette_entries(app, pilot)
         assert {"Organismes", "Journal d'audit", "File d'envoi", "Planning"} <= set(entries)
     admin = await make_account(Role.PRINCIPAL_ADMIN)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await log_in(app, pilot, admin)
         entries = await palette_entries(app, pilot)
         assert "Journal d'audit" in entries and "Organismes" not in entries and "File d'envoi" not in entries
@@ -82,14 +83,14 @@ async def test_palette_opens_a_section_and_offers_the_screen_actions(db, setting
     for account, may_edit in ((reader, False), (operator, True)):
         app = make_app(settings)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await log_in(app, pilot, account)
             assert isinstance(app.screen, HomeScreen)
             entries = await palette_entries(app, pilot, "Planning")
             assert entries[0] == "Planning"
             await pilot.press("enter")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             assert isinstance(app.screen, PlanningScreen)
             entries = await palette_entries(app, pilot)

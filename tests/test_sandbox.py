@@ -43,6 +43,7 @@ from models import (
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from screens.training_accounts import TrainingAccountsModal
+from tests.pilot import workers_done
 
 VOLATILE_COLUMNS = {"created_at", "updated_at", "published_at", "accepted_at", "at", "password_hash",
                     "prev_hash", "event_hash", "applied_at"}
@@ -254,11 +255,11 @@ async def test_training_account_logs_in_by_keyboard(sandbox_db, tmp_path):
     row = next(r for r in sandbox.training_accounts() if r.identifier == "GSTN4VAD")
     app = make_app(_sandbox_settings(sandbox_db, tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert isinstance(app.screen, LoginScreen)
         assert app.screen.query("SandboxBanner")
         await pilot.press(*row.identifier.lower(), "enter", *row.password, "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
         assert app.screen.query_one("#home-name", Static).content == "Camille Lambert"
@@ -268,7 +269,7 @@ async def test_training_account_logs_in_by_keyboard(sandbox_db, tmp_path):
 async def test_f3_shows_the_training_accounts_table(sandbox_db, tmp_path):
     app = make_app(_sandbox_settings(sandbox_db, tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press("f3")
         await pilot.pause()
         assert isinstance(app.screen, TrainingAccountsModal)
@@ -290,7 +291,7 @@ async def test_f3_shows_the_training_accounts_table(sandbox_db, tmp_path):
 async def test_f3_does_nothing_outside_the_sandbox(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press("f3")
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen)

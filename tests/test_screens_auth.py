@@ -21,6 +21,7 @@ from screens.password import PasswordScreen
 from screens.sessions import SessionsScreen
 from tests.factories import DEFAULT_PASSWORD, make_account, make_organisation
 from tests.test_auth import fast_argon2  # noqa: F401 - fixture
+from tests.pilot import workers_done
 
 TEMP = "Tmpa-bcd3-fGhj-kmnp"
 STRONG = "Vx9#qLm2-tRz8!kWp"
@@ -47,9 +48,9 @@ def new_app(settings):
 
 
 async def settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -14,6 +14,7 @@ from screens.organisations import OrganisationsScreen
 from screens.outbox import OutboxScreen
 from screens.user_tree import UserTreeScreen
 from tests.factories import make_account, make_organisation, make_siren, make_siret
+from tests.pilot import workers_done
 
 
 async def staff(role: Role, profile: Profile = Profile.CONSULTATION, **fields) -> Account:
@@ -23,10 +24,10 @@ async def staff(role: Role, profile: Profile = Profile.CONSULTATION, **fields) -
 
 
 async def open_home_as(app, pilot, account: Account) -> None:
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     app.logged_in(await session_info(account.id))
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
     assert isinstance(app.screen, HomeScreen)
 
@@ -37,13 +38,13 @@ async def open_section(app, pilot, label: str) -> None:
     index = next(i for i, prompt in enumerate(ids) if str(prompt).startswith(label))
     await pilot.press(*(["down"] * (index - (options.highlighted or 0))), "enter")
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
 async def settle(app, pilot) -> None:
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

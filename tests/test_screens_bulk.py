@@ -16,6 +16,7 @@ from screens.home import HomeScreen
 from screens.modals import ConfirmModal
 from tests.factories import make_account, make_organisation
 from tests.test_bulk_support import counts, valid_rows, write_book
+from tests.pilot import workers_done
 
 
 async def log_in(app, pilot, account) -> None:
@@ -26,7 +27,7 @@ async def log_in(app, pilot, account) -> None:
 
 async def settle(app, pilot) -> None:
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -17,6 +17,7 @@ from screens.dossiers import DossierListScreen
 from screens.home import HomeScreen
 from tests.factories import DEFAULT_PASSWORD, make_account, make_organisation, make_siren, make_siret
 from tests.holder_helpers import funded_holder
+from tests.pilot import workers_done
 
 H = 60
 SIRET = make_siret(make_siren(904), 21)
@@ -24,15 +25,15 @@ SIRET = make_siret(make_siren(904), 21)
 
 async def login_and_open(app, pilot, account, section_id: str) -> None:
     """Log in with the keyboard and open a home section with the arrow keys."""
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.press(*account.identifier, "enter", *DEFAULT_PASSWORD, "enter")
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
     assert isinstance(app.screen, HomeScreen)
     index = [s.id for s in app.screen.sections].index(section_id)
     await pilot.press("home", *["down"] * index, "enter")
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
@@ -40,7 +41,7 @@ async def open_first_file(app, pilot) -> DossierFormScreen:
     assert isinstance(app.screen, DossierListScreen)
     await pilot.press("enter")
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
     assert isinstance(app.screen, DossierFormScreen)
     return app.screen
@@ -84,14 +85,14 @@ async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_c
                       "40 h", "30 h 30"):
             await pilot.press(*value, "tab")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "précéder" in str(form.query_one("#dossier-error-end_date", Static).content)
         assert await Dossier.all().count() == 0
         assert form.query_one("#dossier-end_date", Input).has_focus
         await type_into(pilot, "30/04/2026")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         dossier = await Dossier.get()
         assert (dossier.status, dossier.training_title, dossier.requested_minutes, dossier.end_date) == (
@@ -102,7 +103,7 @@ async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_c
         form.query_one("#dossier-training_title", Input).focus()
         await type_into(pilot, "Anglais juridique")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         await dossier.refresh_from_db()
         assert (dossier.training_title, dossier.version) == ("Anglais juridique", 2)
@@ -111,7 +112,7 @@ async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_c
         await pilot.press("f8")
         await pilot.pause()
         await pilot.press("o")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert isinstance(app.screen, DossierListScreen)
         assert await Dossier.all().count() == 0
@@ -130,7 +131,7 @@ async def test_validation_profile_validates_a_draft(db, settings, frozen_clock):
         await pilot.press("f5")
         await pilot.pause()
         await pilot.press("o")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         await draft.refresh_from_db()
         assert draft.status == DossierStatus.VALIDATED
@@ -151,7 +152,7 @@ async def test_validation_refused_for_lack_of_hours_is_explained(db, settings):
         await login_and_open(app, pilot, user, "dossiers")
         form = await open_first_file(app, pilot)
         await pilot.press("f5", "o")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "Heures insuffisantes" in str(form.query_one("#dossier-message", Static).content)
     await draft.refresh_from_db()
@@ -172,13 +173,13 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
         await pilot.pause()
         await type_into(pilot, "28 h")
         await pilot.press("ctrl+s")  # fewer hours without a reason: refused, the dialog stays
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "Motif" in str(app.screen.query_one("#close-message", Static).content)
         await pilot.press("tab", *"Absences justifiées", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.screen is form
         assert "Clos" in str(form.query_one("#dossier-title", Static).content)
@@ -229,7 +230,7 @@ async def test_stale_save_is_refused_and_input_kept(db, settings):
         form.query_one("#dossier-training_title", Input).focus()
         await type_into(pilot, "Mon titre")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "modifié par quelqu'un d'autre" in str(form.query_one("#dossier-message", Static).content)
         assert form.query_one("#dossier-training_title", Input).value == "Mon titre"
@@ -251,15 +252,15 @@ async def test_list_filters_by_status_and_pages(db, settings):
         assert table.row_count == 3
         assert "next_page" not in bound_actions(app.screen)
         await pilot.press("slash", *"zzz", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert table.row_count == 0
         await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert table.row_count == 3
         await pilot.press("t")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "plus anciens" in str(app.screen.query_one("#dossiers-message", Static).content)
 

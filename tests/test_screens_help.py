@@ -11,6 +11,7 @@ from screens.help import HelpModal, key_label
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from tests.factories import make_account
+from tests.pilot import workers_done
 
 
 def help_of(app) -> str:
@@ -22,7 +23,7 @@ async def log_in(app, pilot, account) -> None:
     """Open a session for `account` the way the login screen does once the password is checked."""
     app.logged_in(await auth.session_info(account.id))
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
@@ -37,7 +38,7 @@ def test_key_labels_are_french():
 async def test_help_on_login_lists_its_keys_and_the_contact(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert isinstance(app.screen, LoginScreen)
         await pilot.press("question_mark")  # typing in the identifier field: a character, not the help
         await pilot.pause()
@@ -63,7 +64,7 @@ async def test_help_on_login_in_the_sandbox_shows_training_accounts_key(db, sett
     settings.sandbox = True
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.press("f1")
         await pilot.pause()
         assert "F3" in help_of(app) and "Comptes de formation" in help_of(app)
@@ -73,7 +74,7 @@ async def test_help_on_home_lists_its_keys(db, settings):
     account = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await log_in(app, pilot, account)
         assert isinstance(app.screen, HomeScreen)
         await pilot.press("question_mark")

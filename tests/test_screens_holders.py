@@ -14,6 +14,7 @@ from screens.holders import HolderSearchScreen
 from tests.factories import make_account
 from tests.holder_helpers import funded_holder
 from tests.test_screens_dossiers import bound_actions, login_and_open, type_into
+from tests.pilot import workers_done
 
 H = 60
 NIR = "185057800608491"
@@ -28,11 +29,11 @@ async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_c
         await login_and_open(app, pilot, user, "holders")
         assert isinstance(app.screen, HolderSearchScreen)
         await pilot.press(*"1 85 05 78 006 084 91", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.screen.query_one("#holder-results", DataTable).row_count == 1
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         page = app.screen
         assert isinstance(page, HolderPageScreen)
@@ -44,14 +45,14 @@ async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_c
         await pilot.press("tab")
         await type_into(pilot, "01 23 45 67 89")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "mobile" in str(app.screen.query_one("#modal-message", Static).content)
         await type_into(pilot, "07 98 76 54 32")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert app.screen is page
         assert "07 98 76 54 32" in str(page.query_one("#holder-contact", Static).content)
         # DIF balance with its justification.
@@ -59,9 +60,9 @@ async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_c
         await pilot.pause()
         await type_into(pilot, "35 h 30")
         await pilot.press("tab", *"Attestation employeur 2014-88", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.screen is page
         assert "DIF disponible 35 h 30" in str(page.query_one("#holder-balances", Static).content)
@@ -85,13 +86,13 @@ async def test_search_by_name_and_birth_date(db, settings):
         await pilot.press(*"lem", "enter")  # a name: the cursor goes to the date of birth
         await pilot.pause()
         await pilot.press(*"23/11/1979", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         table = app.screen.query_one("#holder-results", DataTable)
         assert table.row_count == 2
         assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["Lemaire", "Lemoine"]
         await pilot.press("slash", "ctrl+a", "ctrl+k", *"1 85", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "15 caractères" in str(app.screen.query_one("#holder-message", Static).content)
 
@@ -103,10 +104,10 @@ async def test_operator_sees_holder_without_edit_keys(db, settings):
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(app, pilot, operator, "holders")
         await pilot.press(*NIR, "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         page = app.screen
         assert isinstance(page, HolderPageScreen)

@@ -12,18 +12,19 @@ from screens.home import HomeScreen
 from screens.journal import JournalEventModal, JournalScreen
 from screens.modals import MessageModal
 from tests.factories import make_account, make_organisation
+from tests.pilot import workers_done
 
 
 async def log_in(app, pilot, account) -> None:
     app.logged_in(await auth.session_info(account.id))
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
 async def settle(app, pilot) -> None:
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -13,13 +13,14 @@ from screens.help import HelpModal
 from screens.home import HomeScreen
 from screens.planning import PlanningEditModal, PlanningScreen
 from tests.factories import make_account
+from tests.pilot import workers_done
 
 
 async def log_in(app, pilot, account) -> None:
     """Open a session for `account` the way the login screen does once the password is checked."""
     app.logged_in(await auth.session_info(account.id))
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
@@ -29,7 +30,7 @@ async def open_section(app, pilot, label: str) -> None:
     labels = [section.label for section in app.screen.sections]
     await pilot.press(*(["down"] * labels.index(label)), "enter")
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 
@@ -43,7 +44,7 @@ async def test_gestionnaire_sees_statuses_and_cannot_edit(db, settings, frozen_c
     account = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await log_in(app, pilot, account)
         await open_section(app, pilot, "Planning")
         screen = app.screen
@@ -72,7 +73,7 @@ async def test_operator_edits_a_line_with_french_date_check(db, settings, frozen
     operator = await make_account(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await log_in(app, pilot, operator)
         await open_section(app, pilot, "Planning")
         screen = app.screen
@@ -84,18 +85,18 @@ async def test_operator_edits_a_line_with_french_date_check(db, settings, frozen
         modal = app.screen
         assert isinstance(modal, PlanningEditModal)
         await pilot.press("tab", "tab", "tab", "ctrl+u", *"31-02-2015", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.screen is modal
         assert "n'existe pas dans le calendrier" in str(modal.query_one("#planning-edit-message", Static).content)
         assert modal.query_one("#planning-edit-end", Input).value == "31-02-2015"  # input kept
         assert (await PlanningMilestone.get(id=modal.line.id)).end_text == "31-12-2014"
         await pilot.press("ctrl+u", *"05-12-2014", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "précède" in str(modal.query_one("#planning-edit-message", Static).content)
         await pilot.press("ctrl+u", *"01-2015", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.screen is screen
         assert column(screen.table, "end")[5] == "01-2015"

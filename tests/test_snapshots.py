@@ -21,6 +21,7 @@ from cpf_tui.app import make_app
 from cpf_tui.config import Settings
 from cpf_tui.services.sandbox import training_accounts
 from tests.e2e.tmux import build_sandbox_file
+from tests.pilot import workers_done
 
 SIZE = (80, 24)
 FROZEN_AT = "2026-01-15T09:00:00+00:00"
@@ -86,7 +87,7 @@ async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
 async def settle(pilot: Pilot, screen_name: str) -> None:
     """Wait for `screen_name` to be on top and its database work to be done."""
     await until(pilot, lambda: type(pilot.app.screen).__name__ == screen_name, f"écran {screen_name}")
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
 
 
@@ -148,7 +149,7 @@ def wait_text(widget_id: str, text: str) -> Callable[[Pilot], Awaitable[None]]:
             found = pilot.app.screen.query(f"#{widget_id}")
             return bool(found) and text in str(found.first().render())
         await until(pilot, shown, f"« {text} » dans #{widget_id}")
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause()
     return step
 

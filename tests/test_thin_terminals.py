@@ -23,6 +23,7 @@ from tests.e2e.tmux import (
     cpf_tui_command,
     requires_tmux,
 )
+from tests.pilot import workers_done
 
 MOUSE_ON = (b"\x1b[?1000h", b"\x1b[?1003h", b"\x1b[?1006h")
 MOUSE_OFF = b"\x1b[?1000l"
@@ -231,7 +232,7 @@ async def test_text_fields_do_not_blink(settings) -> None:
         await pilot.pause()
         password = app.screen.query_one("#login-password", Input)
         assert app.focused is password and password.cursor_blink is False
-        await app.workers.wait_for_complete()
+        await workers_done(app)
 
 
 async def test_help_of_the_login_screen_is_in_french(settings) -> None:
@@ -252,4 +253,4 @@ async def test_help_of_the_login_screen_is_in_french(settings) -> None:
         assert descriptions and not descriptions & english
         assert any(line.description.startswith("Aller au début") for line in lines)  # Début, in French
         assert any(line.keys == "Ctrl+Q" and line.description.startswith("Quitter") for line in lines)
-        await app.workers.wait_for_complete()
+        await workers_done(app)

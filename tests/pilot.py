@@ -1,0 +1,105 @@
+"""Driving the App in Pilot tests: every wait bounded and named, one copy of each helper.
+
+Workers let service errors rise to the App's one handler (screens/base.py), so waiting for workers
+never raises for a worker that failed: a test checks what the failure showed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import Static
+from textual.worker import WorkerState
+
+WAIT_SECONDS = 30.0
+"""Longest wait for anything in a Pilot test; reaching it fails the test with what was awaited."""
+
+
+def _screen_name(pilot: Pilot[object]) -> str:
+    return type(pilot.app.screen).__name__
+
+
+async def workers_done(app: App[object], *, timeout: float = WAIT_SECONDS) -> None:
+    """Wait until no worker of the App is pending or running (failed or cancelled ones do not raise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [worker for worker in app.workers if worker.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        if not busy:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            names = ", ".join(sorted(worker.name for worker in busy))
+            raise AssertionError(f"workers still running after {timeout} s: {names} (screen {type(app.screen).__name__})")
+        running = [worker for worker in busy if worker.state == WorkerState.RUNNING]
+        if running:
+            await asyncio.wait([asyncio.ensure_future(_finished(worker)) for worker in running],
+                               timeout=min(left, 0.5))
+        else:
+            await asyncio.sleep(0.01)
+
+
+async def _finished(worker) -> None:  # noqa: ANN001 - a Textual Worker
+    try:
+        await worker.wait()
+    except Exception:  # noqa: BLE001 - failures went to the App's handler; the test looks at the screen
+        pass
+
+
+async def settle(pilot: Pilot[object], *, timeout: float = WAIT_SECONDS) -> None:
+    """Let the App handle pending messages, finish its workers, and handle what they posted."""
+    await pilot.pause()
+    await workers_done(pilot.app, timeout=timeout)
+    await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[object], condition: Callable[[], bool], what: str, *,
+                     timeout: float = WAIT_SECONDS) -> None:
+    """Wait until `condition()` holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} : délai dépassé (écran {_screen_name(pilot)})")
+        await pilot.pause(0.02)
+
+
+async def wait_for_screen(pilot: Pilot[object], screen_name: str, *, timeout: float = WAIT_SECONDS) -> None:
+    """Wait for `screen_name` on top, then for its work to be done."""
+    await wait_until(pilot, lambda: _screen_name(pilot) == screen_name, f"écran {screen_name}", timeout=timeout)
+    await settle(pilot, timeout=timeout)
+
+
+async def log_in(pilot: Pilot[object], account, *, timeout: float = WAIT_SECONDS) -> None:  # noqa: ANN001
+    """Open a session for `account` the way the login screen does once the password is checked."""
+    from cpf_tui.services import auth
+
+    await settle(pilot, timeout=timeout)
+    pilot.app.logged_in(await auth.session_info(account.id))
+    await settle(pilot, timeout=timeout)
+
+
+async def log_in_with_keys(pilot: Pilot[object], identifier: str, password: str) -> None:
+    """Type the identifier and the password on the login screen, each followed by Entrée."""
+    await wait_for_screen(pilot, "LoginScreen")
+    await pilot.app.wait_database()
+    await pilot.press(*identifier, "enter", *password, "enter")
+    await settle(pilot)
+
+
+async def open_section(pilot: Pilot[object], section: str) -> None:
+    """From home, move down the menu to the section (its id or its label) and open it with Entrée."""
+    from screens.home import HomeScreen
+
+    home = pilot.app.screen
+    assert isinstance(home, HomeScreen), f"accueil attendu, écran {_screen_name(pilot)}"
+    index = next(i for i, entry in enumerate(home.sections) if section in (entry.id, entry.label))
+    await pilot.press("home", *["down"] * index, "enter")
+    await settle(pilot)
+
+
+def text_of(screen, selector: str) -> str:  # noqa: ANN001 - any Textual screen
+    """The text shown by the Static `selector` of `screen`."""
+    return str(screen.query_one(selector, Static).content)
