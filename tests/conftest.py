@@ -21,12 +21,16 @@ PG_URL = os.environ.get("CPF_TUI_TEST_PG_URL", "")
 
 
 def _test_audit_key() -> None:
-    """One audit key for this test process and the processes it starts (they inherit the variable)."""
+    """One audit key for this test process and the processes it starts (they inherit the variables,
+    and a spawned child that imports this module again keeps its parent's key)."""
     import atexit
     import tempfile
 
     from cpf_tui.services import audit_key
 
+    if os.environ.get("CPF_TEST_AUDIT_KEY_OWNER"):
+        return
+    os.environ["CPF_TEST_AUDIT_KEY_OWNER"] = str(os.getpid())
     folder = tempfile.mkdtemp(prefix="cpf-tui-test-key-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ[audit_key.ENV_VAR] = str(audit_key.create_key(Path(folder) / "audit.key").path)

@@ -258,14 +258,35 @@ def _stale() -> Conflict:
     )
 
 
-async def _load_for(actor: Any, dossier_id: int, conn: Any = None) -> Any:
-    """The file if it exists and is in the actor's scope, else NotFound."""
+async def _load_for(actor: Any, dossier_id: int, conn: Any = None, *, for_update: bool = False) -> Any:
+    """The file if it exists and is in the actor's scope, else NotFound.
+
+    `for_update`: on PostgreSQL the file's row stays locked until `conn`'s transaction ends (SQLite's
+    writer lock already serialises the transaction).
+    """
+    from cpf_tui.services.locking import is_sqlite
     from models import Dossier
 
-    dossier = await Dossier.filter(id=dossier_id).using_db(conn).first()
+    query = Dossier.filter(id=dossier_id)
+    if for_update and not is_sqlite(conn):
+        query = query.select_for_update()
+    dossier = await query.using_db(conn).first()
     if dossier is None or not permissions.in_scope(actor, dossier.organisation_id, dossier.establishment_id):
         raise NotFound("Dossier introuvable (ou hors de votre périmètre).")
     return dossier
+
+
+async def _lock_file_then_holder(actor: Any, dossier_id: int, conn: Any) -> tuple[Any, Any]:
+    """The file, locked, then the holder it names now, locked: always in that order.
+
+    The holder is read from the locked file, never from a read made before the transaction: a change
+    of holder committed meanwhile is seen, and none can be committed until this transaction ends, so
+    hours are reserved and settled on the file's own holder.
+    """
+    from cpf_tui.services.locking import lock_holder
+
+    dossier = await _load_for(actor, dossier_id, conn, for_update=True)
+    return dossier, await lock_holder(dossier.holder_id, conn)
 
 
 def _check_status(dossier: Any, action: str) -> None:
@@ -351,15 +372,14 @@ async def delete_draft(ctx: RequestContext, dossier_id: int, *, expected_version
 
 async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> Any:
     """Validate a complete draft: reserves the requested hours (DIF first, then CPF), records who and when."""
-    from cpf_tui.services.locking import lock_holder, serialised_transaction
+    from cpf_tui.services.locking import serialised_transaction
     from models import Dossier
 
     actor = await permissions.require(ctx, Capability.DOSSIER_VALIDATE)
     dossier = await _load_for(actor, dossier_id)
     _check_status(dossier, "validate")
     async with serialised_transaction() as conn:
-        holder = await lock_holder(dossier.holder_id, conn)
-        dossier = await _load_for(actor, dossier_id, conn)
+        dossier, holder = await _lock_file_then_holder(actor, dossier_id, conn)
         _check_status(dossier, "validate")
         if expected_version is not None and dossier.version != expected_version:
             raise _stale()
@@ -389,7 +409,7 @@ async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: in
 
 async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, reason: str = "") -> Any:
     """Close a validated file: hours done ≤ reserved (reason required when fewer); consumes and releases."""
-    from cpf_tui.services.locking import lock_holder, serialised_transaction
+    from cpf_tui.services.locking import serialised_transaction
     from cpf_tui.services.validation import validate_text
     from models import Dossier
 
@@ -408,8 +428,7 @@ async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, 
         )
     clean_reason = validate_text(reason, "Motif", max_length=500, required=done_minutes < reserved)
     async with serialised_transaction() as conn:
-        holder = await lock_holder(dossier.holder_id, conn)
-        dossier = await _load_for(actor, dossier_id, conn)
+        dossier, holder = await _lock_file_then_holder(actor, dossier_id, conn)
         _check_status(dossier, "close")
         before = _snapshot(dossier)
         settled = await ledger.settle(holder, dossier, done_minutes, actor=actor, conn=conn, reason=clean_reason)

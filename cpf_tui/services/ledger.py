@@ -381,7 +381,33 @@ async def check_ledger(chunk_size: int = 5000) -> list[Inconsistency]:
         for row in chunk:
             expected = expected_from_movements(rows_by_holder.get(row["id"], []), latest_dif.get(row["id"]))
             problems.extend(_compare(row, expected))
+    problems.extend(await _movements_off_their_file_holder())
     return problems
+
+
+_OFF_HOLDER_SQL = (
+    "SELECT m.holder_id AS holder_id, h.nir AS nir, m.kind AS kind, d.number AS number, fh.nir AS file_nir"
+    " FROM hours_movement m JOIN dossier d ON d.id = m.dossier_id JOIN holder h ON h.id = m.holder_id"
+    " JOIN holder fh ON fh.id = d.holder_id WHERE m.holder_id <> d.holder_id ORDER BY m.id"
+)
+
+
+async def _movements_off_their_file_holder() -> list[Inconsistency]:
+    """Reservations of a file (and their consumption or release) recorded on another holder than the
+    file's own: the file's closing could never settle them (docs/dossiers.md)."""
+    from tortoise import connections
+
+    from models import MovementKind
+
+    rows = await connections.get("default").execute_query_dict(_OFF_HOLDER_SQL)
+    return [
+        Inconsistency(
+            row["holder_id"], row["nir"],
+            f"Mouvement « {MovementKind(row['kind']).label} » du dossier {row['number']} enregistré sur ce"
+            f" titulaire, alors que le dossier est celui du titulaire {row['file_nir']}.",
+        )
+        for row in rows
+    ]
 
 
 def _compare(row: dict[str, Any], expected: dict[str, int]) -> list[Inconsistency]:
