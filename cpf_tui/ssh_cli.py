@@ -32,6 +32,25 @@ def add_ssh_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nombre maximal de sessions ouvertes en tout (défaut : 50)")
     parser.add_argument("--max-per-connection", type=int, default=3, metavar="N",
                         help="nombre maximal de sessions par connexion SSH (défaut : 3)")
+    parser.add_argument("--max-per-user", type=int, default=10, metavar="N",
+                        help="nombre maximal de sessions ouvertes par utilisateur SSH, application et SFTP "
+                             "(défaut : 10)")
+    parser.add_argument("--drop-max-files", type=int, default=10_000, metavar="N",
+                        help="nombre maximal de fichiers et dossiers dans le dossier de dépôt de chaque "
+                             "utilisateur (défaut : 10000)")
+    parser.add_argument("--sftp-handles", type=int, default=64, metavar="N",
+                        help="fichiers et dossiers ouverts au plus par session SFTP (défaut : 64)")
+    parser.add_argument("--sftp-handles-per-user", type=int, default=256, metavar="N",
+                        help="fichiers et dossiers ouverts au plus par utilisateur SSH, toutes sessions SFTP "
+                             "confondues (défaut : 256)")
+    parser.add_argument("--limit-memory", type=int, default=2048, metavar="MO",
+                        help="mémoire virtuelle maximale de chaque session (RLIMIT_AS), en Mo (défaut : 2048 ; "
+                             "0 = sans limite)")
+    parser.add_argument("--limit-files", type=int, default=256, metavar="N",
+                        help="fichiers ouverts au plus par session (RLIMIT_NOFILE ; défaut : 256 ; 0 = sans limite)")
+    parser.add_argument("--limit-processes", type=int, default=4096, metavar="N",
+                        help="processus et fils d'exécution au plus pour le compte Unix du serveur, vérifié à "
+                             "chaque création depuis une session (RLIMIT_NPROC ; défaut : 4096 ; 0 = sans limite)")
     parser.add_argument("--app-command", metavar="COMMANDE",
                         help="commande lancée pour chaque session (défaut : ce Python avec « -m cpf_tui » "
                              "et la même configuration)")
@@ -45,6 +64,13 @@ def add_ssh_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def _positive(value: int, option: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"Option {option} : un nombre supérieur ou égal à {minimum} est attendu.")
+    return value
+
+
+def _limit(value: int, option: str, minimum: int) -> int:
+    """A resource limit: 0 (none) or at least `minimum` (below it the application cannot start)."""
+    if value != 0 and value < minimum:
+        raise ConfigError(f"Option {option} : 0 (sans limite) ou au moins {minimum} est attendu.")
     return value
 
 
@@ -86,6 +112,13 @@ def run_ssh_serve(args: argparse.Namespace, settings) -> int:
         drop_quota_bytes=_positive(args.drop_quota, "--drop-quota") * 1024 * 1024,
         max_sessions=_positive(args.max_sessions, "--max-sessions"),
         max_per_connection=_positive(args.max_per_connection, "--max-per-connection"),
+        max_per_user=_positive(args.max_per_user, "--max-per-user"),
+        drop_max_entries=_positive(args.drop_max_files, "--drop-max-files"),
+        sftp_handles_per_session=_positive(args.sftp_handles, "--sftp-handles"),
+        sftp_handles_per_user=_positive(args.sftp_handles_per_user, "--sftp-handles-per-user"),
+        limit_memory_bytes=_positive(args.limit_memory, "--limit-memory", 0) * 1024 * 1024,
+        limit_open_files=_limit(args.limit_files, "--limit-files", 32),
+        limit_processes=_limit(args.limit_processes, "--limit-processes", 16),
         app_command=command,
         # The default command is this Python running cpf_tui: a pre-loaded launcher forks it much faster.
         preload_args=None if args.app_command or args.no_preload else command[3:],

@@ -13,9 +13,12 @@ The same server offers SFTP, confined to one drop folder per SSH user (`cpf_tui.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import errno
 import itertools
 import json
+import re
+import resource
 import socket
 import subprocess
 import sys
@@ -34,7 +37,7 @@ import asyncssh
 from asyncssh.stream import SSHServerStreamSession
 
 from cpf_tui.errors import ConfigError
-from cpf_tui.ssh_drop import DropQuota, DropSFTPServer, ensure_user_folder, valid_ssh_user
+from cpf_tui.ssh_drop import DropQuota, DropSFTPServer, HandleBudget, ensure_user_folder, valid_ssh_user
 from cpf_tui.ssh_env import session_environment
 
 log = logging.getLogger("cpf_tui.ssh")
@@ -69,8 +72,18 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 2222
     drop_quota_bytes: int = 100 * 1024 * 1024
+    drop_max_entries: int = 10_000
     max_sessions: int = 50
     max_per_connection: int = 3
+    max_per_user: int = 10
+    sftp_handles_per_session: int = 64
+    sftp_handles_per_user: int = 256
+    limit_memory_bytes: int = 2048 * 1024 * 1024
+    """RLIMIT_AS of each app process (0: no limit)."""
+    limit_open_files: int = 256
+    """RLIMIT_NOFILE of each app process (0: no limit)."""
+    limit_processes: int = 4096
+    """RLIMIT_NPROC of each app process: processes and threads of the server's Unix account (0: no limit)."""
     server_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     preload_args: list[str] | None = None
     """Arguments of `cpf_tui.cli.main` run by the pre-loaded launcher; None: `app_command` is executed."""
@@ -102,10 +115,72 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
     return key
 
 
+SUPPORTED_KEY_OPTIONS = frozenset({
+    "from", "expiry-time", "no-pty", "restrict", "pty",
+    "no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding", "no-user-rc",
+})
+"""authorized_keys options this server honours (forwarding is always off here, so those are no-ops).
+Any other option (`command=`, `environment=`, `permitopen=`, `cert-authority`…) refuses the key."""
+
+_EXPIRY = re.compile(r"(\d{8})(\d{4})?(\d{2})?(Z?)", re.IGNORECASE)
+
+
+def parse_expiry(value: str) -> float | None:
+    """`expiry-time="YYYYMMDD[HHMM[SS]][Z]"` as a Unix time (local time unless Z, like OpenSSH)."""
+    match = _EXPIRY.fullmatch(value.strip())
+    if match is None:
+        return None
+    day, hour_minute, seconds, utc = match.groups()
+    try:
+        moment = time.strptime(day + (hour_minute or "0000") + (seconds or "00"), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return float(calendar.timegm(moment)) if utc else time.mktime(moment)
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One usable line of an authorized_keys file: the key and its options."""
+
+    keys: asyncssh.SSHAuthorizedKeys
+    options: Mapping[str, object]
+    expires_at: float | None
+    where: str
+
+    @property
+    def no_pty(self) -> bool:
+        return "no-pty" in self.options or ("restrict" in self.options and "pty" not in self.options)
+
+
+class AllowedKeys:
+    """The keys one SSH user may log in with, once the file passed the checks."""
+
+    def __init__(self, entries: list[KeyEntry], ssh_user: str) -> None:
+        self.entries = entries
+        self.ssh_user = ssh_user
+
+    def match(self, key: asyncssh.SSHKey, client_host: str, client_addr: str) -> KeyEntry | None:
+        """The entry that lets `key` in from this address now (`from=` and `expiry-time` honoured)."""
+        for entry in self.entries:
+            if entry.keys.validate(key, client_host, client_addr) is None:
+                continue
+            if entry.expires_at is not None and time.time() >= entry.expires_at:
+                log.warning("Clé refusée pour %s : expirée (expiry-time) — %s", self.ssh_user, entry.where)
+                continue
+            return entry
+        return None
+
+    def validate(self, key: asyncssh.SSHKey, client_host: str, client_addr: str) -> Mapping[str, object] | None:
+        entry = self.match(key, client_host, client_addr)
+        return None if entry is None else entry.options
+
+
 class AuthorizedKeys:
     """OpenSSH authorized_keys: one file valid for every SSH user, or a folder with one file per user.
 
-    Files are re-read at each login, so adding or removing a key needs no restart.
+    Files are re-read and checked at each login, so adding or removing a key needs no restart; a file
+    (or folder) writable by the group or others, or not owned by root or this server's account, is
+    refused then (like sshd's StrictModes), with the reason in the log.
     """
 
     def __init__(self, path: Path) -> None:
@@ -124,14 +199,66 @@ class AuthorizedKeys:
                 f"{self.path} est modifiable par d'autres comptes (droits {mode:o}) : faites « chmod go-w {self.path} »."
             )
 
-    def for_user(self, ssh_user: str) -> asyncssh.SSHAuthorizedKeys | None:
+    @staticmethod
+    def unsafe(path: Path) -> str:
+        """Why `path` must not be trusted (writable by others, foreign owner), or ""."""
+        info = path.stat()
+        if info.st_mode & 0o022:
+            return f"{path} est modifiable par d'autres comptes (droits {info.st_mode & 0o777:o})"
+        if info.st_uid not in (0, os.geteuid()):
+            return f"{path} appartient à un autre compte (uid {info.st_uid})"
+        return ""
+
+    def for_user(self, ssh_user: str) -> AllowedKeys | None:
         if not valid_ssh_user(ssh_user):
             return None
         file = self.path / ssh_user if self.path.is_dir() else self.path
         try:
-            return asyncssh.import_authorized_keys(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            for checked in ((self.path, file) if file != self.path else (file,)):
+                reason = self.unsafe(checked)
+                if reason:
+                    log.warning("Connexion refusée pour %s : %s.", ssh_user, reason)
+                    return None
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
             return None
+        entries = []
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{file}:{number}"
+            try:
+                keys = asyncssh.import_authorized_keys(line)
+            except (ValueError, asyncssh.KeyImportError) as exc:
+                log.warning("Ligne ignorée (%s) : clé illisible (%s).", where, exc)
+                continue
+            options = self._options(keys)
+            unknown = sorted(name for name in options if name.lower() not in SUPPORTED_KEY_OPTIONS)
+            if unknown:
+                log.warning("Clé refusée (%s) : option non prise en charge : %s.", where, ", ".join(unknown))
+                continue
+            expires_at = None
+            if "expiry-time" in options:
+                values = options["expiry-time"]
+                value = str(values[0] if isinstance(values, list) and values else values)
+                expires_at = parse_expiry(value)
+                if expires_at is None:
+                    log.warning("Clé refusée (%s) : expiry-time illisible (%s).", where, value)
+                    continue
+            entries.append(KeyEntry(keys, options, expires_at, where))
+        return AllowedKeys(entries, ssh_user)
+
+    @staticmethod
+    def _options(keys: asyncssh.SSHAuthorizedKeys) -> Mapping[str, object]:
+        """The options of the single entry of a one-line authorized keys list."""
+        entries = [*keys._user_entries, *keys._ca_entries, *keys._x509_entries]  # noqa: SLF001
+        options: dict[str, object] = {}
+        for entry in entries:
+            options.update(entry.options)
+        if keys._ca_entries or keys._x509_entries:  # noqa: SLF001 - certificates are not supported
+            options.setdefault("cert-authority", True)
+        return options
 
 
 # -- spawning the app in a pty -----------------------------------------------------------------
@@ -146,8 +273,32 @@ def set_window_size(fd: int, columns: int, rows: int, pixel_width: int = 0, pixe
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, pixel_width, pixel_height))
 
 
+Limits = Sequence[tuple[int, int, int]]
+"""(resource, soft, hard) for `resource.setrlimit` in each app process."""
+
+
+def session_limits(options: ServeOptions) -> list[tuple[int, int, int]]:
+    """RLIMIT_AS, RLIMIT_NOFILE and RLIMIT_NPROC of an app process, never above the server's own hard limits."""
+    limits = []
+    for which, value in ((resource.RLIMIT_AS, options.limit_memory_bytes),
+                         (resource.RLIMIT_NOFILE, options.limit_open_files),
+                         (resource.RLIMIT_NPROC, options.limit_processes)):
+        if value <= 0:
+            continue
+        _soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        limits.append((which, value, value))
+    return limits
+
+
+def apply_limits(limits: Limits) -> None:
+    """In a new app process, before it runs anything."""
+    for which, soft, hard in limits:
+        resource.setrlimit(which, (soft, hard))
+
+
 def spawn_in_pty(argv: Sequence[str], env: Mapping[str, str], columns: int, rows: int,
-                 pixel_width: int = 0, pixel_height: int = 0) -> tuple[int, int]:
+                 pixel_width: int = 0, pixel_height: int = 0, limits: Limits = ()) -> tuple[int, int]:
     """Start `argv` in a new session whose controlling terminal is a new pty; returns (pid, master fd).
 
     The child calls `os.login_tty` (setsid, TIOCSCTTY, the slave on stdin/stdout/stderr) and
@@ -167,6 +318,7 @@ def spawn_in_pty(argv: Sequence[str], env: Mapping[str, str], columns: int, rows
                 try:
                     os.close(master)
                     os.login_tty(slave)
+                    apply_limits(limits)
                     for signum in _CHILD_DEFAULT_SIGNALS:
                         signal.signal(signum, signal.SIG_DFL)
                     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -228,12 +380,13 @@ class Zygote:
         self.alive = True
         log.info("Lanceur préchargé prêt (pid %s).", self.process.pid)
 
-    def spawn(self, env: Mapping[str, str], slave: int) -> asyncio.Future[int]:
+    def spawn(self, env: Mapping[str, str], slave: int, limits: Limits = ()) -> asyncio.Future[int]:
         """Ask for one app on `slave`; the future gives its pid (the slave can be closed on return)."""
         assert self.sock is not None
         request_id = next(self.ids)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        message = json.dumps({"id": request_id, "args": self.args, "env": dict(env), "cwd": os.getcwd()})
+        message = json.dumps({"id": request_id, "args": self.args, "env": dict(env), "cwd": os.getcwd(),
+                              "limits": [list(limit) for limit in limits]})
         socket.send_fds(self.sock, [message.encode()], [slave])
         self.pending[request_id] = future
         return future
@@ -315,6 +468,9 @@ class Registry:
         self.apps: set[SessionHandler] = set()
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.quotas: dict[str, DropQuota] = {}
+        self.budgets: dict[str, HandleBudget] = {}
+        self.user_sessions: dict[str, int] = {}
+        self.limits = session_limits(options)
         self.zygote: Zygote | None = None
         self.all_apps_gone = asyncio.Event()
         self.all_apps_gone.set()
@@ -322,8 +478,16 @@ class Registry:
     def quota_for(self, ssh_user: str, folder: Path) -> DropQuota:
         quota = self.quotas.get(ssh_user)
         if quota is None:
-            quota = self.quotas[ssh_user] = DropQuota(folder, self.options.drop_quota_bytes)
+            quota = self.quotas[ssh_user] = DropQuota(folder, self.options.drop_quota_bytes,
+                                                      self.options.drop_max_entries)
         return quota
+
+    def budget_for(self, ssh_user: str) -> HandleBudget:
+        """Open SFTP handles of one SSH user, shared by all of that user's sessions."""
+        budget = self.budgets.get(ssh_user)
+        if budget is None:
+            budget = self.budgets[ssh_user] = HandleBudget(self.options.sftp_handles_per_user)
+        return budget
 
     def app_started(self, session: SessionHandler) -> None:
         self.apps.add(session)
@@ -345,6 +509,7 @@ class CpfSSHServer(asyncssh.SSHServer):
         self.peer_host = ""
         self.ssh_user = ""
         self.key_fingerprint = ""
+        self.key_entry = None
         self.authenticated = False
         self.sessions = 0
 
@@ -378,9 +543,11 @@ class CpfSSHServer(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         """Accept a key listed for this user; remember its fingerprint (the last one checked signs)."""
         keys = self.registry.authorized.for_user(username)
-        if keys is None or keys.validate(key, self.peer_host, self.peer_host) is None:
+        entry = None if keys is None else keys.match(key, self.peer_host, self.peer_host)
+        if entry is None:
             return False
         self.key_fingerprint = key.get_fingerprint("sha256")
+        self.key_entry = entry
         return True
 
     def auth_completed(self) -> None:
@@ -398,13 +565,27 @@ class CpfSSHServer(asyncssh.SSHServer):
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 f"Trop de sessions ouvertes sur ce serveur ({options.max_sessions} au plus) : réessayez plus tard.",
             )
+        mine = self.registry.user_sessions.get(self.ssh_user, 0)
+        if mine >= options.max_per_user:
+            log.warning("Session refusée : utilisateur=%s adresse=%s (%s sessions ouvertes au plus par utilisateur)",
+                        self.ssh_user, self.peer, options.max_per_user)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"Trop de sessions ouvertes pour cet utilisateur ({options.max_per_user} au plus).",
+            )
         self.sessions += 1
         self.registry.open_sessions += 1
+        self.registry.user_sessions[self.ssh_user] = mine + 1
         return SessionHandler(self)
 
     def session_closed(self) -> None:
         self.sessions -= 1
         self.registry.open_sessions -= 1
+        left = self.registry.user_sessions.get(self.ssh_user, 1) - 1
+        if left > 0:
+            self.registry.user_sessions[self.ssh_user] = left
+        else:
+            self.registry.user_sessions.pop(self.ssh_user, None)
 
 
 class SessionHandler(SSHServerStreamSession):
@@ -438,6 +619,11 @@ class SessionHandler(SSHServerStreamSession):
     # -- requests -------------------------------------------------------------------------
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes) -> bool:
         columns, rows, pixel_width, pixel_height = term_size
+        entry = self.server.key_entry
+        if entry is not None and entry.no_pty:
+            log.warning("Terminal refusé : utilisateur=%s (clé limitée par no-pty ou restrict) — %s",
+                        self.server.ssh_user, entry.where)
+            return False
         self.has_pty = True
         self.term = term_type
         self.size = (columns or 80, rows or 24, pixel_width, pixel_height)
@@ -465,7 +651,9 @@ class SessionHandler(SSHServerStreamSession):
 
     def _make_sftp_server(self, chan) -> DropSFTPServer:
         folder = self._user_folder()
-        return DropSFTPServer(chan, folder, self.registry.quota_for(self.server.ssh_user, folder))
+        options = self.registry.options
+        return DropSFTPServer(chan, folder, self.registry.quota_for(self.server.ssh_user, folder),
+                              self.registry.budget_for(self.server.ssh_user), options.sftp_handles_per_session)
 
     def session_started(self) -> None:
         if self.kind == "sftp":
@@ -502,7 +690,7 @@ class SessionHandler(SSHServerStreamSession):
             master, slave = os.openpty()
             try:
                 set_window_size(slave, columns, rows, pixel_width, pixel_height)
-                future = zygote.spawn(env, slave)
+                future = zygote.spawn(env, slave, self.registry.limits)
             except BaseException:
                 os.close(master)
                 raise
@@ -514,7 +702,8 @@ class SessionHandler(SSHServerStreamSession):
             self.registry.app_started(self)
             self.loop.create_task(self._wait_for_pid(zygote, future))
             return
-        self.pid, self.master = spawn_in_pty(options.app_command, env, columns, rows, pixel_width, pixel_height)
+        self.pid, self.master = spawn_in_pty(options.app_command, env, columns, rows, pixel_width, pixel_height,
+                                             self.registry.limits)
         self.pidfd = os.pidfd_open(self.pid)
         self.loop.add_reader(self.pidfd, self._on_app_exit)
         self._start_reading()

@@ -6,7 +6,7 @@ slave its controlling terminal and runs `cpf_tui.cli.main` without importing any
 launcher reports the child's pid, then its exit code once it has reaped it. It has no threads, so
 forking it is safe; the children share its imported modules copy-on-write.
 
-Messages are JSON: request `{"id", "args", "env", "cwd"}`, replies `{"ready"}`, `{"id", "pid"}`,
+Messages are JSON: request `{"id", "args", "env", "cwd", "limits"}`, replies `{"ready"}`, `{"id", "pid"}`,
 `{"exit": pid, "code": code}`.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -62,6 +63,8 @@ def run_child(sock: socket.socket, wakeup_read: int, wakeup_write: int, request:
         os.close(wakeup_read)
         os.close(wakeup_write)
         os.login_tty(slave)
+        for which, soft, hard in request.get("limits", ()):  # RLIMIT_AS, NOFILE, NPROC of the session
+            resource.setrlimit(which, (soft, hard))
         set_process_name("cpf-tui-session")
         signal.set_wakeup_fd(-1)
         for signum in _CHILD_DEFAULT_SIGNALS:

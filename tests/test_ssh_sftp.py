@@ -123,13 +123,14 @@ async def test_quota_refuses_writes_beyond_it(server, alice_folder, tmp_path):
         await sftp.put(str(part), "premier.bin")
         with pytest.raises(asyncssh.SFTPFailure, match="Quota du dossier de dépôt dépassé"):
             await sftp.put(str(part), "second.bin")
+        # The refused upload left nothing behind: its partial file does not count against the quota.
+        assert not (alice_folder / "second.bin").exists()
         used = sum(p.stat().st_size for p in alice_folder.rglob("*") if p.is_file())
-        assert used <= QUOTA_MO * 1024 * 1024
+        assert used == 700 * 1024
         # Growing a file by truncation is refused too; freeing room makes the upload possible.
         with pytest.raises(asyncssh.SFTPFailure, match="Quota"):
             await sftp.truncate("premier.bin", 2 * 1024 * 1024)
         await sftp.remove("premier.bin")
-        await sftp.remove("second.bin")
         await sftp.put(str(part), "second.bin")
     assert (alice_folder / "second.bin").stat().st_size == 700 * 1024
 
@@ -141,3 +142,36 @@ async def test_permissions_cannot_be_widened(server, alice_folder, tmp_path):
         await sftp.put(str(local), "f.txt")
         await sftp.chmod("f.txt", 0o4777)
     assert (alice_folder / "f.txt").stat().st_mode & 0o7777 == 0o600
+
+
+async def test_links_planted_on_the_server_are_never_served(server, alice_folder, tmp_path):
+    """A hard link (st_nlink > 1) or a symbolic link made from the server side cannot be read or written,
+    even when it points inside the folder."""
+    secret = tmp_path / "hostname-copie"
+    secret.write_text("secret du serveur")
+    alice_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.link(secret, alice_folder / "lien-dur.txt")
+    (alice_folder / "vrai.txt").write_text("à moi")
+    os.symlink(alice_folder / "vrai.txt", alice_folder / "lien-interne.txt")
+    async with await server.connect("alice") as conn, conn.start_sftp_client() as sftp:
+        for name in ("lien-dur.txt", "lien-interne.txt"):
+            with pytest.raises(asyncssh.SFTPPermissionDenied, match="liens"):
+                await sftp.get(name, str(tmp_path / "vole.txt"), follow_symlinks=True)
+            with pytest.raises(asyncssh.SFTPPermissionDenied, match="liens"):
+                await sftp.put(str(secret), name)
+        await sftp.get("vrai.txt", str(tmp_path / "mien.txt"))
+    assert secret.read_text() == "secret du serveur"
+    assert not (tmp_path / "vole.txt").exists()
+    assert (tmp_path / "mien.txt").read_text() == "à moi"
+
+
+async def test_file_names_with_control_or_bidi_characters_are_refused(server, alice_folder, tmp_path):
+    local = tmp_path / "f.xlsx"
+    local.write_bytes(b"x")
+    async with await server.connect("alice") as conn, conn.start_sftp_client() as sftp:
+        for name in ("\x1b]2;PWNED\x07.xlsx", "rapport\u202exslx.exe", "a\nb.xlsx", "c\x9b2J.xlsx"):
+            with pytest.raises(asyncssh.SFTPError, match="caractères de contrôle"):
+                await sftp.put(str(local), name)
+            with pytest.raises(asyncssh.SFTPError, match="caractères de contrôle"):
+                await sftp.mkdir(name)
+    assert os.listdir(alice_folder) == []
