@@ -81,6 +81,9 @@ def _parser() -> FrenchArgumentParser:
     # Also accepted after `demo` (`cpf-tui demo --no-mouse`); SUPPRESS keeps a top-level --no-mouse.
     demo.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS,
                       help="ne pas activer la souris (liaisons lentes)")
+    demo.add_argument("--build-only", action="store_true",
+                      help="construire (ou mettre à jour) la base de formation sans ouvrir l'application "
+                           "(scripts, préparation de plusieurs postes)")
     demo.add_argument("action", nargs="?", choices=["exercises"], metavar="exercises",
                       help="« exercises » : imprimer la fiche d'exercices du formateur (Markdown) sans ouvrir l'application")
     add("config", "afficher la configuration effective (secrets masqués)")
@@ -203,11 +206,27 @@ async def ensure_audit_key(settings: Any) -> None:
         print(f"Clé du journal d'audit créée : {key.path} (mode 0600 ; sauvegardez-la à part).")
 
 
+def has_terminal() -> bool:
+    """Whether the application can be drawn: it reads the keyboard on stdin and draws on stderr."""
+    import os
+
+    return os.isatty(0) and os.isatty(2)
+
+
+NO_TERMINAL = (
+    "Erreur : cpf-tui a besoin d'un terminal (l'entrée ou la sortie d'erreur n'en est pas un). "
+    "Lancez-le depuis un terminal{hint}."
+)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from cpf_tui.app import make_app
 
     from cpf_tui.ssh_env import request_context_from_env
 
+    if not has_terminal():
+        print(NO_TERMINAL.format(hint=""), file=sys.stderr)
+        return 2
     settings = _load(args)
     app = make_app(settings, request_context=request_context_from_env())
     app.run(mouse=settings.ui.mouse)
@@ -316,6 +335,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         print(exercise_sheet())
         return 0
+    if not args.build_only and not has_terminal():
+        # Textual would read end-of-file from /dev/null forever (100 % CPU): refuse before building anything.
+        print(NO_TERMINAL.format(hint=" ; pour préparer le bac à sable sans l'ouvrir : cpf-tui demo --build-only"),
+              file=sys.stderr)
+        return 2
     settings = _load(args)
     path = sandbox_path(settings, args.db)
     url = f"sqlite://{path}"
@@ -349,6 +373,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if run_async(prepare()):
         return 1
+    if args.build_only:
+        print(f"Base de formation prête : {path} (pour l'ouvrir : cpf-tui demo"
+              f"{' --db ' + str(path) if args.db else ''}).")
+        return 0
     from cpf_tui.app import make_app
     from cpf_tui.services.sandbox import format_training_table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -123,6 +124,7 @@ def test_demo_builds_its_own_database_and_reset_restores_it(env, monkeypatch, ca
 
     runs = _AppRuns()
     monkeypatch.setattr(CpfApp, "run", runs.method())
+    monkeypatch.setattr(cli, "has_terminal", lambda: True)
     sandbox_file = env / "sandbox.sqlite3"
 
     assert cli.main(["demo"]) == 0
@@ -153,6 +155,7 @@ def test_demo_refuses_the_configured_database(env, monkeypatch, capsys):
 
     runs = _AppRuns()
     monkeypatch.setattr(CpfApp, "run", runs.method())
+    monkeypatch.setattr(cli, "has_terminal", lambda: True)
     assert cli.main(["demo", "--db", str(env / "cpf-tui.sqlite3")]) == 1
     assert "distincte de la base configurée" in capsys.readouterr().err
     assert runs.settings == []
@@ -175,3 +178,34 @@ def test_start_up_path_does_not_import_the_orm():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _cpf_tui(args: list[str], env: Path) -> subprocess.CompletedProcess[str]:
+    """`cpf-tui ARGS` as a script runs it: stdin /dev/null, output to pipes (no terminal at all)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CPF_TUI_")}
+    environment["CPF_TUI_DATA_DIR"] = str(env)
+    return subprocess.run([sys.executable, "-m", "cpf_tui", *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=environment, timeout=120)
+
+
+def test_without_a_terminal_the_app_refuses_instead_of_spinning(env):
+    for args in (["demo"], []):
+        done = _cpf_tui(args, env)
+        assert done.returncode == 2, done
+        assert "cpf-tui a besoin d'un terminal" in done.stderr
+    assert "cpf-tui demo --build-only" in _cpf_tui(["demo"], env).stderr
+    assert not (env / "sandbox.sqlite3").exists()  # refused before building anything
+
+
+def test_demo_build_only_builds_the_sandbox_without_opening_it(env, tmp_path):
+    target = tmp_path / "poste-1" / "formation.sqlite3"
+    target.parent.mkdir()
+    done = _cpf_tui(["demo", "--build-only", "--db", str(target)], env)
+    assert done.returncode == 0, done.stderr
+    assert "Création de la base de formation" in done.stdout
+    assert f"Base de formation prête : {target}" in done.stdout
+    assert "\x1b[" not in done.stdout  # no application drawn
+    original = dump_database(target)
+    again = _cpf_tui(["demo", "--build-only", "--db", str(target)], env)
+    assert again.returncode == 0 and "Création" not in again.stdout
+    assert dump_database(target) == original
