@@ -156,7 +156,7 @@ async def _check_session(token: str, account: Any) -> None:
     if session.ended_at is not None:
         raise SessionEnded(sessions.ended_message(session.end_reason))
     if session.credentials_epoch != account.credentials_epoch:
-        raise SessionEnded("Votre mot de passe a été régénéré par un administrateur : votre session est terminée.")
+        raise SessionEnded(sessions.ended_message(sessions.END_PASSWORD_REGENERATED))
     if session.expires_at is not None and clock.now() >= session.expires_at:
         raise SessionEnded(sessions.ended_message(sessions.END_EXPIRED))
 

@@ -18,7 +18,7 @@ from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, validation
+from cpf_tui.services import audit, sessions, validation
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.organisations import (
@@ -540,7 +540,7 @@ async def deactivate_account(ctx: RequestContext, account_id: int) -> None:
         )
         if not updated:
             raise Conflict("Ce compte vient d'être désactivé par quelqu'un d'autre.")
-        await _end_sessions(target.id, "account_deactivated", conn)
+        await _end_sessions(target.id, sessions.END_ACCOUNT_DEACTIVATED, conn)
         account = await Account.get(id=target.id, using_db=conn)
         await refresh_search_text(account, await _establishment_name(account.establishment_id, conn), using_db=conn)
         await audit.record(
@@ -566,7 +566,7 @@ async def regenerate_password(
         await issue_temporary_password(
             account, ctx=ctx, using_db=conn, temp_password_days=security.temp_password_days, actor=actor
         )
-        await _end_sessions(account.id, "password_regenerated", conn)
+        await _end_sessions(account.id, sessions.END_PASSWORD_REGENERATED, conn)
         await audit.record(
             "account.regenerate_password", ctx=ctx, actor=actor, target=account,
             organisation_id=account.organisation_id, before=before,

@@ -23,11 +23,16 @@ END_PASSWORD_CHANGED = "password_changed"
 END_CGU_REFUSED = "cgu_refused"
 END_EXPIRED = "expired"
 END_INVALIDATED = "invalidated"
+END_PASSWORD_REGENERATED = "password_regenerated"
+END_ACCOUNT_DEACTIVATED = "account_deactivated"
 
 ENDED_MESSAGES = {
     END_BY_ADMIN: "Un administrateur a fermé votre session : veuillez vous reconnecter.",
     END_PASSWORD_CHANGED: "Votre mot de passe a été modifié depuis une autre session : veuillez vous reconnecter.",
     END_EXPIRED: "Votre session a atteint sa durée maximale : veuillez vous reconnecter.",
+    END_PASSWORD_REGENERATED: "Votre mot de passe a été régénéré par un administrateur : votre session est terminée."
+                              " Connectez-vous avec le mot de passe temporaire reçu par courriel.",
+    END_ACCOUNT_DEACTIVATED: "Votre compte a été désactivé : votre session est terminée.",
 }
 DEFAULT_ENDED_MESSAGE = "Session terminée : veuillez vous reconnecter."
 
