@@ -15,6 +15,7 @@ class AuditEvent(Model):
     actor_id = fields.IntField(null=True, description="Account id, kept without a foreign key")
     actor_identifier = fields.CharField(max_length=32, default="")
     organisation_id = fields.IntField(null=True, db_index=True, description="Scope for administrators")
+    establishment_id = fields.IntField(null=True, db_index=True, description="Scope for delegated administrators")
     action = fields.CharField(max_length=64, db_index=True)
     outcome = fields.CharField(max_length=32, default="ok")
     target_type = fields.CharField(max_length=32, default="")

@@ -54,9 +54,16 @@ _HASHED_KEYS = (
 )
 
 
-def hashed_fields(event: Any) -> dict[str, Any]:
-    """The fields of an AuditEvent covered by its hash (everything but id and the hashes)."""
-    return _hashed_row({key: getattr(event, key) for key in _HASHED_KEYS})
+def hashed_fields(event: Any, *, with_establishment: bool = True) -> dict[str, Any]:
+    """The fields of an AuditEvent covered by its hash (everything but id and the hashes).
+
+    The establishment is covered when it is set, except on events older than the journal's key
+    (`with_establishment=False`): migration 0004 filled it in after they were chained.
+    """
+    row = {key: getattr(event, key) for key in _HASHED_KEYS}
+    if with_establishment:
+        row["establishment_id"] = event.establishment_id
+    return _hashed_row(row)
 
 
 async def record(
@@ -73,13 +80,16 @@ async def record(
     after: dict[str, Any] | None = None,
     outcome: str = "ok",
     organisation_id: int | None = None,
+    establishment_id: int | None = None,
     using_db: Any = None,
 ) -> Any:
     """Append one event; call it inside the transaction of the change it describes (`using_db`).
 
     `actor` is an Account (or None); `target` a model instance whose type, id and str are recorded.
     Never pass secrets in before/after. `organisation_id` (the journal scope of administrators)
-    defaults to the target's organisation, then to the actor's.
+    defaults to the target's organisation, then to the actor's; `establishment_id` (the scope of
+    delegated administrators) to the target's establishment when the target belongs to an
+    organisation, else to the actor's (see `_event_values`).
 
     Sequence numbers: with `using_db` (the caller's transaction) the append is serialised with the
     other writers (SQLite: one writer at a time, PostgreSQL: an advisory lock held until commit), so
@@ -89,7 +99,7 @@ async def record(
     values = _event_values(
         action, ctx=ctx, actor=actor, actor_identifier=actor_identifier, target=target, target_type=target_type,
         target_id=target_id, target_label=target_label, before=before, after=after, outcome=outcome,
-        organisation_id=organisation_id,
+        organisation_id=organisation_id, establishment_id=establishment_id,
     )
     return (await _write([values], using_db))[0]
 
@@ -124,6 +134,7 @@ def _event_values(
     after: dict[str, Any] | None = None,
     outcome: str = "ok",
     organisation_id: int | None = None,
+    establishment_id: int | None = None,
 ) -> dict[str, Any]:
     """The columns of one event, except its position in the chain (seq, time, hashes)."""
     ctx = ctx or RequestContext()
@@ -140,10 +151,13 @@ def _event_values(
         actor_identifier = actor_identifier or actor.identifier
         if organisation_id is None:
             organisation_id = getattr(actor, "organisation_id", None)
+    if establishment_id is None:
+        establishment_id = _establishment_of(target, actor, organisation_id)
     return dict(
         actor_id=getattr(actor, "pk", None) if actor is not None else ctx.account_id,
         actor_identifier=actor_identifier[:32],
         organisation_id=organisation_id,
+        establishment_id=establishment_id,
         action=action,
         outcome=outcome,
         target_type=target_type[:32],
@@ -155,6 +169,26 @@ def _event_values(
         ssh_user=ctx.ssh_user,
         ssh_key_fingerprint=ctx.ssh_key_fingerprint,
     )
+
+
+_SCOPED_TARGETS = frozenset({"Organisation", "Establishment"})
+
+
+def _establishment_of(target: Any, actor: Any, organisation_id: int | None) -> int | None:
+    """The establishment an event concerns, whose delegated administrators read it.
+
+    A target that belongs to an organisation (account, file, establishment, the organisation itself)
+    decides: its establishment, or none for an organisation-wide object. A target outside any
+    organisation (a holder) or no target: the actor's establishment, when the actor belongs to the
+    event's organisation. Migration 0004 fills older events with the same rule.
+    """
+    if target is not None and (hasattr(target, "organisation_id") or type(target).__name__ in _SCOPED_TARGETS):
+        if type(target).__name__ == "Establishment":
+            return target.pk
+        return getattr(target, "establishment_id", None)
+    if actor is not None and (organisation_id is None or getattr(actor, "organisation_id", None) == organisation_id):
+        return getattr(actor, "establishment_id", None)
+    return None
 
 
 async def _write(values: list[dict[str, Any]], using_db: Any, *, returning: bool = True) -> list[Any]:
@@ -214,7 +248,8 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
         event = AuditEvent(
             seq=seq + 1, at=clock.now().astimezone(timezone.utc), prev_hash=prev_hash, event_hash="", **values[0]
         )
-        event.event_hash = event_digest(hashed_fields(event), prev_hash, _signing_key(seq + 1, key))
+        signing = _signing_key(seq + 1, key)
+        event.event_hash = event_digest(hashed_fields(event, with_establishment=signing is not None), prev_hash, signing)
         await event.save(using_db=conn)
         return [event]
     # As `AuditEvent(...)` would hold it: the model converts the datetime on assignment.
@@ -224,15 +259,23 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
         seq += 1
         row = dict(seq=seq, at=at_field.to_python_value(clock.now().astimezone(timezone.utc)), prev_hash=prev_hash,
                    **fields)
-        row["event_hash"] = prev_hash = event_digest(_hashed_row(row), row["prev_hash"], _signing_key(seq, key))
+        signing = _signing_key(seq, key)
+        hashed = _hashed_row(row if signing is not None else {**row, "establishment_id": None})
+        row["event_hash"] = prev_hash = event_digest(hashed, row["prev_hash"], signing)
         rows.append(row)
     await insert_rows(AuditEvent, rows, using_db=conn, batch_size=INSERT_BATCH)
     return [AuditEvent.construct(**row) for row in rows] if returning else []
 
 
 def _hashed_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The hashed fields of an event given as a row of values (`hashed_fields` for a model)."""
-    return {key: row[key] for key in _HASHED_KEYS} | {"at": row["at"].isoformat()}
+    """The hashed fields of an event given as a row of values (`hashed_fields` for a model).
+
+    The establishment joins them only when set: events without one hash as they always did.
+    """
+    hashed = {key: row[key] for key in _HASHED_KEYS} | {"at": row["at"].isoformat()}
+    if row.get("establishment_id") is not None:
+        hashed["establishment_id"] = row["establishment_id"]
+    return hashed
 
 
 # -- verification ---------------------------------------------------------------------------------
@@ -299,7 +342,9 @@ async def verify_chain(
                 " (chaînage rompu : l'événement précédent a été modifié ou remplacé).",
                 bad_seq=max(event.seq - 1, 1), head_seq=head_seq, head_hash=head_hash,
             )
-        if event_digest(hashed_fields(event), event.prev_hash, _signing_key(event.seq, key)) != event.event_hash:
+        signing = _signing_key(event.seq, key)
+        fields = hashed_fields(event, with_establishment=signing is not None)
+        if event_digest(fields, event.prev_hash, signing) != event.event_hash:
             return ChainReport(
                 False, checked,
                 f"Journal altéré : l'événement n° {event.seq} ({event.action}) a été modifié après son écriture.",

@@ -1,5 +1,5 @@
-"""Reading and exporting the audit journal: filters, scope (operators all, administrators their
-organisation), pages, and the `.xlsx` export (itself audited)."""
+"""Reading and exporting the audit journal: filters, scope (operators all, principal administrators their
+organisation, delegated administrators their establishment), pages, and the `.xlsx` export (itself audited)."""
 
 from __future__ import annotations
 
@@ -202,12 +202,18 @@ def _filtered(query: Any, filters: JournalFilters) -> Any:
 
 
 def _scoped(actor: Any) -> Any:
-    """Events the actor may read: all for operators, its organisation's for administrators."""
+    """Events the actor may read: all for operators, its organisation's for principal administrators,
+    its establishment's for delegated administrators (`permissions.in_scope`)."""
     from models import AuditEvent
 
     query = AuditEvent.all()
-    if Role(actor.role) != Role.OPERATOR:
+    role = Role(actor.role)
+    if role != Role.OPERATOR:
         query = query.filter(organisation_id=actor.organisation_id)
+    if role == Role.DELEGATED_ADMIN:
+        if actor.establishment_id is None:
+            return query.filter(seq__lt=0)  # no establishment: nothing is in its scope
+        query = query.filter(establishment_id=actor.establishment_id)
     return query
 
 
