@@ -12,7 +12,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -64,6 +64,20 @@ def ensure_private_file(path: str | os.PathLike[str]) -> Path:
     finally:
         os.close(handle)
     return target
+
+
+def open_private(path: str | os.PathLike[str], mode: str = "w", **options: Any) -> IO[Any]:
+    """Open `path` for writing as a 0600 file (created, or emptied and restricted), for a writer that
+    streams (`options` go to `open`: encoding, newline)."""
+    target = Path(path)
+    private_dir(target.parent)
+    handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(handle, FILE_MODE)
+        return os.fdopen(handle, mode, **options)
+    except BaseException:
+        os.close(handle)
+        raise
 
 
 def write_private(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:

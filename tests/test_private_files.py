@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from cpf_tui import private_files
-from cpf_tui.services import bulk_export, xlsx_export
+from cpf_tui.services import bulk_export, holder_feed, xlsx_export
+from cpf_tui.services.context import RequestContext
+from tests.feed_helpers import HOLDER_HEADER, holder_line, write_feed
 
 UMASK = 0o022
 
@@ -115,3 +117,12 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(OSError):
         private_files.write_private(tmp_path / "fichier.xlsx", broken)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_feed_report_is_private_whatever_the_umask(db, tmp_path):
+    path = write_feed(tmp_path / "titulaires.csv", HOLDER_HEADER, [holder_line(1), "pas;une;ligne"])
+    with umask(UMASK):
+        result = await holder_feed.import_holders(path, ctx=RequestContext(terminal="cli"),
+                                                  report_dir=tmp_path / "rapports", as_system=True)
+    assert not result.applied and result.report_path is not None
+    assert mode(result.report_path) == 0o600 and mode(result.report_path.parent) == 0o700

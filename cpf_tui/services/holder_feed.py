@@ -27,6 +27,7 @@ from typing import Any
 from cpf_tui import clock, permissions, text
 from cpf_tui.errors import Conflict, ValidationError
 from cpf_tui.permissions import Capability
+from cpf_tui.private_files import open_private
 from cpf_tui.services import audit
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.feed_files import (
@@ -233,8 +234,7 @@ class _Staging:
         """Write every error, by line, to `path` (CSV, `;`); the first `limit` errors are returned."""
         first: list[LineError] = []
         after: tuple[int, str, str] = (-1, "", "")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as handle:
+        with open_private(path, encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, delimiter=";", lineterminator="\n")
             writer.writerow(["ligne", "colonne", "valeur", "motif"])
             while True:
@@ -453,8 +453,7 @@ async def _run(
 
 
 def _write_refusal(path: Path, error: LineError) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with open_private(path, encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\n")
         writer.writerow(["ligne", "colonne", "valeur", "motif"])
         writer.writerow([error.line, _cell(error.column), _cell(error.value), _cell(error.reason)])
