@@ -189,3 +189,21 @@ def test_cli_without_its_key_says_how_to_create_it(db_url, capsys, monkeypatch, 
     assert "Clé du journal d'audit créée" in capsys.readouterr().out
     assert stat.S_IMODE(os.stat(tmp_path / "data" / "audit.key").st_mode) == 0o600
     assert cli.main(["audit", "verify"]) == 0
+
+
+def test_the_training_sandbox_gets_a_key_of_its_own(tmp_path, monkeypatch):
+    for name in ("CPF_TUI_CONFIG", "CPF_TUI_DB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CPF_TUI_DATA_DIR", str(tmp_path / "data"))
+    sandbox_file = tmp_path / "formation" / "bac.sqlite3"
+    url = f"sqlite://{sandbox_file}"
+    assert cli.main(["demo", "--db", str(sandbox_file), "--build-only"]) == 0
+    key_path = sandbox_file.parent / "bac-audit.key"
+    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+    first_key = key_path.read_bytes()
+    assert cli.main(["demo", "--db", str(sandbox_file), "--build-only"]) == 0  # reopened: same key
+    assert key_path.read_bytes() == first_key
+    assert _run(lambda: audit.verify_chain(key=audit_key.read_key(key_path)), url).ok
+    assert cli.main(["demo", "--db", str(sandbox_file), "--build-only", "--reset"]) == 0  # a new journal, a new key
+    assert key_path.read_bytes() != first_key
+    assert _run(lambda: audit.verify_chain(key=audit_key.read_key(key_path)), url).ok
