@@ -266,10 +266,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         from cpf_tui import db
-        from cpf_tui.private_files import private_dir
+        from cpf_tui.private_files import ensure_private_file, private_dir
         from cpf_tui.services.reference import load_reference_data
 
         private_dir(settings.data_path, restrict_existing=True)
+        url = settings.database_url
+        if url.startswith("sqlite://") and ":memory:" not in url:
+            ensure_private_file(url[len("sqlite://"):].split("?", 1)[0], restrict_existing=True)
         applied = await db.migrate(settings.database_url)
         for name in applied:
             print(f"Migration appliquée : {name}")

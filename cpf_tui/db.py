@@ -12,9 +12,10 @@ MIGRATIONS_MODULE = "models.migrations"
 
 
 def normalise_url(url: str) -> str:
-    """Accept `postgresql://` as an alias; a SQLite file exists, private (0600, folder 0700 if new).
+    """Accept `postgresql://` as an alias; a new SQLite file is created private (0600, folder 0700).
 
-    SQLite gives its `-wal` and `-shm` files the mode of the database file.
+    SQLite gives its `-wal` and `-shm` files the mode of the database file. An existing file keeps its
+    mode here (`cpf-tui init` restricts it).
     """
     from cpf_tui.private_files import ensure_private_file
 

@@ -50,14 +50,16 @@ def restrict(path: str | os.PathLike[str], mode: int = FILE_MODE) -> None:
         os.chmod(path, mode)
 
 
-def ensure_private_file(path: str | os.PathLike[str]) -> Path:
-    """Make sure `path` exists as a 0600 file (created empty, or restricted if it is ours)."""
+def ensure_private_file(path: str | os.PathLike[str], *, restrict_existing: bool = False) -> Path:
+    """Make sure `path` exists: created empty as a 0600 file; an existing one keeps its mode (a group
+    setup may share it on purpose, docs/deploy.md § 3) unless `restrict_existing` (and it is ours)."""
     target = Path(path)
     private_dir(target.parent)
     try:
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
-        restrict(target)
+        if restrict_existing:
+            restrict(target)
         return target
     try:
         os.fchmod(handle, FILE_MODE)

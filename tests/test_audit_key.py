@@ -117,9 +117,12 @@ async def test_ensure_key_creates_a_private_key_once(db, frozen_clock, tmp_path)
 
 def test_a_key_readable_by_others_or_missing_is_refused_in_french(tmp_path):
     path = audit_key.create_key(tmp_path / "audit.key").path
-    os.chmod(path, 0o640)
-    with pytest.raises(ConfigError, match="chmod 600"):
-        audit_key.read_key(path)
+    for mode in (0o644, 0o660, 0o604):
+        os.chmod(path, mode)
+        with pytest.raises(ConfigError, match="chmod 600"):
+            audit_key.read_key(path)
+    os.chmod(path, 0o640)  # read by the group of a several-accounts installation: accepted
+    assert audit_key.read_key(path).path == path
     with pytest.raises(ConfigError, match="cpf-tui migrate"):
         audit_key.read_key(tmp_path / "absente.key")
     (tmp_path / "abimee.key").write_text("key = 12\n")

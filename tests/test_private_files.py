@@ -126,3 +126,17 @@ async def test_a_feed_report_is_private_whatever_the_umask(db, tmp_path):
                                                   report_dir=tmp_path / "rapports", as_system=True)
     assert not result.applied and result.report_path is not None
     assert mode(result.report_path) == 0o600 and mode(result.report_path.parent) == 0o700
+
+
+def test_opening_an_existing_database_keeps_a_shared_mode(tmp_path):
+    """A several-accounts installation shares the file with its group on purpose (docs/deploy.md § 3)."""
+    from cpf_tui import db as db_module
+
+    shared = tmp_path / "partage.sqlite3"
+    shared.touch()
+    os.chmod(shared, 0o660)
+    db_module.normalise_url(f"sqlite://{shared}")
+    assert mode(shared) == 0o660
+    with umask(UMASK):
+        db_module.normalise_url(f"sqlite://{tmp_path / 'neuve' / 'base.sqlite3'}")
+    assert mode(tmp_path / "neuve" / "base.sqlite3") == 0o600 and mode(tmp_path / "neuve") == 0o700

@@ -56,7 +56,7 @@ def read_key(path: str | os.PathLike[str]) -> AuditKey:
         raise ConfigError(missing_message(target)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Clé du journal d'audit illisible : {target} ({exc}).") from None
-    if mode & 0o077:
+    if mode & 0o037:  # group read alone is allowed, for the several-accounts setup (docs/deploy.md § 3)
         raise ConfigError(
             f"Clé du journal d'audit accessible à d'autres utilisateurs : {target} (mode {mode:04o}). "
             "Rendez-la privée : chmod 600."
