@@ -75,3 +75,15 @@ def test_screen_memory_never_sends_a_control_character_it_was_given():
     assert "\u202e" not in written and "\xad" not in written and "b c\ufffdd".replace(" ", "") in written
     # The text after the dropped characters keeps its columns: the same frame again sends nothing.
     assert memory.filter(LayoutUpdate(strips, Region(0, 0, 20, 2)), console) is None
+
+
+def test_report_workbooks_write_controls_out(tmp_path):
+    from openpyxl import load_workbook
+
+    from cpf_tui.services.xlsx_export import SheetData, write_workbook
+
+    path = write_workbook(tmp_path / "rapport.xlsx", [SheetData("Journal", ["Cible"], [
+        ["\x1b]2;PWNED\x07X"], ["Dupont\u202etnopuD"], ["deux\nlignes\x01"],
+    ])])
+    values = [row[0] for row in load_workbook(path).active.iter_rows(min_row=2, values_only=True)]
+    assert values == ["\\x1b]2;PWNED\\x07X", "Dupont\\u202etnopuD", "deux\nlignes\\x01"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from cpf_tui.errors import ValidationError
 from cpf_tui.private_files import private_dir, write_private
+from cpf_tui.text import display
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula (CSV/DDE injection)."""
@@ -29,10 +30,9 @@ def is_risky_text(value: str) -> bool:
 
 
 def clean_text(value: str) -> str:
-    """Remove characters that XML (hence xlsx) cannot hold and cut to Excel's maximum length."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:EXCEL_MAX_TEXT]
+    """A text as the report shows it, cut to Excel's maximum length: control and bidi characters written
+    out (`cpf_tui.text.display`; line breaks and tabs kept), which also leaves none that XML cannot hold."""
+    return "\r".join(display(part, multiline=True) for part in value.split("\r"))[:EXCEL_MAX_TEXT]
 
 
 @dataclass
