@@ -58,6 +58,8 @@ SECTIONS: tuple[Section, ...] = (
             Capability.OUTBOX_VIEW, "screens.outbox:OutboxScreen"),
     Section("bulk-import", "Habilitation en masse", "importer un classeur Excel de comptes à créer",
             Capability.BULK_IMPORT, "screens.bulk_import:BulkImportScreen"),
+    Section("holder-feed", "Alimentation CDC", "charger les titulaires et les heures CPF annuelles",
+            Capability.HOLDER_FEED, "screens.holder_feed:HolderFeedScreen"),
     Section("journal", "Journal d'audit", "qui a fait quoi, quand (filtres, export .xlsx)",
             Capability.AUDIT_VIEW, "screens.journal:JournalScreen"),
     Section("holders", "Titulaires", "recherche, coordonnées et compte d'heures d'un titulaire",
