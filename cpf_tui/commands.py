@@ -55,7 +55,8 @@ def commands_for(app: Any, screen: Any) -> list[PaletteCommand]:
     if session is not None:
         from screens.sections import sections_for
 
-        for section in sections_for(session):  # "Changer mon mot de passe" is one of them
+        # Before the first-login steps are done, the services refuse everything: nothing to open.
+        for section in [] if session.first_login_pending else sections_for(session):  # "Changer mon mot de passe" is one of them
             commands.append(PaletteCommand(
                 section.label, f"Ouvrir : {section.description}", partial(_open_section, app, section.factory)
             ))

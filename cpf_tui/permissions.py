@@ -139,6 +139,8 @@ async def load_actor(ctx: RequestContext) -> Any:
         raise SessionEnded("Votre compte a été désactivé : votre session est terminée.")
     if account.locked_at is not None:
         raise SessionEnded("Votre compte est verrouillé : votre session est terminée.")
+    if account.password_is_temporary and _temporary_password_expired(account):
+        raise SessionEnded(TEMPORARY_EXPIRED)
     if ctx.session_token:
         await _check_session(ctx.session_token, account)
     return account
@@ -161,9 +163,41 @@ async def _check_session(token: str, account: Any) -> None:
         raise SessionEnded(sessions.ended_message(sessions.END_EXPIRED))
 
 
+TEMPORARY_EXPIRED = ("Votre mot de passe temporaire a expiré : votre session est terminée. Demandez un nouveau mot"
+                     " de passe temporaire à votre administrateur.")
+FIRST_LOGIN_PENDING = ("Terminez d'abord votre première connexion : acceptez les conditions générales d'utilisation"
+                       " puis choisissez votre mot de passe.")
+CGU_PENDING = "Acceptez d'abord la dernière version des conditions générales d'utilisation."
+
+
+def _temporary_password_expired(account: Any) -> bool:
+    from cpf_tui import clock
+
+    expires_at = account.temp_password_expires_at
+    return expires_at is None or clock.now() >= expires_at
+
+
+async def _require_first_login_done(actor: Any) -> None:
+    """Refuse every capability while the first-login steps (or a newer CGU version) are due.
+
+    Only the CGU acceptance and the password change, which do not go through `require`, pass.
+    """
+    from models import CguVersion
+
+    if actor.password_is_temporary:
+        raise PermissionDenied(FIRST_LOGIN_PENDING)
+    latest = await CguVersion.all().order_by("-version").first().values_list("version", flat=True)
+    if actor.cgu_version_accepted is None or (latest is not None and actor.cgu_version_accepted < latest):
+        raise PermissionDenied(CGU_PENDING)
+
+
 async def require(ctx: RequestContext, capability: Capability) -> Any:
-    """The current actor if it has `capability`, else PermissionDenied with a French message."""
+    """The current actor if it has `capability`, else PermissionDenied with a French message.
+
+    Nothing is allowed before the first-login steps are done (CGU accepted, temporary password changed).
+    """
     actor = await load_actor(ctx)
+    await _require_first_login_done(actor)
     if not can(actor.role, actor.profile, capability):
         raise PermissionDenied(DENIED_MESSAGES.get(capability, "Vous n'avez pas le droit d'effectuer cette action."))
     return actor

@@ -22,10 +22,10 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from cpf_tui.errors import CpfError, SessionEnded
-from cpf_tui.permissions import Capability, can
 
 if TYPE_CHECKING:
     from cpf_tui.app import CpfApp
+    from cpf_tui.permissions import Capability
     from cpf_tui.config import Settings
     from cpf_tui.services.auth import SessionInfo
     from cpf_tui.services.context import RequestContext
@@ -61,11 +61,13 @@ class CpfSeam:
 
     def may(self, capability: Capability) -> bool:
         """Whether the logged-in user's role and profile give `capability` (display only)."""
+        from cpf_tui.permissions import can  # the login screen's start-up path imports no ORM model
+
         info = self.session
         return info is not None and can(info.role, info.profile, capability)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        capability = self.ACTION_CAPABILITY.get(action)
+        capability = self.ACTION_CAPABILITY.get(action) if self.ACTION_CAPABILITY else None
         if capability is not None and not self.may(capability):
             return False
         return self.action_state(action)

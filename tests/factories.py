@@ -86,6 +86,13 @@ async def make_account(
     )
 
 
+async def make_staff(role: Role = Role.GESTIONNAIRE, profile: Profile = Profile.CONSULTATION, **fields) -> Account:
+    """An account past its first login (CGU accepted, own password) with a cheap hash: an actor of service tests."""
+    fields.setdefault("password_is_temporary", False)
+    fields.setdefault("cgu_version_accepted", 1)
+    return await make_account(role, profile, temporary=True, **fields)
+
+
 async def make_holder(nir: str = "", **fields) -> Holder:
     from stdnum.fr import nir as nir_mod
 

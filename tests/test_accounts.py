@@ -18,7 +18,7 @@ from models import (
     Profile,
     Role,
 )
-from tests.factories import make_account, make_organisation
+from tests.factories import make_organisation, make_staff
 
 
 def ctx_of(account: Account) -> RequestContext:
@@ -40,18 +40,16 @@ async def world(db, frozen_clock):
     w = {
         "org": org, "head": head, "second": second, "third": third, "other_org": other_org,
         "other_head": await Establishment.get(organisation=other_org),
-        "operator": await make_account(Role.OPERATOR, temporary=True),
-        "principal": await make_account(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, temporary=True),
-        "delegated": await make_account(Role.DELEGATED_ADMIN, organisation=org, establishment=second,
-                                        temporary=True),
-        "delegated_third": await make_account(Role.DELEGATED_ADMIN, organisation=org, establishment=third,
-                                              temporary=True),
+        "operator": await make_staff(Role.OPERATOR),
+        "principal": await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head),
+        "delegated": await make_staff(Role.DELEGATED_ADMIN, organisation=org, establishment=second),
+        "delegated_third": await make_staff(Role.DELEGATED_ADMIN, organisation=org, establishment=third),
     }
-    w["g_second"] = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org, establishment=second,
-                                       temporary=True, nom="Zola", prenom="Émile")
-    w["g_third"] = await make_account(Role.GESTIONNAIRE, organisation=org, establishment=third, temporary=True,
-                                      nom="Hugo", prenom="Victor")
-    w["g_other"] = await make_account(Role.GESTIONNAIRE, organisation=other_org, temporary=True, nom="Sand")
+    w["g_second"] = await make_staff(Role.GESTIONNAIRE, Profile.CREATION, organisation=org, establishment=second,
+                                     nom="Zola", prenom="Émile")
+    w["g_third"] = await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=third,
+                                    nom="Hugo", prenom="Victor")
+    w["g_other"] = await make_staff(Role.GESTIONNAIRE, organisation=other_org, nom="Sand")
     await index_search_text()
     return w
 
@@ -125,7 +123,7 @@ async def test_create_reports_bad_fields_in_french(world):
 
 
 async def test_tree_counts_and_delegated_sees_only_its_establishment(world):
-    await make_account(Role.GESTIONNAIRE, organisation=world["org"], establishment=world["second"], temporary=True,
+    await make_staff(Role.GESTIONNAIRE, organisation=world["org"], establishment=world["second"],
                        status=AccountStatus.DEACTIVATED)
     nodes = await accounts.establishment_nodes(ctx_of(world["principal"]), world["org"].id)
     assert [n.id for n in nodes] == [world["head"].id, world["second"].id, world["third"].id]
@@ -148,8 +146,8 @@ async def test_tree_counts_and_delegated_sees_only_its_establishment(world):
 
 async def test_large_establishment_is_paged_by_name(world):
     for i in range(7):
-        await make_account(Role.GESTIONNAIRE, organisation=world["org"], establishment=world["third"],
-                           temporary=True, nom=f"Nom{i:02d}")
+        await make_staff(Role.GESTIONNAIRE, organisation=world["org"], establishment=world["third"],
+                         nom=f"Nom{i:02d}")
     ctx = ctx_of(world["principal"])
     first = await accounts.establishment_accounts(ctx, world["third"].id, limit=3)
     assert first.gestionnaires_total == 8 and first.has_more
@@ -227,8 +225,7 @@ async def test_nobody_acts_on_itself_or_on_its_level_or_above(world):
     principal, delegated = world["principal"], world["delegated"]
     with pytest.raises(PermissionDenied, match="propre compte"):
         await accounts.deactivate_account(ctx_of(delegated), delegated.id)
-    peer = await make_account(Role.DELEGATED_ADMIN, organisation=world["org"], establishment=world["second"],
-                              temporary=True)
+    peer = await make_staff(Role.DELEGATED_ADMIN, organisation=world["org"], establishment=world["second"])
     with pytest.raises(PermissionDenied, match="niveau"):
         await accounts.regenerate_password(ctx_of(delegated), peer.id)
     with pytest.raises(PermissionDenied, match="niveau"):

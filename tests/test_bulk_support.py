@@ -11,7 +11,7 @@ import pytest
 
 from cpf_tui.services.context import RequestContext
 from models import Account, AuditEvent, BulkImport, Establishment, Organisation, OutboxEmail, Role
-from tests.factories import make_account, make_organisation
+from tests.factories import make_organisation, make_staff
 
 HEADER = ["Nom", "Prénom", "E-mail", "Téléphone", "Rôle", "Profil", "SIRET de l'établissement", "Service"]
 LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau"]
@@ -98,8 +98,8 @@ class BulkWorld:
 @pytest.fixture
 async def world(db, frozen_clock) -> BulkWorld:
     organisation = await make_organisation("Centre de formation", secondary=2)
-    operator = await make_account(Role.OPERATOR, temporary=True)  # cheap hash: services only
-    principal = await make_account(Role.PRINCIPAL_ADMIN, organisation=organisation, temporary=True)
+    operator = await make_staff(Role.OPERATOR)  # cheap hash: services only
+    principal = await make_staff(Role.PRINCIPAL_ADMIN, organisation=organisation)
     establishments = await Establishment.filter(organisation=organisation).order_by("-is_head_office", "id")
     return BulkWorld(
         organisation, list(establishments), RequestContext(account_id=operator.id),

@@ -21,7 +21,7 @@ from models import (
     Role,
     StructureType,
 )
-from tests.factories import make_account, make_organisation, make_siren, make_siret
+from tests.factories import make_account, make_organisation, make_siren, make_siret, make_staff
 
 
 def ctx_of(account: Account) -> RequestContext:
@@ -240,8 +240,7 @@ async def test_operators_create_operators_and_nobody_else_does(operator):
 async def test_two_raw_connections_cannot_both_commit_an_active_principal(db):
     """Below the services: two connections insert a principal for the same organisation at once."""
     org = await make_organisation()
-    template = await make_account(Role.PRINCIPAL_ADMIN, organisation=org, status=AccountStatus.DEACTIVATED,
-                                  temporary=True)
+    template = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, status=AccountStatus.DEACTIVATED)
 
     def copy_sql(columns: list[str], identifier: str, marker: str) -> str:
         values = [f"'{identifier}'" if c == "identifier" else "'active'" if c == "status" else c for c in columns]

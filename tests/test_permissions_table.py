@@ -29,7 +29,7 @@ from models import (
     Profile,
     Role,
 )
-from tests.factories import make_account, make_organisation, make_siren, make_siret
+from tests.factories import make_organisation, make_siren, make_siret, make_staff
 
 OP, PA, DA, GE = Role.OPERATOR, Role.PRINCIPAL_ADMIN, Role.DELEGATED_ADMIN, Role.GESTIONNAIRE
 C1, C2, C3, C4 = Profile.CONSULTATION, Profile.CREATION, Profile.VALIDATION, Profile.CLOTURE
@@ -133,10 +133,10 @@ async def build_world() -> World:
     actors = {}
     for role, profile in ACTORS:
         est = None if role == OP else (a1 if role == PA else a2)
-        actors[(role, profile)] = await make_account(
-            role, profile, organisation=org_a if est else None, establishment=est, temporary=True
+        actors[(role, profile)] = await make_staff(
+            role, profile, organisation=org_a if est else None, establishment=est
         )
-    await make_account(PA, organisation=org_b, temporary=True)
+    await make_staff(PA, organisation=org_b)
     return World(org_a, a1, a2, org_b, b1, actors)
 
 
@@ -153,8 +153,8 @@ async def database_state() -> tuple[Any, ...]:
 
 
 async def fresh_gestionnaire(establishment: Establishment) -> Account:
-    target = await make_account(GE, C2, organisation_id=establishment.organisation_id, establishment=establishment,
-                                temporary=True, organisation=await Organisation.get(id=establishment.organisation_id))
+    target = await make_staff(GE, C2, organisation_id=establishment.organisation_id, establishment=establishment,
+                              organisation=await Organisation.get(id=establishment.organisation_id))
     await Account.filter(id=target.id).update(
         search_text=orgs.search_text_of(target, establishment.name)
     )
@@ -320,6 +320,6 @@ async def test_scope_helpers_for_every_role(db):
                 role == OP or (role in (PA, GE) and scope != "other_organisation")
                 or (role == DA and scope == "same_establishment")
             ), (role, scope)
-            target = await make_account(GE, organisation=await Organisation.get(id=est.organisation_id),
-                                        establishment=est, temporary=True)
+            target = await make_staff(GE, organisation=await Organisation.get(id=est.organisation_id),
+                                      establishment=est)
             assert permissions.can_manage(actor, target) == scope_allows(role, scope, "establishment"), (role, scope)

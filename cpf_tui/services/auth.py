@@ -62,6 +62,11 @@ class SessionInfo:
     expires_at: datetime | None = None
     """Hard end of the session."""
 
+    @property
+    def first_login_pending(self) -> bool:
+        """Whether the CGU or the new password are still due (nothing else is open until they are done)."""
+        return bool(self.cgu_version_required) or self.must_change_password
+
 
 async def session_info(account_id: int, session_token: str = "", expires_at: datetime | None = None) -> SessionInfo:
     """Describe an account for the UI, with the first-login steps it still has to go through."""
