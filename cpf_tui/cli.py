@@ -189,11 +189,12 @@ def _load(args: argparse.Namespace):
     return settings
 
 
-def use_audit_key(settings: Any) -> None:
-    """Sign and verify the journal with the key named by the settings (French error when it is missing)."""
+def use_audit_key(settings: Any, *, verifying: bool = False) -> None:
+    """Sign the journal with the key named by the settings (created by the first event written when it
+    is missing); verify it with that key only (`verifying`: French error when it is missing)."""
     from cpf_tui.services import audit_key
 
-    audit_key.configure(settings)
+    audit_key.configure(settings, create_missing=not verifying)
 
 
 async def ensure_audit_key(settings: Any) -> None:
@@ -587,7 +588,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
-            use_audit_key(settings)
+            use_audit_key(settings, verifying=args.audit_command in ("verify", "anchor"))
             if args.audit_command in ("verify", "anchor"):
                 report = await audit.verify_chain(expected_head=expected_head)
                 if args.audit_command == "anchor" and report.ok:

@@ -210,3 +210,24 @@ def test_the_training_sandbox_gets_a_key_of_its_own(tmp_path, monkeypatch):
     assert cli.main(["demo", "--db", str(sandbox_file), "--build-only", "--reset"]) == 0  # a new journal, a new key
     assert key_path.read_bytes() != first_key
     assert _run(lambda: audit.verify_chain(key=audit_key.read_key(key_path)), url).ok
+
+
+async def test_a_missing_key_is_created_by_the_first_event_written_never_by_a_verification(db, frozen_clock,
+                                                                                          tmp_path, monkeypatch):
+    from cpf_tui.config import Settings
+
+    audit_key.install(audit_key.AuditKey(b"\0" * 32, keyed_from=10**9, path=tmp_path / "none"))
+    await _fill(2)  # events of a database older than its key
+    monkeypatch.delenv(audit_key.ENV_VAR)
+    settings = Settings()
+    settings.data_dir = str(tmp_path / "donnees")
+    with pytest.raises(ConfigError, match="cpf-tui migrate"):
+        audit_key.configure(settings, create_missing=False)  # what `audit verify` does
+    assert not settings.audit_key_path.exists()
+    audit_key.configure(settings)  # what the App and the writing commands do
+    assert not settings.audit_key_path.exists()
+    await _fill(1)
+    key = audit_key.read_key(settings.audit_key_path)
+    assert key.keyed_from == 3 and stat.S_IMODE(os.stat(settings.audit_key_path).st_mode) == 0o600
+    assert audit_key.active() == key
+    assert (await audit.verify_chain()).ok

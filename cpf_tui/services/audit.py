@@ -238,11 +238,11 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
     from cpf_tui.services import audit_key
     from cpf_tui.services.rows import insert_rows
 
-    key = audit_key.active()
     if conn.capabilities.dialect == "postgres":
         await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
     last = await last_event(conn)
     seq = last.seq if last else 0
+    key = audit_key.active(head_seq=seq)
     prev_hash = last.event_hash if last else GENESIS
     if len(values) == 1:
         event = AuditEvent(

@@ -104,34 +104,66 @@ async def ensure_key(path: str | os.PathLike[str]) -> tuple[AuditKey, bool]:
 
 def install(key: AuditKey | None) -> None:
     """Use `key` for every event this process writes or verifies (None: back to the environment's)."""
-    global _installed
+    global _installed, _pending
     _installed = key
+    _pending = None
 
 
-def configure(settings: Any) -> AuditKey | None:
-    """Install the key file named by `settings`; French ConfigError when it is missing.
+_pending: Path | None = None
+"""Where the key is to be created by the first event written, when the configured file is missing."""
 
-    Settings built in code rather than read by `load_settings` (tests) may name no existing key:
-    the one named by `CPF_TUI_AUDIT__KEY_FILE` is used then (None is returned).
+
+def configure(settings: Any, *, create_missing: bool = True) -> AuditKey | None:
+    """Install the key file named by `settings`.
+
+    A missing file is created by the first event this process writes (`create_missing`, the App and
+    the commands that write), or is a French ConfigError (`create_missing=False`: verifying needs the
+    key that signed the journal, never a new one). Settings built in code rather than read by
+    `load_settings` (tests) may name no existing key: the one named by `CPF_TUI_AUDIT__KEY_FILE` is
+    used then. Returns the key installed, if any.
     """
+    global _pending
     path = settings.audit_key_path
-    if not path.exists() and os.environ.get(ENV_VAR):
+    if path.exists():
+        key = read_key(path)
+        install(key)
+        return key
+    if os.environ.get(ENV_VAR):
         return None
-    key = read_key(path)
-    install(key)
-    return key
+    if not create_missing:
+        raise ConfigError(missing_message(path))
+    install(None)
+    _pending = path
+    return None
 
 
-def active() -> AuditKey:
-    """The key of this process: installed, else the file named by `CPF_TUI_AUDIT__KEY_FILE`."""
+def _environment_key_path() -> Path:
+    """The key file of this process's environment (`CPF_TUI_AUDIT__KEY_FILE`, else its configuration)."""
+    named = os.environ.get(ENV_VAR, "")
+    if named:
+        return Path(named).expanduser()
+    if _pending is not None:
+        return _pending
+    from cpf_tui.config import load_settings
+
+    return load_settings().audit_key_path
+
+
+def active(*, head_seq: int | None = None) -> AuditKey:
+    """The key of this process: installed, else the one named by the environment or configuration.
+
+    A writer passes the journal's current `head_seq`: a missing key file is then created, signing
+    the events that follow (docs/security.md § 13); a reader gets a French ConfigError instead.
+    """
     if _installed is not None:
         return _installed
-    named = os.environ.get(ENV_VAR, "")
-    if not named:
-        raise ConfigError(
-            "Clé du journal d'audit non configurée : lancez « cpf-tui init » ou « cpf-tui migrate », "
-            "ou indiquez son chemin ([audit] key_file)."
-        )
-    key = read_key(named)
+    path = _environment_key_path()
+    if not path.exists() and head_seq is not None and not os.environ.get(ENV_VAR):
+        try:
+            key = create_key(path, head_seq + 1)
+        except FileExistsError:  # created meanwhile by another process
+            key = read_key(path)
+    else:
+        key = read_key(path)
     install(key)
     return key
