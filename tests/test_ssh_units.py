@@ -135,3 +135,57 @@ def test_ssh_serve_refuses_bad_options_in_french(tmp_path, capsys):
     code = main(["ssh-serve", "--max-sessions", "0", "--authorized-keys", str(env_keys)])
     assert code == 1
     assert "--max-sessions" in capsys.readouterr().err
+
+
+@pytest.fixture
+def ssh_log(caplog):
+    """Records of ssh-serve's logger (it does not propagate: it writes its own file)."""
+    import logging
+
+    logger = logging.getLogger("cpf_tui.ssh")
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def test_authorized_keys_options_policy(tmp_path, ssh_log):
+    import time as time_module
+
+    from cpf_tui.ssh_server import parse_expiry
+
+    assert parse_expiry("20200101Z") == 1577836800.0
+    assert parse_expiry("202001011230Z") == 1577881800.0
+    assert parse_expiry("20200101123015Z") == 1577881815.0
+    assert parse_expiry("2020-01-01") is None and parse_expiry("20201301") is None
+
+    private = asyncssh.generate_private_key("ssh-ed25519")
+    key = asyncssh.import_public_key(private.export_public_key())
+    line = key.export_public_key().decode()
+    folder = tmp_path / "keys.d"
+    folder.mkdir(mode=0o700)
+    file = folder / "alice"
+
+    def entry_for(options: str):
+        file.write_text(f"{options} {line}")
+        file.chmod(0o600)
+        keys = AuthorizedKeys(folder).for_user("alice")
+        return None if keys is None else keys.match(key, "127.0.0.1", "127.0.0.1")
+
+    assert entry_for('command="/bin/sh"') is None
+    assert entry_for("permitopen=\"h:1\",no-pty") is None
+    assert "option non prise en charge : command" in ssh_log.text
+    assert entry_for('expiry-time="20200101"') is None
+    assert "expirée (expiry-time)" in ssh_log.text
+    assert entry_for('expiry-time="demain"') is None
+    future = time_module.strftime("%Y%m%d", time_module.localtime(time_module.time() + 86400 * 400))
+    assert entry_for(f'expiry-time="{future}"') is not None
+    assert entry_for('from="192.0.2.1"') is None
+    assert entry_for("restrict,no-port-forwarding").no_pty is True
+    assert entry_for("restrict,pty").no_pty is False
+    assert entry_for("no-pty").no_pty is True
+    assert entry_for("").no_pty is False
+    file.chmod(0o620)  # group-writable: refused at the next login, reason logged
+    assert AuthorizedKeys(folder).for_user("alice") is None
+    assert "est modifiable par d'autres comptes (droits 620)" in ssh_log.text
