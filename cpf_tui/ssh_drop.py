@@ -265,6 +265,8 @@ class DropSFTPServer(SFTPServer):
                 raise SFTPFailure("Ceci est un dossier, pas un fichier.")
             if stat.S_ISLNK(before.st_mode) or (stat.S_ISREG(before.st_mode) and before.st_nlink > 1):
                 raise SFTPPermissionDenied(NO_LINKS)
+            if not stat.S_ISREG(before.st_mode):  # a FIFO or device planted there would block or leak
+                raise SFTPPermissionDenied("Ceci n'est pas un fichier ordinaire : accès refusé.")
         elif writing and pflags & FXF_CREAT:
             self.quota.charge_entry()
         self._take_handle()

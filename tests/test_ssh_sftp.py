@@ -160,6 +160,9 @@ async def test_links_planted_on_the_server_are_never_served(server, alice_folder
             with pytest.raises(asyncssh.SFTPPermissionDenied, match="liens"):
                 await sftp.put(str(secret), name)
         await sftp.get("vrai.txt", str(tmp_path / "mien.txt"))
+        os.mkfifo(alice_folder / "tube")  # a FIFO would block the server if it were opened
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="pas un fichier ordinaire"):
+            await sftp.get("tube", str(tmp_path / "tube.txt"))
     assert secret.read_text() == "secret du serveur"
     assert not (tmp_path / "vole.txt").exists()
     assert (tmp_path / "mien.txt").read_text() == "à moi"
