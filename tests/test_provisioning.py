@@ -346,7 +346,9 @@ async def test_only_principals_registered_by_the_cdc_get_their_identifier_by_mai
     assert registration.principal_identifier in principal_mail.body
     assert "pour l'organisme Organisme réunionnais." in principal_mail.body
     assert (await Account.get(id=registration.principal_id)).phone == "+262692036728"
-    _id, operator_identifier = await orgs.create_operator(ctx, PersonInput("Grondin", "Léa", "lea@example.fr", "0639 01 12 34"))
+    _id, operator_identifier = await orgs.create_operator(
+        ctx, PersonInput("Grondin", "Léa", "lea@example.fr", "0639 01 12 34")
+    )
     operator_mail = await OutboxEmail.get(account_id=_id)
     assert operator_identifier not in operator_mail.body
     assert f"{operator.prenom} {operator.nom} vous le communique" in operator_mail.body

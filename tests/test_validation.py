@@ -133,7 +133,8 @@ def _ranges(region: str) -> list[str]:
 @st.composite
 def region_numbers(draw, regions):
     region = draw(st.sampled_from(regions))
-    digits = draw(st.sampled_from(_ranges(region)).flatmap(lambda p: st.from_regex(re.compile(p, re.ASCII), fullmatch=True)))
+    pattern = re.compile(draw(st.sampled_from(_ranges(region))), re.ASCII)
+    digits = draw(st.from_regex(pattern, fullmatch=True))
     number = phonenumbers.PhoneNumber(
         country_code=phonenumbers.country_code_for_region(region), national_number=int(digits)
     )

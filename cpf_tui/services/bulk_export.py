@@ -104,7 +104,9 @@ def instruction_lines(data: TemplateData, bulk: BulkSettings) -> list[str]:
         "   Un administrateur délégué reçoit toujours le profil Clôture.",
         "4. SIRET de l'établissement : choisissez-le dans la liste (vide = siège de l'organisme).",
         "5. Chaque adresse e-mail ne peut figurer qu'une fois et ne doit pas déjà être habilitée dans l'organisme.",
-        "6. Le numéro de téléphone est facultatif ; saisissez-le comme du texte (01 23 45 67 89).",
+        "6. Le numéro de téléphone est facultatif ; saisissez-le comme du texte : 01 23 45 67 89, 0692 03 67 28",
+        "   en outre-mer, +687 41 23 45 pour la Nouvelle-Calédonie, la Polynésie, Wallis-et-Futuna ou",
+        "   Saint-Pierre-et-Miquelon.",
     ]
     if bulk.min_rows:
         lines.append(

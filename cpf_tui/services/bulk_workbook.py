@@ -53,7 +53,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("nom", "Nom", 24, "Nom de famille (obligatoire)."),
     Column("prenom", "Prénom", 20, "Prénom (obligatoire)."),
     Column("email", "E-mail", 34, "Adresse e-mail professionnelle (obligatoire, unique).", ("courriel", "mail")),
-    Column("phone", "Téléphone", 18, "Numéro de téléphone (facultatif), par exemple 01 23 45 67 89.", ("tel",)),
+    Column(
+        "phone", "Téléphone", 18,
+        "Numéro de téléphone (facultatif), par exemple 01 23 45 67 89, 0692 03 67 28 ou +687 41 23 45.", ("tel",),
+    ),
     Column("role", "Rôle", 24, "Administrateur délégué ou Gestionnaire (liste déroulante)."),
     Column("profile", "Profil", 16, "Consultation, Création, Validation ou Clôture (liste déroulante)."),
     Column(

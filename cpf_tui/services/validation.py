@@ -295,7 +295,9 @@ def siret_from_number(value: object, label: str = "SIRET") -> str:
     checked by `validate_siret`."""
     digits = _spreadsheet_digits(value, label, "un SIRET")
     if len(digits) > 14:
-        raise ValidationError(f"{label} : le SIRET comporte 14 chiffres (nombre saisi : {digits}).", {label: "longueur"})
+        raise ValidationError(
+            f"{label} : le SIRET comporte 14 chiffres (nombre saisi : {digits}).", {label: "longueur"}
+        )
     return validate_siret(digits.zfill(14), label)
 
 
