@@ -527,6 +527,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
         await db.open_database(settings.database_url)
         try:
             await db.ensure_schema_current()
+            use_audit_key(settings)
             if args.command == "titulaires":
                 result = await holder_feed.import_holders(
                     args.file, ctx=ctx, report_dir=folder, as_system=True, ignore_errors=args.ignorer_erreurs,
