@@ -253,3 +253,7 @@ async def test_expired_temporary_password_gives_its_reservation_back(db, frozen_
     await fail(account.identifier)
     await account.refresh_from_db()
     assert account.failed_attempts == 1
+
+
+def test_the_longest_identifier_is_the_column_of_the_accounts():
+    assert auth.IDENTIFIER_MAX_LENGTH == Account._meta.fields_map["identifier"].max_length

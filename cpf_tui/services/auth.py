@@ -305,7 +305,6 @@ class _Attempt:
     """Consecutive failures counted, this attempt included when it was reserved."""
     wait: float
     """Seconds still to wait (the attempt is refused during a delay, and not reserved)."""
-    last_failed_at: datetime | None
     over_limit: bool = False
     """The account is locked or its counter reached the lock: the password is not verified."""
 
@@ -335,16 +334,16 @@ async def _reserve(typed: str, account: Any, security: SecuritySettings) -> _Att
     async with serialised_transaction() as conn:
         if account is None:
             failures, last = await _unknown_identifier_failures(typed, security, using_db=conn)
-            return _Attempt(failures, remaining_delay(failures, last, security), last)
+            return _Attempt(failures, remaining_delay(failures, last, security))
         fresh = await _lock_account_row(account.id, conn)
         failures = current_failures(fresh.failed_attempts, fresh.last_failed_at)
         wait = remaining_delay(failures, fresh.last_failed_at, security)
         if wait > 0:
-            return _Attempt(failures, wait, fresh.last_failed_at)
+            return _Attempt(failures, wait)
         now = clock.now()
         await Account.filter(id=account.id).using_db(conn).update(failed_attempts=failures + 1, last_failed_at=now)
         over_limit = fresh.locked_at is not None or failures >= security.lockout_lock_after
-        return _Attempt(failures + 1, 0.0, now, over_limit=over_limit)
+        return _Attempt(failures + 1, 0.0, over_limit=over_limit)
 
 
 async def _find_account(typed: str) -> Any:
