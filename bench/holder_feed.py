@@ -1,0 +1,279 @@
+"""Benchmark: the CDC feeds (holder file, yearly hours file) against a plain load of the same rows.
+
+Usage: `.venv/bin/python bench/holder_feed.py [--lines 1000000] [--database sqlite|postgres://...]
+[--lookup-holders 10000000]`
+
+- Baseline, measured in the same run: the file read and split on `;`, then the rows inserted as they are
+  into a bare table (SQLite: `executemany` in one transaction; PostgreSQL: asyncpg `COPY` by batches).
+- Feed: `holder_feed.import_holders` then `holder_feed.credit_hours` on a fresh migrated database.
+- PostgreSQL only, `--lookup-holders N` (0 to skip): N holders loaded through the feed in files of
+  1,000,000 lines (the load time is printed), then holders looked up by NIR through the service
+  (`holders.search`), p50 and p95.
+
+Each measure runs in a fresh subprocess so that its peak memory (ru_maxrss) is its own. Goals (issue 14):
+ratio ≤ 3, peak ≤ 200 MB whatever the size, lookup p95 ≤ 5 ms with 10,000,000 holders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GOAL_RATIO = 3.0
+GOAL_PEAK_MB = 200.0
+GOAL_P95_MS = 5.0
+YEAR = 2025
+CHUNK = 1_000_000
+BATCH = 5000
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_holders(path: Path, first: int, count: int) -> None:
+    from tests.feed_helpers import HOLDER_HEADER, holder_line
+
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(HOLDER_HEADER + "\n")
+        for index in range(first, first + count):
+            handle.write(holder_line(index) + "\n")
+
+
+def write_hours(path: Path, count: int) -> None:
+    from tests.feed_helpers import HOURS_HEADER, hours_line
+
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(HOURS_HEADER + "\n")
+        for index in range(count):
+            handle.write((hours_line(index, YEAR, hours=str(800 + index % 900)) if index % 3 == 0
+                          else hours_line(index, YEAR, ratio=str(50 + index % 51))) + "\n")
+
+
+def _split_batches(path: Path):
+    with path.open(encoding="utf-8") as handle:
+        handle.readline()
+        batch = []
+        for line in handle:
+            batch.append(tuple(line.rstrip("\n").split(";")))
+            if len(batch) == BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def child_baseline(path: Path, url: str) -> dict[str, float]:
+    """Read, split and insert the rows as they are into a bare table."""
+    with path.open(encoding="utf-8") as handle:
+        width = len(handle.readline().split(";"))
+    columns = [f"c{i}" for i in range(width)]
+    start = time.perf_counter()
+    count = 0
+    if url.startswith("sqlite://"):
+        import sqlite3
+
+        conn = sqlite3.connect(url[len("sqlite://"):])
+        conn.execute(f"CREATE TABLE bare ({', '.join(c + ' TEXT' for c in columns)})")
+        conn.execute("BEGIN")
+        marks = ", ".join("?" for _ in columns)
+        for batch in _split_batches(path):
+            conn.executemany(f"INSERT INTO bare VALUES ({marks})", batch)
+            count += len(batch)
+        conn.commit()
+        conn.close()
+    else:
+        import asyncpg
+
+        async def copy() -> int:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(f"CREATE TABLE bare ({', '.join(c + ' text' for c in columns)})")
+                done = 0
+                for batch in _split_batches(path):
+                    await conn.copy_records_to_table("bare", records=batch, columns=columns)
+                    done += len(batch)
+                return done
+            finally:
+                await conn.close()
+
+        count = asyncio.run(copy())
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "rows": count}
+
+
+def child_feed(holders_path: Path, hours_path: Path, url: str, reports: Path) -> dict[str, float]:
+    from cpf_tui import db
+    from cpf_tui.services import holder_feed
+    from cpf_tui.services.context import RequestContext
+
+    async def go() -> dict[str, float]:
+        await db.migrate(url)
+        await db.open_database(url)
+        try:
+            ctx = RequestContext(terminal="bench")
+            start = time.perf_counter()
+            loaded = await holder_feed.import_holders(holders_path, ctx=ctx, report_dir=reports, as_system=True)
+            holders_seconds = time.perf_counter() - start
+            assert loaded.applied and not loaded.error_count, loaded.describe()[:5]
+            start = time.perf_counter()
+            credited = await holder_feed.credit_hours(hours_path, year=YEAR, ctx=ctx, report_dir=reports,
+                                                      as_system=True)
+            hours_seconds = time.perf_counter() - start
+            assert credited.applied and not credited.error_count, credited.describe()[:5]
+            start = time.perf_counter()
+            again = await holder_feed.import_holders(holders_path, ctx=ctx, report_dir=reports, as_system=True)
+            again_seconds = time.perf_counter() - start
+            assert again.unchanged == loaded.created
+            return {"holders_seconds": holders_seconds, "hours_seconds": hours_seconds,
+                    "again_seconds": again_seconds, "created": loaded.created, "credited": credited.credited,
+                    "peak_mb": peak_mb()}
+        finally:
+            await db.close_database()
+
+    return asyncio.run(go())
+
+
+def child_lookup(url: str, holders: int, folder: Path) -> dict[str, float]:
+    """Load `holders` holders through the feed (files of CHUNK lines), then time lookups by NIR."""
+    from cpf_tui import db
+    from cpf_tui.services import holder_feed
+    from cpf_tui.services import holders as holder_service
+    from cpf_tui.services.context import RequestContext
+    from tests.feed_helpers import valid_nir
+
+    async def go() -> dict[str, float]:
+        from models import Role
+        from tests.factories import make_account
+
+        await db.migrate(url)
+        await db.open_database(url)
+        try:
+            ctx = RequestContext(terminal="bench")
+            start = time.perf_counter()
+            first = 0
+            while first < holders:
+                count = min(CHUNK, holders - first)
+                path = folder / "chunk.csv"
+                write_holders(path, first, count)
+                result = await holder_feed.import_holders(path, ctx=ctx, report_dir=folder, as_system=True)
+                assert result.created == count, result.describe()[:3]
+                first += count
+                print(f"  {first:,} titulaires chargés ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+            load_seconds = time.perf_counter() - start
+            operator = await make_account(Role.OPERATOR)  # first login done, like the test suite's
+            user = RequestContext(account_id=operator.id)
+            rng = random.Random(14)
+            timings = []
+            for attempt in range(2200):
+                nir = valid_nir(rng.randrange(holders))
+                begin = time.perf_counter()
+                found = await holder_service.search(user, nir=nir)
+                elapsed = time.perf_counter() - begin
+                assert len(found) == 1
+                if attempt >= 200:  # warm-up left out
+                    timings.append(elapsed * 1000)
+            timings.sort()
+            return {"load_seconds": load_seconds, "p50_ms": timings[len(timings) // 2],
+                    "p95_ms": timings[int(len(timings) * 0.95)], "peak_mb": peak_mb()}
+        finally:
+            await db.close_database()
+
+    return asyncio.run(go())
+
+
+def run_child(*args: str) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", *args], check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def database_url(server: str, base: Path, name: str):
+    """A context giving an empty database: a SQLite file in `base`, or a scratch PostgreSQL database."""
+    import contextlib
+
+    if server == "sqlite":
+        return contextlib.nullcontext(f"sqlite://{base / (name + '.sqlite3')}")
+    from bench.bulk_import import scratch_database
+
+    return scratch_database(server)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--database", default="sqlite", help="sqlite (temporary file) or a postgres:// URL")
+    parser.add_argument("--lookup-holders", type=int, default=10_000_000,
+                        help="PostgreSQL: holders loaded before timing lookups by NIR (0: skip)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "baseline":
+            figures = child_baseline(Path(rest[0]), rest[1])
+        elif kind == "feed":
+            figures = child_feed(Path(rest[0]), Path(rest[1]), rest[2], Path(rest[3]))
+        else:
+            figures = child_lookup(rest[0], int(rest[1]), Path(rest[2]))
+        print(json.dumps(figures))
+        return 0
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        if not os.environ.get("CPF_TUI_AUDIT__KEY_FILE"):  # the children sign the journal with a key of their own
+            from cpf_tui.services import audit_key
+
+            os.environ["CPF_TUI_AUDIT__KEY_FILE"] = str(audit_key.create_key(base / "audit.key").path)
+        holders_path, hours_path = base / "titulaires.csv", base / "heures.csv"
+        write_holders(holders_path, 0, args.lines)
+        write_hours(hours_path, args.lines)
+        sizes = holders_path.stat().st_size / 2**20, hours_path.stat().st_size / 2**20
+        with database_url(args.database, base, "plain-holders") as url:
+            plain_holders = run_child("baseline", str(holders_path), url)
+        with database_url(args.database, base, "plain-hours") as url:
+            plain_hours = run_child("baseline", str(hours_path), url)
+        with database_url(args.database, base, "feed") as url:
+            feed = run_child("feed", str(holders_path), str(hours_path), url, str(base))
+        lookup = None
+        if args.database != "sqlite" and args.lookup_holders:
+            with database_url(args.database, base, "lookup") as url:
+                lookup = run_child("lookup", url, str(args.lookup_holders), str(base))
+    backend = "SQLite" if args.database == "sqlite" else "PostgreSQL"
+    baseline = "executemany" if backend == "SQLite" else "COPY"
+    print(f"{backend} — {args.lines:,} lignes par fichier (titulaires {sizes[0]:.1f} Mo, heures {sizes[1]:.1f} Mo)")
+    ratios = []
+    for label, seconds, plain in (
+        ("Titulaires (création)", feed["holders_seconds"], plain_holders),
+        ("Heures CPF", feed["hours_seconds"], plain_hours),
+        ("Titulaires (2e passage, aucun changement)", feed["again_seconds"], plain_holders),
+    ):
+        ratio = seconds / plain["seconds"]
+        ratios.append(ratio)
+        print(f"{label:<44}: {seconds:7.1f} s, {args.lines / seconds:9,.0f} lignes/s ; "
+              f"{baseline} brut {plain['seconds']:.1f} s ({args.lines / plain['seconds']:,.0f} lignes/s) ; "
+              f"ratio {ratio:.1f}")
+    peak = feed["peak_mb"]
+    print(f"Pic mémoire de l'alimentation : {peak:.0f} Mo (brut : {plain_holders['peak_mb']:.0f} Mo)")
+    if lookup is not None:
+        print(f"Recherche par NIR avec {args.lookup_holders:,} titulaires (chargés par l'alimentation en "
+              f"{lookup['load_seconds']:.0f} s) : p50 {lookup['p50_ms']:.2f} ms, p95 {lookup['p95_ms']:.2f} ms")
+    print(f"Objectifs : ratio ≤ {GOAL_RATIO:.0f} -> {'atteint' if max(ratios) <= GOAL_RATIO else 'NON atteint'} ; "
+          f"pic ≤ {GOAL_PEAK_MB:.0f} Mo -> {'atteint' if peak <= GOAL_PEAK_MB else 'NON atteint'}"
+          + ("" if lookup is None else f" ; p95 ≤ {GOAL_P95_MS:.0f} ms -> "
+             f"{'atteint' if lookup['p95_ms'] <= GOAL_P95_MS else 'NON atteint'}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
