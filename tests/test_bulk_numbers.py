@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,46 @@ def test_numbers_elsewhere_keep_their_message(tmp_path: Path):
         "Ligne 6, colonne « Service », valeur « 2024 » : un nombre a été saisi là où du texte est attendu : "
         "mettez la cellule au format Texte."
     ]
+
+
+async def test_workbook_saved_by_libreoffice_calc_imports_like_the_template(world, tmp_path):
+    """`tests/fixtures/habilitation-libreoffice.xlsx`: the template filled with numbers where a user typed
+    phones and SIRETs into General cells, saved by LibreOffice Calc 7.4 (`soffice --headless --convert-to
+    xlsx`, see `tests/fixtures/make_libreoffice_workbook.py`)."""
+    from models import Organisation, StructureType
+    from tests.fixtures import make_libreoffice_workbook as lo
+
+    organisation = await Organisation.create(
+        siret=lo.HEAD_SIRET, siren=lo.SIREN, raison_sociale="Zéro en tête", address="1 rue de Paris, 97400 Saint-Denis",
+        contact_email="contact@example.re", structure_type=StructureType.UNIQUE,
+    )
+    head = await Establishment.create(organisation=organisation, siret=lo.HEAD_SIRET, name=lo.ESTABLISHMENTS[0][1],
+                                      is_head_office=True)
+    secondary = await Establishment.create(organisation=organisation, siret=lo.SECONDARY_SIRET,
+                                           name=lo.ESTABLISHMENTS[1][1])
+    saved = load_workbook(lo.FIXTURE)
+    with zipfile.ZipFile(lo.FIXTURE) as archive:
+        assert b"<Application>LibreOffice/7.4" in archive.read("docProps/app.xml")
+        assert "xl/sharedStrings.xml" in archive.namelist()  # LibreOffice's way, not openpyxl's inline strings
+    assert isinstance(saved["Habilitations"]["D2"].value, int)  # numbers, as typed into General cells
+    assert isinstance(saved["Habilitations"]["G3"].value, int)  # a SIRET without its leading zeros
+
+    # The same rows typed as text, as the template's Text cells keep them.
+    text_rows = [
+        [validation.format_phone(validation.phone_from_number(c)) if i == 3 and isinstance(c, int)
+         else lo.SECONDARY_SIRET if i == 6 and c else c for i, c in enumerate(row)]
+        for row in lo.typed_rows()
+    ]
+    from_text = parse_workbook(write_book(tmp_path / "texte.xlsx", text_rows))
+    from_libreoffice = parse_workbook(lo.FIXTURE)
+    assert from_libreoffice.errors == [] and from_text.errors == []
+    assert from_libreoffice.rows == from_text.rows
+
+    result = await bulk.import_workbook(lo.FIXTURE, siret=organisation.siret, ctx=world.operator_ctx,
+                                        output_dir=tmp_path / "out")
+    assert result.created == ROWS
+    by_email = {a.email: a for a in await Account.filter(organisation=organisation)}
+    assert by_email["Agent.1@example.fr"].phone == "+262692036728"
+    assert by_email["Agent.2@example.fr"].phone == "+262693123456"
+    assert by_email["Agent.1@example.fr"].establishment_id == secondary.id
+    assert by_email["Agent.0@example.fr"].establishment_id == head.id
