@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,10 @@ from cpf_tui.services.context import RequestContext
 
 IDLE_CHECK_SECONDS = 5.0
 """How often the idle lock and the 12-hour limit are checked (a key press checks them too)."""
+HANGUP_EXIT_SECONDS = 1.8
+"""After SIGHUP or SIGTERM the process ends within this delay, even if its shutdown hangs."""
+HANGUP_JOURNAL_SECONDS = 1.0
+"""Longest wait for the journal entry of a hang-up (the watchdog comes after it)."""
 TOUCH_INTERVAL_SECONDS = 60.0
 """Key presses re-check the session and record its last activity at most this often."""
 OUTPUT_SWITCH_INTERVAL = 0.001
@@ -74,9 +79,11 @@ class CpfApp(App[int]):
     COMMANDS = {_palette_commands}
 
     def __init__(self, settings: Settings, *, request_context: RequestContext | None = None) -> None:
+        from cpf_tui.textual_internals import use_safe_terminal_writer
         from screens.widgets.french import use_french_descriptions
 
         use_french_descriptions()
+        use_safe_terminal_writer()
         super().__init__()
         self.settings = settings
         self.request_context = request_context or RequestContext(terminal=os.environ.get("TERM", ""))
@@ -205,6 +212,11 @@ class CpfApp(App[int]):
         if getattr(self, "_hanging_up", False):
             return
         self._hanging_up = True
+        # Whatever happens next (a database that does not answer, a terminal write that never ends),
+        # the process is gone within HANGUP_EXIT_SECONDS: nothing else would ever reap it.
+        watchdog = threading.Timer(HANGUP_EXIT_SECONDS, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
         self.run_worker(self._end_after_hangup(signal.Signals(signum).name), group="hangup", exit_on_error=False)
 
     async def _end_after_hangup(self, signal_name: str) -> None:
@@ -216,7 +228,7 @@ class CpfApp(App[int]):
                 await asyncio.wait_for(
                     audit.record("session.hangup", ctx=self.context, actor_identifier=self.session.identifier,
                                  after={"signal": signal_name}),
-                    timeout=3,
+                    timeout=HANGUP_JOURNAL_SECONDS,
                 )
         finally:
             # Even when the journal cannot be written, the session must end before SIGKILL comes.

@@ -130,3 +130,41 @@ def test_sigterm_while_logged_in_is_journalled(db_url, tmp_path):
     assert event.after == {"signal": "SIGTERM"}
     assert event.ssh_user == "alice" and event.ssh_key_fingerprint == "SHA256:cle"
     assert event.actor_identifier == identifier
+
+
+HANGUP_TRIES = 50
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    """Reap `pid` if it ends within `seconds`; True when it did."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_closing_the_terminal_always_ends_the_process_within_two_seconds(db_url, tmp_path):
+    """The terminal closed (SIGHUP + SIGCONT, then EIO) just after the login screen appears, 50 times.
+
+    Before, 1 process in 10 stayed alive for ever: Textual's output thread died on EIO and the App,
+    shutting down, waited on its full queue (cpf_tui/textual_internals.TerminalWriter).
+    """
+    stuck = []
+    for attempt in range(HANGUP_TRIES):
+        app = PtyApp(db_url, tmp_path)
+        try:
+            app.wait_for("Connexion à l'espace de gestion CPF")
+            os.close(app.master)  # the SSH client or the terminal window went away
+            app.closed = True
+            if not _gone_within(app.pid, 2.0):
+                stuck.append(attempt)
+        finally:
+            try:
+                os.killpg(app.pid, signal.SIGKILL)
+                os.waitpid(app.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+    assert stuck == []

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from screens.widgets import internals
+from cpf_tui import textual_internals as internals
 
 Cell = Text | str
 """A cell: `rich.text.Text` for outside data (never markup), or a plain string."""

@@ -1,0 +1,78 @@
+"""The private Textual APIs cpf-tui relies on, in one place (Textual is pinned in pyproject.toml).
+
+Each function names what it relies on; `tests/test_textual_internals.py` fails when a Textual release
+changes one of them. docs/development.md lists the others still used by the App (screen memory,
+prepared home).
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import TYPE_CHECKING, Any
+
+from textual.drivers._writer_thread import WriterThread
+
+if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
+WRITE_TIMEOUT_SECONDS = 2.0
+"""Longest a frame may wait for the output thread before it is dropped (the terminal stopped reading)."""
+
+
+def size_table_now(table: DataTable[Any]) -> None:
+    """Measure a DataTable's new rows and columns now, as its own idle handler would do later.
+
+    Relies on `DataTable._require_update_dimensions`, `_new_rows` and `_update_dimensions` (the body
+    of `DataTable._on_idle` in Textual 8.2).
+    """
+    if not table._require_update_dimensions:
+        return
+    table._require_update_dimensions = False
+    new_rows = table._new_rows.copy()
+    table._new_rows.clear()
+    table._update_dimensions(new_rows)
+
+
+class TerminalWriter(WriterThread):
+    """Textual's output thread, made safe for a terminal that goes away (SSH client closed, pty hung up).
+
+    Textual's writer dies on the first failed write (EIO after a hang-up) and its bounded queue then
+    blocks every later write forever: the App, shutting down, was stuck writing "disable mouse" and
+    ignored SIGTERM. A SIGCONT sent with the SIGHUP also makes Textual start a second writer. Here a
+    failed write switches the thread to discarding what it is given, and a write never waits more than
+    WRITE_TIMEOUT_SECONDS: output to a dead terminal is dropped, never waited for.
+
+    Relies on `WriterThread._queue`, `_file` and `run` (textual/drivers/_writer_thread.py, Textual 8.2).
+    """
+
+    terminal_gone = False
+
+    def write(self, text: str) -> None:
+        if self.terminal_gone or (self._started.is_set() and not self.is_alive()):
+            return
+        try:
+            self._queue.put(text, timeout=WRITE_TIMEOUT_SECONDS)
+        except queue.Full:
+            self.terminal_gone = True
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except OSError:
+            self.terminal_gone = True
+            while self._queue.get() is not None:  # keep the queue moving until stop()
+                pass
+
+    def stop(self) -> None:
+        try:
+            self._queue.put(None, timeout=WRITE_TIMEOUT_SECONDS)
+        except queue.Full:
+            return
+        self.join(WRITE_TIMEOUT_SECONDS)
+
+
+def use_safe_terminal_writer() -> None:
+    """Make Textual's Linux driver write through `TerminalWriter` (idempotent; before the App starts)."""
+    from textual.drivers import linux_driver
+
+    linux_driver.WriterThread = TerminalWriter  # type: ignore[misc]

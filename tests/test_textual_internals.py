@@ -1,0 +1,58 @@
+"""The private Textual APIs of cpf_tui/textual_internals.py: each fails here if a Textual release changes it."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from cpf_tui.textual_internals import WRITE_TIMEOUT_SECONDS, TerminalWriter, size_table_now
+from screens.widgets.table import CpfTable
+
+
+class _TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield CpfTable(id="table")
+
+
+async def test_a_filled_table_has_its_column_widths_before_the_next_frame():
+    app = _TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(CpfTable)
+        table.add_columns("N°", "Statut")
+        await pilot.pause()
+        table.replace_rows([((Text("DF-1"), Text("En cours d'élaboration")), "1")])
+        # Without size_table_now the widths wait for the table's next idle moment (a frame later).
+        assert [column.get_render_width(table) for column in table.ordered_columns][1] >= len("En cours d'élaboration")
+        assert not table._require_update_dimensions
+        size_table_now(table)  # nothing left to do: a no-op
+
+
+class _DeadTerminal(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+
+def test_the_output_thread_drops_writes_once_the_terminal_is_gone():
+    writer = TerminalWriter(_DeadTerminal())
+    writer.start()
+    started = time.monotonic()
+    for _ in range(1000):  # Textual's writer blocks for ever after 30 queued writes to a dead terminal
+        writer.write("x" * 100)
+    writer.stop()
+    assert time.monotonic() - started < WRITE_TIMEOUT_SECONDS
+    assert writer.terminal_gone
+    assert not writer.is_alive()
+
+
+def test_the_output_thread_writes_everything_to_a_live_terminal():
+    sink = io.StringIO()
+    writer = TerminalWriter(sink)
+    writer.start()
+    for index in range(100):
+        writer.write(f"{index};")
+    writer.stop()
+    assert sink.getvalue() == "".join(f"{index};" for index in range(100))
+    assert not writer.terminal_gone
