@@ -141,7 +141,9 @@ def test_alice_cannot_reach_bobs_folder_or_the_disk_from_the_application(server,
         ]
         for typed, expected in attempts:
             term.send("C-u")
+            term.wait_for("Chemin du classeur .xlsx (Ctrl+O")  # the field is empty (placeholder shown)
             term.type(typed)
+            term.wait_for(typed[-20:])  # the keys reached the field (Textual moves focus after queued keys)
             term.send("Enter")
             screen = term.wait_for(expected)
             assert "40 compte(s)" not in screen and "n'est pas un classeur" not in screen, screen
