@@ -206,7 +206,7 @@ class HolderFeedScreen(CpfScreen):
         self.refresh_bindings()
         bar = self.progress
         bar.display = True
-        bar.update(total=max(path.stat().st_size, 1), progress=0)
+        bar.update(total=None, progress=0)
         self.show_report([])
         self.show_status("Lecture du fichier…")
 

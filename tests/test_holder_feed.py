@@ -302,3 +302,22 @@ async def test_a_missing_file_gets_a_french_message(db, tmp_path):
     with pytest.raises(ValidationError) as error:
         await load(tmp_path / "absent.csv", tmp_path)
     assert "introuvable" in error.value.message
+
+
+async def test_the_constraint_stops_a_second_credit_the_checks_did_not_see(db, tmp_path, monkeypatch):
+    """As if another process credited the same year between the checks and the apply step."""
+    from cpf_tui.errors import Conflict
+
+    await _holders(tmp_path, 2)
+    path = write_feed(tmp_path / "h.csv", HOURS_HEADER, [hours_line(0, 2025), hours_line(1, 2025)])
+    await credit(path, tmp_path)
+    before = await feed_state()
+
+    async def checks_blind(staging, year):
+        return None
+
+    monkeypatch.setattr(holder_feed, "_hours_errors", checks_blind)
+    with pytest.raises(Conflict) as error:
+        await credit(path, tmp_path)
+    assert "rien n'a été modifié" in error.value.message
+    assert await feed_state() == before and await check_ledger() == []

@@ -443,13 +443,20 @@ async def _run(
         except _Rejected:
             result.applied = False
             await _audit(kind, result, ctx, actor, ignore_errors)
-        except IntegrityError:
+        except Exception as exc:
+            if not _is_unique_violation(exc, IntegrityError):
+                raise
             raise Conflict("Un autre traitement vient de modifier les mêmes titulaires ou heures : rien n'a été "
                            "modifié, relancez l'alimentation.") from None
     finally:
         reader.close()
     tell("Terminé")
     return result
+
+
+def _is_unique_violation(exc: BaseException, orm_error: type[BaseException]) -> bool:
+    """A uniqueness rule hit by another writer: Tortoise's IntegrityError (SQLite), asyncpg's own (PostgreSQL)."""
+    return isinstance(exc, orm_error) or type(exc).__name__ in ("UniqueViolationError", "IntegrityError")
 
 
 def _write_refusal(path: Path, error: LineError) -> None:
