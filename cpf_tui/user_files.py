@@ -9,8 +9,9 @@ drop folder, the same folder SFTP serves:
 - a refused path gets one French message whatever the rest of the disk holds: the path is never
   looked at outside the folder, so the answer tells nothing about what exists there.
 
-Locally (no SSH) the person owns the machine's account: the picker is rooted in the data folder and
-says so, bare names are resolved against it, and other paths are taken as typed.
+Locally (no SSH) the person owns the machine's account: the picker is rooted in the data folder (the
+training sandbox's folder in `cpf-tui demo`, where its sample workbooks are) and says so, bare names
+are resolved against it, and other paths are taken as typed.
 
 Kept free of Textual: the screens and tests use it.
 """
@@ -43,6 +44,7 @@ class UserFiles:
 
     root: Path
     over_ssh: bool
+    local_name: str = "votre dossier de données"
 
     @classmethod
     def for_session(cls, data_path: Path, env: Mapping[str, str] | None = None) -> UserFiles:
@@ -53,11 +55,21 @@ class UserFiles:
             return cls(Path(os.path.realpath(Path(drop).expanduser())), True)
         return cls(Path(data_path).expanduser().resolve(), False)
 
+    @classmethod
+    def for_settings(cls, settings, env: Mapping[str, str] | None = None) -> UserFiles:  # noqa: ANN001 - Settings
+        """`for_session`, except that the training sandbox's local root is its own folder."""
+        files = cls.for_session(settings.data_path, env)
+        url = settings.database.url or ""
+        if files.over_ssh or not settings.sandbox or not url.startswith("sqlite://"):
+            return files
+        folder = Path(url[len("sqlite://"):].split("?", 1)[0]).expanduser().resolve().parent
+        return cls(folder, False, "le dossier du bac à sable")
+
     # -- what the person is told ------------------------------------------------------------
     @property
     def place(self) -> str:
         """The folder in a French sentence (its server path is never shown over SSH)."""
-        return "votre dossier de dépôt" if self.over_ssh else f"votre dossier de données ({display(self.root)})"
+        return "votre dossier de dépôt" if self.over_ssh else f"{self.local_name} ({display(self.root)})"
 
     def shown(self, path: Path) -> str:
         """A path as the person should see it: relative to the drop folder over SSH."""

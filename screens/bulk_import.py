@@ -212,7 +212,7 @@ class BulkImportScreen(CpfScreen):
     @property
     def files(self) -> UserFiles:
         """Where this person's files are (the SSH drop folder, or the local data folder)."""
-        return UserFiles.for_session(self.settings.data_path)
+        return UserFiles.for_settings(self.settings)
 
     def _folder(self) -> Path:
         return self.files.output_folder(self.settings.data_path / "exports")

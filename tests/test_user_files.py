@@ -65,3 +65,18 @@ def test_locally_the_data_folder_is_the_root_and_paths_are_taken_as_typed(tmp_pa
     assert files.resolve("a.xlsx") == (tmp_path / "data").resolve() / "a.xlsx"
     assert files.resolve(str(tmp_path / "x.xlsx")) == tmp_path / "x.xlsx"
     assert files.shown(tmp_path / "x.xlsx") == str(tmp_path / "x.xlsx")
+
+
+def test_the_training_sandbox_roots_local_files_in_its_own_folder(tmp_path):
+    from types import SimpleNamespace
+
+    def settings(sandbox: bool, url: str):
+        return SimpleNamespace(data_path=tmp_path / "data", sandbox=sandbox, database=SimpleNamespace(url=url))
+
+    sandbox = settings(True, f"sqlite://{tmp_path / 'formation' / 'sandbox.sqlite3'}")
+    files = UserFiles.for_settings(sandbox, {})
+    assert files.root == (tmp_path / "formation").resolve() and not files.over_ssh
+    assert files.place == f"le dossier du bac à sable ({(tmp_path / 'formation').resolve()})"
+    assert UserFiles.for_settings(settings(False, "sqlite:///x/db.sqlite3"), {}).root == (tmp_path / "data").resolve()
+    over_ssh = UserFiles.for_settings(sandbox, {"CPF_TUI_DROP_DIR": str(tmp_path / "depot" / "alice")})
+    assert over_ssh.over_ssh and over_ssh.root == (tmp_path / "depot" / "alice").resolve()
