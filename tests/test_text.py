@@ -87,3 +87,14 @@ def test_report_workbooks_write_controls_out(tmp_path):
     ])])
     values = [row[0] for row in load_workbook(path).active.iter_rows(min_row=2, values_only=True)]
     assert values == ["\\x1b]2;PWNED\\x07X", "Dupont\\u202etnopuD", "deux\nlignes\\x01"]
+
+
+def test_the_bulk_result_workbook_uses_the_same_rule(tmp_path):
+    from openpyxl import load_workbook
+
+    from cpf_tui.services.bulk_export import RESULT_SHEET, write_result
+
+    row = ["ABCD2345", "Dupont\u202etnopuD", "a\x01b", "e@x.fr", "", "Gestionnaire", "Clôture", "", "", "", 1]
+    path = write_result(tmp_path / "resultat.xlsx", "Titre", [row])
+    values = list(load_workbook(path)[RESULT_SHEET].iter_rows(min_row=3, values_only=True))[0]
+    assert values[1] == "Dupont\\u202etnopuD" and values[2] == "a\\x01b"

@@ -16,6 +16,7 @@ from typing import Any
 
 from cpf_tui.config import BulkSettings
 from cpf_tui.services.bulk_workbook import BULK_ROLES, COLUMNS, SHEET_NAME
+from cpf_tui.services.xlsx_export import clean_text
 from models.enums import Profile
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -26,10 +27,8 @@ TEXT_FORMAT_COLUMNS = ("phone", "siret")
 """Template columns whose offered rows are formatted as Text: a number typed there would lose digits."""
 
 
-def _clean(value: str) -> str:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return ILLEGAL_CHARACTERS_RE.sub("", value)
+_clean = clean_text
+"""Text as the workbook holds it: the workbook writer's one rule (controls written out, see xlsx_export)."""
 
 
 def set_text(cell: Any, value: Any) -> Any:
