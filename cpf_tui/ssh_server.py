@@ -39,6 +39,7 @@ from asyncssh.stream import SSHServerStreamSession
 from cpf_tui.errors import ConfigError
 from cpf_tui.ssh_drop import DropQuota, DropSFTPServer, HandleBudget, ensure_user_folder, valid_ssh_user
 from cpf_tui.ssh_env import session_environment
+from cpf_tui.text import display
 
 log = logging.getLogger("cpf_tui.ssh")
 
@@ -528,7 +529,9 @@ class CpfSSHServer(asyncssh.SSHServer):
                      self.ssh_user or "-", self.peer)
 
     def begin_auth(self, username: str) -> bool:
-        self.ssh_user = username
+        # A name that cannot be an SSH user is kept written out: it reaches the log inert, and never
+        # matches a key file or a drop folder (a backslash is not allowed in either).
+        self.ssh_user = username if valid_ssh_user(username) else display(username)[:64]
         return True
 
     def public_key_auth_supported(self) -> bool:

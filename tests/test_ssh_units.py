@@ -189,3 +189,15 @@ def test_authorized_keys_options_policy(tmp_path, ssh_log):
     file.chmod(0o620)  # group-writable: refused at the next login, reason logged
     assert AuthorizedKeys(folder).for_user("alice") is None
     assert "est modifiable par d'autres comptes (droits 620)" in ssh_log.text
+
+
+def test_a_user_name_that_cannot_be_one_is_kept_written_out():
+    """asyncssh already refuses most control characters (SASLprep); whatever gets through is logged inert
+    and can never name a key file or a drop folder."""
+    from cpf_tui.ssh_server import CpfSSHServer
+
+    server = CpfSSHServer(None)  # type: ignore[arg-type]
+    server.begin_auth("alice")
+    assert server.ssh_user == "alice"
+    server.begin_auth("a\u200bb\x1b]2;x")
+    assert server.ssh_user == "a\\u200bb\\x1b]2;x" and not valid_ssh_user(server.ssh_user)
