@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from cpf_tui import db as db_module  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
-from tests.test_ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib, seed_accounts  # noqa: E402
+from tests.ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib, seed_accounts  # noqa: E402
 
 GOAL_MB_PER_SESSION = 100.0
 GOAL_LOGIN_SCREEN_S = 1.0

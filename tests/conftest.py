@@ -17,6 +17,9 @@ from cpf_tui import db as db_module
 from cpf_tui.clock import FrozenClock
 from cpf_tui.config import Settings
 
+pytest_plugins = ["tests.bulk_support"]
+"""Fixtures of the bulk-habilitation tests (`world`), available to every test module."""
+
 PG_URL = os.environ.get("CPF_TUI_TEST_PG_URL", "")
 
 

@@ -9,6 +9,7 @@ from stdnum.fr import siren as siren_mod
 from stdnum.fr import siret as siret_mod
 
 from cpf_tui.services import passwords
+from cpf_tui.services.context import RequestContext
 from models import Account, AccountStatus, Establishment, Holder, Organisation, Profile, Role, StructureType
 
 _counter = itertools.count(1)
@@ -106,3 +107,16 @@ async def make_holder(nir: str = "", **fields) -> Holder:
     )
     defaults.update(fields)
     return await Holder.create(nir=nir, **defaults)
+
+
+ORIGIN = RequestContext(terminal="xterm-256color", ssh_user="claire", ssh_key_fingerprint="SHA256:abc",
+                        peer="192.0.2.10:52022")
+"""Where the logins of the service tests come from (an SSH session)."""
+
+
+async def login(account: Account) -> RequestContext:
+    """Log `account` in through the login service (password DEFAULT_PASSWORD); its request context."""
+    from cpf_tui.services import auth
+
+    info = await auth.authenticate(account.identifier, DEFAULT_PASSWORD, ORIGIN)
+    return ORIGIN.as_account(info.account_id, info.session_token)

@@ -15,6 +15,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 from textual.worker import WorkerState
 
+SIZE = (80, 24)
+"""The terminal size every Pilot test runs at."""
 WAIT_SECONDS = 30.0
 """Longest wait for anything in a Pilot test; reaching it fails the test with what was awaited."""
 
@@ -49,11 +51,21 @@ async def _finished(worker) -> None:  # noqa: ANN001 - a Textual Worker
         pass
 
 
+def _busy(app: App[object]) -> bool:
+    return any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in app.workers)
+
+
 async def settle(pilot: Pilot[object], *, timeout: float = WAIT_SECONDS) -> None:
-    """Let the App handle pending messages, finish its workers, and handle what they posted."""
-    await pilot.pause()
-    await workers_done(pilot.app, timeout=timeout)
-    await pilot.pause()
+    """Let the App handle pending messages and finish its workers, until a pause starts no new worker."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause()
+        await workers_done(pilot.app, timeout=max(deadline - time.monotonic(), 0.1))
+        await pilot.pause()
+        if not _busy(pilot.app):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"l'application ne se stabilise pas (écran {_screen_name(pilot)})")
 
 
 async def wait_until(pilot: Pilot[object], condition: Callable[[], bool], what: str, *,
@@ -103,3 +115,54 @@ async def open_section(pilot: Pilot[object], section: str) -> None:
 def text_of(screen, selector: str) -> str:  # noqa: ANN001 - any Textual screen
     """The text shown by the Static `selector` of `screen`."""
     return str(screen.query_one(selector, Static).content)
+
+
+class FakeMonotonic:
+    """The App's idle clock, advanced by the tests."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def new_app(settings):  # noqa: ANN001, ANN201 - Settings -> CpfApp
+    """The App with an idle clock the test advances (`app.monotonic.advance(seconds)`)."""
+    from cpf_tui.app import make_app
+
+    app = make_app(settings)
+    app.monotonic = FakeMonotonic()
+    return app
+
+
+async def type_login(pilot: Pilot[object], identifier: str, password: str) -> None:
+    """On the login screen: the identifier (field emptied first), Entrée, the password, Entrée."""
+    from screens.login import LoginScreen
+
+    login = pilot.app.screen
+    assert isinstance(login, LoginScreen)
+    login.identifier_input.focus()
+    await pilot.press("ctrl+u", *identifier, "enter", *password, "enter")
+    await settle(pilot)
+
+
+async def login_and_open(pilot: Pilot[object], account, section: str) -> None:  # noqa: ANN001
+    """Log in with the keyboard (the factories' default password) and open a home section."""
+    from tests.factories import DEFAULT_PASSWORD
+
+    await log_in_with_keys(pilot, account.identifier, DEFAULT_PASSWORD)
+    await open_section(pilot, section)
+
+
+async def type_into(pilot: Pilot[object], text: str) -> None:
+    """Replace the focused field's text with `text`."""
+    await pilot.press("ctrl+a", "ctrl+k", *text)
+
+
+def bound_actions(screen) -> set[str]:  # noqa: ANN001 - any Textual screen
+    """The actions the key bar offers as available on `screen`."""
+    return {active.binding.action for active in screen.active_bindings.values() if active.enabled}

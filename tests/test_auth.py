@@ -12,11 +12,8 @@ from cpf_tui.errors import AuthenticationFailed, SessionEnded
 from cpf_tui.services import auth, passwords, provisioning
 from cpf_tui.services.context import RequestContext
 from models import Account, AccountStatus, AppSession, AuditEvent, OutboxEmail, Role
-from tests.conftest import fast_argon2  # noqa: F401 - fixture, re-exported for the other login tests
-from tests.factories import DEFAULT_PASSWORD, make_account
+from tests.factories import DEFAULT_PASSWORD, ORIGIN, login, make_account
 
-ORIGIN = RequestContext(terminal="xterm-256color", ssh_user="claire", ssh_key_fingerprint="SHA256:abc",
-                        peer="192.0.2.10:52022")
 
 
 @pytest.fixture
@@ -185,11 +182,6 @@ async def test_first_login_steps_are_announced(db, frozen_clock, fast_argon2):
 
 
 # -- unlock ------------------------------------------------------------------------------------------------
-async def login(account) -> RequestContext:
-    info = await auth.authenticate(account.identifier, DEFAULT_PASSWORD, ORIGIN)
-    return ORIGIN.as_account(info.account_id, info.session_token)
-
-
 async def test_unlock_checks_the_password_and_counts_failures(db, frozen_clock, fast_argon2):
     account = await make_account()
     ctx = await login(account)

@@ -8,8 +8,7 @@ from cpf_tui.cli import main
 from cpf_tui.errors import Conflict, ValidationError
 from cpf_tui.services import cgu
 from models import Account, AppSession, AuditEvent, CguAcceptance, CguVersion
-from tests.factories import make_account
-from tests.test_auth import fast_argon2, login  # noqa: F401 - fixture
+from tests.factories import login, make_account
 
 
 async def test_reference_text_is_version_one_when_nothing_was_published(db):

@@ -10,8 +10,7 @@ from cpf_tui.config import SecuritySettings
 from cpf_tui.errors import SessionEnded, ValidationError
 from cpf_tui.services import auth, passwords
 from models import Account, AppSession, AuditEvent, OutboxEmail, PasswordHistory
-from tests.factories import DEFAULT_PASSWORD, make_account
-from tests.test_auth import ORIGIN, fast_argon2, login  # noqa: F401 - fixture
+from tests.factories import DEFAULT_PASSWORD, ORIGIN, login, make_account
 
 NEW = "Vx9#qLm2-tRz8!kWp"
 

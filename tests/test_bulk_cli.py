@@ -10,7 +10,7 @@ import pytest
 from cpf_tui import cli
 from cpf_tui import db as db_module
 from tests.factories import make_organisation
-from tests.test_bulk_support import fill_template, valid_rows
+from tests.bulk_support import fill_template, valid_rows, write_book
 
 
 def _in_db(url: str, coro_factory):
@@ -84,7 +84,7 @@ def test_bad_file_and_unknown_organisation_exit_non_zero(cli_env, tmp_path, caps
 
 def test_report_shows_bidi_and_control_characters_written_out(cli_env, tmp_path, capsys):
     """A refused value holding U+202E (right-to-left override) or a C1 CSI is echoed inert."""
-    from tests.test_bulk_support import write_book
+
 
     siret = _in_db(cli_env, _setup)
     rows = valid_rows(2)

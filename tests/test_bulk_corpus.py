@@ -14,7 +14,7 @@ import pytest
 from cpf_tui.config import BulkSettings
 from cpf_tui.services import bulk
 from tests.factories import make_organisation, make_siren, make_siret
-from tests.test_bulk_support import BulkWorld, counts, valid_rows, world, write_book  # noqa: F401
+from tests.bulk_support import HEADER, BulkWorld, counts, valid_rows, write_book
 
 ROWS = 35
 
@@ -115,14 +115,14 @@ def header_only(path: Path, _world: BulkWorld) -> Path:
 
 
 def missing_column(path: Path, _world: BulkWorld) -> Path:
-    from tests.test_bulk_support import HEADER
+
 
     header = [h for h in HEADER if h != "Téléphone"]
     return write_book(path, [row[:3] + row[4:] for row in valid_rows(ROWS)], header=header)
 
 
 def renamed_column(path: Path, _world: BulkWorld) -> Path:
-    from tests.test_bulk_support import HEADER
+
 
     return write_book(path, valid_rows(ROWS), header=["Nom de famille", *HEADER[1:]])
 
@@ -212,7 +212,7 @@ def markup_in_service(path: Path, _world: BulkWorld) -> Path:
 
 
 def duplicate_header(path: Path, _world: BulkWorld) -> Path:
-    from tests.test_bulk_support import HEADER
+
 
     return write_book(path, [row + ["x@example.fr"] for row in valid_rows(ROWS)], header=[*HEADER, "Courriel"])
 

@@ -15,7 +15,7 @@ from cpf_tui.services import bulk, validation
 from cpf_tui.services.bulk_workbook import parse_workbook
 from models import Account, Establishment
 from tests.factories import make_organisation, make_siret
-from tests.test_bulk_support import fill_template, valid_rows, world, write_book  # noqa: F401
+from tests.bulk_support import fill_template, valid_rows, write_book
 
 ROWS = 35
 LEADING_ZEROS_SIREN = "00123456" + luhn.calc_check_digit("00123456")

@@ -14,7 +14,7 @@ from cpf_tui.services.bulk_export import RESULT_HEADERS, write_result
 from cpf_tui.services.context import RequestContext
 from models import Account, AuditEvent, BulkImport, OutboxEmail, Profile, Role
 from tests.factories import make_account, make_organisation
-from tests.test_bulk_support import counts, fill_template, valid_rows, world, write_book  # noqa: F401
+from tests.bulk_support import counts, fill_template, valid_rows, write_book
 
 
 async def test_template_has_instructions_frozen_header_and_drop_down_lists(world, tmp_path):

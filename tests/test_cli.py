@@ -12,7 +12,7 @@ import pytest
 
 from cpf_tui import cli
 from cpf_tui.services import passwords, sandbox
-from tests.test_sandbox import dump_database
+from tests.databases import dump_database
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from screens.home import REHEARSAL_SESSION, HomeScreen
 from screens.login import LoginScreen
 from screens.widgets.keybar import KeyBar
 from tests.factories import DEFAULT_PASSWORD, make_account
-from tests.test_auth import fast_argon2  # noqa: F401 - fixture
-from tests.test_screens_auth import SIZE, new_app, settle, type_login
+from tests.pilot import SIZE, new_app, settle, type_login
 
 
 def shown_screens(app) -> list:
@@ -37,11 +36,11 @@ async def test_home_is_prepared_hidden_while_typing_then_filled_for_the_user(db,
     account = await make_account(nom="Moreau [b]x[/b]", prenom="Claire")
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         shown = shown_screens(app)
         assert app._prepared_home is None
         await pilot.press(*account.identifier)
-        await settle(app, pilot)
+        await settle(pilot)
 
         prepared = app._prepared_home
         assert isinstance(prepared, HomeScreen) and prepared.is_mounted
@@ -49,7 +48,7 @@ async def test_home_is_prepared_hidden_while_typing_then_filled_for_the_user(db,
         assert prepared.info == REHEARSAL_SESSION  # laid out and drawn once, never displayed
 
         await pilot.press("enter", *DEFAULT_PASSWORD, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is prepared
         assert shown == [prepared]  # the rehearsal never reached the terminal
         assert str(prepared.query_one("#home-name", Static).content) == "Claire Moreau [b]x[/b]"
@@ -68,21 +67,21 @@ async def test_prepared_home_survives_a_failure_and_a_new_one_is_made_after_logo
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, "Mauvais-mot-de-passe-1")
+        await settle(pilot)
+        await type_login(pilot, account.identifier, "Mauvais-mot-de-passe-1")
         assert isinstance(app.screen, LoginScreen)
         prepared = app._prepared_home
         assert isinstance(prepared, HomeScreen)
 
         await pilot.press(*DEFAULT_PASSWORD, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is prepared
 
         await pilot.press("x")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
         assert not prepared.is_attached  # the old home is gone with its session's data
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, HomeScreen) and app.screen is not prepared
 
 
@@ -90,9 +89,9 @@ async def test_terminal_resized_after_the_preparation_home_fits_the_new_size(db,
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press(*account.identifier)
-        await settle(app, pilot)
+        await settle(pilot)
         prepared = app._prepared_home
         assert prepared is not None and prepared.size == SIZE
         await pilot.resize_terminal(100, 30)
@@ -106,7 +105,7 @@ async def test_terminal_resized_after_the_preparation_home_fits_the_new_size(db,
 
         app._display = recording
         await pilot.press("enter", *DEFAULT_PASSWORD, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is prepared
         assert drawn_sizes and set(drawn_sizes) == {(100, 30)}  # never drawn at the size it was prepared for
         assert prepared.size == (100, 30)
@@ -119,8 +118,8 @@ async def test_login_typed_faster_than_the_preparation_still_reaches_home(db, se
     monkeypatch.setattr(app_module.CpfApp, "prepare_home", lambda self: None)
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, HomeScreen)
         assert str(app.screen.query_one("#home-name", Static).content) == "Jean Petit"
 
@@ -129,14 +128,14 @@ async def test_login_before_the_prepared_home_is_mounted_uses_a_new_one(db, sett
     account = await make_account(nom="Rapide", prenom="Léa")
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         info = await auth.authenticate(account.identifier, DEFAULT_PASSWORD, RequestContext())
         app.prepare_home()
         prepared = app._prepared_home
         assert prepared is not None and not prepared.is_mounted  # still being composed
         app.session = info
         await app.show_home()  # at once, before the prepared screen could finish mounting
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, HomeScreen) and app.screen is not prepared
         assert str(app.screen.query_one("#home-name", Static).content) == "Léa Rapide"
         assert not prepared.is_attached and app._prepared_home is None
@@ -151,14 +150,14 @@ async def test_an_account_without_any_section_sees_the_message_not_an_empty_menu
     monkeypatch.setattr(home, "sections_for", lambda info: real(info) if info is REHEARSAL_SESSION else [])
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         screen = app.screen
         assert isinstance(screen, HomeScreen) and screen.sections == []
         assert screen.query_one("#home-no-section").display
         assert not screen.query_one("#home-sections").display
         await pilot.press("enter")  # nothing to open: stays on home
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is screen
 
 
@@ -166,9 +165,9 @@ async def test_checking_message_shows_only_when_the_check_is_slow(db, settings, 
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         login = app.screen
-        await type_login(app, pilot, account.identifier, "Mauvais-mot-de-passe-1")
+        await type_login(pilot, account.identifier, "Mauvais-mot-de-passe-1")
         assert "Vérification" not in str(login.message.content)
 
         real_verify = auth._verify
@@ -181,7 +180,7 @@ async def test_checking_message_shows_only_when_the_check_is_slow(db, settings, 
         await pilot.press(*"Mauvais-mot-de-passe-2", "enter")
         await pilot.pause(0.45)
         assert str(login.message.content) == "Vérification…"
-        await settle(app, pilot)
+        await settle(pilot)
         assert "incorrect" in str(login.message.content)
 
 

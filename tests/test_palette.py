@@ -7,21 +7,14 @@ from datetime import datetime, timezone
 from textual.command import CommandList, CommandPalette
 
 from cpf_tui.app import make_app
-from cpf_tui.services import auth, reference
+from cpf_tui.services import reference
 from models import Profile, Role
 from screens.home import HomeScreen
 from screens.planning import PlanningScreen
 from tests.factories import make_account
-from tests.pilot import workers_done
+from tests.pilot import log_in, workers_done
 
 ENGLISH_SYSTEM_COMMANDS = {"Theme", "Quit", "Keys", "Screenshot", "Maximize", "Minimize"}
-
-
-async def log_in(app, pilot, account) -> None:
-    app.logged_in(await auth.session_info(account.id))
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
 
 
 async def palette_entries(app, pilot, query: str = "") -> list[str]:
@@ -44,7 +37,7 @@ async def test_consultation_gestionnaire_gets_no_operator_or_admin_command(db, s
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        await log_in(app, pilot, account)
+        await log_in(pilot, account)
         entries = await palette_entries(app, pilot)
         assert {"Planning", "Se déconnecter", "Aide", "Quitter l'application", "Changer mon mot de passe"} <= set(entries)
         for forbidden in ("Organismes", "Journal d'audit", "File d'envoi", "Habilitation en masse", "Utilisateurs",
@@ -63,14 +56,14 @@ async def test_operator_and_administrator_get_their_commands(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        await log_in(app, pilot, operator)
+        await log_in(pilot, operator)
         entries = await palette_entries(app, pilot)
         assert {"Organismes", "Journal d'audit", "File d'envoi", "Planning"} <= set(entries)
     admin = await make_account(Role.PRINCIPAL_ADMIN)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        await log_in(app, pilot, admin)
+        await log_in(pilot, admin)
         entries = await palette_entries(app, pilot)
         assert "Journal d'audit" in entries and "Organismes" not in entries and "File d'envoi" not in entries
 
@@ -84,7 +77,7 @@ async def test_palette_opens_a_section_and_offers_the_screen_actions(db, setting
         app = make_app(settings)
         async with app.run_test(size=(80, 24)) as pilot:
             await workers_done(app)
-            await log_in(app, pilot, account)
+            await log_in(pilot, account)
             assert isinstance(app.screen, HomeScreen)
             entries = await palette_entries(app, pilot, "Planning")
             assert entries[0] == "Planning"

@@ -7,7 +7,6 @@ import hashlib
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -43,28 +42,8 @@ from models import (
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from screens.training_accounts import TrainingAccountsModal
+from tests.databases import dump_database
 from tests.pilot import workers_done
-
-VOLATILE_COLUMNS = {"created_at", "updated_at", "published_at", "accepted_at", "at", "password_hash",
-                    "prev_hash", "event_hash", "applied_at"}
-
-
-def dump_database(path: str | Path) -> dict[str, list[tuple]]:
-    """Every row of every table, without timestamps set by the database or salted hashes."""
-    conn = sqlite3.connect(path)
-    try:
-        tables = [row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        out = {}
-        for table in tables:
-            columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')
-                       if row[1] not in VOLATILE_COLUMNS]
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            out[table] = [tuple(columns)] + conn.execute(f'SELECT {quoted} FROM "{table}" ORDER BY 1').fetchall()
-        return out
-    finally:
-        conn.close()
-
 
 @pytest.fixture(scope="module")
 def built_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
-from cpf_tui.app import make_app
 from cpf_tui.services import auth, cgu, passwords, sessions
 from cpf_tui.services.context import RequestContext
 from models import Account, AccountStatus, AppSession, AuditEvent, CguAcceptance, OutboxEmail, Role
@@ -20,65 +19,21 @@ from screens.modals import ConfirmModal
 from screens.password import PasswordScreen
 from screens.sessions import SessionsScreen
 from tests.factories import DEFAULT_PASSWORD, make_account, make_organisation
-from tests.test_auth import fast_argon2  # noqa: F401 - fixture
-from tests.pilot import workers_done
+from tests.pilot import SIZE, new_app, open_section, settle, type_login
 
 TEMP = "Tmpa-bcd3-fGhj-kmnp"
 STRONG = "Vx9#qLm2-tRz8!kWp"
-SIZE = (80, 24)
-
-
-class FakeMonotonic:
-    """The App's idle clock, advanced by the tests."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def new_app(settings):
-    app = make_app(settings)
-    app.monotonic = FakeMonotonic()
-    return app
-
-
-async def settle(app, pilot) -> None:
-    await workers_done(app)
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
-
-
-async def type_login(app, pilot, identifier: str, password: str) -> None:
-    login = app.screen
-    assert isinstance(login, LoginScreen)
-    login.identifier_input.focus()
-    await pilot.press("ctrl+u", *identifier, "enter", *password, "enter")
-    await settle(app, pilot)
 
 
 async def retry_password(app, pilot, password: str) -> None:
     """After a failure the identifier stays and the password field has the focus."""
     assert app.screen.password_input.has_focus
     await pilot.press(*password, "enter")
-    await settle(app, pilot)
+    await settle(pilot)
 
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
-
-
-async def open_section(app, pilot, section_id: str) -> None:
-    home = app.screen
-    assert isinstance(home, HomeScreen)
-    index = [section.id for section in home.sections].index(section_id)
-    await pilot.press("home", *["down"] * index, "enter")
-    await settle(app, pilot)
 
 
 def test_cgu_text_is_reflowed_for_the_terminal_width():
@@ -100,8 +55,8 @@ async def test_full_first_login(db, settings, frozen_clock, fast_argon2):
                                  temp_password_expires_at=frozen_clock.current + timedelta(days=7))
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, TEMP)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, TEMP)
 
         # 1. The CGU, scrolled with the keyboard, then accepted.
         screen = app.screen
@@ -114,7 +69,7 @@ async def test_full_first_login(db, settings, frozen_clock, fast_argon2):
         await pilot.pause()
         assert scroller.scroll_y > 0
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert (await Account.get(id=account.id)).cgu_version_accepted == 1
         assert await CguAcceptance.filter(account_id=account.id, version=1).exists()
 
@@ -129,7 +84,7 @@ async def test_full_first_login(db, settings, frozen_clock, fast_argon2):
         assert "✘ Au moins 12 caractères" in text_of(screen, "#password-checklist")
         # A weak password is refused with its reasons, and nothing changes.
         await pilot.press(*"motdepasse", "enter", *"Vx9motdepasse", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, PasswordScreen)
         refusal = text_of(screen, "#password-message")
         assert refusal.startswith("Mot de passe refusé") and "facile à deviner" in refusal
@@ -138,7 +93,7 @@ async def test_full_first_login(db, settings, frozen_clock, fast_argon2):
         await pilot.press(*STRONG)
         assert "Excellente" in text_of(screen, "#password-strength") or "Bonne" in text_of(screen, "#password-strength")
         await pilot.press("enter", *STRONG, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
 
         # 3. Home.
         assert isinstance(app.screen, HomeScreen)
@@ -152,14 +107,14 @@ async def test_cgu_refusal_logs_out(db, settings, frozen_clock, fast_argon2):
                                  temp_password_expires_at=frozen_clock.current + timedelta(days=7))
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, TEMP)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, TEMP)
         assert isinstance(app.screen, CguScreen)
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
         assert "refusé les conditions" in text_of(app.screen, "#login-message")
         assert app.session is None
@@ -173,13 +128,13 @@ async def test_new_cgu_version_is_asked_again(db, settings, frozen_clock, fast_a
     await cgu.publish("Conditions, version 2.\nArticle 1 — Nouveauté.", published_by="ops")
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, CguScreen)
         assert "version 2" in text_of(app.screen, "#cgu-title")
         assert "Nouveauté" in text_of(app.screen, "#cgu-text")
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, HomeScreen)  # the password is not temporary: straight home
     assert (await Account.get(id=account.id)).cgu_version_accepted == 2
 
@@ -189,8 +144,8 @@ async def test_five_failures_show_a_delay_and_ten_lock(db, settings, frozen_cloc
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, "x")
+        await settle(pilot)
+        await type_login(pilot, account.identifier, "x")
         assert text_of(app.screen, "#login-message") == auth.LOGIN_FAILED
         for _ in range(3):
             await retry_password(app, pilot, "x")
@@ -222,7 +177,7 @@ async def test_five_failures_show_a_delay_and_ten_lock(db, settings, frozen_cloc
         # Locked: even the right password gets the one message.
         frozen_clock.advance(seconds=64)
         app.monotonic.advance(64)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, LoginScreen)
         assert text_of(app.screen, "#login-message").startswith(auth.LOGIN_FAILED)
 
@@ -232,8 +187,8 @@ async def test_expired_temporary_password_is_refused_with_the_same_message(db, s
                                  temp_password_expires_at=frozen_clock.current - timedelta(seconds=1))
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, TEMP)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, TEMP)
         assert isinstance(app.screen, LoginScreen)
         assert text_of(app.screen, "#login-message") == auth.LOGIN_FAILED
     assert not await AppSession.exists()
@@ -244,13 +199,13 @@ async def test_idle_lock_and_unlock(db, settings, frozen_clock, fast_argon2):
     account = await make_account(Role.GESTIONNAIRE)
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         home = app.screen
         assert isinstance(home, HomeScreen)
         app.monotonic.advance(29 * 60)  # gestionnaire: 30 minutes
         await pilot.press("down")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is home
         app.monotonic.advance(30 * 60)
         await pilot.press("down")  # this key only locks
@@ -260,11 +215,11 @@ async def test_idle_lock_and_unlock(db, settings, frozen_clock, fast_argon2):
         assert account.identifier in text_of(lock, "#lock-identity")
         assert not app.use_command_palette
         await pilot.press(*"mauvais", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert text_of(lock, "#lock-message") == auth.UNLOCK_FAILED
         assert (await Account.get(id=account.id)).failed_attempts == 1
         await pilot.press(*DEFAULT_PASSWORD, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is home and not app.locked
         assert (await Account.get(id=account.id)).failed_attempts == 0
 
@@ -274,8 +229,8 @@ async def test_administrators_lock_after_fifteen_minutes_without_any_key(db, set
     account = await make_account(Role.PRINCIPAL_ADMIN, organisation=org)
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, HomeScreen)
         app.monotonic.advance(14 * 60)
         assert not app.check_idle_lock()  # the periodic check, as the timer runs it
@@ -284,7 +239,7 @@ async def test_administrators_lock_after_fifteen_minutes_without_any_key(db, set
         await pilot.pause()
         assert isinstance(app.screen, LockScreen)
         await pilot.press("f10")  # Se déconnecter
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen) and app.session is None
     assert (await AppSession.get(account_id=account.id)).end_reason == "logout"
 
@@ -294,13 +249,13 @@ async def test_deactivated_user_is_logged_out_at_its_next_key(db, settings, froz
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         assert isinstance(app.screen, HomeScreen)
         await Account.filter(id=account.id).update(status=AccountStatus.DEACTIVATED)
         app.monotonic.advance(61)
         await pilot.press("down")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen) and app.session is None
         assert "désactivé" in text_of(app.screen, "#login-message")
     assert (await AppSession.get(account_id=account.id)).ended_at is not None
@@ -313,15 +268,15 @@ async def test_session_ended_by_an_administrator_stops_at_the_next_service_call(
     delegated = await make_account(Role.DELEGATED_ADMIN, organisation=org)
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, delegated.identifier, DEFAULT_PASSWORD)
-        await open_section(app, pilot, "sessions")
+        await settle(pilot)
+        await type_login(pilot, delegated.identifier, DEFAULT_PASSWORD)
+        await open_section(pilot, "sessions")
         assert isinstance(app.screen, SessionsScreen)
         info = await auth.authenticate(principal.identifier, DEFAULT_PASSWORD, RequestContext())
         await sessions.end_account_sessions(RequestContext().as_account(principal.id, info.session_token),
                                             delegated.id)
         await pilot.press("f5")  # refresh: the service refuses the ended session
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
         assert "administrateur a fermé" in text_of(app.screen, "#login-message")
 
@@ -330,11 +285,11 @@ async def test_twelve_hours_end_the_session(db, settings, frozen_clock, fast_arg
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
         frozen_clock.advance(hours=12)
         await pilot.press("down")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
         assert "durée maximale" in text_of(app.screen, "#login-message")
     assert (await AppSession.get(account_id=account.id)).end_reason == "expired"
@@ -348,9 +303,9 @@ async def test_open_sessions_screen_ends_a_users_sessions(db, settings, frozen_c
     user_info = await auth.authenticate(user.identifier, DEFAULT_PASSWORD, RequestContext(ssh_user="luc"))
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, principal.identifier, DEFAULT_PASSWORD)
-        await open_section(app, pilot, "sessions")
+        await settle(pilot)
+        await type_login(pilot, principal.identifier, DEFAULT_PASSWORD)
+        await open_section(pilot, "sessions")
         screen = app.screen
         table = screen.query_one(DataTable)
         identifiers = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
@@ -366,7 +321,7 @@ async def test_open_sessions_screen_ends_a_users_sessions(db, settings, frozen_c
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert (await AppSession.get(token=user_info.session_token)).end_reason == "ended_by_admin"
         assert table.row_count == 1
         await pilot.press("escape")
@@ -378,17 +333,17 @@ async def test_voluntary_password_change_from_home(db, settings, frozen_clock, f
     account = await make_account()
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, account.identifier, DEFAULT_PASSWORD)
-        await open_section(app, pilot, "password")
+        await settle(pilot)
+        await type_login(pilot, account.identifier, DEFAULT_PASSWORD)
+        await open_section(pilot, "password")
         screen = app.screen
         assert isinstance(screen, PasswordScreen) and not screen.mandatory
         assert screen.query_one("#password-current", Input).has_focus
         await pilot.press(*"mauvais", "enter", *STRONG, "enter", *STRONG, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "actuel incorrect" in text_of(screen, "#password-message")
         await pilot.press(*DEFAULT_PASSWORD, "enter", *STRONG, "enter", *STRONG, "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
     assert passwords.verify((await Account.get(id=account.id)).password_hash, STRONG)
 
@@ -402,12 +357,12 @@ async def test_other_french_errors_of_a_worker_become_an_error_notification(db, 
     seen: list = []
     app = new_app(settings)
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
-        await settle(app, pilot)
-        await type_login(app, pilot, principal.identifier, DEFAULT_PASSWORD)
-        await open_section(app, pilot, "sessions")
+        await settle(pilot)
+        await type_login(pilot, principal.identifier, DEFAULT_PASSWORD)
+        await open_section(pilot, "sessions")
         await Account.filter(id=principal.id).update(role=Role.GESTIONNAIRE)  # downgraded meanwhile
         await pilot.press("f5")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, SessionsScreen) and app.session is not None
         errors = [m.notification for m in seen if isinstance(m, Notify) and m.notification.severity == "error"]
         assert [n.message for n in errors] == ["Vous n'avez pas le droit d'effectuer cette action."]

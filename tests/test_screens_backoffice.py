@@ -6,58 +6,25 @@ from textual.widgets import DataTable, Static
 
 from cpf_tui.app import make_app
 from cpf_tui.services import outbox
-from cpf_tui.services.auth import session_info
-from models import Account, AccountStatus, Establishment, Organisation, OutboxEmail, OutboxStatus, Profile, Role
+from models import Account, AccountStatus, Establishment, Organisation, OutboxEmail, OutboxStatus, Role
 from screens.account_form import FormScreen, IdentifierModal
-from screens.home import HomeScreen
 from screens.organisations import OrganisationsScreen
 from screens.outbox import OutboxScreen
 from screens.user_tree import UserTreeScreen
-from tests.factories import make_account, make_organisation, make_siren, make_siret
-from tests.pilot import workers_done
-
-
-async def staff(role: Role, profile: Profile = Profile.CONSULTATION, **fields) -> Account:
-    """An account past its first login, with a cheap password hash (the login is not under test here)."""
-    return await make_account(role, profile, temporary=True, password_is_temporary=False, cgu_version_accepted=1,
-                              **fields)
-
-
-async def open_home_as(app, pilot, account: Account) -> None:
-    await workers_done(app)
-    app.logged_in(await session_info(account.id))
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
-    assert isinstance(app.screen, HomeScreen)
-
-
-async def open_section(app, pilot, label: str) -> None:
-    options = app.screen.query_one("#home-sections")
-    ids = [options.get_option_at_index(i).prompt for i in range(options.option_count)]
-    index = next(i for i, prompt in enumerate(ids) if str(prompt).startswith(label))
-    await pilot.press(*(["down"] * (index - (options.highlighted or 0))), "enter")
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
-
-
-async def settle(app, pilot) -> None:
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
+from tests.factories import make_organisation, make_siren, make_siret, make_staff
+from tests.pilot import log_in, open_section, settle
 
 
 async def test_operator_registers_an_organisation_with_the_keyboard(db, settings, frozen_clock):
-    operator = await staff(Role.OPERATOR)
+    operator = await make_staff(Role.OPERATOR)
     siret = make_siret(make_siren(811), 12)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, operator)
-        await open_section(app, pilot, "Organismes")
+        await log_in(pilot, operator)
+        await open_section(pilot, "Organismes")
         assert isinstance(app.screen, OrganisationsScreen)
         await pilot.press("n")
-        await settle(app, pilot)
+        await settle(pilot)
         form = app.screen
         assert isinstance(form, FormScreen)
         await pilot.press(*"CF Loire", "enter")
@@ -66,14 +33,14 @@ async def test_operator_registers_an_organisation_with_the_keyboard(db, settings
         await pilot.press(*"c@cfl.fr", "tab", "tab")  # structure: unique (default)
         await pilot.press(*"Morel", "enter", *"Hélène", "enter", *"hm@cfl.fr", "enter")
         await pilot.press(*"0240000000", "enter")  # Entrée on the last field saves
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is form
         error = str(form.query_one("#error-siret", Static).content)
         assert "clé de contrôle" in error
         assert await Organisation.all().count() == 0
         assert form.focused is form.query_one("#field-siret")  # text selected: typing replaces it
         await pilot.press(*siret, "ctrl+s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, IdentifierModal)
         org = await Organisation.get(siret=siret)
         principal = await Account.get(organisation=org, role=Role.PRINCIPAL_ADMIN)
@@ -89,7 +56,7 @@ async def test_operator_registers_an_organisation_with_the_keyboard(db, settings
         assert await OutboxEmail.filter(to_address="hm@cfl.fr", contains_secret=True).exists()
         await pilot.press("c")
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, OrganisationsScreen)
         table = app.screen.query_one("#orgs-table", DataTable)
         assert table.row_count == 1
@@ -97,41 +64,41 @@ async def test_operator_registers_an_organisation_with_the_keyboard(db, settings
 
 
 async def test_operator_replaces_a_principal_and_opens_the_tree(db, settings, frozen_clock):
-    operator = await staff(Role.OPERATOR)
+    operator = await make_staff(Role.OPERATOR)
     org = await make_organisation("Delta")
-    old = await staff(Role.PRINCIPAL_ADMIN, organisation=org)
+    old = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, operator)
-        await open_section(app, pilot, "Organismes")
+        await log_in(pilot, operator)
+        await open_section(pilot, "Organismes")
         await pilot.press("p")
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("o")  # confirm
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, FormScreen)
         await pilot.press(*"Roux", "enter", *"Marc", "enter", *"mr@ex.fr", "enter", *"0611223344",
                           "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, IdentifierModal)
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
         assert (await Account.get(id=old.id)).status == AccountStatus.DEACTIVATED
         new = await Account.get(organisation=org, role=Role.PRINCIPAL_ADMIN, status=AccountStatus.ACTIVE)
         assert new.nom == "Roux"
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, UserTreeScreen)
         assert app.screen.organisation_id == org.id
 
 
 async def test_operator_sees_the_outbox_and_sends_it(db, settings, frozen_clock):
-    operator = await staff(Role.OPERATOR)
+    operator = await make_staff(Role.OPERATOR)
     await outbox.enqueue(kind="account_created", to_address="a@example.fr", subject="Vos identifiants",
                          body="mot de passe : Secret-1234", contains_secret=True)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, operator)
-        await open_section(app, pilot, "File d'envoi")
+        await log_in(pilot, operator)
+        await open_section(pilot, "File d'envoi")
         screen = app.screen
         assert isinstance(screen, OutboxScreen)
         assert "En attente : 1" in str(screen.query_one("#outbox-counts", Static).content)
@@ -139,16 +106,16 @@ async def test_operator_sees_the_outbox_and_sends_it(db, settings, frozen_clock)
         assert table.row_count == 1
         assert "Secret-1234" not in " ".join(str(c) for c in table.get_row_at(0))
         await pilot.press("s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Envoyé : 1" in str(screen.query_one("#outbox-counts", Static).content)
         assert (await OutboxEmail.first()).status == OutboxStatus.SENT
         assert len(list(settings.spool_path.glob("*.eml"))) == 1
 
 
 async def test_administrators_have_no_back_office_sections(db, settings):
-    admin = await staff(Role.PRINCIPAL_ADMIN)
+    admin = await make_staff(Role.PRINCIPAL_ADMIN)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, admin)
+        await log_in(pilot, admin)
         ids = [section.id for section in app.screen.sections]
         assert "users" in ids and "organisations" not in ids and "outbox" not in ids

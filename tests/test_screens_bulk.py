@@ -9,33 +9,20 @@ from openpyxl import load_workbook
 from textual.widgets import Input, Static
 
 from cpf_tui.app import make_app
-from cpf_tui.services import auth
 from models import Account, Establishment, Role
 from screens.bulk_import import BulkImportScreen, FilePickerModal
 from screens.home import HomeScreen
 from screens.modals import ConfirmModal
 from tests.factories import make_account, make_organisation
-from tests.test_bulk_support import counts, valid_rows, write_book
-from tests.pilot import workers_done
-
-
-async def log_in(app, pilot, account) -> None:
-    """Open a session for `account` the way the login screen does once the password is checked."""
-    app.logged_in(await auth.session_info(account.id))
-    await settle(app, pilot)
-
-
-async def settle(app, pilot) -> None:
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
+from tests.bulk_support import counts, valid_rows, write_book
+from tests.pilot import log_in, settle
 
 
 async def open_bulk(app, pilot) -> BulkImportScreen:
     assert isinstance(app.screen, HomeScreen)
     labels = [section.label for section in app.screen.sections]
     await pilot.press(*(["down"] * labels.index("Habilitation en masse")), "enter")
-    await settle(app, pilot)
+    await settle(pilot)
     assert isinstance(app.screen, BulkImportScreen)
     return app.screen
 
@@ -71,14 +58,14 @@ async def test_operator_sees_errors_fixes_the_file_and_imports(db, settings, tmp
     path = write_book(tmp_path / "habilitations.xlsx", rows)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, operator)
+        await settle(pilot)
+        await log_in(pilot, operator)
         screen = await open_bulk(app, pilot)
         before = await counts()  # after the session is opened (its own audit event)
         assert screen.query_one("#bulk-siret", Input).has_focus
         await pilot.press(*organisation.siret, "enter")
         await pilot.press(*str(path), "enter")
-        await settle(app, pilot)
+        await settle(pilot)
 
         status = text_of(screen, "#bulk-status")
         assert "refusé : 2 erreur(s)" in status and "aucun compte n'a été créé" in status
@@ -86,19 +73,19 @@ async def test_operator_sees_errors_fixes_the_file_and_imports(db, settings, tmp
         assert "Ligne 3, colonne « E-mail », valeur « pas-une-adresse »" in report
         assert "Ligne 6, colonne « Rôle », valeur « Directeur » : rôle inconnu" in report
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is screen  # nothing to import: no confirmation asked
         assert await counts() == before
 
         write_book(path, valid_rows(35))  # the administrator fixes the file
         await pilot.press("f5")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "valide : 35 compte(s) à créer" in text_of(screen, "#bulk-status")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
 
         assert app.screen is screen
         assert "35 compte(s) créé(s)" in text_of(screen, "#bulk-status")
@@ -127,14 +114,14 @@ async def test_principal_admin_picks_the_file_in_the_drop_folder(db, settings, t
     (drop / "notes.txt").write_text("à ignorer", encoding="utf-8")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, principal)
+        await settle(pilot)
+        await log_in(pilot, principal)
         screen = await open_bulk(app, pilot)
         siret = screen.query_one("#bulk-siret", Input)
         assert siret.value == organisation.siret and siret.disabled
 
         await pilot.press("ctrl+t")
-        await settle(app, pilot)
+        await settle(pilot)
         template = drop / f"habilitation-en-masse-{organisation.siret}.xlsx"
         assert f"Modèle écrit : {template.name}" in text_of(screen, "#bulk-status")  # no server path
         heads = await Establishment.filter(organisation=organisation).values_list("siret", flat=True)
@@ -198,8 +185,8 @@ async def test_over_ssh_the_picker_and_the_path_stay_in_the_users_drop_folder(db
     os.symlink(bob, alice / "dossier-de-bob")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, principal)
+        await settle(pilot)
+        await log_in(pilot, principal)
         screen = await open_bulk(app, pilot)
 
         await pilot.press("ctrl+o")
@@ -248,8 +235,8 @@ async def test_locally_the_picker_is_rooted_in_the_data_folder(db, settings, tmp
     write_book(data / "local.xlsx", valid_rows(33))
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, principal)
+        await settle(pilot)
+        await log_in(pilot, principal)
         screen = await open_bulk(app, pilot)
         await pilot.press("ctrl+o")
         await pilot.pause()

@@ -14,27 +14,12 @@ from cpf_tui.services.dossiers import DossierInput
 from models import Dossier, DossierStatus, Holder, Profile, Role
 from screens.dossier_form import DossierFormScreen
 from screens.dossiers import DossierListScreen
-from screens.home import HomeScreen
-from tests.factories import DEFAULT_PASSWORD, make_account, make_organisation, make_siren, make_siret
+from tests.factories import make_account, make_organisation, make_siren, make_siret
 from tests.holder_helpers import funded_holder
-from tests.pilot import workers_done
+from tests.pilot import bound_actions, login_and_open, type_into, workers_done
 
 H = 60
 SIRET = make_siret(make_siren(904), 21)
-
-
-async def login_and_open(app, pilot, account, section_id: str) -> None:
-    """Log in with the keyboard and open a home section with the arrow keys."""
-    await workers_done(app)
-    await pilot.press(*account.identifier, "enter", *DEFAULT_PASSWORD, "enter")
-    await workers_done(app)
-    await pilot.pause()
-    assert isinstance(app.screen, HomeScreen)
-    index = [s.id for s in app.screen.sections].index(section_id)
-    await pilot.press("home", *["down"] * index, "enter")
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
 
 
 async def open_first_file(app, pilot) -> DossierFormScreen:
@@ -45,14 +30,6 @@ async def open_first_file(app, pilot) -> DossierFormScreen:
     await pilot.pause()
     assert isinstance(app.screen, DossierFormScreen)
     return app.screen
-
-
-async def type_into(pilot, text: str) -> None:
-    await pilot.press("ctrl+a", "ctrl+k", *text) if text else await pilot.press("ctrl+a", "ctrl+k")
-
-
-def bound_actions(screen) -> set[str]:
-    return {active.binding.action for active in screen.active_bindings.values() if active.enabled}
 
 
 async def _file(org, holder: Holder, *, validated: bool = False) -> Dossier:
@@ -73,7 +50,7 @@ async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_c
     holder = await funded_holder(50 * H)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         assert isinstance(app.screen, DossierListScreen)
         await pilot.press("n")
         await pilot.pause()
@@ -125,7 +102,7 @@ async def test_validation_profile_validates_a_draft(db, settings, frozen_clock):
     user = await make_account(Role.GESTIONNAIRE, Profile.VALIDATION, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         form = await open_first_file(app, pilot)
         assert "validate" in bound_actions(form) and "close_file" not in bound_actions(form)
         await pilot.press("f5")
@@ -149,7 +126,7 @@ async def test_validation_refused_for_lack_of_hours_is_explained(db, settings):
     user = await make_account(Role.GESTIONNAIRE, Profile.VALIDATION, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         form = await open_first_file(app, pilot)
         await pilot.press("f5", "o")
         await workers_done(app)
@@ -166,7 +143,7 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
     user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         form = await open_first_file(app, pilot)
         assert bound_actions(form) & {"close_file", "save", "validate"} == {"close_file"}
         await pilot.press("f6")
@@ -199,7 +176,7 @@ async def test_consultation_profile_sees_no_action_keys(db, settings):
     user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         assert "new" not in bound_actions(app.screen)
         await pilot.press("n")
         await pilot.pause()
@@ -220,7 +197,7 @@ async def test_stale_save_is_refused_and_input_kept(db, settings):
     user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         form = await open_first_file(app, pilot)
         # Somebody else saves the same draft meanwhile.
         other = RequestContext(account_id=(await make_account(Role.GESTIONNAIRE, Profile.CREATION,
@@ -247,7 +224,7 @@ async def test_list_filters_by_status_and_pages(db, settings):
     user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         table = app.screen.query_one("#dossiers-table", DataTable)
         assert table.row_count == 3
         assert "next_page" not in bound_actions(app.screen)
@@ -270,7 +247,7 @@ async def test_an_open_drop_down_list_offers_its_key_in_french(db, settings):
     user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "dossiers")
+        await login_and_open(pilot, user, "dossiers")
         for _ in range(8):
             if app.focused is not None and app.focused.id == "filter-status":
                 break

@@ -5,26 +5,17 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from cpf_tui.app import make_app
-from cpf_tui.services import auth
 from models import Profile, Role
 from screens.help import HelpModal, key_label
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from tests.factories import make_account
-from tests.pilot import workers_done
+from tests.pilot import log_in, workers_done
 
 
 def help_of(app) -> str:
     assert isinstance(app.screen, HelpModal)
     return app.screen.content.plain
-
-
-async def log_in(app, pilot, account) -> None:
-    """Open a session for `account` the way the login screen does once the password is checked."""
-    app.logged_in(await auth.session_info(account.id))
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
 
 
 def test_key_labels_are_french():
@@ -75,7 +66,7 @@ async def test_help_on_home_lists_its_keys(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        await log_in(app, pilot, account)
+        await log_in(pilot, account)
         assert isinstance(app.screen, HomeScreen)
         await pilot.press("question_mark")
         await pilot.pause()

@@ -13,8 +13,7 @@ from screens.holder_page import HolderPageScreen
 from screens.holders import HolderSearchScreen
 from tests.factories import make_account
 from tests.holder_helpers import funded_holder
-from tests.test_screens_dossiers import bound_actions, login_and_open, type_into
-from tests.pilot import workers_done
+from tests.pilot import bound_actions, login_and_open, type_into, workers_done
 
 H = 60
 NIR = "185057800608491"
@@ -26,7 +25,7 @@ async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_c
     user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "holders")
+        await login_and_open(pilot, user, "holders")
         assert isinstance(app.screen, HolderSearchScreen)
         await pilot.press(*"1 85 05 78 006 084 91", "enter")
         await workers_done(app)
@@ -82,7 +81,7 @@ async def test_search_by_name_and_birth_date(db, settings):
     user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, user, "holders")
+        await login_and_open(pilot, user, "holders")
         await pilot.press(*"lem", "enter")  # a name: the cursor goes to the date of birth
         await pilot.pause()
         await pilot.press(*"23/11/1979", "enter")
@@ -102,7 +101,7 @@ async def test_operator_sees_holder_without_edit_keys(db, settings):
     operator = await make_account(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login_and_open(app, pilot, operator, "holders")
+        await login_and_open(pilot, operator, "holders")
         await pilot.press(*NIR, "enter")
         await workers_done(app)
         await pilot.pause()

@@ -6,33 +6,20 @@ import openpyxl
 from textual.widgets import DataTable, Static
 
 from cpf_tui.app import make_app
-from cpf_tui.services import audit, auth
+from cpf_tui.services import audit
 from models import AuditEvent, Role
 from screens.home import HomeScreen
 from screens.journal import JournalEventModal, JournalScreen
 from screens.modals import MessageModal
 from tests.factories import make_account, make_organisation
-from tests.pilot import workers_done
-
-
-async def log_in(app, pilot, account) -> None:
-    app.logged_in(await auth.session_info(account.id))
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
-
-
-async def settle(app, pilot) -> None:
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
+from tests.pilot import log_in, settle
 
 
 async def open_journal(app, pilot) -> JournalScreen:
     assert isinstance(app.screen, HomeScreen)
     labels = [section.label for section in app.screen.sections]
     await pilot.press(*(["down"] * labels.index("Journal d'audit")), "enter")
-    await settle(app, pilot)
+    await settle(pilot)
     assert isinstance(app.screen, JournalScreen)
     return app.screen
 
@@ -58,27 +45,27 @@ async def test_administrator_filters_sees_detail_and_exports(db, settings, froze
     await audit.record("account.create", actor=stranger, target_type="Account", target_id=9, target_label="Secret Beta")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, admin)
+        await settle(pilot)
+        await log_in(pilot, admin)
         screen = await open_journal(app, pilot)
         shown = targets(screen)
         assert "Secret Beta" not in shown and "Claire Martin" in shown
         assert shown[0] == "=1+1 [bold]x[/bold]"  # newest first, shown as typed (no markup)
         # filter by action (French label), then by period
         await pilot.press("slash", "tab", *"désactivation", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert targets(screen) == ["=1+1 [bold]x[/bold]"]
         assert "1 événement(s) (filtré)" in status(screen)
         await pilot.press("c")
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("slash", "tab", "tab", "tab", *"15/01/2026", "tab", *"15/01/2026", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert targets(screen) == ["Claire Martin"]
         await pilot.press("slash", "tab", "tab", "tab", "ctrl+u", *"31/13/2026", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "n'existe pas" in status(screen)
         await pilot.press("c")
-        await settle(app, pilot)
+        await settle(pilot)
         assert len(targets(screen)) == 2
         # detail of the highlighted (newest) event
         await pilot.press("enter")
@@ -90,7 +77,7 @@ async def test_administrator_filters_sees_detail_and_exports(db, settings, froze
         await pilot.pause()
         # export of what is shown
         await pilot.press("s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, MessageModal)
         exported = sorted((settings.data_path / "exports").glob("journal-*.xlsx"))
         assert len(exported) == 1
@@ -110,21 +97,21 @@ async def test_operator_pages_through_everything(db, settings, frozen_clock):
         await audit.record("test.event", actor_identifier=f"U{index}", target_label=f"cible {index}")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, operator)
+        await settle(pilot)
+        await log_in(pilot, operator)
         screen = await open_journal(app, pilot)
         total = await AuditEvent.all().count()  # the 55 events, plus the session's own (login)
         assert "Page 1/2" in status(screen) and f"{total} événement(s)" in status(screen)
         assert "cible 54" in targets(screen)[:2]
         await pilot.press("greater_than_sign")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Page 2/2" in status(screen)
         assert len(targets(screen)) == total - 50 and targets(screen)[-1] == "cible 0"
         await pilot.press("greater_than_sign")  # no further page: nothing changes
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Page 2/2" in status(screen)
         await pilot.press("less_than_sign")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Page 1/2" in status(screen)
 
 
@@ -132,8 +119,8 @@ async def test_gestionnaire_has_no_journal(db, settings):
     account = await make_account(Role.GESTIONNAIRE)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, account)
+        await settle(pilot)
+        await log_in(pilot, account)
         assert "Journal d'audit" not in [section.label for section in app.screen.sections]
 
 
@@ -144,13 +131,13 @@ async def test_deactivated_administrator_is_logged_out_at_next_read(db, settings
     admin = await make_account(Role.PRINCIPAL_ADMIN)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, admin)
+        await settle(pilot)
+        await log_in(pilot, admin)
         await open_journal(app, pilot)
         await Account.filter(id=admin.id).update(status=AccountStatus.DEACTIVATED)
         await pilot.press("f5")
-        await settle(app, pilot)
-        await settle(app, pilot)
+        await settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
         assert app.session is None
 
@@ -165,8 +152,8 @@ async def test_control_and_bidi_characters_in_events_are_shown_written_out(db, s
                        target_label="\x1b[2J\x1b[HFAUX Dupont\u202etnopuD", after={"nom": "a\x9bb"})
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, operator)
+        await settle(pilot)
+        await log_in(pilot, operator)
         screen = await open_journal(app, pilot)
         shown = targets(screen)
         index = next(i for i, text in enumerate(shown) if text.startswith("\\x1b[2J\\x1b[HFAUX"))
@@ -175,7 +162,7 @@ async def test_control_and_bidi_characters_in_events_are_shown_written_out(db, s
         actors = [str(table.get_cell(row_key, "actor")) for row_key in table.rows]
         assert "\\x1b]2;PWNED\\x07X" in actors
         await pilot.press(*(["down"] * index), "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, JournalEventModal)
         detail = str(app.screen.query_one("#journal-event-text", Static).content)
         assert "Dupont\\u202etnopuD" in detail and "a\\x9bb" in detail
@@ -190,11 +177,11 @@ async def test_over_ssh_the_export_lands_in_the_drop_folder(db, settings, tmp_pa
     await audit.record("account.create", actor=operator, target_type="Account", target_id=3, target_label="Claire")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, operator)
+        await settle(pilot)
+        await log_in(pilot, operator)
         screen = await open_journal(app, pilot)
         await pilot.press("s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, MessageModal)
         exported = sorted(drop.glob("journal-*.xlsx"))
         assert len(exported) == 1 and not (settings.data_path / "exports").exists()

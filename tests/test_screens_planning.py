@@ -7,31 +7,13 @@ from datetime import datetime, timezone
 from textual.widgets import DataTable, Input, Static
 
 from cpf_tui.app import make_app
-from cpf_tui.services import auth, reference
+from cpf_tui.services import reference
 from models import AuditEvent, PlanningMilestone, Profile, Role
 from screens.help import HelpModal
 from screens.home import HomeScreen
 from screens.planning import PlanningEditModal, PlanningScreen
 from tests.factories import make_account
-from tests.pilot import workers_done
-
-
-async def log_in(app, pilot, account) -> None:
-    """Open a session for `account` the way the login screen does once the password is checked."""
-    app.logged_in(await auth.session_info(account.id))
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
-
-
-async def open_section(app, pilot, label: str) -> None:
-    """From home, move down the menu to `label` and open it with Entrée."""
-    assert isinstance(app.screen, HomeScreen)
-    labels = [section.label for section in app.screen.sections]
-    await pilot.press(*(["down"] * labels.index(label)), "enter")
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
+from tests.pilot import log_in, open_section, workers_done
 
 
 def column(table: DataTable, key: str) -> list[str]:
@@ -45,8 +27,8 @@ async def test_gestionnaire_sees_statuses_and_cannot_edit(db, settings, frozen_c
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        await log_in(app, pilot, account)
-        await open_section(app, pilot, "Planning")
+        await log_in(pilot, account)
+        await open_section(pilot, "Planning")
         screen = app.screen
         assert isinstance(screen, PlanningScreen)
         statuses = column(screen.table, "status")
@@ -74,8 +56,8 @@ async def test_operator_edits_a_line_with_french_date_check(db, settings, frozen
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        await log_in(app, pilot, operator)
-        await open_section(app, pilot, "Planning")
+        await log_in(pilot, operator)
+        await open_section(pilot, "Planning")
         screen = app.screen
         assert isinstance(screen, PlanningScreen)
         await pilot.press("down", "down", "down", "down", "down")  # "Traitement des fichiers d'habilitation"

@@ -11,8 +11,8 @@ from models import Account, AccountStatus, Establishment, OutboxEmail, Profile, 
 from screens.account_form import FormScreen, IdentifierModal
 from screens.user_search import UserSearchScreen
 from screens.user_tree import UserTreeScreen
-from tests.factories import make_organisation
-from tests.test_screens_backoffice import open_home_as, open_section, settle, staff
+from tests.factories import make_organisation, make_staff
+from tests.pilot import log_in, open_section, settle
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def labels(tree: Tree) -> str:
 async def org_world(db, frozen_clock):
     org = await make_organisation("Gamma", secondary=1)
     head, second = await Establishment.filter(organisation=org).order_by("-is_head_office", "id")
-    principal = await staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, nom="Garnier")
+    principal = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, nom="Garnier")
     return org, head, second, principal
 
 
@@ -59,8 +59,8 @@ async def test_principal_creates_edits_regenerates_and_deactivates(org_world, se
     org, head, second, principal = org_world
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         assert isinstance(app.screen, UserTreeScreen)
         tree = tree_of(app)
         assert len(tree.root.children) == 2
@@ -68,34 +68,34 @@ async def test_principal_creates_edits_regenerates_and_deactivates(org_world, se
         # A delegated administrator in the secondary establishment.
         await move_to(pilot, tree, establishment_node(tree, second.id))
         await pilot.press("n")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, FormScreen)
         await pilot.press("enter", "up", "enter")  # role: Administrateur délégué
         await pilot.press("tab", "tab", *"Blanc", "enter", *"Inès", "enter", *"ib@ex.fr", "enter", "enter", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, IdentifierModal)
         delegated = await Account.get(email="ib@ex.fr")
         assert (delegated.role, delegated.establishment_id, delegated.profile) == (
             Role.DELEGATED_ADMIN, second.id, Profile.CLOTURE)
         assert app.screen.identifier == delegated.identifier
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
 
         # A gestionnaire with the Validation profile, in the same establishment.
         tree = tree_of(app)
         await move_to(pilot, tree, establishment_node(tree, second.id))
         await pilot.press("n")
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("tab", "enter", "down", "down", "enter")  # profile: Validation
         await pilot.press("tab", *"Petit", "enter", *"Noé", "enter", *"np@ex.fr", "enter", *"0611223344", "enter",
                           *"Accueil", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, IdentifierModal)
         gest = await Account.get(email="np@ex.fr")
         assert (gest.role, gest.profile, gest.phone, gest.service) == (
             Role.GESTIONNAIRE, Profile.VALIDATION, "+33611223344", "Accueil")
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
 
         # Open the establishment, highlight the gestionnaire: its fiche shows below the tree.
         tree = tree_of(app)
@@ -103,19 +103,19 @@ async def test_principal_creates_edits_regenerates_and_deactivates(org_world, se
         await move_to(pilot, tree, node)
         if not node.is_expanded:
             await pilot.press("space")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Blanc" in labels(tree) and "Petit" in labels(tree)
         await move_to(pilot, tree, account_node(tree, gest.id))
-        await settle(app, pilot)
+        await settle(pilot)
         fiche = str(app.screen.query_one("#account-fiche", Static).content)
         assert "Noé Petit" in fiche and gest.identifier in fiche and "Validation" in fiche
 
         # Edit: the profile list comes first, then the name.
         await pilot.press("e")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, FormScreen)
         await pilot.press("tab", *"Petit-Durand", "ctrl+s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, UserTreeScreen)
         edited = await Account.get(id=gest.id)
         assert (edited.nom, edited.version) == ("Petit-Durand", 2)
@@ -125,17 +125,17 @@ async def test_principal_creates_edits_regenerates_and_deactivates(org_world, se
         await pilot.press("r")
         await pilot.pause()
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert await OutboxEmail.filter(account_id=gest.id, kind="password_regenerated").exists()
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("n")  # changed its mind
-        await settle(app, pilot)
+        await settle(pilot)
         assert (await Account.get(id=gest.id)).status == AccountStatus.ACTIVE
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert (await Account.get(id=gest.id)).status == AccountStatus.DEACTIVATED
         assert "Désactivé" in str(app.screen.query_one("#account-fiche", Static).content)
 
@@ -143,37 +143,37 @@ async def test_principal_creates_edits_regenerates_and_deactivates(org_world, se
         tree = tree_of(app)
         assert "Petit-Durand" not in labels(tree)
         await pilot.press("f")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Petit-Durand" in labels(tree_of(app))
 
 
 async def test_delegated_admin_never_sees_another_establishment(org_world, settings):
     org, head, second, principal = org_world
-    delegated = await staff(Role.DELEGATED_ADMIN, organisation=org, establishment=second, nom="Lemaire")
-    await staff(Role.GESTIONNAIRE, organisation=org, establishment=head, nom="Siegeonly")
-    mine = await staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom="Localone")
+    delegated = await make_staff(Role.DELEGATED_ADMIN, organisation=org, establishment=second, nom="Lemaire")
+    await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=head, nom="Siegeonly")
+    mine = await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom="Localone")
     await Account.filter(id=mine.id).update(search_text="localone")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, delegated)
-        await open_section(app, pilot, "Utilisateurs")
-        await settle(app, pilot)
+        await log_in(pilot, delegated)
+        await open_section(pilot, "Utilisateurs")
+        await settle(pilot)
         tree = tree_of(app)
         assert [n.data.id for n in tree.root.children] == [second.id]
         assert "Localone" in labels(tree)
         assert "Siegeonly" not in labels(tree) and "Garnier" not in labels(tree)
         await pilot.press("slash")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, UserSearchScreen)
         await pilot.press(*"siegeonly")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen.query_one("#search-results", DataTable).row_count == 0
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
         # The creation form offers the gestionnaire role only.
         await move_to(pilot, tree_of(app), establishment_node(tree_of(app), second.id))
         await pilot.press("n")
-        await settle(app, pilot)
+        await settle(pilot)
         form = app.screen
         assert isinstance(form, FormScreen)
         role_field = next(f for f in form.fields if f.key == "role")
@@ -182,28 +182,28 @@ async def test_delegated_admin_never_sees_another_establishment(org_world, setti
 
 async def test_search_as_you_type_then_enter_opens_the_fiche(org_world, settings):
     org, head, second, principal = org_world
-    target = await staff(Role.GESTIONNAIRE, Profile.CREATION, organisation=org, establishment=second,
+    target = await make_staff(Role.GESTIONNAIRE, Profile.CREATION, organisation=org, establishment=second,
                          nom="Fontaine", prenom="Jean")
-    other = await staff(Role.GESTIONNAIRE, organisation=org, establishment=head, nom="Fontenay")
+    other = await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=head, nom="Fontenay")
     for account, site in ((target, second), (other, head)):
         await Account.filter(id=account.id).update(
             search_text=accounts_service.search_text_of(account, site.name))
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         await pilot.press("slash")
-        await settle(app, pilot)
+        await settle(pilot)
         table = app.screen.query_one("#search-results", DataTable)
         await pilot.press(*"font")
-        await settle(app, pilot)
+        await settle(pilot)
         assert table.row_count == 2
         await pilot.press(*"ai")
-        await settle(app, pilot)
+        await settle(pilot)
         assert table.row_count == 1
         assert str(table.get_row_at(0)[0]) == target.identifier
         await pilot.press("enter", "enter")  # to the results, then open the first one
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, UserTreeScreen)
         assert app.screen.current is not None and app.screen.current.id == target.id
         assert "Jean Fontaine" in str(app.screen.query_one("#account-fiche", Static).content)
@@ -211,25 +211,25 @@ async def test_search_as_you_type_then_enter_opens_the_fiche(org_world, settings
 
 async def test_concurrent_edit_keeps_the_input_and_says_so(org_world, settings):
     org, head, second, principal = org_world
-    target = await staff(Role.GESTIONNAIRE, organisation=org, establishment=head, nom="Moreau", prenom="Luc")
+    target = await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=head, nom="Moreau", prenom="Luc")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         tree = tree_of(app)
         node = establishment_node(tree, head.id)
         await move_to(pilot, tree, node)
         await pilot.press("space")
-        await settle(app, pilot)
+        await settle(pilot)
         await move_to(pilot, tree, account_node(tree, target.id))
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("e")
-        await settle(app, pilot)
+        await settle(pilot)
         form = app.screen
         await pilot.press("tab", *"Moreau-Vidal")
         await Account.filter(id=target.id).update(version=5, nom="Autre")  # someone else saved meanwhile
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is form
         assert "modifié par quelqu'un d'autre" in str(form.query_one("#form-message", Static).content)
         assert form.values()["nom"] == "Moreau-Vidal"
@@ -240,23 +240,23 @@ async def test_large_establishment_pages_and_names_are_never_markup(org_world, s
     org, head, second, principal = org_world
     monkeypatch.setattr(UserTreeScreen, "page_size", 3)
     for i in range(4):
-        await staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom=f"Agent{i}", prenom="Zoé")
-    await staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom="[b]Crochet[/b]", prenom="Al")
+        await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom=f"Agent{i}", prenom="Zoé")
+    await make_staff(Role.GESTIONNAIRE, organisation=org, establishment=second, nom="[b]Crochet[/b]", prenom="Al")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         tree = tree_of(app)
         node = establishment_node(tree, second.id)
         assert "5 gest." in str(node.label)
         await move_to(pilot, tree, node)
         await pilot.press("space")
-        await settle(app, pilot)
+        await settle(pilot)
         kinds = [c.data.kind for c in node.children]
         assert kinds == ["account", "account", "account", "more"]
         await move_to(pilot, tree, node.children[-1])
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert [c.data.kind for c in node.children] == ["account"] * 5
         assert "[b]Crochet[/b]" in str(node.children[-1].label)  # shown as typed, not read as markup
 
@@ -265,8 +265,8 @@ async def test_fiche_is_beside_the_tree_on_a_wide_terminal(org_world, settings):
     org, head, second, principal = org_world
     app = make_app(settings)
     async with app.run_test(size=(140, 30)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         screen = app.screen
         assert screen.has_class("-wide")
         tree_region = screen.query_one("#user-tree").region
@@ -280,17 +280,17 @@ async def test_principal_adds_a_secondary_establishment_with_the_same_siren(org_
     org, head, second, principal = org_world
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         await pilot.press("a")
-        await settle(app, pilot)
+        await settle(pilot)
         form = app.screen
         assert isinstance(form, FormScreen)
         await pilot.press(*make_siret("732829320", 55), "enter", *"Annexe", "ctrl+s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "même SIREN" in str(form.query_one("#error-siret", Static).content)
         await pilot.press(*make_siret(org.siren, 55), "ctrl+s")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, UserTreeScreen)
         added = await Establishment.get(organisation=org, name="Annexe")
         assert not added.is_head_office
@@ -302,15 +302,15 @@ async def test_account_form_confirmation_names_the_person_beside_the_identifier(
     org, head, second, principal = org_world
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_home_as(app, pilot, principal)
-        await open_section(app, pilot, "Utilisateurs")
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
         tree = tree_of(app)
         await move_to(pilot, tree, establishment_node(tree, second.id))
         await pilot.press("n")
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("tab", "tab", *"Payet", "enter", *"Zoé", "enter", *"zp@ex.re", "enter",
                           *"0692 03 67 28", "enter", *"Accueil", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, IdentifierModal)
         created = await Account.get(email="zp@ex.re")
@@ -329,5 +329,5 @@ async def test_account_form_confirmation_names_the_person_beside_the_identifier(
         mail = await OutboxEmail.get(account_id=created.id)
         assert created.identifier not in mail.body and "Zoé Payet" in mail.body
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, UserTreeScreen)

@@ -10,8 +10,7 @@ from cpf_tui.errors import NotFound, PermissionDenied, SessionEnded
 from cpf_tui.services import provisioning, sessions
 from cpf_tui.services.context import RequestContext
 from models import Account, AccountStatus, AppSession, AuditEvent, Establishment, Role
-from tests.factories import make_account, make_organisation
-from tests.test_auth import fast_argon2, login  # noqa: F401 - fixture
+from tests.factories import login, make_account, make_organisation
 
 
 def test_idle_timeouts_by_role():

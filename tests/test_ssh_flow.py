@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cpf_tui.ssh_server import CpfSSHServer, Registry, ServeOptions, SessionHandler
-from tests.test_ssh_harness import eventually
+from tests.ssh_harness import eventually
 
 YES = shutil.which("yes")
 

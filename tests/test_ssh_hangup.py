@@ -14,7 +14,7 @@ import pytest
 from cpf_tui import db as db_module
 from cpf_tui.ssh_server import spawn_in_pty
 from tests.factories import DEFAULT_PASSWORD
-from tests.test_ssh_harness import ROOT, seed_accounts
+from tests.ssh_harness import ROOT, seed_accounts
 from tests.vt import VirtualScreen, cursor_in_field_below
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import time
 import asyncssh
 import pytest
 
-from tests.test_ssh_harness import SshServer, Terminal
+from tests.ssh_harness import SshServer, Terminal
 
 pytestmark = pytest.mark.slow
 

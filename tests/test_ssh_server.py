@@ -11,7 +11,7 @@ import pytest
 
 from cpf_tui import db as db_module
 from tests.factories import DEFAULT_PASSWORD
-from tests.test_ssh_harness import SshServer, Terminal, children_of, eventually, seed_accounts
+from tests.ssh_harness import SshServer, Terminal, children_of, eventually, seed_accounts
 
 pytestmark = pytest.mark.slow
 
@@ -224,7 +224,7 @@ async def test_without_preload_each_session_is_a_direct_child(tmp_path, db_url):
 
 
 async def test_a_dead_launcher_ends_its_sessions_and_new_ones_start_directly(tmp_path, db_url):
-    from tests.test_ssh_harness import is_launcher
+    from tests.ssh_harness import is_launcher
 
     srv = SshServer(tmp_path, db_url).start()
     try:

@@ -8,7 +8,7 @@ import uuid
 import asyncssh
 import pytest
 
-from tests.test_ssh_harness import SshServer
+from tests.ssh_harness import SshServer
 
 pytestmark = pytest.mark.slow
 

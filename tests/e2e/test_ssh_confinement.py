@@ -14,8 +14,8 @@ import pytest
 from cpf_tui import db as db_module
 from tests.e2e.tmux import TMUX, TmuxTerminal, app_env, cpf_tui_command
 from tests.factories import DEFAULT_PASSWORD
-from tests.test_bulk_support import valid_rows, write_book
-from tests.test_ssh_harness import SshServer
+from tests.bulk_support import valid_rows, write_book
+from tests.ssh_harness import SshServer
 
 SSH = shutil.which("ssh")
 SFTP = shutil.which("sftp")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.tmux import TMUX, TmuxTerminal, app_env
 from tests.factories import DEFAULT_PASSWORD
-from tests.test_ssh_harness import SshServer, seed_accounts
+from tests.ssh_harness import SshServer, seed_accounts
 
 SSH = shutil.which("ssh")
 
