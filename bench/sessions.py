@@ -127,7 +127,9 @@ async def run(steps: list[int], probes: int, preload: bool) -> int:
         await db_module.migrate(url)
         print(f"Création de {total} comptes…", flush=True)
         identifiers = await asyncio.to_thread(seed_accounts, url, total)
+        # Every session is the SSH user alice: lift the per-user cap as well as the total.
         server = SshServer(base, url, extra_args=("--max-sessions", str(total + probes + 5),
+                                                  "--max-per-user", str(total + probes + 5),
                                                   "--max-per-connection", "1", *(() if preload else ("--no-preload",))))
         await asyncio.to_thread(server.start)
         idle_server_mb = mb(rss_kib(server.pid))
