@@ -84,6 +84,7 @@ class PasswordHistory(Model):
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="password_history", on_delete=fields.CASCADE
     )
+    account_id: int
     password_hash = fields.CharField(max_length=255)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -119,6 +120,7 @@ class CguAcceptance(Model):
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="cgu_acceptances", on_delete=fields.CASCADE
     )
+    account_id: int
     version = fields.IntField()
     accepted_at = fields.DatetimeField(auto_now_add=True)
 
@@ -138,6 +140,7 @@ class AppSession(Model):
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="sessions", on_delete=fields.CASCADE
     )
+    account_id: int
     credentials_epoch = fields.IntField(default=0)
     started_at = fields.DatetimeField()
     last_activity_at = fields.DatetimeField()

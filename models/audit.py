@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -21,8 +23,8 @@ class AuditEvent(Model):
     target_type = fields.CharField(max_length=32, default="")
     target_id = fields.CharField(max_length=64, default="")
     target_label = fields.CharField(max_length=200, default="")
-    before = fields.JSONField(null=True)
-    after = fields.JSONField(null=True)
+    before: fields.JSONField[Any] = fields.JSONField(null=True)
+    after: fields.JSONField[Any] = fields.JSONField(null=True)
     session_token = fields.CharField(max_length=64, default="")
     ssh_user = fields.CharField(max_length=100, default="")
     ssh_key_fingerprint = fields.CharField(max_length=128, default="")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint
@@ -83,12 +83,13 @@ class DossierEvent(Model):
     dossier: fields.ForeignKeyRelation[Dossier] = fields.ForeignKeyField(
         "models.Dossier", related_name="events", on_delete=fields.CASCADE
     )
+    dossier_id: int
     at = fields.DatetimeField(auto_now_add=True)
     actor: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="dossier_events", null=True, on_delete=fields.SET_NULL
     )
     action = fields.CharField(max_length=40)
-    details = fields.JSONField(default=dict)
+    details: fields.JSONField[Any] = fields.JSONField(default=dict)
 
     class Meta:
         table = "dossier_event"

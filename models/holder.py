@@ -75,6 +75,7 @@ class HoursMovement(Model):
     holder: fields.ForeignKeyRelation[Holder] = fields.ForeignKeyField(
         "models.Holder", related_name="movements", on_delete=fields.RESTRICT
     )
+    holder_id: int
     kind = fields.CharEnumField(MovementKind, max_length=20)
     bucket = fields.CharEnumField(Bucket, max_length=4)
     minutes = fields.IntField()

@@ -8,6 +8,8 @@
   PostgreSQL both support exactly this statement.
 """
 
+from typing import Any
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.migrations.constraints import CheckConstraint
@@ -15,7 +17,7 @@ from tortoise.migrations.constraints import CheckConstraint
 CHECKED_MODELS = ("Account", "Holder", "HoursMovement", "Dossier")
 
 
-async def add_check_constraints(apps, schema_editor) -> None:
+async def add_check_constraints(apps: Any, schema_editor: Any) -> None:
     for name in CHECKED_MODELS:
         model = apps.get_model("models", name)
         for constraint in model._meta.constraints:
