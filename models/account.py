@@ -21,9 +21,11 @@ class Account(Model):
     organisation: fields.ForeignKeyNullableRelation[Organisation] = fields.ForeignKeyField(
         "models.Organisation", related_name="accounts", null=True, on_delete=fields.RESTRICT
     )
+    organisation_id: int | None
     establishment: fields.ForeignKeyNullableRelation[Establishment] = fields.ForeignKeyField(
         "models.Establishment", related_name="accounts", null=True, on_delete=fields.RESTRICT
     )
+    establishment_id: int | None
     nom = fields.CharField(max_length=100)
     prenom = fields.CharField(max_length=100)
     email = fields.CharField(max_length=254, db_index=True)
@@ -48,10 +50,12 @@ class Account(Model):
     created_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="created_accounts", null=True, on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     deactivated_at = fields.DatetimeField(null=True)
     deactivated_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="deactivated_accounts", null=True, on_delete=fields.SET_NULL
     )
+    deactivated_by_id: int | None
 
     class Meta:
         table = "account"

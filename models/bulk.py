@@ -21,6 +21,7 @@ class BulkImport(Model):
     organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
         "models.Organisation", related_name="bulk_imports", on_delete=fields.RESTRICT
     )
+    organisation_id: int
     file_sha256 = fields.CharField(max_length=64, unique=True)
     filename = fields.CharField(max_length=255)
     status = fields.CharEnumField(ImportStatus, max_length=10, default=ImportStatus.IMPORTED)
@@ -30,6 +31,7 @@ class BulkImport(Model):
     imported_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="bulk_imports", null=True, on_delete=fields.SET_NULL
     )
+    imported_by_id: int | None
     imported_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -24,12 +24,15 @@ class Dossier(Model):
     holder: fields.ForeignKeyRelation[Holder] = fields.ForeignKeyField(
         "models.Holder", related_name="dossiers", on_delete=fields.RESTRICT
     )
+    holder_id: int
     organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
         "models.Organisation", related_name="dossiers", on_delete=fields.RESTRICT
     )
+    organisation_id: int
     establishment: fields.ForeignKeyNullableRelation[Establishment] = fields.ForeignKeyField(
         "models.Establishment", related_name="dossiers", null=True, on_delete=fields.RESTRICT
     )
+    establishment_id: int | None
     training_title = fields.CharField(max_length=200, default="")
     provider_name = fields.CharField(max_length=200, default="")
     provider_siret = fields.CharField(max_length=14, default="")
@@ -48,14 +51,17 @@ class Dossier(Model):
     created_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="created_dossiers", null=True, on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     validated_at = fields.DatetimeField(null=True)
     validated_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="validated_dossiers", null=True, on_delete=fields.SET_NULL
     )
+    validated_by_id: int | None
     closed_at = fields.DatetimeField(null=True)
     closed_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="closed_dossiers", null=True, on_delete=fields.SET_NULL
     )
+    closed_by_id: int | None
 
     events: fields.ReverseRelation[DossierEvent]
 
@@ -88,6 +94,7 @@ class DossierEvent(Model):
     actor: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="dossier_events", null=True, on_delete=fields.SET_NULL
     )
+    actor_id: int | None
     action = fields.CharField(max_length=40)
     details: fields.JSONField[Any] = fields.JSONField(default=dict)
 

@@ -85,9 +85,11 @@ class HoursMovement(Model):
     dossier: fields.ForeignKeyNullableRelation[Dossier] = fields.ForeignKeyField(
         "models.Dossier", related_name="movements", null=True, on_delete=fields.RESTRICT
     )
+    dossier_id: int | None
     author: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="movements", null=True, on_delete=fields.SET_NULL
     )
+    author_id: int | None
     reason = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 

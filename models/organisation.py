@@ -37,6 +37,7 @@ class Establishment(Model):
     organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
         "models.Organisation", related_name="establishments", on_delete=fields.RESTRICT
     )
+    organisation_id: int
     siret = fields.CharField(max_length=14, unique=True)
     name = fields.CharField(max_length=200)
     address = fields.TextField(default="")
