@@ -115,3 +115,31 @@ async def test_operator_sees_holder_without_edit_keys(db, settings):
         await pilot.pause()
         assert app.screen is page
     assert (await Holder.get(id=holder.id)).version == holder.version
+
+
+async def test_holder_page_accepts_a_reunion_mobile(db, settings, frozen_clock):
+    holder = await funded_holder(nir=NIR, nom_naissance="Hoarau", search_name="HOAREAU", mobile="")
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "holders")
+        await pilot.press(*NIR, "enter")
+        await workers_done(app)
+        await pilot.pause()
+        await pilot.press("enter")
+        await workers_done(app)
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, HolderPageScreen)
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("tab")
+        await type_into(pilot, "0692 03 67 28")  # Réunion, written the national way
+        await pilot.press("ctrl+s")
+        await workers_done(app)
+        await pilot.pause()
+        await workers_done(app)
+        assert app.screen is page
+        assert "Mobile : 0692 03 67 28" in str(page.query_one("#holder-contact", Static).content)
+    await holder.refresh_from_db()
+    assert holder.mobile == "+262692036728"
