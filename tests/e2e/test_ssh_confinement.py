@@ -243,3 +243,23 @@ def test_journal_shows_escape_sequences_inert_in_a_real_terminal(tmp_path, db_ur
         assert "PWNED" not in term._tmux("display-message", "-p", "#{pane_title}").stdout  # noqa: SLF001
     finally:
         term.close()
+
+
+def test_openssh_client_with_a_no_pty_key_gets_the_file_drop_only(server, tmp_path):
+    """authorized_keys `no-pty`: the real client's terminal request is refused, the application is not
+    started (it explains why), the file drop still works."""
+    line = server.client_keys["bob"].export_public_key().decode()
+    (server.authorized / "bob").write_text(f'no-pty,expiry-time="29991231" {line}')
+    term = TmuxTerminal(ssh_command(server, tmp_path, "bob"), env=app_env(tmp_path), cwd=tmp_path)
+    term.start()  # a real terminal: the client asks for a pty, is refused, and goes on without one
+    try:
+        screen = term.wait_for("cpf-tui a besoin d'un terminal")
+        assert "PTY allocation request failed" in screen
+        assert term.wait_exit() == 2
+        assert server.apps() == []
+    finally:
+        term.close()
+    (tmp_path / "depose.txt").write_text("x")
+    assert sftp_batch(server, tmp_path, "bob", "put depose.txt\n").returncode == 0
+    assert (server.drop_root / "bob" / "depose.txt").exists()
+    assert "Terminal refusé : utilisateur=bob" in server.log()
