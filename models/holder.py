@@ -8,6 +8,7 @@ from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
+from cpf_tui.hours import Balances
 from models.enums import Bucket, MovementKind
 
 if TYPE_CHECKING:
@@ -60,12 +61,18 @@ class Holder(Model):
         return f"{self.prenoms} {self.nom_usage or self.nom_naissance} ({self.nir})"
 
     @property
+    def balances(self) -> Balances:
+        """The projection columns as the hours rules see them (`cpf_tui.hours`)."""
+        return Balances(self.cpf_acquired_minutes, self.cpf_reserved_minutes, self.cpf_consumed_minutes,
+                        self.dif_total_minutes, self.dif_reserved_minutes, self.dif_consumed_minutes)
+
+    @property
     def cpf_available_minutes(self) -> int:
-        return self.cpf_acquired_minutes - self.cpf_reserved_minutes - self.cpf_consumed_minutes
+        return self.balances.cpf_available
 
     @property
     def dif_available_minutes(self) -> int:
-        return self.dif_total_minutes - self.dif_reserved_minutes - self.dif_consumed_minutes
+        return self.balances.dif_available
 
 
 class HoursMovement(Model):

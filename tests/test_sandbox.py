@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Static
 from cpf_tui import db as db_module
 from cpf_tui.app import make_app
 from cpf_tui.config import Settings
+from cpf_tui.hours import Reservation, reservation_split
 from cpf_tui.services import passwords, reference, sandbox
 from cpf_tui.services.identifiers import ALPHABET, LENGTH
 from cpf_tui.services.ledger import check_ledger
@@ -122,9 +123,9 @@ def test_plan_is_deterministic_and_follows_the_hours_rules():
 
 
 def test_reservation_takes_dif_first():
-    assert sandbox.reservation_split(50 * 60, 20 * 60) == (20 * 60, 30 * 60)
-    assert sandbox.reservation_split(10 * 60, 20 * 60) == (10 * 60, 0)
-    assert sandbox.reservation_split(10 * 60, 0) == (0, 10 * 60)
+    assert reservation_split(50 * 60, 20 * 60) == Reservation(20 * 60, 30 * 60)
+    assert reservation_split(10 * 60, 20 * 60) == Reservation(10 * 60, 0)
+    assert reservation_split(10 * 60, 0) == Reservation(0, 10 * 60)
 
 
 # -- reference data ------------------------------------------------------------------------------

@@ -21,18 +21,15 @@ from typing import Any
 
 from cpf_tui import clock
 from cpf_tui.errors import PermissionDenied, ValidationError
+from cpf_tui.hours import CPF_CEILING as CPF_CEILING
+from cpf_tui.hours import DIF_MAX as DIF_MAX
+from cpf_tui.hours import FILE_MAX as FILE_MAX
+from cpf_tui.hours import Balances as Balances
+from cpf_tui.hours import acquisition_for_year as acquisition_for_year
+from cpf_tui.hours import reservation_split, settlement
 from cpf_tui.services import audit
 from cpf_tui.services.context import RequestContext
 
-HOUR = 60
-CPF_FIRST_RATE = 24 * HOUR
-"""Minutes acquired per year of full-time work until CPF_THRESHOLD."""
-CPF_THRESHOLD = 120 * HOUR
-CPF_SECOND_RATE = 12 * HOUR
-"""Minutes acquired per year of full-time work above CPF_THRESHOLD."""
-CPF_CEILING = 150 * HOUR
-DIF_MAX = 120 * HOUR
-FILE_MAX = 150 * HOUR
 """Most hours one training file may mobilise (décret du 2 octobre 2014)."""
 
 PROJECTION_COLUMNS = (
@@ -85,40 +82,6 @@ def parse_hours(text: str, label: str = "Heures", *, required: bool = True) -> i
 
 
 # -- balances ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Balances:
-    """A holder's hours, in minutes."""
-
-    cpf_acquired: int
-    cpf_reserved: int
-    cpf_consumed: int
-    dif_total: int
-    dif_reserved: int
-    dif_consumed: int
-
-    @property
-    def cpf_available(self) -> int:
-        return self.cpf_acquired - self.cpf_reserved - self.cpf_consumed
-
-    @property
-    def dif_available(self) -> int:
-        return self.dif_total - self.dif_reserved - self.dif_consumed
-
-    @property
-    def total_available(self) -> int:
-        return self.cpf_available + self.dif_available
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "cpf_acquired_minutes": self.cpf_acquired,
-            "cpf_reserved_minutes": self.cpf_reserved,
-            "cpf_consumed_minutes": self.cpf_consumed,
-            "dif_total_minutes": self.dif_total,
-            "dif_reserved_minutes": self.dif_reserved,
-            "dif_consumed_minutes": self.dif_consumed,
-        }
-
-
 def balances_of(holder: Any) -> Balances:
     """The balances held in a holder's projection columns."""
     return Balances(
@@ -129,29 +92,6 @@ def balances_of(holder: Any) -> Balances:
         holder.dif_reserved_minutes,
         holder.dif_consumed_minutes,
     )
-
-
-def acquisition_for_year(acquired_minutes: int, work_ratio_percent: int) -> int:
-    """Minutes earned by one year of work: 24 h (pro rata) up to 120 h, then 12 h, never above 150 h.
-
-    A year that crosses 120 h earns at the first rate until 120 h and at the second rate for the
-    rest of the year.
-    """
-    if not 1 <= work_ratio_percent <= 100:
-        raise ValidationError("Quotité de travail : un pourcentage entre 1 et 100 est attendu.")
-    if acquired_minutes >= CPF_CEILING:
-        return 0
-    first = CPF_FIRST_RATE * work_ratio_percent // 100
-    second = CPF_SECOND_RATE * work_ratio_percent // 100
-    if acquired_minutes >= CPF_THRESHOLD:
-        gain = second
-    elif acquired_minutes + first <= CPF_THRESHOLD:
-        gain = first
-    else:
-        to_threshold = CPF_THRESHOLD - acquired_minutes
-        # The part of the year left after reaching 120 h earns at the second rate.
-        gain = to_threshold + second * (first - to_threshold) // first
-    return min(gain, CPF_CEILING - acquired_minutes)
 
 
 # -- movements (called inside the caller's serialised transaction, holder already locked) ---------
@@ -189,8 +129,8 @@ async def reserve(holder: Any, dossier: Any, minutes: int, *, actor: Any, conn: 
             f"{format_hours(balances.total_available)} disponibles "
             f"(DIF {format_hours(balances.dif_available)}, CPF {format_hours(balances.cpf_available)})."
         )
-    dif = min(balances.dif_available, minutes)
-    cpf = minutes - dif
+    split = reservation_split(minutes, balances.dif_available)
+    dif, cpf = split.dif, split.cpf
     reason = f"Validation du dossier {dossier.number}"
     for bucket, amount in ((Bucket.DIF, dif), (Bucket.CPF, cpf)):
         if amount:
@@ -209,9 +149,9 @@ async def settle(
     from models import Bucket, MovementKind
 
     reserved_dif, reserved_cpf = dossier.reserved_dif_minutes, dossier.reserved_cpf_minutes
-    consumed_dif = min(done_minutes, reserved_dif)
-    consumed_cpf = done_minutes - consumed_dif
-    released_dif, released_cpf = reserved_dif - consumed_dif, reserved_cpf - consumed_cpf
+    result = settlement(done_minutes, reserved_dif, reserved_cpf)
+    consumed_dif, consumed_cpf = result.consumed_dif, result.consumed_cpf
+    released_dif, released_cpf = result.released_dif, result.released_cpf
     note = f"Clôture du dossier {dossier.number}" + (f" : {reason}" if reason else "")
     for kind, bucket, amount in (
         (MovementKind.CONSUMPTION, Bucket.DIF, consumed_dif),
@@ -226,12 +166,7 @@ async def settle(
     holder.dif_consumed_minutes += consumed_dif
     holder.cpf_consumed_minutes += consumed_cpf
     await _save_projection(holder, conn)
-    return {
-        "consumed_dif_minutes": consumed_dif,
-        "consumed_cpf_minutes": consumed_cpf,
-        "released_dif_minutes": released_dif,
-        "released_cpf_minutes": released_cpf,
-    }
+    return result.as_dict()
 
 
 # -- services ----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from cpf_tui import text
+from cpf_tui.hours import Balances, acquisition_for_year, reservation_split, settlement
 
 SEED = 2026
 HOLDER_COUNT = 300
@@ -193,13 +194,6 @@ def training_accounts() -> list[TrainingAccount]:
     return rows
 
 
-# -- hours rules ---------------------------------------------------------------------------------
-def reservation_split(requested: int, dif_available: int) -> tuple[int, int]:
-    """(DIF, CPF) minutes reserved for a file: DIF hours first, then CPF."""
-    dif_part = min(requested, max(dif_available, 0))
-    return dif_part, requested - dif_part
-
-
 # -- the plan (pure Python, deterministic) ----------------------------------------------------------
 TRAINING_TITLES = (
     "Certificat de compétences en entreprise — Encadrer une équipe",
@@ -285,9 +279,13 @@ class HolderPlan:
     dif_consumed: int = 0
 
     @property
+    def balances(self) -> Balances:
+        return Balances(self.cpf_acquired, self.cpf_reserved, self.cpf_consumed,
+                        self.dif_total, self.dif_reserved, self.dif_consumed)
+
+    @property
     def available(self) -> int:
-        return (self.cpf_acquired - self.cpf_reserved - self.cpf_consumed
-                + self.dif_total - self.dif_reserved - self.dif_consumed)
+        return self.balances.total_available
 
 
 @dataclass
@@ -399,7 +397,6 @@ def make_plan(seed: int = SEED) -> SandboxPlan:
 
 
 def _plan_acquisitions(rng: random.Random, holder: HolderPlan, born: date) -> None:
-    from cpf_tui.services.ledger import acquisition_for_year
 
     first_year = max(2015, born.year + 18, rng.randint(2015, 2024))
     for year in range(first_year, SANDBOX_TODAY.year):
@@ -496,8 +493,8 @@ def _at(day: date, rng: random.Random) -> datetime:
 
 
 def _validate(rng: random.Random, holder: HolderPlan, plan: DossierPlan, validator: str) -> None:
-    dif_available = holder.dif_total - holder.dif_reserved - holder.dif_consumed
-    dif_part, cpf_part = reservation_split(plan.requested_minutes, dif_available)
+    split = reservation_split(plan.requested_minutes, holder.balances.dif_available)
+    dif_part, cpf_part = split.dif, split.cpf
     plan.reserved_dif_minutes, plan.reserved_cpf_minutes = dif_part, cpf_part
     plan.validated_by = validator
     plan.validated_at = _not_after_today(_at(plan.start_date - timedelta(days=rng.randint(7, 30)), rng))
@@ -520,13 +517,12 @@ def _close(rng: random.Random, holder: HolderPlan, plan: DossierPlan, closer: st
     plan.done_minutes = done
     plan.closed_by = closer
     plan.closed_at = _not_after_today(_at(plan.end_date + timedelta(days=rng.randint(1, 20)), rng))
-    dif_done = min(done, plan.reserved_dif_minutes)
-    cpf_done = done - dif_done
+    result = settlement(done, plan.reserved_dif_minutes, plan.reserved_cpf_minutes)
+    dif_done, cpf_done = result.consumed_dif, result.consumed_cpf
     note = f"Clôture du dossier {plan.number}" + (f" : {plan.closure_reason}" if plan.closure_reason else "")
     for kind, bucket, minutes in (
-        ("consumption", "dif", dif_done), ("consumption", "cpf", cpf_done),
-        ("release", "dif", plan.reserved_dif_minutes - dif_done),
-        ("release", "cpf", plan.reserved_cpf_minutes - cpf_done),
+        ("consumption", "dif", result.consumed_dif), ("consumption", "cpf", result.consumed_cpf),
+        ("release", "dif", result.released_dif), ("release", "cpf", result.released_cpf),
     ):
         if minutes:
             holder.movements.append(MovementPlan(kind, bucket, minutes, dossier_number=plan.number,
