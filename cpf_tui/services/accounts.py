@@ -21,14 +21,13 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions, validation
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
-from cpf_tui.services.organisations import (
-    PersonInput,
-    collect,
-    raise_if_errors,
-    refresh_search_text,
+from cpf_tui.services.organisations import PersonInput, collect, raise_if_errors, refresh_search_text
+from cpf_tui.services.provisioning import (
+    account_public_fields,
+    issue_temporary_password,
+    provision_account,
     search_text_of,
 )
-from cpf_tui.services.provisioning import account_public_fields, issue_temporary_password, provision_account
 from cpf_tui.text import fold
 
 PAGE_SIZE = 200
@@ -567,15 +566,16 @@ async def regenerate_password(
             account, ctx=ctx, using_db=conn, temp_password_days=security.temp_password_days, actor=actor
         )
         await _end_sessions(account.id, sessions.END_PASSWORD_REGENERATED, conn)
+        expires_at = account.temp_password_expires_at
         await audit.record(
             "account.regenerate_password", ctx=ctx, actor=actor, target=account,
             organisation_id=account.organisation_id, before=before,
             after={**account_public_fields(account), "locked": False, "failed_attempts": 0,
-                   "temporary_password_expires_at": account.temp_password_expires_at.isoformat()},
+                   "temporary_password_expires_at": expires_at.isoformat() if expires_at else None},
             using_db=conn,
         )
 
 
 def is_search_text_current(account: Any, establishment_name: str) -> bool:
     """Whether the stored search key matches the account (used by tests and checks)."""
-    return account.search_text == search_text_of(account, establishment_name)
+    return bool(account.search_text == search_text_of(account, establishment_name))

@@ -200,12 +200,12 @@ async def write_sample_bulk_file(folder: Any, rows: int = 35) -> Any:
     from cpf_tui.services.bulk import template_data
     from cpf_tui.services.bulk_export import write_template
     from cpf_tui.services.context import RequestContext
-    from models import Account
+    from models import Account, Organisation
 
     principal = await Account.filter(identifier=_account("Administrateur principal")).first()
     if principal is None or principal.organisation_id is None:
         return None
-    organisation = await principal.organisation
+    organisation = await Organisation.get(id=principal.organisation_id)
     data = await template_data(siret=organisation.siret, ctx=RequestContext(), as_system=True)
     target = Path(folder) / SAMPLE_BULK_FILE
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from cpf_tui.services.passwords import random_text
 from cpf_tui.text import display
@@ -59,9 +59,8 @@ async def allocate_identifiers(
         taken: set[str] = set()
         for start in range(0, len(candidates), CHECK_BATCH):
             part = candidates[start : start + CHECK_BATCH]
-            taken.update(
-                await Account.filter(identifier__in=part).using_db(using_db).values_list("identifier", flat=True)
-            )
+            found = await Account.filter(identifier__in=part).using_db(using_db).values_list("identifier", flat=True)
+            taken.update(cast(list[str], found))
         chosen.extend(candidate for candidate in candidates if candidate not in taken)
         wanted = count - len(chosen)
         if wanted == 0:

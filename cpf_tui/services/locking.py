@@ -48,7 +48,7 @@ def _connection(connection_name: str | None) -> Any:
 
 def is_sqlite(connection: Any) -> bool:
     """Whether a Tortoise client (or transaction wrapper) talks to SQLite."""
-    return connection.capabilities.dialect == "sqlite"
+    return bool(connection.capabilities.dialect == "sqlite")
 
 
 class _ImmediateTransaction:

@@ -194,7 +194,7 @@ async def _mark_failed_attempt(email: Any, sender_id: str, error: str, mail: Mai
     from models import OutboxEmail, OutboxStatus
 
     attempts = email.attempts + 1
-    gave_up = attempts >= mail.max_attempts
+    gave_up: bool = attempts >= mail.max_attempts
     await OutboxEmail.filter(id=email.id, status=OutboxStatus.SENDING, claimed_by=sender_id).update(
         status=OutboxStatus.FAILED if gave_up else OutboxStatus.PENDING,
         attempts=attempts,

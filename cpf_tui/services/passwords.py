@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 # RFC 9106 second recommended option ("low-memory"): t=3, m=64 MiB, p=4.
 USER_TIME_COST = 3
@@ -19,7 +23,7 @@ TEMP_LENGTH = 16  # 16 * log2(55) ≈ 92.5 bits
 
 
 @lru_cache(maxsize=1)
-def user_hasher():
+def user_hasher() -> PasswordHasher:
     from argon2 import PasswordHasher, Type
 
     return PasswordHasher(
@@ -28,7 +32,7 @@ def user_hasher():
 
 
 @lru_cache(maxsize=1)
-def temp_hasher():
+def temp_hasher() -> PasswordHasher:
     from argon2 import PasswordHasher, Type
 
     return PasswordHasher(
@@ -38,12 +42,12 @@ def temp_hasher():
 
 def hash_password(password: str) -> str:
     """Hash a password chosen by its user (RFC 9106 low-memory profile)."""
-    return user_hasher().hash(password)
+    return str(user_hasher().hash(password))
 
 
 def hash_temporary(password: str) -> str:
     """Hash a random temporary password (cheap profile, justified by its entropy)."""
-    return temp_hasher().hash(password)
+    return str(temp_hasher().hash(password))
 
 
 def verify(password_hash: str, password: str) -> bool:
@@ -51,14 +55,14 @@ def verify(password_hash: str, password: str) -> bool:
     from argon2.exceptions import InvalidHashError, VerificationError
 
     try:
-        return user_hasher().verify(password_hash, password)
+        return bool(user_hasher().verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
     """True when a user password hash was made with other parameters than the current ones."""
-    return user_hasher().check_needs_rehash(password_hash)
+    return bool(user_hasher().check_needs_rehash(password_hash))
 
 
 def random_text(alphabet: str, length: int) -> str:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cpf_tui import clock, text
 from cpf_tui.services import audit, outbox, passwords
@@ -203,6 +203,7 @@ async def provision_account(
         role=role, profile=profile, organisation=organisation, establishment=establishment,
         nom=nom, prenom=prenom, email=email, phone=phone, service=service,
     )
+    account: Account
     (account,) = await provision_accounts(
         [spec], created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
         audit_action=audit_action, identifier_by_mail=identifier_by_mail,
@@ -341,7 +342,7 @@ async def provision_accounts(
                     actor=created_by,
                     target=account,
                     target_type=Account.__name__,
-                    target_label=Account.__str__(account),  # the label `str(account)` gives
+                    target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
                     after=account_public_fields(account),
                     organisation_id=account.organisation_id,
                 )

@@ -99,7 +99,7 @@ async def end_own_session(ctx: RequestContext, reason: str = END_LOGOUT) -> bool
             ended_at=clock.now(), end_reason=reason
         )
         if ended:
-            account = await Account.get_or_none(id=ctx.account_id).using_db(conn) if ctx.account_id else None
+            account = await Account.get_or_none(id=ctx.account_id, using_db=conn) if ctx.account_id else None
             await audit.record(
                 "session.end",
                 ctx=ctx,

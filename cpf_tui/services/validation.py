@@ -138,13 +138,14 @@ def _overseas_ranges() -> tuple[tuple[re.Pattern[str], int], ...]:
     ranges = []
     for region in NATIONAL_PLAN_REGIONS[1:]:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        assert metadata is not None, region  # every region of NATIONAL_PLAN_REGIONS is in the library
         patterns = [
             desc.national_number_pattern
             for desc in (metadata.fixed_line, metadata.mobile)
             if desc is not None and desc.national_number_pattern
         ]
         pattern = re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.ASCII)
-        ranges.append((pattern, metadata.country_code))
+        ranges.append((pattern, int(metadata.country_code or 0)))
     return tuple(ranges)
 
 
