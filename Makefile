@@ -28,6 +28,8 @@ demo-reset: install
 	$(BIN)/cpf-tui demo --reset
 
 test: dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 # The same suite with every database test on PostgreSQL (one database per test).

@@ -262,7 +262,7 @@ BAD_HOURS_LINES = {
     "both": (lambda: f"{valid_nir(1)};2025;50;800", "quotité", "pas les deux"),
     "neither": (lambda: f"{valid_nir(1)};2025;;", "quotité", "renseignez"),
     "other_year": (lambda: hours_line(1, 2024), "année", "alimente l'année 2025"),
-    "formula": (lambda: f"=1+1;2025;100;", "NIR", "formule"),
+    "formula": (lambda: "=1+1;2025;100;", "NIR", "formule"),
     "nir_key": (lambda: f"{valid_nir(1)[:13]}00;2025;100;", "NIR", "clé de contrôle"),
 }
 

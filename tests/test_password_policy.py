@@ -125,8 +125,8 @@ def test_evaluate_never_crashes_and_long_passwords_are_refused(password):
 
 @settings(max_examples=200, deadline=None)
 @given(UPPER, LOWER, DIGIT, SPECIAL, st.lists(ANY_ALLOWED, min_size=8, max_size=60), st.randoms())
-def test_four_classes_and_twelve_characters_satisfy_composition(u, l, d, s, rest, rnd):
-    chars = [u, l, d, s, *rest]
+def test_four_classes_and_twelve_characters_satisfy_composition(u, lower, d, s, rest, rnd):
+    chars = [u, lower, d, s, *rest]
     rnd.shuffle(chars)
     assert policy.rule_composition("".join(chars)) is None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from cpf_tui.app import make_app
 from models import Holder, HoursMovement, Role
