@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Header, Input, Label, ProgressBar, RadioButton, RadioSet, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from cpf_tui.errors import CpfError
 from cpf_tui.user_files import UserFiles
@@ -73,6 +73,8 @@ class HolderFeedScreen(CpfScreen):
                 id="feed-run"),
     ]
 
+    MESSAGE_ID = "feed-status"
+
     def __init__(self) -> None:
         super().__init__()
         self.busy = False
@@ -126,7 +128,7 @@ class HolderFeedScreen(CpfScreen):
     @property
     def files(self) -> UserFiles:
         """Where this person's files are (the SSH drop folder, or the local data folder)."""
-        return UserFiles.for_session(self.app.settings.data_path)
+        return UserFiles.for_settings(self.settings)
 
     @property
     def hours_chosen(self) -> bool:
@@ -136,7 +138,7 @@ class HolderFeedScreen(CpfScreen):
         self.progress.display = False
         self.kind_set.focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action in ("run_feed", "browse"):
             return None if self.busy else True
         return True
@@ -188,12 +190,8 @@ class HolderFeedScreen(CpfScreen):
         from screens.modals import ConfirmModal
 
         files = self.files
-        try:
-            path = files.resolve(self.path_input.value)
-            year = self._year() if self.hours_chosen else None
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
+        path = files.resolve(self.path_input.value)
+        year = self._year() if self.hours_chosen else None
         ignore = self.ignore_box.value
         what = f"les heures CPF {year}" if year is not None else "les titulaires"
         rule = ("les lignes valides seront appliquées, les autres signalées" if ignore
@@ -214,20 +212,17 @@ class HolderFeedScreen(CpfScreen):
             bar.update(total=max(step.total, 1), progress=step.done)
             self.show_status(f"{step.stage} : {step.lines} ligne(s) lue(s)…")
 
-        report_dir = files.output_folder(self.app.settings.data_path / "exports")
+        report_dir = files.output_folder(self.settings.data_path / "exports")
         try:
             if year is None:
                 result = await holder_feed.import_holders(
-                    path, ctx=self.app.context, report_dir=report_dir, ignore_errors=ignore, progress=advance,
+                    path, ctx=self.ctx, report_dir=report_dir, ignore_errors=ignore, progress=advance,
                 )
             else:
                 result = await holder_feed.credit_hours(
-                    path, year=year, ctx=self.app.context, report_dir=report_dir, ignore_errors=ignore,
+                    path, year=year, ctx=self.ctx, report_dir=report_dir, ignore_errors=ignore,
                     progress=advance,
                 )
-        except CpfError as exc:
-            self.show_status(exc.message, error=True)
-            return
         finally:
             self.busy = False
             self.refresh_bindings()
@@ -245,9 +240,7 @@ class HolderFeedScreen(CpfScreen):
             raise ValidationError("Année : quatre chiffres attendus (AAAA).")
         return check_year(int(value))
 
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.busy = False
-            self.refresh_bindings()
-            self.show_status(f"Erreur inattendue : {event.worker.error}", error=True)
+    def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
+        """A refused file or value: the reason on the status line (nothing was applied)."""
+        self.show_status(error.message, error=True)
+        return True

@@ -24,8 +24,9 @@ ROLES = ((Role.OPERATOR, Profile.CLOTURE), (Role.PRINCIPAL_ADMIN, Profile.CLOTUR
          (Role.DELEGATED_ADMIN, Profile.CLOTURE), (Role.GESTIONNAIRE, Profile.CLOTURE))
 FIRST_KEYS = {"holders": (*"185057800608491", "enter")}
 """Keys that make a section call a service, for the sections that wait for the user before reading."""
-NO_SERVICE_AT_OPEN = {"password"}
-"""Sections that read nothing before the user submits (the password form: tested in test_screens_auth)."""
+NO_SERVICE_AT_OPEN = {"password", "holder-feed"}
+"""Sections that read nothing before the user submits a form or a file (the password form: tested in
+test_screens_auth; the CDC feed: in test_screens_holder_feed)."""
 
 
 def role_for(section: Section) -> tuple[Role, Profile]:
