@@ -16,7 +16,7 @@ from cpf_tui import clock
 from cpf_tui.config import SecuritySettings
 from cpf_tui.errors import AuthenticationFailed, SessionEnded, ValidationError
 from cpf_tui.services import audit, passwords
-from cpf_tui.services.context import RequestContext
+from cpf_tui.services.context import RequestContext, SessionInfo
 from cpf_tui.services.identifiers import normalise_identifier
 from cpf_tui.services.mail import mail_time
 
@@ -36,36 +36,6 @@ _DUMMY_HASH_LITERAL = (
     "$argon2id$v=19$m=65536,t=3,p=4$0o7fo/eBoKlJVf8ebIaDxA$coUPMB38gHYtW9GXIvKdl3kn+29bbHCPNek6EfxPx8c"
 )
 _dummy_hash_cache: str | None = None
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """What the UI knows about the logged-in user (plain values, re-checked by every service)."""
-
-    account_id: int
-    identifier: str
-    full_name: str
-    role: str
-    role_label: str
-    profile: str
-    profile_label: str
-    organisation_label: str
-    establishment_label: str
-    session_token: str = ""
-    nom: str = ""
-    prenom: str = ""
-    email: str = ""
-    cgu_version_required: int = 0
-    """0 when the newest CGU was accepted, else the version to accept before anything else."""
-    must_change_password: bool = False
-    """True while the password is temporary: the password screen comes before home."""
-    expires_at: datetime | None = None
-    """Hard end of the session."""
-
-    @property
-    def first_login_pending(self) -> bool:
-        """Whether the CGU or the new password are still due (nothing else is open until they are done)."""
-        return bool(self.cgu_version_required) or self.must_change_password
 
 
 async def session_info(account_id: int, session_token: str = "", expires_at: datetime | None = None) -> SessionInfo:
@@ -198,10 +168,13 @@ async def _unknown_identifier_failures(
     from models import AuditEvent
 
     wanted = security.lockout_lock_after + 1
-    # A run of `wanted` failures with gaps of at most the window fits in `wanted` windows.
-    since = clock.now() - FAILURE_WINDOW * wanted
+    query = AuditEvent.filter(action="login", outcome="failure", actor_identifier=typed)
+    try:  # a run of `wanted` failures with gaps of at most the window fits in `wanted` windows
+        query = query.filter(at__gte=clock.now() - FAILURE_WINDOW * wanted)
+    except OverflowError:  # a threshold so high that the span reaches before year 1: no lower bound
+        pass
     moments = (
-        await AuditEvent.filter(action="login", outcome="failure", actor_identifier=typed, at__gte=since)
+        await query
         .using_db(using_db)
         .order_by("-seq")
         .limit(wanted)
