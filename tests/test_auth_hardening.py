@@ -257,3 +257,8 @@ async def test_expired_temporary_password_gives_its_reservation_back(db, frozen_
 
 def test_the_longest_identifier_is_the_column_of_the_accounts():
     assert auth.IDENTIFIER_MAX_LENGTH == Account._meta.fields_map["identifier"].max_length
+
+
+async def test_a_huge_lock_threshold_does_not_break_unknown_identifiers(db, frozen_clock, fast_argon2):
+    security = SecuritySettings(lockout_delay_after=10**6, lockout_lock_after=10**6 + 1)
+    assert [await fail("INCONNUB", security=security) for _ in range(2)] == [0, 0]
