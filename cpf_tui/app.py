@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from cpf_tui.config import Settings
 from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.screen_memory import ScreenMemory
-from cpf_tui.services.auth import SessionInfo
+from cpf_tui.services.context import SessionInfo
 from cpf_tui.services.context import RequestContext
 
 IDLE_CHECK_SECONDS = 5.0

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cpf_tui.app import CpfApp
     from cpf_tui.permissions import Capability
     from cpf_tui.config import Settings
-    from cpf_tui.services.auth import SessionInfo
+    from cpf_tui.services.context import SessionInfo
     from cpf_tui.services.context import RequestContext
 
 
@@ -38,6 +38,9 @@ class CpfSeam:
     """Actions hidden from a user who lacks the capability (the services check again)."""
     MESSAGE_ID: ClassVar[str] = ""
     """Id of the screen's message line, where a service's refusal is shown (empty: notified)."""
+    TYPE_TO_SEARCH: ClassVar[str] = ""
+    """Selector of the screen's search box: a printable key that is no action of the focused list goes
+    there, with the focus (the App's KeyGate, screens/widgets/typeahead.py). Empty: none."""
 
     if TYPE_CHECKING:
         app: CpfApp

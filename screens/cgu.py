@@ -12,7 +12,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import Conflict, CpfError
-from cpf_tui.services.auth import SessionInfo
+from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from cpf_tui.services.auth import SessionInfo
+from cpf_tui.services.context import SessionInfo
 from models.enums import Role
 from screens.base import CpfScreen
 from screens.sections import Section, sections_for

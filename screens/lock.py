@@ -10,7 +10,7 @@ from textual.widgets import Button, Header, Input, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
-from cpf_tui.services.auth import SessionInfo
+from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 

@@ -15,7 +15,7 @@ from textual.worker import Worker
 
 from cpf_tui.errors import CpfError, ValidationError
 from cpf_tui.services import password_policy
-from cpf_tui.services.auth import SessionInfo
+from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 

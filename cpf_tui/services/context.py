@@ -1,8 +1,11 @@
-"""Who is acting: passed by screens and the CLI to every service call."""
+"""Who is acting: passed by screens and the CLI to every service call; what the UI knows of the session.
+
+No ORM here: the App imports it before its first frame."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -33,3 +36,33 @@ class RequestContext:
 
 
 SYSTEM = RequestContext()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the UI knows about the logged-in user (plain values, re-checked by every service)."""
+
+    account_id: int
+    identifier: str
+    full_name: str
+    role: str
+    role_label: str
+    profile: str
+    profile_label: str
+    organisation_label: str
+    establishment_label: str
+    session_token: str = ""
+    nom: str = ""
+    prenom: str = ""
+    email: str = ""
+    cgu_version_required: int = 0
+    """0 when the newest CGU was accepted, else the version to accept before anything else."""
+    must_change_password: bool = False
+    """True while the password is temporary: the password screen comes before home."""
+    expires_at: datetime | None = None
+    """Hard end of the session."""
+
+    @property
+    def first_login_pending(self) -> bool:
+        """Whether the CGU or the new password are still due (nothing else is open until they are done)."""
+        return bool(self.cgu_version_required) or self.must_change_password
