@@ -87,7 +87,7 @@ def _parser() -> FrenchArgumentParser:
     demo.add_argument("action", nargs="?", choices=["exercises"], metavar="exercises",
                       help="« exercises » : imprimer la fiche d'exercices du formateur (Markdown) sans ouvrir l'application")
     add("config", "afficher la configuration effective (secrets masqués)")
-    cgu = add("cgu", "gérer les conditions générales d'utilisation (CGU)")
+    cgu = add_db_option(add("cgu", "gérer les conditions générales d'utilisation (CGU)"))
     cgu_sub = cgu.add_subparsers(dest="cgu_command", metavar="ACTION", parser_class=FrenchArgumentParser,
                                  required=True)
     cgu_publish = cgu_sub.add_parser(
@@ -95,16 +95,17 @@ def _parser() -> FrenchArgumentParser:
         description="publier une nouvelle version des CGU (acceptation redemandée à chaque utilisateur)",
     )
     cgu_publish.add_argument("file", metavar="FICHIER", help="texte des CGU, encodé en UTF-8")
+    add_db_option(cgu_publish, after=True)
     from cpf_tui.ssh_cli import add_ssh_serve_arguments
 
     add_ssh_serve_arguments(add("ssh-serve", "servir l'application par SSH (une session en terminal par connexion, dépôt de fichiers SFTP)"))
-    add("check", "recalculer tous les soldes d'heures à partir des mouvements et signaler les écarts")
-    mail = add("mail", "gérer la file d'envoi des courriels")
+    add_db_option(add("check", "recalculer tous les soldes d'heures à partir des mouvements et signaler les écarts"))
+    mail = add_db_option(add("mail", "gérer la file d'envoi des courriels"))
     mail_sub = mail.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=FrenchArgumentParser,
                                    required=True)
-    mail_sub.add_parser("send", help="envoyer les courriels en attente (file d'envoi)",
-                        description="envoyer les courriels en attente (file d'envoi)")
-    habilitation = add("habilitation", "habilitation en masse par classeur Excel (modèle, import)")
+    add_db_option(mail_sub.add_parser("send", help="envoyer les courriels en attente (file d'envoi)",
+                                      description="envoyer les courriels en attente (file d'envoi)"), after=True)
+    habilitation = add_db_option(add("habilitation", "habilitation en masse par classeur Excel (modèle, import)"))
     habilitation_sub = habilitation.add_subparsers(
         dest="habilitation_command", metavar="ACTION", parser_class=FrenchArgumentParser, required=True
     )
@@ -113,6 +114,7 @@ def _parser() -> FrenchArgumentParser:
         description="écrire le modèle « Habilitation en masse » d'un organisme",
     )
     template.add_argument("--siret", required=True, help="SIRET de l'organisme")
+    add_db_option(template, after=True)
     template.add_argument("-o", "--output", metavar="FICHIER", default="",
                           help="fichier .xlsx à écrire (par défaut dans le dossier de dépôt ou le dossier courant)")
     bulk_import = habilitation_sub.add_parser(
@@ -121,6 +123,7 @@ def _parser() -> FrenchArgumentParser:
     )
     bulk_import.add_argument("file", metavar="FICHIER", help="classeur .xlsx rempli")
     bulk_import.add_argument("--siret", required=True, help="SIRET de l'organisme")
+    add_db_option(bulk_import, after=True)
     bulk_import.add_argument("--dry-run", action="store_true", help="vérifier seulement, sans rien créer")
     bulk_import.add_argument("--output-dir", metavar="DOSSIER", default="",
                              help="dossier du classeur de résultat (par défaut dossier de dépôt ou dossier courant)")
@@ -145,7 +148,7 @@ def _parser() -> FrenchArgumentParser:
                                   " à partir des déclarations (tout ou rien)", description="créditer les heures CPF"
                                   " d'une année à partir des déclarations (tout ou rien)")
     credit.add_argument("--annee", metavar="AAAA", type=int, required=True, help="année de travail déclarée")
-    audit_parser = add("audit", "vérifier ou exporter le journal d'audit")
+    audit_parser = add_db_option(add("audit", "vérifier ou exporter le journal d'audit"))
     audit_sub = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION",
                                             parser_class=FrenchArgumentParser, required=True)
     verify = audit_sub.add_parser("verify", help="vérifier le chaînage du journal (code de sortie 2 si altéré)",
@@ -155,9 +158,11 @@ def _parser() -> FrenchArgumentParser:
     verify.add_argument("--ancre", "--tete", dest="tete", metavar="N:EMPREINTE",
                         help="ancre relevée par « cpf-tui audit anchor » et gardée hors du serveur (détecte"
                         " les suppressions en fin de journal et une réécriture du journal)")
-    audit_sub.add_parser("anchor", help="vérifier le journal puis imprimer son ancre (dernier événement et empreinte)"
-                         " à garder hors du serveur", description="vérifier le journal puis imprimer son ancre"
-                         " « N:EMPREINTE », à noter hors du serveur pour « cpf-tui audit verify --ancre »")
+    add_db_option(verify, after=True)
+    add_db_option(audit_sub.add_parser(
+        "anchor", help="vérifier le journal puis imprimer son ancre (dernier événement et empreinte)"
+        " à garder hors du serveur", description="vérifier le journal puis imprimer son ancre"
+        " « N:EMPREINTE », à noter hors du serveur pour « cpf-tui audit verify --ancre »"), after=True)
     export = audit_sub.add_parser("export", help="exporter le journal au format .xlsx",
                                   description="exporter le journal au format .xlsx", add_help=False)
     export.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
@@ -168,7 +173,35 @@ def _parser() -> FrenchArgumentParser:
     export.add_argument("--cible", default="", help="cible (libellé ou type contient, ou identifiant exact)")
     export.add_argument("--du", default="", metavar="JJ/MM/AAAA", help="premier jour de la période")
     export.add_argument("--au", default="", metavar="JJ/MM/AAAA", help="dernier jour de la période")
+    add_db_option(export, after=True)
     return parser
+
+
+DB_OPTION_HELP = ("fichier SQLite à utiliser au lieu de la base configurée (par exemple le bac à sable de "
+                  "« cpf-tui demo » ; sa clé de journal <nom>-audit.key voisine est alors utilisée)")
+
+
+def add_db_option(parser: argparse.ArgumentParser, *, after: bool = False) -> argparse.ArgumentParser:
+    """`--db FICHIER` on a command that opens a database, like `demo`; `after`: also accepted after the action
+    (`cpf-tui audit verify --db x`), without erasing a value given before it."""
+    parser.add_argument("--db", dest="database_file", metavar="FICHIER",
+                        default=argparse.SUPPRESS if after else "", help=DB_OPTION_HELP)
+    return parser
+
+
+def use_database_file(settings: Any, database_file: str) -> None:
+    """Point the settings at an existing SQLite file (`--db`), with the journal key kept next to it if any."""
+    from pathlib import Path
+
+    from cpf_tui.errors import ConfigError
+
+    path = Path(database_file).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"Base introuvable : {path} (--db attend un fichier SQLite existant).")
+    settings.database.url = f"sqlite://{path.resolve()}"
+    key = path.parent / f"{path.stem}-audit.key"
+    if key.is_file():
+        settings.audit.key_file = str(key)
 
 
 def run_async(coro: Coroutine[Any, Any, int]) -> int:
@@ -186,6 +219,8 @@ def _load(args: argparse.Namespace):
     settings = load_settings(args.config)
     if getattr(args, "no_mouse", False):
         settings.ui.mouse = False
+    if getattr(args, "database_file", ""):
+        use_database_file(settings, args.database_file)
     return settings
 
 
