@@ -100,6 +100,12 @@ def _parser() -> FrenchArgumentParser:
 
     add_ssh_serve_arguments(add("ssh-serve", "servir l'application par SSH (une session en terminal par connexion, dépôt de fichiers SFTP)"))
     add_db_option(add("check", "recalculer tous les soldes d'heures à partir des mouvements et signaler les écarts"))
+    save = add("sauvegarde", "copier la base SQLite configurée dans un fichier (cohérent pendant que les sessions"
+               " écrivent ; PostgreSQL : pg_dump)")
+    save.add_argument("file", metavar="FICHIER", help="fichier de sauvegarde à créer (jamais remplacé)")
+    restore = add("restauration", "remplacer la base SQLite configurée par une sauvegarde vérifiée (schéma,"
+                  " journal d'audit) ; refusé tant que la base est ouverte")
+    restore.add_argument("file", metavar="FICHIER", help="fichier écrit par « cpf-tui sauvegarde »")
     mail = add_db_option(add("mail", "gérer la file d'envoi des courriels"))
     mail_sub = mail.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=FrenchArgumentParser,
                                    required=True)
@@ -495,6 +501,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_async(go())
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from cpf_tui.services import backup
+
+    settings = _load(args)
+    try:
+        report = backup.backup(settings.database_url, args.file)
+    except CpfError as exc:
+        print(f"Erreur : {display(exc.message, multiline=True)}", file=sys.stderr)
+        return 1
+    print(display(report.summary()))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def go() -> int:
+        from cpf_tui.services import backup
+
+        use_audit_key(settings, verifying=True)
+        report = await backup.restore(settings.database_url, args.file)
+        for name in report.migrated:
+            print(f"Migration appliquée à la copie : {name}")
+        if report.previous is not None:
+            print(display(f"Ancienne base gardée : {report.previous}"))
+        print(display(f"Base restaurée : {report.target} (journal d'audit intact, {report.audit_events} "
+                      "événement(s) vérifié(s))."))
+        return 0
+
+    return run_async(go())
+
+
 def cmd_habilitation(args: argparse.Namespace) -> int:
     settings = _load(args)
 
@@ -681,6 +719,8 @@ COMMANDS: dict[str | None, Handler] = {
     "config": cmd_config,
     "ssh-serve": cmd_ssh_serve,
     "check": cmd_check,
+    "sauvegarde": cmd_backup,
+    "restauration": cmd_restore,
     "mail": cmd_mail,
     "habilitation": cmd_habilitation,
     "audit": cmd_audit,

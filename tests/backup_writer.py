@@ -1,0 +1,42 @@
+"""A separate writer process for the backup tests: `python -m tests.backup_writer URL COUNT`.
+
+Creates COUNT / 5 holders, then records COUNT CPF acquisitions (five years per holder), each one a
+ledger movement, the holder's new balance and an audit event in one transaction, exactly as the
+Caisse des dépôts feed does. After each commit it prints the number of writes done (flushed), so
+the test knows how far it got. Not a test module: run by tests/test_backup.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+YEARS = tuple(range(2015, 2020))
+"""Five full-time years: 24 h each, below the 120 h threshold, so every write credits hours."""
+
+
+async def write(url: str, count: int) -> None:
+    from cpf_tui import db
+    from cpf_tui.services.context import RequestContext
+    from cpf_tui.services.ledger import record_cpf_acquisition
+    from tests.factories import make_holder
+
+    ctx = RequestContext(terminal="cli")
+    await db.open_database(url)
+    try:
+        holders = [await make_holder() for _ in range((count + len(YEARS) - 1) // len(YEARS))]
+        print("holders", flush=True)
+        done = 0
+        for year in YEARS:
+            for holder in holders:
+                if done == count:
+                    return
+                assert await record_cpf_acquisition(ctx, holder.id, year) > 0
+                done += 1
+                print(done, flush=True)
+    finally:
+        await db.close_database()
+
+
+if __name__ == "__main__":
+    asyncio.run(write(sys.argv[1], int(sys.argv[2])))
