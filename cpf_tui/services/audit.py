@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
-from typing import Any
+from typing import Any, cast
 
 from cpf_tui import clock
 from cpf_tui.services.context import RequestContext
@@ -184,10 +184,10 @@ def _establishment_of(target: Any, actor: Any, organisation_id: int | None) -> i
     """
     if target is not None and (hasattr(target, "organisation_id") or type(target).__name__ in _SCOPED_TARGETS):
         if type(target).__name__ == "Establishment":
-            return target.pk
-        return getattr(target, "establishment_id", None)
+            return cast(int, target.pk)
+        return cast(int | None, getattr(target, "establishment_id", None))
     if actor is not None and (organisation_id is None or getattr(actor, "organisation_id", None) == organisation_id):
-        return getattr(actor, "establishment_id", None)
+        return cast(int | None, getattr(actor, "establishment_id", None))
     return None
 
 
@@ -221,7 +221,8 @@ def _plain_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if all(type(key) is str and type(item) in _SCALARS for key, item in value.items()):
         # What the JSON round trip below gives for a flat dict of strings, integers, booleans and None.
         return {key: value[key] for key in sorted(value)}
-    return json.loads(canonical(value))
+    plain: dict[str, Any] = json.loads(canonical(value))
+    return plain
 
 
 async def last_event(conn: Any) -> Any:

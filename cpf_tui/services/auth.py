@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cpf_tui import clock
 from cpf_tui.config import SecuritySettings
@@ -173,13 +173,8 @@ async def _unknown_identifier_failures(
         query = query.filter(at__gte=clock.now() - FAILURE_WINDOW * wanted)
     except OverflowError:  # a threshold so high that the span reaches before year 1: no lower bound
         pass
-    moments = (
-        await query
-        .using_db(using_db)
-        .order_by("-seq")
-        .limit(wanted)
-        .values_list("at", flat=True)
-    )
+    moments = cast(list[datetime], await query.using_db(using_db).order_by("-seq").limit(wanted)
+                   .values_list("at", flat=True))
     count, newer = 0, clock.now()
     for moment in moments:
         if newer - moment > FAILURE_WINDOW:
@@ -446,7 +441,7 @@ async def _give_back(fresh: Any, reserved: int, *, using_db: Any) -> None:
         await Account.filter(id=fresh.id).using_db(using_db).update(failed_attempts=max(reserved - 1, 0))
 
 
-async def _discard(task: asyncio.Future | None) -> None:
+async def _discard(task: asyncio.Future[Any] | None) -> None:
     """Let an unused read finish, then drop its result or its error.
 
     It is not cancelled: the first `session_info` of a new database publishes the reference CGU (a
@@ -467,7 +462,7 @@ async def _discard(task: asyncio.Future | None) -> None:
         pass
 
 
-def _drop_outcome(task: asyncio.Future) -> None:
+def _drop_outcome(task: asyncio.Future[Any]) -> None:
     """Mark the outcome of a discarded read as seen (no "exception was never retrieved" warning)."""
     if not task.cancelled():
         task.exception()
@@ -579,7 +574,7 @@ async def change_password(
         min_score=security.zxcvbn_min_score,
         current_hash=account.password_hash,
         current_is_temporary=account.password_is_temporary,
-        recent_hashes=list(recent),
+        recent_hashes=[str(hashed) for hashed in recent],
     )
     if reasons:
         raise ValidationError(
