@@ -8,7 +8,7 @@ dossier profile (Consultation and above), not to CDC operators, who are read-onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -87,9 +87,32 @@ class MovementLine:
         return self.kind_label if self.bucket in self.kind_label else f"{self.kind_label} {self.bucket}"
 
 
+OTHER_ORGANISATION_FILE = "dossier d'un autre organisme"
+"""What the holder's page says instead of the number of a file outside the reader's scope."""
+OTHER_ORGANISATION_AUTHOR = "un autre organisme"
+"""What the holder's page says instead of the name of an author outside the reader's scope."""
+
+
+@dataclass(frozen=True)
+class HolderFile:
+    """One training file of the holder, as its page lists it.
+
+    A file outside the reader's scope keeps its status and hours (they explain the balance) but not its
+    number, title, organisation or people: `dossier_id` is None and `label` is `OTHER_ORGANISATION_FILE`.
+    """
+
+    dossier_id: int | None
+    label: str
+    status: Any
+    training_title: str
+    requested_minutes: int
+    reserved_minutes: int
+    done_minutes: int | None
+
+
 @dataclass(frozen=True)
 class HolderPage:
-    """What the holder's page shows: identity, contact, balances and ledger history."""
+    """What the holder's page shows: identity, contact, balances, training files and ledger history."""
 
     id: int
     nir: str
@@ -102,6 +125,7 @@ class HolderPage:
     version: int
     balances: Balances
     movements: list[MovementLine]
+    files: list[HolderFile] = field(default_factory=list)
 
 
 _COLUMNS = "id, nir, nom_naissance, nom_usage, prenoms, date_naissance, search_name"
@@ -156,31 +180,59 @@ async def search(
     return [_from_sql(row) for row in rows]
 
 
-async def holder_page(ctx: RequestContext, holder_id: int) -> HolderPage:
-    """A holder's identity, contact, balances and ledger history (oldest first)."""
-    from models import HoursMovement, Holder
+def _author_name(actor: Any, author: Any) -> str:
+    """An author as the reader may see it: CDC operators by institution, others by name within the scope."""
+    from models import Role
 
-    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    if author is None or Role(author.role) == Role.OPERATOR:
+        return "Caisse des dépôts"
+    if permissions.in_scope(actor, author.organisation_id, author.establishment_id):
+        return author.full_name
+    return OTHER_ORGANISATION_AUTHOR
+
+
+def _movement_line(actor: Any, m: Any) -> MovementLine:
+    """A ledger line; a movement of a file outside the reader's scope names neither the file nor its people
+    (its reason, written from the file's number and closure reason, is left out too)."""
+    hidden = m.dossier is not None and not permissions.in_scope(actor, m.dossier.organisation_id,
+                                                                m.dossier.establishment_id)
+    return MovementLine(
+        at=m.created_at, kind=m.kind.value, kind_label=m.kind.label, bucket=m.bucket.value.upper(),
+        minutes=m.minutes, previous_minutes=m.previous_minutes,
+        dossier_number=OTHER_ORGANISATION_FILE if hidden else (m.dossier.number if m.dossier else ""),
+        author=OTHER_ORGANISATION_AUTHOR if hidden else _author_name(actor, m.author),
+        reason="" if hidden else m.reason,
+    )
+
+
+def _holder_file(actor: Any, d: Any) -> HolderFile:
+    reserved = d.reserved_dif_minutes + d.reserved_cpf_minutes
+    if permissions.in_scope(actor, d.organisation_id, d.establishment_id):
+        return HolderFile(d.id, d.number, d.status, d.training_title, d.requested_minutes, reserved, d.done_minutes)
+    return HolderFile(None, OTHER_ORGANISATION_FILE, d.status, "", d.requested_minutes, reserved, d.done_minutes)
+
+
+async def holder_page(ctx: RequestContext, holder_id: int) -> HolderPage:
+    """A holder's identity, contact, balances, files (newest first) and ledger history (oldest first).
+
+    Holders are national, their files are not: files and movements of another organisation (or, for a
+    delegated administrator, of another establishment) show their status and hours only (docs/dossiers.md).
+    """
+    from models import Dossier, HoursMovement, Holder
+
+    actor = await permissions.require(ctx, Capability.HOLDER_VIEW)
     holder = await Holder.get_or_none(id=holder_id)
     if holder is None:
         raise NotFound("Titulaire introuvable.")
     movements = await HoursMovement.filter(holder_id=holder_id).order_by("created_at", "id").prefetch_related(
         "dossier", "author"
     )
-    lines = [
-        MovementLine(
-            at=m.created_at, kind=m.kind.value, kind_label=m.kind.label, bucket=m.bucket.value.upper(),
-            minutes=m.minutes, previous_minutes=m.previous_minutes,
-            dossier_number=m.dossier.number if m.dossier else "",
-            author=m.author.full_name if m.author else "Caisse des dépôts",
-            reason=m.reason,
-        )
-        for m in movements
-    ]
+    files = await Dossier.filter(holder_id=holder_id).order_by("-created_at", "-id").limit(200)
     return HolderPage(
         id=holder.id, nir=holder.nir, nom_naissance=holder.nom_naissance, nom_usage=holder.nom_usage,
         prenoms=holder.prenoms, date_naissance=holder.date_naissance, email=holder.email, mobile=holder.mobile,
-        version=holder.version, balances=balances_of(holder), movements=lines,
+        version=holder.version, balances=balances_of(holder), movements=[_movement_line(actor, m) for m in movements],
+        files=[_holder_file(actor, d) for d in files],
     )
 
 
@@ -213,3 +265,25 @@ async def update_contact(
         await audit.record("holder.update_contact", ctx=ctx, actor=actor, target=holder, before=before,
                            after=after, using_db=conn)
     return holder
+
+
+@dataclass(frozen=True)
+class HolderBalance:
+    """A holder as the file form shows it next to the NIR: who it is and what it has."""
+
+    id: int
+    nir: str
+    name: str
+    balances: Balances
+
+
+async def balance_for_nir(ctx: RequestContext, nir: str) -> HolderBalance | None:
+    """The holder with this NIR and its balances (None when no holder has it; ValidationError when malformed)."""
+    from models import Holder
+
+    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    holder = await Holder.get_or_none(nir=normalise_nir(nir))
+    if holder is None:
+        return None
+    return HolderBalance(holder.id, holder.nir, f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}",
+                         balances_of(holder))
