@@ -16,7 +16,7 @@ from cpf_tui import cli
 from cpf_tui.services import backup
 from tests.conftest import PG_URL
 
-pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite backups (PostgreSQL: pg_dump, tested below by message)")
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite backups (PostgreSQL: pg_dump, tested by its message)")
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITES = 1000
@@ -83,6 +83,7 @@ def _filled(db_url: str, processes: list, count: int = 30) -> None:
     assert writer.returncode == 0, err
 
 
+@sqlite_only
 @pytest.mark.slow
 def test_backup_during_a_1000_write_run_restores_to_a_checked_database(db_url, tmp_path, processes):
     writer = _writer(db_url, WRITES, processes)
@@ -122,6 +123,7 @@ def test_backup_during_a_1000_write_run_restores_to_a_checked_database(db_url, t
     assert _rows(_path(restored_url), "SELECT count(*) FROM hours_movement") == [(movements,)]
 
 
+@sqlite_only
 def test_backup_never_replaces_an_existing_file(db_url, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CPF_TUI_DB_URL", db_url)
     monkeypatch.delenv("CPF_TUI_CONFIG", raising=False)
@@ -145,6 +147,7 @@ def test_postgresql_backup_and_restore_point_to_pg_dump(tmp_path, capsys, monkey
     assert "pg_restore" in capsys.readouterr().err
 
 
+@sqlite_only
 def test_disk_full_during_a_backup_leaves_no_file(db_url, tmp_path, processes):
     _filled(db_url, processes)
     assert _path(db_url).stat().st_size > 64 * 1024
@@ -159,6 +162,7 @@ def test_disk_full_during_a_backup_leaves_no_file(db_url, tmp_path, processes):
     assert list(target.parent.iterdir()) == []
 
 
+@sqlite_only
 def test_restore_refuses_a_database_in_use(db_url, tmp_path, processes):
     _filled(db_url, processes)
     saved = tmp_path / "cpf-sauvegarde.sqlite3"
@@ -185,6 +189,7 @@ def test_restore_refuses_a_database_in_use(db_url, tmp_path, processes):
     assert _rows(kept[0], "SELECT count(*) FROM hours_movement") == [(30,)]
 
 
+@sqlite_only
 def test_restore_refuses_a_backup_whose_journal_was_altered(db_url, tmp_path, processes):
     _filled(db_url, processes)
     saved = tmp_path / "cpf-sauvegarde.sqlite3"
@@ -202,6 +207,7 @@ def test_restore_refuses_a_backup_whose_journal_was_altered(db_url, tmp_path, pr
     assert [p.name for p in _path(target_url).parent.iterdir() if p.name != "cpf.sqlite3"] == []
 
 
+@sqlite_only
 def test_restore_refuses_a_newer_schema_and_a_file_that_is_no_backup(db_url, tmp_path, processes):
     _filled(db_url, processes, count=10)
     saved = tmp_path / "cpf-sauvegarde.sqlite3"
