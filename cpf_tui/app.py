@@ -23,6 +23,7 @@ from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.screen_memory import ScreenMemory
 from cpf_tui.services.context import SessionInfo
 from cpf_tui.services.context import RequestContext
+from screens.widgets.typeahead import KeyGate
 
 IDLE_CHECK_SECONDS = 5.0
 """How often the idle lock and the 12-hour limit are checked (a key press checks them too)."""
@@ -103,6 +104,8 @@ class CpfApp(App[int]):
         """Python's thread switch interval before the App set OUTPUT_SWITCH_INTERVAL (restored at exit)."""
         self._last_key_at = 0.0
         self._last_touch_at = 0.0
+        self.key_gate = KeyGate(self, super().on_event)
+        """Keys and pastes from the terminal, each delivered once the previous one has acted."""
         if settings.sandbox:
             self.title = "MODE FORMATION — Espace de gestion CPF"
 
@@ -235,11 +238,18 @@ class CpfApp(App[int]):
             self.exit(0)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        """A steady cursor in text fields: each blink redraws the field (bytes on SSH, flicker on thin terminals)."""
+        """A steady cursor in text fields: each blink redraws the field (bytes on SSH, flicker on thin terminals).
+
+        The focused field's label (the Label just before it) is marked `-focused-field` (reverse video in
+        app.tcss): where typing goes shows without colour.
+        """
         from textual.widgets import Input, TextArea
+
+        from screens.widgets.typeahead import mark_field_label
 
         if isinstance(event.widget, Input | TextArea):
             event.widget.cursor_blink = False
+        mark_field_label(event.widget)
 
     async def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
@@ -441,7 +451,11 @@ class CpfApp(App[int]):
         return expires_at is not None and clock.now() >= expires_at
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and not self.key_pressed():
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            if isinstance(event, events.Key) and not self.key_pressed():
+                return
+            # Every key waits for the previous one's effects (screens/widgets/typeahead.py).
+            await self.key_gate.receive(event)
             return
         await super().on_event(event)
 

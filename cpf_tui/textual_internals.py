@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from textual.drivers._writer_thread import WriterThread
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+    from textual.strip import Strip
     from textual.widgets import DataTable
 
 WRITE_TIMEOUT_SECONDS = 2.0
@@ -76,3 +78,11 @@ def use_safe_terminal_writer() -> None:
     from textual.drivers import linux_driver
 
     linux_driver.WriterThread = TerminalWriter  # type: ignore[misc]
+
+
+def screen_strips(screen: Screen[object]) -> list[Strip]:
+    """The lines the screen draws now, with their styles (frames and borders included).
+
+    Relies on `Screen._compositor.render_strips` (textual/_compositor.py, Textual 8.2).
+    """
+    return screen._compositor.render_strips()

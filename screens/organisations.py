@@ -62,6 +62,7 @@ class OrganisationsScreen(CpfScreen):
         "replace_principal": Capability.PRINCIPAL_REPLACE, "create_operator": Capability.OPERATOR_CREATE,
     }
     MESSAGE_ID = "orgs-count"
+    TYPE_TO_SEARCH = "#orgs-search-input"
 
     def __init__(self) -> None:
         super().__init__()

@@ -31,6 +31,7 @@ class UserSearchScreen(CpfScreen):
     ]
 
     MESSAGE_ID = "search-count"
+    TYPE_TO_SEARCH = "#search-input"
 
     def __init__(self, organisation_id: int | None = None,
                  establishments: list[EstablishmentNode] | None = None) -> None:

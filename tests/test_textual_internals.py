@@ -56,3 +56,16 @@ def test_the_output_thread_writes_everything_to_a_live_terminal():
     writer.stop()
     assert sink.getvalue() == "".join(f"{index};" for index in range(100))
     assert not writer.terminal_gone
+
+
+async def test_screen_strips_are_the_lines_the_screen_draws():
+    from cpf_tui.textual_internals import screen_strips
+
+    app = _TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(CpfTable)
+        table.add_columns("Statut")
+        await pilot.pause()
+        strips = screen_strips(app.screen)
+        assert len(strips) == 24 and all(strip.cell_length == 80 for strip in strips)
+        assert "Statut" in strips[0].text
