@@ -35,7 +35,56 @@ HEADER_SEARCH_ROWS = 20
 MAX_COLUMNS = 64
 """Columns beyond this one are not read (a forged sheet size cannot make every row huge)."""
 BLANK_ROWS_SLACK = 1000
-_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*\bref=\"([A-Z0-9:]+)\"")
+MAX_CELL_CHARS = 32_767
+"""Longest text of one cell (Excel's own limit), in the sheet and in the shared strings."""
+MAX_CELLS_PER_ROW = 16_384
+"""Most cells one row of the sheet's XML may hold (Excel's column count)."""
+MAX_ROW_BYTES = 2 * 1024 * 1024
+"""Largest XML of one row (eight cells of `MAX_CELL_CHARS` escaped characters fit several times)."""
+TEXT_CHARS_PER_ROW = 1024
+"""Shared-string characters allowed per accepted row (a real row holds about a hundred)."""
+_MERGE_REF = re.compile(rb'\bref="([A-Z0-9:]+)"')
+_SHEET_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|row|sheetData|mergeCell)\b([^>]*)")
+_TOKEN_MARGIN = 512
+"""Bytes kept from one chunk of a sheet to the next so that a tag cut by the chunk is read whole."""
+
+
+class WorkbookTooLarge(Exception):
+    """The workbook exceeds a cap checked while streaming; `reason` is the French message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _count(number: int) -> str:
+    """`705280` as `705 280`."""
+    return f"{number:,}".replace(",", " ")
+
+
+def max_cells(bulk: BulkSettings) -> int:
+    """Most cells (and shared strings) a workbook of at most `bulk.max_rows` rows may hold."""
+    return (bulk.max_rows + HEADER_SEARCH_ROWS + BLANK_ROWS_SLACK) * MAX_COLUMNS
+
+
+def max_text_chars(bulk: BulkSettings) -> int:
+    """Most shared-string characters a workbook of at most `bulk.max_rows` rows may hold."""
+    return (bulk.max_rows + HEADER_SEARCH_ROWS + BLANK_ROWS_SLACK) * TEXT_CHARS_PER_ROW
+
+
+def _too_many_cells(bulk: BulkSettings) -> WorkbookTooLarge:
+    return WorkbookTooLarge(
+        f"Le classeur contient plus de {_count(max_cells(bulk))} cellules, bien plus que ses "
+        f"{_count(bulk.max_rows)} lignes au plus n'en demandent : il est refusé par sécurité. "
+        "Supprimez les colonnes et lignes inutiles ou découpez-le en plusieurs fichiers."
+    )
+
+
+def _cell_too_long(where: str) -> WorkbookTooLarge:
+    return WorkbookTooLarge(
+        f"{where} contient plus de {_count(MAX_CELL_CHARS)} caractères (limite d'Excel) : "
+        "le classeur est refusé par sécurité."
+    )
 
 
 @dataclass(frozen=True)
@@ -237,19 +286,107 @@ def _find_sheet(workbook: Any, parsed: ParsedWorkbook) -> Any:
     return sheet
 
 
-def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:
-    """Merged-cell ranges of a sheet part (read-only mode does not load them), read in chunks."""
+def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -> list[str]:
+    """One streaming pass over a sheet part's bytes, before openpyxl parses it: its merged-cell ranges
+    (read-only mode does not load them), and the caps that keep the parse bounded in time and memory
+    (cells in all, cells and bytes per row: openpyxl builds a whole row before reading its cells).
+    Raises WorkbookTooLarge."""
+    limit_cells = max_cells(bulk)
     ranges: list[str] = []
+    cells = row_cells = 0
+    row_start: int | None = None
+    offset = 0
     tail = b""
+
+    def row_ended(at: int) -> None:
+        if row_start is not None and at - row_start > MAX_ROW_BYTES:
+            raise WorkbookTooLarge(
+                f"Une ligne du classeur occupe plus de {MAX_ROW_BYTES // (1024 * 1024)} Mo : "
+                "le classeur est refusé par sécurité."
+            )
+
     with archive.open(sheet_path.lstrip("/")) as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
+        while True:
+            chunk = stream.read(1 << 20)
+            final = not chunk
             window = tail + chunk
-            end = 0
-            for match in _MERGE.finditer(window):
-                ranges.append(match.group(1).decode("ascii"))
-                end = match.end()
-            tail = window[max(end, len(window) - 200) :]
-    return ranges
+            usable = len(window) if final else len(window) - _TOKEN_MARGIN
+            done = 0
+            for match in _SHEET_TOKEN.finditer(window):
+                if match.start() >= usable:
+                    break
+                done = match.end()
+                closing, name = match.group(1), match.group(2)
+                if name == b"c":
+                    if closing:
+                        continue
+                    cells += 1
+                    row_cells += 1
+                    if cells > limit_cells:
+                        raise _too_many_cells(bulk)
+                    if row_cells > MAX_CELLS_PER_ROW:
+                        raise WorkbookTooLarge(
+                            f"Une ligne du classeur contient plus de {_count(MAX_CELLS_PER_ROW)} cellules : "
+                            "le classeur est refusé par sécurité."
+                        )
+                elif name == b"row":
+                    if not closing:
+                        row_ended(offset + match.start())
+                        row_start, row_cells = offset + match.start(), 0
+                elif name == b"sheetData":
+                    if closing:
+                        row_ended(offset + match.start())
+                        row_start = None
+                elif not closing:
+                    ref = _MERGE_REF.search(match.group(3))
+                    if ref:
+                        ranges.append(ref.group(1).decode("ascii"))
+            if final:
+                row_ended(offset + len(window))
+                return ranges
+            cut = max(done, usable)
+            tail = window[cut:]
+            offset += cut
+
+
+def _scan_shared_strings(stream: Any, bulk: BulkSettings) -> None:
+    """Count the shared strings of a workbook while streaming them, before openpyxl loads the whole
+    table in memory: their number, their characters in all and each one's length are capped
+    (entities are counted expanded). Raises WorkbookTooLarge."""
+    from xml.parsers import expat
+
+    limit_strings, limit_chars = max_cells(bulk), max_text_chars(bulk)
+    state = [0, 0, 0]  # strings, characters in all, characters of the current string
+
+    def start(name: str, _attributes: Any) -> None:
+        if name == "si" or name.endswith(":si"):
+            state[0] += 1
+            state[2] = 0
+            if state[0] > limit_strings:
+                raise WorkbookTooLarge(
+                    f"Le classeur contient plus de {_count(limit_strings)} textes distincts, bien plus que ses "
+                    f"{_count(bulk.max_rows)} lignes au plus n'en demandent : il est refusé par sécurité."
+                )
+
+    def text(data: str) -> None:
+        size = len(data)
+        state[1] += size
+        state[2] += size
+        if state[2] > MAX_CELL_CHARS:
+            raise _cell_too_long(f"Le texte partagé n° {_count(state[0])}")
+        if state[1] > limit_chars:
+            raise WorkbookTooLarge(
+                f"Le classeur contient plus de {_count(limit_chars)} caractères de texte, bien plus que ses "
+                f"{_count(bulk.max_rows)} lignes au plus n'en demandent : il est refusé par sécurité."
+            )
+
+    parser = expat.ParserCreate()
+    parser.buffer_text = False
+    parser.StartElementHandler = start
+    parser.CharacterDataHandler = text
+    for chunk in iter(lambda: stream.read(1 << 16), b""):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
 
 
 NUMBER_READERS = {"phone": validation.phone_from_number, "siret": validation.siret_from_number}
@@ -422,6 +559,9 @@ def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> Parsed
         return parsed
     try:
         _read_rows(archive, parsed, bulk)
+    except WorkbookTooLarge as exc:
+        parsed.rows.clear()
+        parsed.file_error(exc.reason)
     except Exception:  # noqa: BLE001 - any failure inside openpyxl means a damaged workbook
         parsed.rows.clear()
         parsed.file_error("Le classeur est corrompu ou illisible : ouvrez-le dans Excel et enregistrez-le de nouveau.")
@@ -430,15 +570,32 @@ def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> Parsed
     return parsed
 
 
-def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
-    from openpyxl import load_workbook
+def _load_workbook(content: bytes, bulk: BulkSettings) -> Any:
+    """`openpyxl.load_workbook(read_only=True, keep_links=False)`, the shared strings counted while
+    streaming (`_scan_shared_strings`) before openpyxl reads them into memory."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.xml.constants import SHARED_STRINGS
 
-    workbook = load_workbook(io.BytesIO(archive.fp.getvalue()), read_only=True, data_only=False, keep_links=False)
+    class Reader(ExcelReader):
+        def read_strings(self) -> None:
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as stream:
+                    _scan_shared_strings(stream, bulk)
+            super().read_strings()
+
+    reader = Reader(io.BytesIO(content), read_only=True, data_only=False, keep_links=False)
+    reader.read()
+    return reader.wb
+
+
+def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
+    workbook = _load_workbook(archive.fp.getvalue(), bulk)
     try:
         sheet = _find_sheet(workbook, parsed)
         if sheet is None:
             return
-        merged = _merged_ranges(archive, sheet._worksheet_path)  # noqa: SLF001 - part name of the sheet
+        merged = _scan_sheet(archive, sheet._worksheet_path, bulk)  # noqa: SLF001 - part name of the sheet
         if merged:
             shown = ", ".join(merged[:5]) + (" …" if len(merged) > 5 else "")
             parsed.file_error(f"Le classeur contient des cellules fusionnées ({shown}) : défusionnez-les.")
@@ -449,7 +606,8 @@ def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSetti
 
 
 def _sheet_parser(source: Any, sheet: Any) -> Any:
-    """openpyxl's sheet parser, with a shortcut for inline strings.
+    """openpyxl's sheet parser, with a shortcut for inline strings and the cell-length cap
+    (`MAX_CELL_CHARS`, WorkbookTooLarge).
 
     A plain inline string (`<c t="inlineStr"><is><t>texte</t></is></c>`, what openpyxl and several
     generators write) gets the value openpyxl gives it (`Text.from_tree(is).content`) without building
@@ -465,10 +623,10 @@ def _sheet_parser(source: Any, sheet: Any) -> Any:
     class Parser(WorkSheetParser):
         def parse_cell(self, element: Any) -> dict[str, Any]:
             if element.get("t") != "inlineStr" or (not self.data_only and element.find(FORMULA_TAG) is not None):
-                return super().parse_cell(element)
+                return self.checked(super().parse_cell(element))
             child = element.find(INLINE_STRING)
             if child is None or len(child) != 1 or child[0].tag != text_tag or len(child[0]):
-                return super().parse_cell(element)
+                return self.checked(super().parse_cell(element))
             style_id = element.get("s", 0)
             if style_id:
                 style_id = int(style_id)
@@ -480,7 +638,16 @@ def _sheet_parser(source: Any, sheet: Any) -> Any:
                 self.col_counter += 1
                 row, column = self.row_counter, self.col_counter
             value = child[0].text or ""
+            if len(value) > MAX_CELL_CHARS:
+                raise _cell_too_long(f"La cellule {element.get('r') or f'de la ligne {row}'}")
             return {"row": row, "column": column, "value": value, "data_type": "s", "style_id": style_id}
+
+        @staticmethod
+        def checked(cell: dict[str, Any]) -> dict[str, Any]:
+            value = cell["value"]
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                raise _cell_too_long(f"La cellule de la ligne {cell['row']}")
+            return cell
 
     workbook = sheet.parent
     return Parser(
