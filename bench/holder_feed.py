@@ -113,6 +113,28 @@ def child_baseline(path: Path, url: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "rows": count}
 
 
+def child_checks(holders_path: Path, hours_path: Path) -> dict[str, float]:
+    """The reading and the line checks alone, without any database: the share of the field rules."""
+    from datetime import date
+
+    from cpf_tui.services.feed_files import HOLDER_COLUMNS, HOURS_COLUMNS, FeedReader, holder_parser, hours_parser
+
+    figures: dict[str, float] = {}
+    for key, path, columns, parser in (
+        ("holders_seconds", holders_path, HOLDER_COLUMNS, holder_parser(date.today())),
+        ("hours_seconds", hours_path, HOURS_COLUMNS, hours_parser(YEAR)),
+    ):
+        start = time.perf_counter()
+        reader = FeedReader(path, columns)
+        reader.read_header()
+        while not reader.next_batch(parser, 5000).eof:
+            pass
+        reader.close()
+        figures[key] = time.perf_counter() - start
+    figures["peak_mb"] = peak_mb()
+    return figures
+
+
 def child_feed(holders_path: Path, hours_path: Path, url: str, reports: Path) -> dict[str, float]:
     from cpf_tui import db
     from cpf_tui.services import holder_feed
@@ -223,6 +245,8 @@ def main() -> int:
         kind, *rest = args.child
         if kind == "baseline":
             figures = child_baseline(Path(rest[0]), rest[1])
+        elif kind == "checks":
+            figures = child_checks(Path(rest[0]), Path(rest[1]))
         elif kind == "feed":
             figures = child_feed(Path(rest[0]), Path(rest[1]), rest[2], Path(rest[3]))
         else:
@@ -243,6 +267,7 @@ def main() -> int:
             plain_holders = run_child("baseline", str(holders_path), url)
         with database_url(args.database, base, "plain-hours") as url:
             plain_hours = run_child("baseline", str(hours_path), url)
+        checks = run_child("checks", str(holders_path), str(hours_path))
         with database_url(args.database, base, "feed") as url:
             feed = run_child("feed", str(holders_path), str(hours_path), url, str(base))
         lookup = None
@@ -263,6 +288,8 @@ def main() -> int:
         print(f"{label:<44}: {seconds:7.1f} s, {args.lines / seconds:9,.0f} lignes/s ; "
               f"{baseline} brut {plain['seconds']:.1f} s ({args.lines / plain['seconds']:,.0f} lignes/s) ; "
               f"ratio {ratio:.1f}")
+    print(f"dont lecture et contrôle des lignes seuls (sans base) : titulaires {checks['holders_seconds']:.1f} s, "
+          f"heures {checks['hours_seconds']:.1f} s")
     peak = feed["peak_mb"]
     print(f"Pic mémoire de l'alimentation : {peak:.0f} Mo (brut : {plain_holders['peak_mb']:.0f} Mo)")
     if lookup is not None:

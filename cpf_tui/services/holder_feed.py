@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cpf_tui import clock, permissions, text
+from cpf_tui import clock, text
 from cpf_tui.errors import Conflict, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.private_files import open_private
-from cpf_tui.services import audit
+from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.feed_files import (
     HOLDER_COLUMNS,
@@ -221,6 +221,13 @@ class _Staging:
             f"FROM {self.table} GROUP BY nir HAVING COUNT(*) > 1) d ON d.nir = s.nir"
         ), [label])
 
+    async def analyse(self, *tables: str) -> None:
+        """PostgreSQL never gathers statistics on temporary tables by itself: without them the joins of
+        the apply step are planned as nested loops over a million rows."""
+        if not self.sqlite:
+            for name in tables or (self.table, self.errors):
+                await _execute(self.conn, f"ANALYZE {name}")
+
     async def error_count(self) -> int:
         return int(await _value(self.conn, f"SELECT COUNT(*) FROM {self.errors}") or 0)
 
@@ -379,7 +386,7 @@ async def _run(
     from tortoise.exceptions import IntegrityError
     from tortoise.transactions import _get_connection
 
-    actor = None if as_system else await permissions.require(ctx, Capability.HOLDER_FEED)
+    actor = None if as_system else await sessions.require(ctx, Capability.HOLDER_FEED)
     reader = FeedReader(path, columns)
     result = FeedResult(kind=kind, filename=reader.filename, year=year)
     report_path = report_path_for(Path(report_dir).expanduser(), kind)
@@ -413,6 +420,7 @@ async def _run(
                             break
                     result.sha256 = reader.sha256()
                     tell("Contrôle")
+                    await staging.analyse()
                     async with _apply_transaction(run_conn) as conn:
                         staging.conn = conn
                         await staging.add_duplicate_errors("NIR")
@@ -558,6 +566,7 @@ async def _apply_hours(staging: _Staging, result: FeedResult, year: int) -> None
     elif gain_rows:
         async with conn.acquire_connection() as raw:
             await raw.copy_records_to_table(gains, records=gain_rows, columns=["acquired", "ratio", "gain"])
+        await staging.analyse(table, gains)  # the error lines left the staging table
     expected, total = (await _rows(conn, (
         f"SELECT COUNT(*), COALESCE(SUM(g.gain), 0) FROM {table} s JOIN holder h ON h.nir = s.nir "
         f"JOIN {gains} g ON g.acquired = h.cpf_acquired_minutes AND g.ratio = s.ratio WHERE g.gain > 0"
