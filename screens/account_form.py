@@ -17,6 +17,7 @@ from textual.worker import Worker
 
 from cpf_tui.errors import CpfError, ValidationError
 from screens.base import CpfScreen
+from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 
 
@@ -46,7 +47,8 @@ class FormScreen(CpfScreen):
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Enregistrer", tooltip="Enregistrer le formulaire", id="form-submit"),
-        Binding("escape", "cancel", "Annuler", tooltip="Fermer sans enregistrer", id="form-cancel"),
+        Binding("escape", "cancel", "Annuler", tooltip="Fermer sans enregistrer (confirmation si modifié)",
+                id="form-cancel"),
     ]
 
     def __init__(self, title: str, fields: list[FormField], submit: Submit, *, intro: str = "") -> None:
@@ -81,6 +83,7 @@ class FormScreen(CpfScreen):
     def on_mount(self) -> None:
         if self.fields:
             self.query_one(f"#field-{self.fields[0].key}").focus()
+        remember_fields(self)
 
     def values(self) -> dict[str, str]:
         """The current value of every field, as text."""
@@ -109,7 +112,7 @@ class FormScreen(CpfScreen):
         self.run_submit(self.values())
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        leave_form(self, lambda: self.dismiss(None))
 
     def show_errors(self, errors: dict[str, str], general: str = "") -> None:
         """Put each French message under its field; others in the general message line."""

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 from cpf_tui.permissions import Capability
 from cpf_tui.services.planning import DATE_FORMATS_HELP, MilestoneStatus, PlanningLine
 from screens.base import CpfModal, CpfScreen
+from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
 
@@ -164,7 +165,8 @@ class PlanningScreen(CpfScreen):
 
 
 class PlanningEditModal(CpfModal[PlanningLine | None]):
-    """Edit one planning line: Entrée saves, Échap cancels; errors are shown and the input kept."""
+    """Edit one planning line: Entrée moves on (saves on the last field), Ctrl+S saves, Échap cancels (asks if
+    changed); errors are shown and the input kept."""
 
     DEFAULT_CSS = """
     PlanningEditModal { align: center middle; }
@@ -199,19 +201,24 @@ class PlanningEditModal(CpfModal[PlanningLine | None]):
             yield Input(self.line.start_text, id="planning-edit-start", max_length=40)
             yield Label("Fin")
             yield Input(self.line.end_text, id="planning-edit-end", max_length=40)
-            yield Static(f"Dates : {DATE_FORMATS_HELP}. Entrée : enregistrer, Échap : annuler.",
+            yield Static(f"Dates : {DATE_FORMATS_HELP}. Entrée : champ suivant (enregistre sur Fin), Ctrl+S : enregistrer, Échap : annuler.",
                          id="planning-edit-hint", markup=False)
             yield Static("", id="planning-edit-message", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#planning-edit-action", Input).focus()
+        remember_fields(self)
 
     def value(self, name: str) -> str:
         return self.query_one(f"#planning-edit-{name}", Input).value
 
     @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.save()
+    def _submitted(self, event: Input.Submitted) -> None:
+        """Entrée goes on to the next field, as in every form; on the last one (Fin) it saves."""
+        if event.input.id == "planning-edit-end":
+            self.save()
+        else:
+            self.focus_next()
 
     def action_save(self) -> None:
         self.save()
@@ -227,4 +234,4 @@ class PlanningEditModal(CpfModal[PlanningLine | None]):
         self.dismiss(saved)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        leave_form(self, lambda: self.dismiss(None))

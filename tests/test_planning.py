@@ -68,7 +68,7 @@ async def test_operator_edits_a_line_with_audit(db, december_2014):
     )
     assert line.status is S.IN_PROGRESS
     stored = await PlanningMilestone.get(id=milestone.id)
-    assert (stored.start_text, stored.start_date, stored.end_date) == ("01/12/2014", date(2014, 12, 1), date(2015, 1, 31))
+    assert (stored.start_text, stored.start_date, stored.end_date) == ("01-12-2014", date(2014, 12, 1), date(2015, 1, 31))
     event = await AuditEvent.get(action="planning.edit")
     assert event.before["end_text"] == "31-12-2014" and event.after["end_text"] == "01-2015"
     assert event.target_id == str(milestone.id) and event.actor_id == operator.id

@@ -9,16 +9,17 @@ from datetime import date
 from enum import Enum
 from typing import Any
 
-from cpf_tui import clock, permissions
+from cpf_tui import clock
 from cpf_tui.errors import Conflict, NotFound, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit
+from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.text import clean_line, has_control_chars
 
-_DAY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
-_MONTH = re.compile(r"^(\d{1,2})[-/.](\d{4})$")
+_DAY = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$|^(\d{2})(\d{2})(\d{4})$")
+_MONTH = re.compile(r"^(\d{1,2})[-/. ](\d{4})$")
 DATE_FORMATS_HELP = "formats acceptés : JJ-MM-AAAA, MM-AAAA, ou vide"
+"""Also accepted, stored as JJ-MM-AAAA: JJ/MM/AAAA, J.M.AAAA, JJ MM AAAA, JJMMAAAA (MM/AAAA as MM-AAAA)."""
 
 
 class MilestoneStatus(str, Enum):
@@ -49,7 +50,8 @@ def parse_planning_date(text: str, label: str) -> DateBounds | None:
         return None
     try:
         if match := _DAY.match(text):
-            day = date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+            day_text, month_text, year_text = [g for g in match.groups() if g is not None]
+            day = date(int(year_text), int(month_text), int(day_text))
             return DateBounds(day, day)
         if match := _MONTH.match(text):
             year, month = int(match.group(2)), int(match.group(1))
@@ -135,7 +137,7 @@ async def list_lines(ctx: RequestContext) -> list[PlanningLine]:
     """Every line of the macro-planning in order, each with its status today."""
     from models import PlanningMilestone
 
-    await permissions.require(ctx, Capability.PLANNING_VIEW)
+    await sessions.require(ctx, Capability.PLANNING_VIEW)
     day = today()
     return [_line(m, day) for m in await PlanningMilestone.all().order_by("position", "id")]
 
@@ -158,7 +160,16 @@ def _date_field(text: str, stored_text: str, stored: date | None, label: str) ->
         return text, (DateBounds(stored, stored) if stored else None), stored
     _check_text(text, label, 40, required=False)
     bounds = parse_planning_date(text, label)
-    return text, bounds, (bounds.first if bounds else None)
+    return planning_date_text(bounds), bounds, (bounds.first if bounds else None)
+
+
+def planning_date_text(bounds: DateBounds | None) -> str:
+    """The one stored form of a typed date: JJ-MM-AAAA for a day, MM-AAAA for a month, empty for none."""
+    if bounds is None:
+        return ""
+    if bounds.first == bounds.last:
+        return bounds.first.strftime("%d-%m-%Y")
+    return bounds.first.strftime("%m-%Y")
 
 
 async def update_line(
@@ -175,7 +186,7 @@ async def update_line(
     from cpf_tui.services.locking import serialised_transaction
     from models import PlanningMilestone
 
-    actor = await permissions.require(ctx, Capability.PLANNING_EDIT)
+    actor = await sessions.require(ctx, Capability.PLANNING_EDIT)
     action = _check_text(action, "Action", 200, required=True)
     responsible = _check_text(responsible, "Responsabilité", 60, required=False)
     async with serialised_transaction() as conn:

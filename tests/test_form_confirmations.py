@@ -1,0 +1,86 @@
+"""Forms at 80x24, keys only: Entrée moves on everywhere, Échap on a changed form asks, one planning date form."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from textual.widgets import Input
+
+from cpf_tui.app import make_app
+from cpf_tui.errors import ValidationError
+from cpf_tui.services import reference
+from cpf_tui.services.planning import parse_planning_date, planning_date_text
+from models import PlanningMilestone, Role
+from screens.account_form import FormScreen
+from screens.modals import ConfirmModal
+from screens.organisations import OrganisationsScreen
+from screens.planning import PlanningEditModal, PlanningScreen
+from tests.factories import make_staff
+from tests.pilot import log_in, open_section, settle
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("15/01/2015", "15-01-2015"), ("5.1.2015", "05-01-2015"), ("15012015", "15-01-2015"),
+    ("15 01 2015", "15-01-2015"), ("1/2015", "01-2015"), ("01-2015", "01-2015"), ("", ""),
+])
+def test_planning_dates_are_stored_in_one_form(typed, stored):
+    assert planning_date_text(parse_planning_date(typed, "Début")) == stored
+
+
+def test_a_date_that_is_no_date_is_refused_in_french():
+    with pytest.raises(ValidationError, match="n'est pas une date"):
+        parse_planning_date("1501201", "Début")
+
+
+async def test_planning_edit_enter_moves_on_and_the_date_is_stored_in_one_form(db, settings, frozen_clock):
+    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
+    await reference.load_reference_data()
+    operator = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, operator)
+        await open_section(pilot, "Planning")
+        assert isinstance(app.screen, PlanningScreen)
+        await pilot.press("e")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, PlanningEditModal)
+        await pilot.press("end", *" (kit)", "enter")  # Entrée in the first field: next field, no save
+        await settle(pilot)
+        assert app.screen is modal and modal.focused is modal.query_one("#planning-edit-responsible", Input)
+        assert not await PlanningMilestone.filter(action__endswith="(kit)").exists()
+        await pilot.press("enter", "ctrl+u", *"15/01/2015", "enter", "ctrl+u", *"31012015", "enter")
+        await settle(pilot)
+        assert app.screen is not modal
+        stored = await PlanningMilestone.get(id=modal.line.id)
+        assert (stored.action.endswith("(kit)"), stored.start_text, stored.end_text) == (
+            True, "15-01-2015", "31-01-2015")
+
+
+async def test_escape_on_a_changed_form_asks_and_keeps_the_input(db, settings):
+    operator = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, operator)
+        await open_section(pilot, "Organismes")
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await pilot.press("escape")  # nothing typed: closed at once
+        await settle(pilot)
+        assert isinstance(app.screen, OrganisationsScreen)
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        await pilot.press(*"CF Loire", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")  # keep typing
+        await settle(pilot)
+        assert app.screen is form
+        assert form.query_one("#field-raison_sociale", Input).value == "CF Loire"
+        await pilot.press("escape", "o")
+        await settle(pilot)
+        assert isinstance(app.screen, OrganisationsScreen)
