@@ -28,8 +28,14 @@ def normalise_url(url: str) -> str:
 
 def tortoise_config(url: str) -> dict[str, Any]:
     """The Tortoise configuration for one database URL (one app, `models`, with its migrations)."""
+    connection: str | dict[str, Any] = normalise_url(url)
+    if connection.startswith("postgres://"):
+        from tortoise.backends.base.config_generator import expand_db_url
+
+        # Tortoise's asyncpg client, plus reads that survive a restart and a French error (pg_client).
+        connection = {**expand_db_url(connection), "engine": "cpf_tui.pg_client"}
     return {
-        "connections": {"default": normalise_url(url)},
+        "connections": {"default": connection},
         "apps": {
             APP_LABEL: {
                 "models": ["models"],

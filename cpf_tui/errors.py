@@ -49,3 +49,13 @@ class AuthenticationFailed(CpfError):
 
 class SessionEnded(CpfError):
     """The user's session is no longer valid (deactivated, locked, password regenerated, ended)."""
+
+
+class DatabaseUnavailable(CpfError):
+    """The database server could not be reached (PostgreSQL stopped or restarting); see cpf_tui.pg_client."""
+
+    MESSAGE = ("Base de données indisponible, nouvel essai… L'opération n'a pas abouti (rien n'est enregistré à"
+               " moitié) : recommencez dans quelques instants.")
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.MESSAGE)

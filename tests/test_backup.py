@@ -62,7 +62,7 @@ def processes():
 
 
 def _writer(db_url: str, count: int, processes: list) -> subprocess.Popen:
-    writer = subprocess.Popen([sys.executable, "-m", "tests.backup_writer", db_url, str(count)],
+    writer = subprocess.Popen([sys.executable, "-m", "tests.writer_process", db_url, str(count)],
                               env=_environment(db_url), cwd=ROOT, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     processes.append(writer)

@@ -140,6 +140,12 @@ async def serialised_transaction(
     except CpfError:
         raise
     except Exception as exc:  # PostgreSQL: lock timeout, deadlock or serialisation failure
+        from cpf_tui.pg_client import connection_lost
+
+        if connection_lost(exc):  # the server went away: the transaction is whole or absent, never half
+            from cpf_tui.errors import DatabaseUnavailable
+
+            raise DatabaseUnavailable() from exc
         text = str(exc).lower()
         if any(word in text for word in ("deadlock", "could not serialize", "lock timeout", "locked")):
             raise DatabaseBusy(BUSY_MESSAGE) from None

@@ -1,0 +1,90 @@
+"""The PostgreSQL client of cpf-tui: Tortoise's asyncpg client, told what to do when the server goes away.
+
+When PostgreSQL stops (restart, failover, crash) the open connections break and new ones are refused.
+asyncpg's pool opens new connections by itself once the server is back; what this module adds:
+
+- a read outside any transaction (`SELECT`) whose connection is lost is tried again, with a growing
+  pause, for up to `READ_RETRY_SECONDS` — a restart of a few seconds goes unnoticed;
+- any other statement hit by a lost connection (a write, anything inside a transaction) is never
+  replayed: it raises `DatabaseUnavailable`, a French « base indisponible, nouvel essai… » message.
+  PostgreSQL applies a transaction whole or not at all, so the write is either entirely there or
+  entirely absent; the next action reconnects;
+- asyncpg's own warnings while it reconnects go to the log, never to the terminal.
+
+`cpf_tui.db.tortoise_config` selects this engine for `postgres://` URLs. Headless: no Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import TransactionContextPooled
+
+from cpf_tui.errors import DatabaseUnavailable
+
+READ_RETRY_SECONDS = 8.0
+"""How long a read keeps trying while the server is unreachable."""
+FIRST_PAUSE_SECONDS = 0.1
+
+logging.getLogger("asyncpg").addHandler(logging.NullHandler())  # never Python's stderr fallback
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the server went away, rather than refusing a statement."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                            asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+                            asyncpg.ConnectionDoesNotExistError)):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
+def _is_read(func: Any, args: tuple[Any, ...]) -> bool:
+    if getattr(func, "__name__", "") not in ("execute_query", "execute_query_dict"):
+        return False
+    return bool(args) and isinstance(args[0], str) and args[0].lstrip().upper().startswith("SELECT")
+
+
+class _Resilient:
+    """The exception translation shared by the client and its transactions."""
+
+    async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        retrying = not isinstance(self, TransactionWrapper) and _is_read(func, args)
+        pause = FIRST_PAUSE_SECONDS
+        waited = 0.0
+        while True:
+            try:
+                return await super()._translate_exceptions(func, *args, **kwargs)  # type: ignore[misc]
+            except DatabaseUnavailable:
+                raise
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
+                if not retrying or waited >= READ_RETRY_SECONDS:
+                    raise DatabaseUnavailable() from exc
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 2.0)
+
+
+class ResilientTransactionWrapper(_Resilient, TransactionWrapper):
+    """A transaction: a lost connection becomes DatabaseUnavailable (never replayed)."""
+
+
+class ResilientAsyncpgClient(_Resilient, AsyncpgDBClient):
+    """Tortoise's asyncpg client whose reads survive a short server restart."""
+
+    def _in_transaction(self) -> TransactionContextPooled:
+        return TransactionContextPooled(ResilientTransactionWrapper(self), self._pool_init_lock)
+
+
+client_class = ResilientAsyncpgClient

@@ -1,0 +1,123 @@
+"""PostgreSQL stopped (`pg_ctl stop -m immediate`, like a crash) and restarted while a writer process
+works: it gets the French « base indisponible, nouvel essai… » message, reconnects by itself when the
+server is back, no committed write is lost and none is half there (`check`, `audit verify`).
+
+The server is the test's own (initdb + pg_ctl in a temporary folder on a free loopback port), never
+the machine's main one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from cpf_tui import db as db_module
+from tests.pg_instance import PgInstance, server_binaries
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITES = 300
+
+try:
+    server_binaries()
+    HAVE_POSTGRES = True
+except FileNotFoundError:
+    HAVE_POSTGRES = False
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_POSTGRES, reason="PostgreSQL server binaries missing")]
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server for this test only; stopped and removed whatever happens."""
+    pg = PgInstance()
+    try:
+        yield pg.init().start()
+    finally:
+        pg.remove()
+
+
+@pytest.fixture
+def writer_processes():
+    started: list[subprocess.Popen] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)
+
+
+def _environment(url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "CPF_TUI_CONFIG"}
+    env["CPF_TUI_DB_URL"] = url
+    return env
+
+
+class Lines:
+    """The output lines of a process, read by a thread, waited for with a bounded timeout."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self.thread.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+
+    def wait_for(self, accept, timeout: float = 60) -> str:
+        with self.changed:
+            if not self.changed.wait_for(lambda: any(accept(line) for line in self.lines), timeout):
+                raise AssertionError(f"pas de ligne attendue ; sortie : {self.lines[-5:]}")
+            return next(line for line in self.lines if accept(line))
+
+
+async def _counts(url: str) -> tuple[int, int]:
+    from models import AuditEvent, HoursMovement
+
+    await db_module.open_database(url)
+    try:
+        return (await HoursMovement.all().count(),
+                await AuditEvent.filter(action="holder.cpf_acquisition").count())
+    finally:
+        await db_module.close_database()
+
+
+def test_writes_survive_an_immediate_stop_and_restart(own_postgres, writer_processes, tmp_path):
+    url = own_postgres.create_database("cpf")
+    asyncio.run(db_module.migrate(url))
+    with open(tmp_path / "writer.err", "w") as errors:
+        writer = subprocess.Popen([sys.executable, "-m", "tests.writer_process", url, str(WRITES)], cwd=ROOT,
+                                  env=_environment(url), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=errors, text=True)
+    writer_processes.append(writer)
+    output = Lines(writer)
+    output.wait_for(lambda line: line.isdigit() and int(line) >= 50)
+
+    own_postgres.stop("immediate")  # a crash: no checkpoint, recovery from the WAL at the next start
+    unavailable = output.wait_for(lambda line: line.startswith("indisponible: "))
+    assert "Base de données indisponible, nouvel essai…" in unavailable
+    committed_before_restart = max(int(line) for line in output.lines if line.isdigit())
+    own_postgres.start()
+
+    writer.wait(timeout=120)
+    output.thread.join(timeout=30)
+    assert writer.returncode == 0, (tmp_path / "writer.err").read_text()
+    assert output.lines[-1] == str(WRITES)  # it reconnected by itself and finished
+    assert committed_before_restart < WRITES
+    # Every acknowledged write is there, once, whole (its movement with its journal event).
+    assert asyncio.run(_counts(url)) == (WRITES, WRITES)
+    for command in (["check"], ["audit", "verify"]):
+        done = subprocess.run([sys.executable, "-m", "cpf_tui", *command], cwd=ROOT, env=_environment(url),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
