@@ -33,6 +33,9 @@ class FormField:
     max_length: int = 254
     aliases: tuple[str, ...] = field(default_factory=tuple)
     """Other error keys of the service that belong under this field."""
+    completes: bool = False
+    """The value is a beginning to complete (a SIREN before the NIC): focus puts the cursor after it
+    instead of selecting it (typing would replace it)."""
 
 
 Submit = Callable[[dict[str, str]], Awaitable[Any]]
@@ -74,7 +77,7 @@ class FormScreen(CpfScreen):
                         )
                     else:
                         yield Input(value=spec.value, placeholder=spec.placeholder, max_length=spec.max_length,
-                                    id=f"field-{spec.key}", compact=True)
+                                    id=f"field-{spec.key}", compact=True, select_on_focus=not spec.completes)
                 yield Static("", id=f"error-{spec.key}", classes="form-error", markup=False)
             yield Static("", id="form-message", classes="form-error", markup=False)
             yield Button("Enregistrer (Ctrl+S)", id="form-save", variant="primary")

@@ -181,7 +181,7 @@ class OrganisationsScreen(CpfScreen):
         if row is None:
             return
         fields = [
-            FormField("siret", "SIRET", placeholder=f"{row.siren}…", max_length=20),
+            FormField("siret", "SIRET", row.siren, max_length=20, completes=True),  # the NIC's 5 digits follow
             FormField("name", "Nom de l'établissement", max_length=200),
             FormField("address", "Adresse (facultatif)", max_length=300),
         ]

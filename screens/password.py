@@ -151,12 +151,20 @@ class PasswordScreen(CpfScreen):
         self.app.password_changed(mandatory=self.mandatory)
 
     def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
-        """A refused password: the reason, and the field to type again emptied and focused."""
+        """A refused password: the reason, and the field to type again emptied and focused.
+
+        When the new password is fine and only the confirmation differs, the new one is kept.
+        """
+        from cpf_tui.services.password_policy import CONFIRMATION_MISMATCH
+
         self.show_message(error.message, error=True)
         if isinstance(error, ValidationError) and "current" in error.errors:
             current_input = self.query_one("#password-current", Input)
             current_input.value = ""
             current_input.focus()
+        elif isinstance(error, ValidationError) and list(error.errors.values()) == [CONFIRMATION_MISMATCH]:
+            self.confirm_input.value = ""
+            self.confirm_input.focus()
         else:
             self.new_input.value = ""
             self.confirm_input.value = ""

@@ -84,3 +84,44 @@ async def test_escape_on_a_changed_form_asks_and_keeps_the_input(db, settings):
         await pilot.press("escape", "o")
         await settle(pilot)
         assert isinstance(app.screen, OrganisationsScreen)
+
+
+async def test_a_mismatched_confirmation_keeps_the_new_password(db, settings, fast_argon2):
+    from screens.password import PasswordScreen
+    from tests.factories import DEFAULT_PASSWORD
+
+    account = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, account)
+        app.push_screen(PasswordScreen(app.session, mandatory=False))
+        await settle(pilot)
+        screen = app.screen
+        strong = "Vx9#qLm2-tRz8!kWp"
+        await pilot.press(*DEFAULT_PASSWORD, "enter", *strong, "enter", *strong[:-1], "enter")
+        await settle(pilot)
+        assert app.screen is screen
+        assert "ne correspond pas" in str(screen.query_one("#password-message").content)
+        assert screen.new_input.value == strong  # kept: only the confirmation is typed again
+        assert screen.confirm_input.value == "" and screen.focused is screen.confirm_input
+
+
+async def test_a_new_establishment_starts_with_the_organisations_siren(db, settings):
+    from models import Establishment
+    from tests.factories import make_organisation, make_siret
+
+    operator = await make_staff(Role.OPERATOR)
+    organisation = await make_organisation("Atelier Loire")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, operator)
+        await open_section(pilot, "Organismes")
+        await pilot.press("a")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.query_one("#field-siret", Input).value == organisation.siren
+        nic = make_siret(organisation.siren, 7)[9:]
+        await pilot.press(*nic, "enter", *"Atelier Est", "enter", "enter")
+        await settle(pilot)
+        assert await Establishment.filter(siret=organisation.siren + nic, name="Atelier Est").exists()

@@ -193,9 +193,12 @@ def rule_not_recent(password: str, recent_hashes: Sequence[str]) -> str | None:
     return None
 
 
+CONFIRMATION_MISMATCH = "La confirmation ne correspond pas au nouveau mot de passe."
+
+
 def rule_confirmation(password: str, confirmation: str) -> str | None:
     if password != confirmation:
-        return "La confirmation ne correspond pas au nouveau mot de passe."
+        return CONFIRMATION_MISMATCH
     return None
 
 
