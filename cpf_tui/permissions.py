@@ -9,8 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from cpf_tui.errors import PermissionDenied, SessionEnded
-from cpf_tui.services.context import RequestContext
+from cpf_tui.errors import PermissionDenied
 from models.enums import Profile, Role
 
 
@@ -113,94 +112,6 @@ def can(role: Role | str, profile: Profile | str | None, capability: Capability)
 def capabilities_of(role: Role | str, profile: Profile | str | None) -> frozenset[Capability]:
     """Every capability of a role/profile (for screens that show many actions)."""
     return frozenset(c for c in Capability if can(role, profile, c))
-
-
-async def _read_one(model: Any, column: str, value: Any) -> Any:
-    """One row of `model` by a unique column, as a model instance, or None.
-
-    The rules re-read the actor on every service call, so this read is on every call's path: one
-    parameterised statement on the model's current connection (the open transaction, if any), built
-    into an instance the way Tortoise builds query results, without the query-builder's cost per call.
-    """
-    conn = model._meta.db  # noqa: SLF001 - Tortoise's connection for the model (transaction aware)
-    mark = "?" if conn.capabilities.dialect == "sqlite" else "$1"
-    rows = await conn.execute_query_dict(f'SELECT * FROM "{model._meta.db_table}" WHERE "{column}" = {mark}', [value])
-    return model._init_from_db(**rows[0]) if rows else None  # noqa: SLF001
-
-
-async def load_actor(ctx: RequestContext) -> Any:
-    """Re-read the acting account; raise SessionEnded if it may no longer act."""
-    from models import Account, AccountStatus
-
-    if ctx.account_id is None:
-        raise SessionEnded("Session terminée : veuillez vous reconnecter.")
-    account = await _read_one(Account, "id", ctx.account_id)
-    if account is None or account.status != AccountStatus.ACTIVE:
-        raise SessionEnded("Votre compte a été désactivé : votre session est terminée.")
-    if account.locked_at is not None:
-        raise SessionEnded("Votre compte est verrouillé : votre session est terminée.")
-    if account.password_is_temporary and _temporary_password_expired(account):
-        raise SessionEnded(TEMPORARY_EXPIRED)
-    if ctx.session_token:
-        await _check_session(ctx.session_token, account)
-    return account
-
-
-async def _check_session(token: str, account: Any) -> None:
-    """Raise SessionEnded when the session was ended, its password regenerated, or its time is up."""
-    from cpf_tui import clock
-    from cpf_tui.services import sessions
-    from models import AppSession
-
-    session = await _read_one(AppSession, "token", token)
-    if session is None or session.account_id != account.id:
-        raise SessionEnded(sessions.DEFAULT_ENDED_MESSAGE)
-    if session.ended_at is not None:
-        raise SessionEnded(sessions.ended_message(session.end_reason))
-    if session.credentials_epoch != account.credentials_epoch:
-        raise SessionEnded(sessions.ended_message(sessions.END_PASSWORD_REGENERATED))
-    if session.expires_at is not None and clock.now() >= session.expires_at:
-        raise SessionEnded(sessions.ended_message(sessions.END_EXPIRED))
-
-
-TEMPORARY_EXPIRED = ("Votre mot de passe temporaire a expiré : votre session est terminée. Demandez un nouveau mot"
-                     " de passe temporaire à votre administrateur.")
-FIRST_LOGIN_PENDING = ("Terminez d'abord votre première connexion : acceptez les conditions générales d'utilisation"
-                       " puis choisissez votre mot de passe.")
-CGU_PENDING = "Acceptez d'abord la dernière version des conditions générales d'utilisation."
-
-
-def _temporary_password_expired(account: Any) -> bool:
-    from cpf_tui import clock
-
-    expires_at = account.temp_password_expires_at
-    return expires_at is None or clock.now() >= expires_at
-
-
-async def _require_first_login_done(actor: Any) -> None:
-    """Refuse every capability while the first-login steps (or a newer CGU version) are due.
-
-    Only the CGU acceptance and the password change, which do not go through `require`, pass.
-    """
-    from models import CguVersion
-
-    if actor.password_is_temporary:
-        raise PermissionDenied(FIRST_LOGIN_PENDING)
-    latest = await CguVersion.all().order_by("-version").first().values_list("version", flat=True)
-    if actor.cgu_version_accepted is None or (latest is not None and actor.cgu_version_accepted < latest):
-        raise PermissionDenied(CGU_PENDING)
-
-
-async def require(ctx: RequestContext, capability: Capability) -> Any:
-    """The current actor if it has `capability`, else PermissionDenied with a French message.
-
-    Nothing is allowed before the first-login steps are done (CGU accepted, temporary password changed).
-    """
-    actor = await load_actor(ctx)
-    await _require_first_login_done(actor)
-    if not can(actor.role, actor.profile, capability):
-        raise PermissionDenied(DENIED_MESSAGES.get(capability, "Vous n'avez pas le droit d'effectuer cette action."))
-    return actor
 
 
 def in_scope(actor: Any, organisation_id: int | None, establishment_id: int | None = None) -> bool:

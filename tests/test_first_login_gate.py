@@ -7,11 +7,10 @@ from datetime import timedelta
 import pytest
 from textual.command import CommandList, CommandPalette
 
-from cpf_tui import permissions
 from cpf_tui.app import make_app
 from cpf_tui.errors import PermissionDenied, SessionEnded
 from cpf_tui.permissions import Capability, can
-from cpf_tui.services import accounts, auth, cgu, dossiers
+from cpf_tui.services import accounts, auth, cgu, dossiers, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.dossiers import DossierInput
 from cpf_tui.services.organisations import PersonInput
@@ -34,8 +33,8 @@ async def test_every_capability_is_refused_on_a_temporary_password(db, frozen_cl
     assert owned
     for capability in owned:
         with pytest.raises(PermissionDenied) as refused:
-            await permissions.require(ctx, capability)
-        assert refused.value.message == permissions.FIRST_LOGIN_PENDING
+            await sessions.require(ctx, capability)
+        assert refused.value.message == sessions.FIRST_LOGIN_PENDING
 
 
 async def test_the_two_attacks_of_the_review_are_refused(db, frozen_clock):
@@ -58,24 +57,24 @@ async def test_a_newer_cgu_version_closes_everything_until_accepted(db, frozen_c
     account = await make_staff(Role.GESTIONNAIRE, Profile.CONSULTATION)
     ctx = RequestContext(account_id=account.id)
     await cgu.latest_version()
-    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    await sessions.require(ctx, Capability.HOLDER_VIEW)
     await cgu.publish("Version 2 des CGU.\nArticle unique.", published_by="ops")
     with pytest.raises(PermissionDenied) as refused:
-        await permissions.require(ctx, Capability.HOLDER_VIEW)
-    assert refused.value.message == permissions.CGU_PENDING
+        await sessions.require(ctx, Capability.HOLDER_VIEW)
+    assert refused.value.message == sessions.CGU_PENDING
     await cgu.accept(ctx, 2)
-    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    await sessions.require(ctx, Capability.HOLDER_VIEW)
 
 
 async def test_a_temporary_password_that_expires_ends_the_open_session(db, frozen_clock):
     account = await make_account(Role.GESTIONNAIRE, temporary=True,
                                  temp_password_expires_at=frozen_clock.current + timedelta(hours=1))
     ctx = RequestContext(account_id=account.id)
-    await permissions.load_actor(ctx)
+    await sessions.load_actor(ctx)
     frozen_clock.current += timedelta(hours=2)
     with pytest.raises(SessionEnded) as ended:
-        await permissions.load_actor(ctx)
-    assert ended.value.message == permissions.TEMPORARY_EXPIRED
+        await sessions.load_actor(ctx)
+    assert ended.value.message == sessions.TEMPORARY_EXPIRED
 
 
 async def test_the_palette_offers_no_section_before_the_first_login_steps(db, settings, frozen_clock):

@@ -16,7 +16,7 @@ import pytest
 from cpf_tui import permissions
 from cpf_tui.errors import CpfError, NotFound, PermissionDenied
 from cpf_tui.permissions import Capability
-from cpf_tui.services import accounts, mail
+from cpf_tui.services import accounts, mail, sessions
 from cpf_tui.services import organisations as orgs
 from cpf_tui.services.context import RequestContext
 from models import (
@@ -304,10 +304,10 @@ async def test_require_enforces_the_other_capabilities_with_a_french_message(db,
     for (role, profile), actor in world.actors.items():
         ctx = RequestContext(account_id=actor.id)
         if expected_can(role, profile, capability):
-            assert (await permissions.require(ctx, capability)).id == actor.id
+            assert (await sessions.require(ctx, capability)).id == actor.id
         else:
             with pytest.raises(PermissionDenied) as caught:
-                await permissions.require(ctx, capability)
+                await sessions.require(ctx, capability)
             assert "droit" in caught.value.message or "profil" in caught.value.message
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cpf_tui import permissions
 from cpf_tui.config import SecuritySettings
 from cpf_tui.errors import NotFound, PermissionDenied, SessionEnded
 from cpf_tui.services import provisioning, sessions
@@ -42,7 +41,7 @@ async def test_touch_records_last_activity(db, frozen_clock, fast_argon2):
 async def test_a_session_stops_at_the_next_action(db, frozen_clock, fast_argon2, change, message):
     account = await make_account()
     ctx = await login(account)
-    await permissions.load_actor(ctx)
+    await sessions.load_actor(ctx)
     if change == "deactivate":
         await Account.filter(id=account.id).update(status=AccountStatus.DEACTIVATED)
     elif change == "lock":

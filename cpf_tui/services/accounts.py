@@ -1,6 +1,6 @@
 """Habilitation management: the user tree, search, the fiche descriptive and account actions.
 
-Every function re-reads the actor (`permissions.require`), checks the scope (operator: all, principal
+Every function re-reads the actor (`sessions.require`), checks the scope (operator: all, principal
 administrator: its organisation, delegated administrator: its establishment) and, for actions on an
 account, `permissions.require_manage` (never oneself, never someone at or above one's level).
 """
@@ -197,7 +197,7 @@ async def organisation_header(ctx: RequestContext, organisation_id: int | None =
     """The organisation at the root of the tree: the given one (in scope) or the actor's own."""
     from models import Organisation, Role
 
-    actor = await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
+    actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     wanted = organisation_id if organisation_id is not None else actor.organisation_id
     if wanted is None or (Role(actor.role) != Role.OPERATOR and actor.organisation_id != wanted):
         raise NotFound("Organisme introuvable ou hors de votre périmètre.")
@@ -213,7 +213,7 @@ async def establishment_nodes(ctx: RequestContext, organisation_id: int) -> list
 
     from models import Account, AccountStatus, Establishment, Organisation, Role
 
-    actor = await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
+    actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     in_scope = Role(actor.role) == Role.OPERATOR or actor.organisation_id == organisation_id
     if not in_scope or not await Organisation.exists(id=organisation_id):
         raise NotFound("Organisme introuvable ou hors de votre périmètre.")
@@ -258,7 +258,7 @@ async def establishment_accounts(
     """Administrators, then one page of gestionnaires (by name) of an establishment in scope."""
     from models import Account, AccountStatus, Role
 
-    actor = await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
+    actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     establishment = await _visible_establishment(actor, establishment_id)
     base = Account.filter(organisation_id=establishment.organisation_id, establishment_id=establishment.id)
     if not include_deactivated:
@@ -287,7 +287,7 @@ async def account_detail(ctx: RequestContext, account_id: int) -> AccountDetail:
     """The fiche descriptive of an account in the actor's scope."""
     from models import Account, AccountStatus, Role
 
-    actor = await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
+    actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     account = await _visible_account(actor, account_id)
     await account.fetch_related("organisation", "establishment")
     creator = await Account.get_or_none(id=account.created_by_id) if account.created_by_id else None
@@ -327,7 +327,7 @@ async def search_accounts(
     """
     from models import AccountStatus, Establishment, Profile, Role
 
-    actor = await permissions.require(ctx, Capability.ACCOUNT_SEARCH)
+    actor = await sessions.require(ctx, Capability.ACCOUNT_SEARCH)
     query = _scoped_accounts(actor).exclude(role=Role.OPERATOR)
     if organisation_id is not None:
         query = query.filter(organisation_id=organisation_id)
@@ -394,11 +394,11 @@ async def create_account(
     except ValueError:
         raise ValidationError("Rôle : choisissez administrateur délégué ou gestionnaire.") from None
     if wanted == Role.DELEGATED_ADMIN:
-        actor = await permissions.require(ctx, Capability.ACCOUNT_CREATE_DELEGATED)
+        actor = await sessions.require(ctx, Capability.ACCOUNT_CREATE_DELEGATED)
     elif wanted == Role.GESTIONNAIRE:
-        actor = await permissions.require(ctx, Capability.ACCOUNT_CREATE_GESTIONNAIRE)
+        actor = await sessions.require(ctx, Capability.ACCOUNT_CREATE_GESTIONNAIRE)
     else:
-        await permissions.load_actor(ctx)
+        await sessions.load_actor(ctx)
         raise PermissionDenied(
             "Ce rôle ne se crée pas ici : l'administrateur principal est désigné par un opérateur CDC."
         )
@@ -419,7 +419,7 @@ async def create_account(
 
 
 async def _target_for_action(ctx: RequestContext, capability: Capability, account_id: int) -> tuple[Any, Any]:
-    actor = await permissions.require(ctx, capability)
+    actor = await sessions.require(ctx, capability)
     target = await _visible_account(actor, account_id)
     permissions.require_manage(actor, target)
     return actor, target
@@ -454,7 +454,7 @@ async def edit_account(
     clean = _clean_person(person, errors, phone_required=target.role == Role.PRINCIPAL_ADMIN)
     new_profile = target.profile
     if profile is not None and profile != target.profile.value:
-        await permissions.require(ctx, Capability.ACCOUNT_CHANGE_PROFILE)
+        await sessions.require(ctx, Capability.ACCOUNT_CHANGE_PROFILE)
         if target.role != Role.GESTIONNAIRE:
             errors["profile"] = "Profil : un administrateur a toujours le profil Clôture."
         else:

@@ -474,12 +474,11 @@ async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettin
 
     Raises AuthenticationFailed (stay locked) or SessionEnded (the account got locked: log out).
     """
-    from cpf_tui import permissions
     from cpf_tui.services import sessions
     from cpf_tui.services.locking import serialised_transaction
 
     security = security or SecuritySettings()
-    account = await permissions.load_actor(ctx)
+    account = await sessions.load_actor(ctx)
     failures = current_failures(account.failed_attempts, account.last_failed_at)
     wait = remaining_delay(failures, account.last_failed_at, security)
     if wait > 0:
@@ -531,13 +530,12 @@ async def change_password(
     The current password is asked unless the password is temporary (it was typed at login moments
     ago). The other open sessions of the account end.
     """
-    from cpf_tui import permissions
     from cpf_tui.services import outbox, password_policy, sessions
     from cpf_tui.services.locking import serialised_transaction
     from models import Account, PasswordHistory
 
     security = security or SecuritySettings()
-    account = await permissions.load_actor(ctx)
+    account = await sessions.load_actor(ctx)
     if current_password is not None or not account.password_is_temporary:
         if not current_password:
             raise ValidationError("Saisissez votre mot de passe actuel.", {"current": "obligatoire"})

@@ -17,7 +17,7 @@ from cpf_tui import clock, permissions
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, validation
+from cpf_tui.services import audit, sessions, validation
 from cpf_tui.services.bulk_export import TemplateData, write_result, write_template
 from cpf_tui.services.bulk_workbook import (
     BULK_ROLES,
@@ -111,7 +111,7 @@ async def default_siret(ctx: RequestContext) -> str:
     """The organisation SIRET proposed to this actor (its own organisation, empty for an operator)."""
     from models import Organisation
 
-    actor = await permissions.require(ctx, Capability.BULK_IMPORT)
+    actor = await sessions.require(ctx, Capability.BULK_IMPORT)
     if actor.organisation_id is None:
         return ""
     organisation = await Organisation.get(id=actor.organisation_id)
@@ -122,7 +122,7 @@ async def _authorise(ctx: RequestContext, siret: str, as_system: bool) -> tuple[
     """The actor (None for the system) and the organisation of `siret`, permission and scope checked."""
     from models import Establishment, Organisation
 
-    actor = None if as_system else await permissions.require(ctx, Capability.BULK_IMPORT)
+    actor = None if as_system else await sessions.require(ctx, Capability.BULK_IMPORT)
     clean = validation.validate_siret(siret, "SIRET de l'organisme")
     organisation = await Organisation.get_or_none(siret=clean)
     if organisation is None:

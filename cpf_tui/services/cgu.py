@@ -8,7 +8,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from cpf_tui import clock, permissions
+from cpf_tui import clock
 from cpf_tui.errors import Conflict, ValidationError
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import SYSTEM, RequestContext
@@ -54,7 +54,7 @@ async def accept(ctx: RequestContext, version: int) -> None:
     """Record that the logged-in user accepted `version` (the newest): acceptance row, account, audit."""
     from models import Account, CguAcceptance
 
-    actor = await permissions.load_actor(ctx)
+    actor = await sessions.load_actor(ctx)
     latest = await latest_version()
     if version != latest.version:
         raise Conflict(

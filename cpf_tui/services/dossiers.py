@@ -24,7 +24,7 @@ from typing import Any
 from cpf_tui import clock, permissions
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, ledger
+from cpf_tui.services import audit, ledger, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import FILE_MAX, format_hours
 from models.enums import DossierStatus, Profile, Role
@@ -300,7 +300,7 @@ async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment
     from cpf_tui.services.locking import serialised_transaction
     from models import Dossier, Establishment
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
+    actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     if actor.organisation_id is None:
         raise PermissionDenied("Un dossier est rattaché à un organisme : votre compte n'en a pas.")
     target_establishment = establishment_id or actor.establishment_id
@@ -330,7 +330,7 @@ async def save_draft(ctx: RequestContext, dossier_id: int, data: DossierInput, *
     from cpf_tui.services.locking import serialised_transaction
     from models import Dossier
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
+    actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     await _load_for(actor, dossier_id)
     clean = await _clean(data, complete=False)
     async with serialised_transaction() as conn:
@@ -358,7 +358,7 @@ async def delete_draft(ctx: RequestContext, dossier_id: int, *, expected_version
     from cpf_tui.services.locking import serialised_transaction
     from models import Dossier
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
+    actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     async with serialised_transaction() as conn:
         dossier = await _load_for(actor, dossier_id, conn)
         _check_status(dossier, "delete")
@@ -375,7 +375,7 @@ async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: in
     from cpf_tui.services.locking import serialised_transaction
     from models import Dossier
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_VALIDATE)
+    actor = await sessions.require(ctx, Capability.DOSSIER_VALIDATE)
     dossier = await _load_for(actor, dossier_id)
     _check_status(dossier, "validate")
     async with serialised_transaction() as conn:
@@ -413,7 +413,7 @@ async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, 
     from cpf_tui.services.validation import validate_text
     from models import Dossier
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_CLOSE)
+    actor = await sessions.require(ctx, Capability.DOSSIER_CLOSE)
     dossier = await _load_for(actor, dossier_id)
     _check_status(dossier, "close")
     if done_minutes is None:
@@ -531,7 +531,7 @@ async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
     """A file in the actor's scope, with its holder and history."""
     from models import DossierEvent
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     dossier = await _load_for(actor, dossier_id)
     await dossier.fetch_related("holder", "organisation", "establishment", "created_by", "validated_by", "closed_by")
     events = await DossierEvent.filter(dossier_id=dossier_id).order_by("at", "id").prefetch_related("actor")
@@ -623,7 +623,7 @@ async def list_dossiers(
     from cpf_tui.services.holders import looks_like_nir, name_key, normalise_nir
     from tortoise.expressions import Q
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     filters = filters or DossierFilter()
     if filters.sort not in SORTS:
         raise ValidationError("Tri inconnu.")
@@ -671,7 +671,7 @@ async def establishments_in_scope(ctx: RequestContext) -> list[tuple[int, str]]:
     """The establishments whose files the actor may list (for the filter)."""
     from models import Establishment
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     query = Establishment.all()
     role = Role(actor.role)
     if role == Role.DELEGATED_ADMIN:

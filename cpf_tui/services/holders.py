@@ -15,7 +15,7 @@ from typing import Any
 from cpf_tui import permissions
 from cpf_tui.errors import Conflict, NotFound, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit
+from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import Balances, balances_of
 from cpf_tui.text import fold
@@ -157,7 +157,7 @@ async def search(
 
     from cpf_tui.services.locking import is_sqlite
 
-    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    await sessions.require(ctx, Capability.HOLDER_VIEW)
     conn = _get_connection(None)
     sqlite = is_sqlite(conn)
     marks = ("?1", "?2", "?3") if sqlite else ("$1", "$2", "$3")
@@ -220,7 +220,7 @@ async def holder_page(ctx: RequestContext, holder_id: int) -> HolderPage:
     """
     from models import Dossier, HoursMovement, Holder
 
-    actor = await permissions.require(ctx, Capability.HOLDER_VIEW)
+    actor = await sessions.require(ctx, Capability.HOLDER_VIEW)
     holder = await Holder.get_or_none(id=holder_id)
     if holder is None:
         raise NotFound("Titulaire introuvable.")
@@ -243,7 +243,7 @@ async def update_contact(
     from cpf_tui.services.locking import lock_holder, serialised_transaction
     from cpf_tui.services.validation import validate_email, validate_phone
 
-    actor = await permissions.require(ctx, Capability.HOLDER_UPDATE_CONTACT)
+    actor = await sessions.require(ctx, Capability.HOLDER_UPDATE_CONTACT)
     clean_email = validate_email(email, "E-mail") if (email or "").strip() else ""
     clean_mobile = validate_phone(mobile, "Téléphone mobile", required=False, mobile=True)
     async with serialised_transaction() as conn:
@@ -281,7 +281,7 @@ async def balance_for_nir(ctx: RequestContext, nir: str) -> HolderBalance | None
     """The holder with this NIR and its balances (None when no holder has it; ValidationError when malformed)."""
     from models import Holder
 
-    await permissions.require(ctx, Capability.HOLDER_VIEW)
+    await sessions.require(ctx, Capability.HOLDER_VIEW)
     holder = await Holder.get_or_none(nir=normalise_nir(nir))
     if holder is None:
         return None

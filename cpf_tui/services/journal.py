@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from cpf_tui import clock, permissions
+from cpf_tui import clock
 from cpf_tui.errors import ValidationError
 from cpf_tui.clock import local_zone
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, xlsx_export
+from cpf_tui.services import audit, sessions, xlsx_export
 from cpf_tui.services.context import RequestContext
 from cpf_tui.text import clean_line, fold, has_control_chars
 from models.enums import Role
@@ -219,7 +219,7 @@ def _scoped(actor: Any) -> Any:
 
 async def search(ctx: RequestContext, filters: JournalFilters, *, page: int = 0, page_size: int = PAGE_SIZE) -> JournalPage:
     """One page of the events the actor may read that match the filters, newest first."""
-    actor = await permissions.require(ctx, Capability.AUDIT_VIEW)
+    actor = await sessions.require(ctx, Capability.AUDIT_VIEW)
     query = _filtered(_scoped(actor), filters)
     total = await query.count()
     page_count = max(1, -(-total // page_size))
@@ -232,7 +232,7 @@ async def get_event(ctx: RequestContext, seq: int) -> JournalRow:
     """One event in the actor's scope (NotFound otherwise)."""
     from cpf_tui.errors import NotFound
 
-    actor = await permissions.require(ctx, Capability.AUDIT_VIEW)
+    actor = await sessions.require(ctx, Capability.AUDIT_VIEW)
     event = await _scoped(actor).filter(seq=seq).first()
     if event is None:
         raise NotFound(f"Événement n° {seq} introuvable.")
@@ -287,7 +287,7 @@ async def _write(query: Any, path: str | Path) -> tuple[Path, int]:
 
 async def export_xlsx(ctx: RequestContext, filters: JournalFilters, path: str | Path) -> tuple[Path, int]:
     """Write the events the actor may read that match the filters to an .xlsx file; the export is audited."""
-    actor = await permissions.require(ctx, Capability.AUDIT_VIEW)
+    actor = await sessions.require(ctx, Capability.AUDIT_VIEW)
     query = _filtered(_scoped(actor), filters)
     written, count = await _write(query, path)
     await audit.record(

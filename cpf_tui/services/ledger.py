@@ -27,7 +27,7 @@ from cpf_tui.hours import FILE_MAX as FILE_MAX
 from cpf_tui.hours import Balances as Balances
 from cpf_tui.hours import acquisition_for_year as acquisition_for_year
 from cpf_tui.hours import reservation_split, settlement
-from cpf_tui.services import audit
+from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 
 """Most hours one training file may mobilise (décret du 2 octobre 2014)."""
@@ -172,13 +172,12 @@ async def settle(
 # -- services ----------------------------------------------------------------------------------------
 async def set_dif_balance(ctx: RequestContext, holder_id: int, minutes: int, reason: str) -> Any:
     """Set a holder's DIF balance (any dossier profile): at most 120 h, justified, never below what is used."""
-    from cpf_tui import permissions
     from cpf_tui.permissions import Capability
     from cpf_tui.services.locking import lock_holder, serialised_transaction
     from cpf_tui.services.validation import validate_text
     from models import Bucket, MovementKind
 
-    actor = await permissions.require(ctx, Capability.HOLDER_SET_DIF)
+    actor = await sessions.require(ctx, Capability.HOLDER_SET_DIF)
     justification = validate_text(reason, "Justification", max_length=500)
     if minutes < 0 or minutes > DIF_MAX:
         raise ValidationError(

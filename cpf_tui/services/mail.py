@@ -24,6 +24,7 @@ from cpf_tui.config import MailSettings, Settings, SmtpSettings
 from cpf_tui.errors import NotFound, ValidationError
 from cpf_tui.private_files import private_dir
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services import sessions
 
 SCRUBBED_BODY = (
     "[contenu retiré après envoi : ce message contenait un secret (mot de passe temporaire), "
@@ -262,11 +263,10 @@ async def outbox_overview(ctx: RequestContext, *, status: str | None = None, lim
     """Counts per status and the latest messages (optionally of one status), newest first."""
     from tortoise.functions import Count
 
-    from cpf_tui import permissions
     from cpf_tui.permissions import Capability
     from models import OutboxEmail, OutboxStatus
 
-    await permissions.require(ctx, Capability.OUTBOX_VIEW)
+    await sessions.require(ctx, Capability.OUTBOX_VIEW)
     counts = {s.value: 0 for s in OutboxStatus}
     grouped = await OutboxEmail.all().annotate(n=Count("id")).group_by("status").values("status", "n")
     for row in grouped:
@@ -291,22 +291,20 @@ async def outbox_overview(ctx: RequestContext, *, status: str | None = None, lim
 
 async def send_now(ctx: RequestContext, settings: Settings) -> DeliveryReport:
     """An operator drains the outbox from the application."""
-    from cpf_tui import permissions
     from cpf_tui.permissions import Capability
 
-    await permissions.require(ctx, Capability.OUTBOX_VIEW)
+    await sessions.require(ctx, Capability.OUTBOX_VIEW)
     return await deliver_pending(settings)
 
 
 async def retry_failed(ctx: RequestContext, outbox_id: int) -> None:
     """An operator puts a failed message back in the queue (attempts reset), audited."""
-    from cpf_tui import permissions
     from cpf_tui.permissions import Capability
     from cpf_tui.services import audit
     from cpf_tui.services.locking import serialised_transaction
     from models import OutboxEmail, OutboxStatus
 
-    actor = await permissions.require(ctx, Capability.OUTBOX_VIEW)
+    actor = await sessions.require(ctx, Capability.OUTBOX_VIEW)
     async with serialised_transaction() as conn:
         email = await OutboxEmail.get_or_none(id=outbox_id, using_db=conn)
         if email is None:

@@ -18,7 +18,7 @@ from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
 from cpf_tui.errors import Conflict, NotFound, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, validation
+from cpf_tui.services import audit, sessions, validation
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.provisioning import account_public_fields, provision_account, search_text_of
@@ -140,11 +140,11 @@ async def list_organisations(ctx: RequestContext, query: str = "") -> list[Siren
 
     from models import Account, AccountStatus, Establishment, Organisation, Role
 
-    actor = await permissions.load_actor(ctx)
+    actor = await sessions.load_actor(ctx)
     if permissions.can(actor.role, actor.profile, Capability.ORGANISATION_LIST_ALL):
         organisations = await Organisation.all().order_by("siren", "siret")
     else:
-        await permissions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
+        await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
         organisations = await Organisation.filter(id=actor.organisation_id)
     needle = fold(query)
     if needle:
@@ -193,7 +193,7 @@ async def register_organisation(
     from models import Establishment, Organisation, Profile, Role, StructureType
 
     security = security or SecuritySettings()
-    actor = await permissions.require(ctx, Capability.ORGANISATION_REGISTER)
+    actor = await sessions.require(ctx, Capability.ORGANISATION_REGISTER)
     errors: dict[str, str] = {}
     name = collect(errors, "raison_sociale", validation.validate_text, organisation.raison_sociale,
                    "Raison sociale", max_length=200)
@@ -249,7 +249,7 @@ async def add_establishment(
     """Add a secondary establishment whose SIRET shares the organisation's SIREN; returns its id."""
     from models import Establishment, Organisation
 
-    actor = await permissions.require(ctx, Capability.ESTABLISHMENT_ADD)
+    actor = await sessions.require(ctx, Capability.ESTABLISHMENT_ADD)
     org = await Organisation.get_or_none(id=organisation_id)
     if org is None or not permissions.in_scope(actor, org.id):
         raise NotFound("Organisme introuvable ou hors de votre périmètre.")
@@ -296,7 +296,7 @@ async def replace_principal(
     from models import Account, AccountStatus, AppSession, Establishment, Organisation, Profile, Role
 
     security = security or SecuritySettings()
-    actor = await permissions.require(ctx, Capability.PRINCIPAL_REPLACE)
+    actor = await sessions.require(ctx, Capability.PRINCIPAL_REPLACE)
     org = await Organisation.get_or_none(id=organisation_id)
     if org is None:
         raise NotFound("Organisme introuvable.")
@@ -354,7 +354,7 @@ async def create_operator(ctx: RequestContext, person: PersonInput, *,
     from models import Profile, Role
 
     security = security or SecuritySettings()
-    actor = await permissions.require(ctx, Capability.OPERATOR_CREATE)
+    actor = await sessions.require(ctx, Capability.OPERATOR_CREATE)
     errors: dict[str, str] = {}
     person = clean_person(person, errors)
     raise_if_errors(errors)

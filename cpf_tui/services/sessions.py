@@ -6,15 +6,16 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
-from cpf_tui.errors import NotFound
-from cpf_tui.permissions import Capability
+from cpf_tui.errors import NotFound, PermissionDenied, SessionEnded
+from cpf_tui.permissions import DENIED_MESSAGES, Capability, can
 from cpf_tui.services import audit
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
+from models import Account, AccountStatus, AppSession, CguVersion
 from models.enums import Role
 
 END_LOGOUT = "logout"
@@ -54,8 +55,6 @@ async def open_session(
     account: Any, ctx: RequestContext, *, security: SecuritySettings | None = None, using_db: Any = None
 ) -> Any:
     """Record a new session for `account`, inside the login transaction; returns the AppSession."""
-    from models import AppSession
-
     security = security or SecuritySettings()
     now = clock.now()
     return await AppSession.create(
@@ -81,17 +80,13 @@ def ended_message(end_reason: str) -> str:
 
 async def touch(ctx: RequestContext) -> None:
     """Check that the session is still valid (SessionEnded otherwise) and record its last activity."""
-    from models import AppSession
-
-    await permissions.load_actor(ctx)
+    await load_actor(ctx)
     if ctx.session_token:
         await AppSession.filter(token=ctx.session_token, ended_at__isnull=True).update(last_activity_at=clock.now())
 
 
 async def end_own_session(ctx: RequestContext, reason: str = END_LOGOUT) -> bool:
     """End the caller's session (logout, refusal of the CGU); True when a session was open."""
-    from models import Account, AppSession
-
     if not ctx.session_token:
         return False
     async with serialised_transaction() as conn:
@@ -113,8 +108,6 @@ async def end_own_session(ctx: RequestContext, reason: str = END_LOGOUT) -> bool
 
 async def end_other_sessions(account_id: int, keep_token: str, reason: str, *, using_db: Any) -> int:
     """End every open session of an account but `keep_token` (inside the caller's transaction)."""
-    from models import AppSession
-
     query = AppSession.filter(account_id=account_id, ended_at__isnull=True)
     if keep_token:
         query = query.exclude(token=keep_token)
@@ -150,9 +143,7 @@ def _origin(session: Any) -> str:
 
 async def list_open_sessions(ctx: RequestContext) -> list[OpenSession]:
     """Open sessions within the actor's scope, most recent activity first."""
-    from models import AppSession
-
-    actor = await permissions.require(ctx, Capability.SESSIONS_MANAGE)
+    actor = await require(ctx, Capability.SESSIONS_MANAGE)
     now = clock.now()
     query = AppSession.filter(ended_at__isnull=True, expires_at__gt=now, account__status="active")
     if Role(actor.role) != Role.OPERATOR:
@@ -184,9 +175,7 @@ async def list_open_sessions(ctx: RequestContext) -> list[OpenSession]:
 
 async def end_account_sessions(ctx: RequestContext, account_id: int) -> int:
     """End every open session of a user the actor manages; returns how many were ended."""
-    from models import Account
-
-    actor = await permissions.require(ctx, Capability.SESSIONS_MANAGE)
+    actor = await require(ctx, Capability.SESSIONS_MANAGE)
     target = await Account.get_or_none(id=account_id)
     if target is None or not permissions.in_scope(actor, target.organisation_id, target.establishment_id):
         raise NotFound("Ce compte n'existe pas ou n'est pas dans votre périmètre.")
@@ -203,3 +192,82 @@ async def end_account_sessions(ctx: RequestContext, account_id: int) -> int:
             using_db=conn,
         )
     return ended
+
+
+# -- the acting account, re-read on every service call ------------------------------------------
+async def _read_one(model: Any, column: str, value: Any) -> Any:
+    """One row of `model` by a unique column, as a model instance, or None.
+
+    The rules re-read the actor on every service call, so this read is on every call's path: one
+    parameterised statement on the model's current connection (the open transaction, if any), built
+    into an instance the way Tortoise builds query results, without the query-builder's cost per call.
+    """
+    conn = model._meta.db  # noqa: SLF001 - Tortoise's connection for the model (transaction aware)
+    mark = "?" if conn.capabilities.dialect == "sqlite" else "$1"
+    rows = await conn.execute_query_dict(f'SELECT * FROM "{model._meta.db_table}" WHERE "{column}" = {mark}', [value])
+    return model._init_from_db(**rows[0]) if rows else None  # noqa: SLF001
+
+
+async def load_actor(ctx: RequestContext) -> Account:
+    """Re-read the acting account; raise SessionEnded if it may no longer act."""
+    if ctx.account_id is None:
+        raise SessionEnded("Session terminée : veuillez vous reconnecter.")
+    account: Account | None = await _read_one(Account, "id", ctx.account_id)
+    if account is None or account.status != AccountStatus.ACTIVE:
+        raise SessionEnded("Votre compte a été désactivé : votre session est terminée.")
+    if account.locked_at is not None:
+        raise SessionEnded("Votre compte est verrouillé : votre session est terminée.")
+    if account.password_is_temporary and _temporary_password_expired(account):
+        raise SessionEnded(TEMPORARY_EXPIRED)
+    if ctx.session_token:
+        await _check_session(ctx.session_token, account)
+    return account
+
+
+async def _check_session(token: str, account: Account) -> None:
+    """Raise SessionEnded when the session was ended, its password regenerated, or its time is up."""
+    session = await _read_one(AppSession, "token", token)
+    if session is None or session.account_id != account.id:
+        raise SessionEnded(DEFAULT_ENDED_MESSAGE)
+    if session.ended_at is not None:
+        raise SessionEnded(ended_message(session.end_reason))
+    if session.credentials_epoch != account.credentials_epoch:
+        raise SessionEnded(ended_message(END_PASSWORD_REGENERATED))
+    if session.expires_at is not None and clock.now() >= session.expires_at:
+        raise SessionEnded(ended_message(END_EXPIRED))
+
+
+TEMPORARY_EXPIRED = ("Votre mot de passe temporaire a expiré : votre session est terminée. Demandez un nouveau mot"
+                     " de passe temporaire à votre administrateur.")
+FIRST_LOGIN_PENDING = ("Terminez d'abord votre première connexion : acceptez les conditions générales d'utilisation"
+                       " puis choisissez votre mot de passe.")
+CGU_PENDING = "Acceptez d'abord la dernière version des conditions générales d'utilisation."
+
+
+def _temporary_password_expired(account: Account) -> bool:
+    expires_at = account.temp_password_expires_at
+    return expires_at is None or clock.now() >= expires_at
+
+
+async def _require_first_login_done(actor: Account) -> None:
+    """Refuse every capability while the first-login steps (or a newer CGU version) are due.
+
+    Only the CGU acceptance and the password change, which do not go through `require`, pass.
+    """
+    if actor.password_is_temporary:
+        raise PermissionDenied(FIRST_LOGIN_PENDING)
+    latest = cast(int | None, await CguVersion.all().order_by("-version").first().values_list("version", flat=True))
+    if actor.cgu_version_accepted is None or (latest is not None and actor.cgu_version_accepted < latest):
+        raise PermissionDenied(CGU_PENDING)
+
+
+async def require(ctx: RequestContext, capability: Capability) -> Account:
+    """The current actor if it has `capability`, else PermissionDenied with a French message.
+
+    Nothing is allowed before the first-login steps are done (CGU accepted, temporary password changed).
+    """
+    actor = await load_actor(ctx)
+    await _require_first_login_done(actor)
+    if not can(actor.role, actor.profile, capability):
+        raise PermissionDenied(DENIED_MESSAGES.get(capability, "Vous n'avez pas le droit d'effectuer cette action."))
+    return actor
