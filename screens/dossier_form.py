@@ -28,6 +28,28 @@ FIELDS = (
 )
 
 
+def balance_text(holder, requested: int | None) -> tuple[str, bool]:  # noqa: ANN001 - holders.HolderBalance
+    """What the form says of the holder's hours for `requested` minutes, and whether it is more than available.
+
+    The split is the ledger's own rule (`cpf_tui.hours.reservation_split`: DIF hours first, then CPF).
+    """
+    from cpf_tui.hours import reservation_split
+    from cpf_tui.services.ledger import format_hours
+
+    b = holder.balances
+    line = (f"{holder.name} — disponible : CPF {format_hours(b.cpf_available)}, DIF {format_hours(b.dif_available)}"
+            f" (total {format_hours(b.total_available)})")
+    if not requested:
+        return line, False
+    if requested > b.total_available:
+        return (line + f"\nAttention : {format_hours(requested)} demandées pour {format_hours(b.total_available)} "
+                "disponibles — le brouillon peut être enregistré, la validation sera refusée."), True
+    split = reservation_split(requested, b.dif_available)
+    return (line + f"\nRéservation à la validation : DIF {format_hours(split.dif)} puis CPF {format_hours(split.cpf)}"
+            f" — resterait CPF {format_hours(b.cpf_available - split.cpf)}, "
+            f"DIF {format_hours(b.dif_available - split.dif)}"), False
+
+
 class DossierFormScreen(CpfScreen):
     """Create or open a file. Ctrl+S saves a draft, F5 validates, F6 closes, F8 deletes (confirmed)."""
 
@@ -44,15 +66,20 @@ class DossierFormScreen(CpfScreen):
     ]
     MESSAGE_ID = "dossier-message"
 
-    def __init__(self, dossier_id: int | None) -> None:
+    def __init__(self, dossier_id: int | None, *, holder_nir: str = "") -> None:
         super().__init__()
         self.dossier_id = dossier_id
+        self.holder_nir = holder_nir
+        """A new file's holder, given when the file is started from the holder's page."""
         self.view = None
         self.loaded_values: dict[str, str] = {}
+        self.holder_balance = None
+        """The holder named by the NIR field and its balances (`holders.HolderBalance`), None if unknown."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Nouveau dossier de formation", id="dossier-title", markup=False)
+        yield Static("", id="dossier-balance", markup=False)
         with VerticalScroll(id="dossier-body"):
             for key, label, placeholder in FIELDS:
                 with Horizontal(classes="dossier-row"):
@@ -102,8 +129,11 @@ class DossierFormScreen(CpfScreen):
     def on_mount(self) -> None:
         self.query_one("#dossier-history", CpfTable).add_columns("Date", "Par", "Action", "Détail")
         if self.dossier_id is None:
+            self.query_one("#dossier-holder_nir", Input).value = self.holder_nir
             self.loaded_values = self.values()
             self._apply_editability()
+            if self.holder_nir:
+                self.load_balance(self.holder_nir)
         else:
             self.load()
 
@@ -112,7 +142,9 @@ class DossierFormScreen(CpfScreen):
         for key, _, _ in FIELDS:
             self.query_one(f"#dossier-{key}", Input).disabled = not editable
         if editable:
-            self.query_one(f"#dossier-{FIELDS[0][0]}", Input).focus()
+            first_empty = next((key for key, _, _ in FIELDS if not self.query_one(f"#dossier-{key}", Input).value),
+                               FIELDS[0][0])
+            self.query_one(f"#dossier-{first_empty}", Input).focus()
         else:
             self.query_one("#dossier-history", CpfTable).focus()
         self.refresh_bindings()
@@ -148,6 +180,54 @@ class DossierFormScreen(CpfScreen):
 
         view = await dossiers.get_dossier(self.ctx, self.dossier_id)
         self.show_view(view, keep_input=keep_input)
+        self.load_balance(view.holder_nir)
+
+    # -- the holder's balance -------------------------------------------------------------------------
+    @work(exclusive=True, group="dossier-balance", exit_on_error=False)
+    async def load_balance(self, nir: str) -> None:
+        """Read the holder named by `nir` and its balances (a malformed or unknown NIR clears the line)."""
+        from cpf_tui.services import holders
+
+        try:
+            self.holder_balance = await holders.balance_for_nir(self.ctx, nir)
+        except ValidationError:
+            self.holder_balance = None
+        self.show_balance()
+
+    def requested_minutes(self) -> int | None:
+        from cpf_tui.services.ledger import parse_hours
+
+        try:
+            return parse_hours(self.query_one("#dossier-requested_minutes", Input).value, required=False)
+        except ValidationError:
+            return None
+
+    def show_balance(self) -> None:
+        """The holder's balances and, for a draft, the split the typed hours would reserve (or a warning)."""
+        line = self.query_one("#dossier-balance", Static)
+        if self.holder_balance is None:
+            line.update("")
+            line.set_class(False, "-warning")
+            return
+        from models.enums import DossierStatus
+
+        draft = self.view is None or self.view.status == DossierStatus.DRAFT
+        text, over = balance_text(self.holder_balance, self.requested_minutes() if draft else None)
+        line.update(text)
+        line.set_class(over, "-warning")
+
+    @on(Input.Changed, "#dossier-holder_nir")
+    def _nir_changed(self, event: Input.Changed) -> None:
+        compact = "".join(event.value.split()).replace(".", "")
+        if len(compact) == 15:
+            self.load_balance(compact)
+        elif self.holder_balance is not None:
+            self.holder_balance = None
+            self.show_balance()
+
+    @on(Input.Changed, "#dossier-requested_minutes")
+    def _requested_changed(self) -> None:
+        self.show_balance()
 
     def show_view(self, view, *, keep_input: bool = False) -> None:
         from cpf_tui.services.ledger import format_hours
@@ -198,8 +278,9 @@ class DossierFormScreen(CpfScreen):
 
     @work(exclusive=True, group="dossier-action", exit_on_error=False)
     async def run_save(self, values: dict[str, str]) -> None:
-        from cpf_tui.services import dossiers
+        from cpf_tui.services import dossiers, holders
         from cpf_tui.services.dossiers import DossierInput
+        from cpf_tui.services.ledger import format_hours
 
         data = DossierInput.from_text(values)
         if self.view is None:
@@ -209,7 +290,15 @@ class DossierFormScreen(CpfScreen):
         self.show_errors({})
         view = await dossiers.get_dossier(self.ctx, saved.id)
         self.show_view(view)
-        self.say(f"Dossier {view.number} enregistré.")
+        self.holder_balance = await holders.balance_for_nir(self.ctx, view.holder_nir)
+        self.show_balance()
+        if self.holder_balance is not None and view.requested_minutes > self.holder_balance.balances.total_available:
+            self.say(f"Dossier {view.number} enregistré en brouillon. Attention : "
+                     f"{format_hours(view.requested_minutes)} demandées pour "
+                     f"{format_hours(self.holder_balance.balances.total_available)} disponibles — "
+                     "la validation sera refusée tant que le solde ne suffit pas.", error=True)
+        else:
+            self.say(f"Dossier {view.number} enregistré.")
 
     def action_validate(self) -> None:
         if "validate" in self.allowed():
@@ -218,19 +307,38 @@ class DossierFormScreen(CpfScreen):
     @work(exclusive=True, group="dossier-action", exit_on_error=False)
     async def run_validate(self) -> None:
         from cpf_tui.services import dossiers
-        from cpf_tui.services.ledger import format_hours
         from screens.modals import ConfirmModal
 
         if self.dirty():
             self.say("Enregistrez d'abord vos modifications (Ctrl+S) avant de valider.", error=True)
             return
-        question = (f"Valider le dossier {self.view.number} ? {format_hours(self.view.requested_minutes)} "
-                    "seront réservées sur le compte du titulaire (DIF d'abord, puis CPF).")
+        question = await self.validation_question()
         if not await self.app.push_screen_wait(ConfirmModal(question, "Valider", "Annuler")):
             return
         await dossiers.validate(self.ctx, self.view.id, expected_version=self.view.version)
         self.show_view(await dossiers.get_dossier(self.ctx, self.view.id))
         self.say(f"Dossier {self.view.number} validé : heures réservées.")
+
+    async def validation_question(self) -> str:
+        """The confirmation of a validation: the split it reserves (DIF first) and what the holder keeps."""
+        from cpf_tui.hours import reservation_split
+        from cpf_tui.services import holders
+        from cpf_tui.services.ledger import format_hours
+
+        requested = self.view.requested_minutes
+        question = f"Valider le dossier {self.view.number} ? {format_hours(requested)} seront réservées"
+        holder = await holders.balance_for_nir(self.ctx, self.view.holder_nir)
+        if holder is None:
+            return question + " (DIF d'abord, puis CPF)."
+        b = holder.balances
+        if requested > b.total_available:
+            return (question + f", mais le titulaire n'a que {format_hours(b.total_available)} disponibles "
+                    f"(DIF {format_hours(b.dif_available)}, CPF {format_hours(b.cpf_available)}) : "
+                    "la validation sera refusée.")
+        split = reservation_split(requested, b.dif_available)
+        return (question + f" : DIF {format_hours(split.dif)} puis CPF {format_hours(split.cpf)}. "
+                f"Il restera au titulaire CPF {format_hours(b.cpf_available - split.cpf)} et "
+                f"DIF {format_hours(b.dif_available - split.dif)}.")
 
     def action_close_file(self) -> None:
         if "close" in self.allowed() and self.view is not None:
@@ -288,7 +396,9 @@ class CloseModal(CpfModal[bool]):
 
         with Vertical():
             yield Static(f"Clôture du dossier {self.view.number} — réservé : "
-                         f"{format_hours(self.view.reserved_minutes)}", markup=False)
+                         f"{format_hours(self.view.reserved_minutes)} (DIF "
+                         f"{format_hours(self.view.reserved_dif_minutes)}, CPF "
+                         f"{format_hours(self.view.reserved_cpf_minutes)})", markup=False)
             with Horizontal():
                 yield Label("Heures réalisées")
                 yield Input(value=format_hours(self.view.reserved_minutes), id="close-done", compact=True,
@@ -297,11 +407,32 @@ class CloseModal(CpfModal[bool]):
                 yield Label("Motif")
                 yield Input(placeholder="obligatoire si moins d'heures que réservé", id="close-reason",
                             compact=True, max_length=500)
+            yield Static("", id="close-effect", markup=False)
             yield Static("", id="close-message", markup=False)
             yield Static("Ctrl+S clore — Échap annuler", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#close-done", Input).focus()
+        self.show_effect()
+
+    @on(Input.Changed, "#close-done")
+    def show_effect(self) -> None:
+        """What the closure does with the typed hours: consumed (DIF first) and released back to the holder."""
+        from cpf_tui.hours import settlement
+        from cpf_tui.services.ledger import format_hours, parse_hours
+
+        effect = self.query_one("#close-effect", Static)
+        try:
+            done = parse_hours(self.query_one("#close-done", Input).value, "Heures réalisées", required=False)
+        except ValidationError:
+            done = None
+        if done is None or done > self.view.reserved_minutes:
+            effect.update("")
+            return
+        result = settlement(done, self.view.reserved_dif_minutes, self.view.reserved_cpf_minutes)
+        effect.update(f"Consommé : DIF {format_hours(result.consumed_dif)}, CPF {format_hours(result.consumed_cpf)}"
+                      f" — rendu au titulaire : {format_hours(result.released_dif + result.released_cpf)} "
+                      f"(DIF {format_hours(result.released_dif)}, CPF {format_hours(result.released_cpf)})")
 
     @on(Input.Submitted, "#close-done")
     def _to_reason(self) -> None:

@@ -110,8 +110,11 @@ class DossierListScreen(CpfScreen):
               Text(format_date_fr(row.start_date)), Text(format_hours(row.requested_minutes))), str(row.id))
             for row in page.rows
         )
-        shown = f"{len(page.rows)} dossier(s)" if page.rows else "Aucun dossier"
-        self.show_message(f"Page {page.page} — {shown} — tri : {SORT_LABELS[self.sort]}")
+        total = f"{page.total:,}".replace(",", "\u00a0")
+        shown = f"{len(page.rows)} dossier(s) sur {total}" if page.rows else f"Aucun dossier sur cette page ({total} en tout)"
+        if not page.total:
+            shown = "Aucun dossier"
+        self.show_message(f"Page {page.page}/{page.page_count} — {shown} — tri : {SORT_LABELS[self.sort]}")
         self.refresh_bindings()
 
     # -- filters and pages --------------------------------------------------------------------------

@@ -19,9 +19,12 @@ from screens.widgets.table import CpfTable
 
 
 class HolderPageScreen(CpfScreen):
-    """Everything about one holder; `e` edits the e-mail and mobile phone, `s` sets the DIF balance."""
+    """Everything about one holder; `n` starts a file for them, `e` edits the e-mail and mobile phone, `s` sets
+    the DIF balance. Files of other organisations show their status and hours only (services.holders)."""
 
     BINDINGS = [
+        Binding("n", "new_file", "Nouveau dossier", tooltip="Créer un dossier de formation pour ce titulaire",
+                id="holder-new-file"),
         Binding("e", "edit_contact", "Coordonnées", tooltip="Modifier l'e-mail et le téléphone mobile",
                 id="holder-edit-contact"),
         Binding("s", "set_dif", "Solde DIF", tooltip="Saisir le solde DIF (justification obligatoire)",
@@ -29,7 +32,8 @@ class HolderPageScreen(CpfScreen):
         Binding("escape", "back", "Retour", tooltip="Revenir à la recherche", id="holder-back"),
     ]
 
-    ACTION_CAPABILITY = {"edit_contact": Capability.HOLDER_UPDATE_CONTACT, "set_dif": Capability.HOLDER_SET_DIF}
+    ACTION_CAPABILITY = {"edit_contact": Capability.HOLDER_UPDATE_CONTACT, "set_dif": Capability.HOLDER_SET_DIF,
+                         "new_file": Capability.DOSSIER_EDIT_DRAFT}
     MESSAGE_ID = "holder-identity"
 
     def __init__(self, holder_id: int) -> None:
@@ -43,6 +47,8 @@ class HolderPageScreen(CpfScreen):
             yield Static("Chargement…", id="holder-identity", markup=False)
             yield Static("", id="holder-contact", markup=False)
             yield Static("", id="holder-balances", markup=False)
+        yield Static("Dossiers de formation", id="holder-files-title")
+        yield CpfTable(id="holder-files")
         yield Static("Historique du compte d'heures", id="holder-ledger-title")
         yield CpfTable(id="holder-ledger")
         yield KeyBar()
@@ -51,7 +57,12 @@ class HolderPageScreen(CpfScreen):
     def ledger_table(self) -> CpfTable:
         return self.query_one("#holder-ledger", CpfTable)
 
+    @property
+    def files_table(self) -> CpfTable:
+        return self.query_one("#holder-files", CpfTable)
+
     def on_mount(self) -> None:
+        self.files_table.add_columns("Dossier", "Statut", "Formation", "Demandé", "Réservé", "Réalisé")
         self.ledger_table.add_columns("Date", "Mouvement", "Heures", "Dossier", "Auteur", "Motif")
         self.ledger_table.focus()
         self.load()
@@ -78,6 +89,14 @@ class HolderPageScreen(CpfScreen):
             f"DIF disponible {format_hours(b.dif_available)} (solde {format_hours(b.dif_total)}, "
             f"réservé {format_hours(b.dif_reserved)}, consommé {format_hours(b.dif_consumed)})"
         )
+        self.files_table.replace_rows(
+            ((Text(f.label), Text(f.status.label), Text(f.training_title), Text(format_hours(f.requested_minutes)),
+              Text(format_hours(f.reserved_minutes)), Text(format_hours(f.done_minutes))),
+             str(f.dossier_id) if f.dossier_id is not None else f"other-{index}")
+            for index, f in enumerate(page.files)
+        )
+        self.query_one("#holder-files-title", Static).update(f"Dossiers de formation : {len(page.files)}")
+
         def hours(line: MovementLine) -> str:
             shown = format_hours(line.minutes)
             return shown if line.previous_minutes is None else f"{format_hours(line.previous_minutes)} → {shown}"
@@ -90,6 +109,25 @@ class HolderPageScreen(CpfScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def on_screen_resume(self) -> None:
+        if self.page is not None:
+            self.load()
+
+    def action_new_file(self) -> None:
+        """A new file with this holder's NIR filled in (the form shows the holder's balances)."""
+        from screens.dossier_form import DossierFormScreen
+
+        if self.page is not None:
+            self.app.push_screen(DossierFormScreen(None, holder_nir=self.page.nir))
+
+    @on(CpfTable.RowSelected, "#holder-files")
+    def _open_file(self, event: CpfTable.RowSelected) -> None:
+        from screens.dossier_form import DossierFormScreen
+
+        key = event.row_key.value or ""
+        if key.isdigit():
+            self.app.push_screen(DossierFormScreen(int(key)))
 
     def action_edit_contact(self) -> None:
         if self.page is not None:

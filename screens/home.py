@@ -1,8 +1,9 @@
-"""Home: who is logged in and the sections this user may open."""
+"""Home: who is logged in, the sections this user may open (keys 1–9) and the work queues of their profile."""
 
 from __future__ import annotations
 
-from textual import on
+from rich.text import Text
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,6 +17,9 @@ from screens.sections import Section, sections_for
 from screens.widgets.keybar import KeyBar
 
 
+QUEUE_REFRESH_SECONDS = 60.0
+"""While home is shown, its queues are read again this often (others' changes); also on every return to home."""
+
 REHEARSAL_SESSION = SessionInfo(
     account_id=0, identifier="REPETITION", full_name="Répétition", role=Role.OPERATOR.value,
     role_label=Role.OPERATOR.label, profile="", profile_label="", organisation_label="Caisse des dépôts",
@@ -25,17 +29,21 @@ REHEARSAL_SESSION = SessionInfo(
 
 
 class HomeScreen(CpfScreen):
-    """Identity card on top, menu of allowed sections below.
+    """Identity card on top, menu of allowed sections below (numbered: keys 1–9), then what waits for the user.
 
     Built without a session, it is the empty home the App prepares while the login form is being
     typed (`CpfApp.prepare_home`): the same widgets for everyone, filled by `show_session` once the
-    password is checked.
+    password is checked. The work queues are read from the database only then (never for the rehearsal),
+    again on every return to home and every `QUEUE_REFRESH_SECONDS` while home is shown.
     """
 
     BINDINGS = [
         Binding("enter", "open_section", "Ouvrir", tooltip="Ouvrir la section choisie", id="home-open", show=False),
+        *[Binding(str(n), f"jump({n})", f"Section {n}", tooltip=f"Ouvrir la section n° {n}", id=f"home-section-{n}",
+                  show=False) for n in range(1, 10)],
         Binding("x", "logout", "Se déconnecter", tooltip="Fermer la session", id="home-logout"),
     ]
+    MESSAGE_ID = "home-queues-title"
 
     def __init__(self, info: SessionInfo | None = None) -> None:
         super().__init__()
@@ -51,14 +59,35 @@ class HomeScreen(CpfScreen):
         yield Static("Sections", id="home-sections-title")
         yield OptionList(id="home-sections")
         yield Static("Aucune section n'est ouverte à votre compte.", id="home-no-section", markup=False)
+        yield Static("", id="home-queues-title", markup=False)
+        queues = OptionList(id="home-queues")
+        queues.display = False
+        yield queues
         yield KeyBar()
 
+    @property
+    def queue_list(self) -> OptionList:
+        return self.query_one("#home-queues", OptionList)
+
     def on_mount(self) -> None:
+        self.set_interval(QUEUE_REFRESH_SECONDS, self._refresh_queues)
         if self.info is not None:
             self.show_session(self.info)
 
+    def on_screen_resume(self) -> None:
+        self._refresh_queues()
+
+    def _refresh_queues(self) -> None:
+        if self.is_current and self.info is not None and self.info is not REHEARSAL_SESSION:
+            self.load_queues()
+
     def show_session(self, info: SessionInfo) -> None:
-        """Fill the identity card and the menu for the logged-in user."""
+        """Fill the identity card and the menu for the logged-in user, then read their work queues."""
+        self._fill(info)
+        if info is not REHEARSAL_SESSION:
+            self.load_queues()
+
+    def _fill(self, info: SessionInfo) -> None:
         self.info = info
         self.sections = sections_for(info)
         self.query_one("#home-name", Static).update(info.full_name)
@@ -66,7 +95,10 @@ class HomeScreen(CpfScreen):
         self.query_one("#home-organisation", Static).update(self._organisation_line())
         menu = self.query_one("#home-sections", OptionList)
         menu.clear_options()
-        menu.add_options([Option(f"{s.label} — {s.description}", id=s.id) for s in self.sections])
+        menu.add_options([
+            Option(Text(f"{n if n <= 9 else ' '} {s.label} — {s.description}"), id=s.id)
+            for n, s in enumerate(self.sections, start=1)
+        ])
         menu.display = bool(self.sections)
         self.query_one("#home-no-section").display = not self.sections
         if self.sections:
@@ -81,7 +113,7 @@ class HomeScreen(CpfScreen):
         typed, it is not paid between the password check and home. Nothing reaches the terminal: a screen
         that is not on top of the stack is not displayed, and `show_session` replaces everything.
         """
-        self.show_session(REHEARSAL_SESSION)
+        self._fill(REHEARSAL_SESSION)
         self.draw_hidden(size)
 
     def draw_hidden(self, size) -> None:  # noqa: ANN001 - textual.geometry.Size
@@ -111,6 +143,71 @@ class HomeScreen(CpfScreen):
     @on(OptionList.OptionSelected, "#home-sections")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.open_section(event.option.id or "")
+
+    # -- work queues --------------------------------------------------------------------------------
+    @work(exclusive=True, group="home-queues", exit_on_error=False)
+    async def load_queues(self) -> None:
+        from cpf_tui.services import work_queues
+
+        self.show_queues(await work_queues.work_queues(self.ctx))
+
+    def show_queues(self, queues) -> None:  # noqa: ANN001 - list[work_queues.WorkQueue]
+        """One title line per queue with its count, its first items below (Entrée opens one)."""
+        listing = self.queue_list
+        kept = listing.highlighted_option.id if listing.highlighted_option is not None else None
+        listing.clear_options()
+        waiting = sum(queue.count for queue in queues)
+        for queue in queues:
+            listing.add_option(Option(Text(f"{queue.title} : {queue.count}", style="bold"), disabled=True))
+            for item in queue.items:
+                listing.add_option(Option(Text(f"  {item.text}"), id=f"{item.kind}:{item.target_id}"))
+            if queue.count > len(queue.items):
+                listing.add_option(Option(Text(f"  … et {queue.count - len(queue.items)} autre(s)", style="italic"),
+                                          disabled=True))
+        listing.display = bool(queues)
+        title = f"À traiter : {waiting}" + (" — Tab pour y aller, Entrée pour ouvrir" if waiting else "")
+        self.show_message(title if queues else "")
+        self._highlight(kept)
+        self.refresh_bindings()
+
+    def _highlight(self, item_id: str | None = None) -> None:
+        """Highlight the queue item `item_id` if it is still listed, else the first item (never a title)."""
+        listing = self.queue_list
+        ids = [listing.get_option_at_index(i).id for i in range(listing.option_count)]
+        if item_id is not None and item_id in ids:
+            listing.highlighted = ids.index(item_id)
+        else:
+            listing.highlighted = next((i for i, option_id in enumerate(ids) if option_id), None)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Tab from the menu reaches the queues on an item (never on a queue's title line)."""
+        option = self.queue_list.highlighted_option
+        if event.widget is self.queue_list and (option is None or option.disabled):
+            self._highlight()
+
+    @on(OptionList.OptionSelected, "#home-queues")
+    def _queue_item_selected(self, event: OptionList.OptionSelected) -> None:
+        self.open_item(event.option.id or "")
+
+    def open_item(self, item_id: str) -> None:
+        """Open a queue's item: a file in its form, an account in the user tree with its record shown."""
+        kind, _, target = item_id.partition(":")
+        if not target.isdigit():
+            return
+        if kind == "dossier":
+            from screens.dossier_form import DossierFormScreen
+
+            self.app.push_screen(DossierFormScreen(int(target)))
+        elif kind == "account":
+            from screens.user_tree import UserTreeScreen
+
+            tree = UserTreeScreen()
+            self.app.push_screen(tree)
+            tree.call_after_refresh(tree.show_fiche, int(target))
+
+    def action_jump(self, number: int) -> None:
+        if 1 <= number <= len(self.sections):
+            self.open_section(self.sections[number - 1].id)
 
     def action_open_section(self) -> None:
         menu = self.query_one("#home-sections", OptionList)
