@@ -253,6 +253,16 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
         event.event_hash = event_digest(hashed_fields(event, with_establishment=signing is not None), prev_hash, signing)
         await event.save(using_db=conn)
         return [event]
+    rows = _chained_rows(values, seq, prev_hash, key)
+    await insert_rows(AuditEvent, rows, using_db=conn, batch_size=INSERT_BATCH)
+    return [AuditEvent.construct(**row) for row in rows] if returning else []
+
+
+def _chained_rows(values: list[dict[str, Any]], seq: int, prev_hash: str, key: Any) -> list[dict[str, Any]]:
+    """The rows of `values` appended after event `seq` whose hash is `prev_hash`: sequence numbers,
+    time and keyed hashes."""
+    from models import AuditEvent
+
     # As `AuditEvent(...)` would hold it: the model converts the datetime on assignment.
     at_field = AuditEvent._meta.fields_map["at"]  # noqa: SLF001
     rows = []
@@ -264,8 +274,29 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
         hashed = _hashed_row(row if signing is not None else {**row, "establishment_id": None})
         row["event_hash"] = prev_hash = event_digest(hashed, row["prev_hash"], signing)
         rows.append(row)
-    await insert_rows(AuditEvent, rows, using_db=conn, batch_size=INSERT_BATCH)
-    return [AuditEvent.construct(**row) for row in rows] if returning else []
+    return rows
+
+
+async def record_batch(events: Iterable[Mapping[str, Any]], *, using_db: Any) -> int:
+    """`record_many(..., returning=False)` through the database's bulk path, for thousands of events
+    in the caller's transaction `using_db` (required): the same events, sequence numbers and keyed
+    hashes, written by `rows.copy_rows` (PostgreSQL COPY, SQLite one executemany) under the same
+    serialisation as `record`. Returns the number of events written."""
+    from models import AuditEvent
+
+    from cpf_tui.services import audit_key
+    from cpf_tui.services.rows import copy_rows
+
+    values = [_event_values(**event) for event in events]
+    if not values:
+        return 0
+    if using_db.capabilities.dialect == "postgres":
+        await using_db.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
+    last = await last_event(using_db)
+    seq = last.seq if last else 0
+    rows = _chained_rows(values, seq, last.event_hash if last else GENESIS, audit_key.active(head_seq=seq))
+    await copy_rows(AuditEvent, rows, using_db=using_db)
+    return len(rows)
 
 
 def _hashed_row(row: dict[str, Any]) -> dict[str, Any]:

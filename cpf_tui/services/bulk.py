@@ -7,6 +7,7 @@ system (`as_system=True`, local access to the database) and is audited like any 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,6 +243,18 @@ async def analyse_workbook(
     )
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (read in chunks); "" when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
 def _result_path(folder: Path, siret: str) -> Path:
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     candidate = folder / f"habilitation-resultat-{siret}-{stamp}.xlsx"
@@ -277,11 +290,14 @@ async def import_workbook(
     temp_password_days: int = 7,
     expected_sha256: str = "",
     progress: ProgressCallback | None = None,
+    report: BulkReport | None = None,
 ) -> BulkResult:
     """Create every account of a valid file in one transaction, then write the result workbook.
 
     Raises BulkImportRejected (with the full report) when anything is wrong: nothing is written then.
-    `expected_sha256` (from the checked report) refuses a file changed since it was checked.
+    `expected_sha256` (from the checked report) refuses a file changed since it was checked. With
+    `report` (what `analyse_workbook` returned for this file) the file is not parsed again: its bytes
+    must still be the ones checked, and the checks that need the database run again in the transaction.
     """
     from tortoise.exceptions import IntegrityError
 
@@ -289,12 +305,17 @@ async def import_workbook(
     from cpf_tui.services.provisioning import AccountSpec, provision_accounts
     from models import BulkImport, Establishment, ImportStatus
 
-    report = await analyse_workbook(path, siret=siret, ctx=ctx, as_system=as_system, bulk=bulk)
+    if report is None:
+        report = await analyse_workbook(path, siret=siret, ctx=ctx, as_system=as_system, bulk=bulk)
+    elif await asyncio.to_thread(file_sha256, Path(path).expanduser()) != report.sha256:
+        raise Conflict("Le fichier a changé depuis sa vérification : vérifiez-le de nouveau avant d'importer.")
     if expected_sha256 and report.sha256 != expected_sha256:
         raise Conflict("Le fichier a changé depuis sa vérification : vérifiez-le de nouveau avant d'importer.")
     if not report.ok:
         raise BulkImportRejected(report.summary(), report)
     actor, organisation = await _authorise(ctx, siret, as_system)
+    if organisation.id != report.organisation_id:
+        raise Conflict("Ce fichier a été vérifié pour un autre organisme : vérifiez-le de nouveau avant d'importer.")
     result_path = _result_path(Path(output_dir).expanduser(), organisation.siret)
     rows = report.rows
     total = len(rows)
@@ -343,6 +364,7 @@ async def import_workbook(
                 progress=progress,
                 as_models=False,
                 identifier_handed_by=_identifier_handed_by(actor),
+                bulk_path=True,
             )
             identifiers = [account.identifier for account in accounts]
             result_rows: list[list[Any]] = [

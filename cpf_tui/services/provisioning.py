@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from cpf_tui import clock, text
 from cpf_tui.services import audit, outbox, passwords
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services.hash_worker import HashJob
 from cpf_tui.services.identifiers import allocate_identifiers
 
 if TYPE_CHECKING:
@@ -256,6 +257,7 @@ async def provision_accounts(
     as_models: bool = True,
     identifier_by_mail: bool = False,
     identifier_handed_by: str = "",
+    bulk_path: bool = False,
 ) -> list[Any]:
     """Create many accounts like `provision_account`, in order, inside the caller's transaction `using_db`.
 
@@ -267,6 +269,11 @@ async def provision_accounts(
     (`id`, `identifier`, `nom`, …), cheaper for thousands of accounts. Each e-mail names the account's
     organisation and establishment; it holds the identifier only with `identifier_by_mail`, else it
     says who hands it over (`identifier_handed_by`, by default the creator).
+
+    With `bulk_path` (files of thousands of accounts) each table is written at once through the
+    database's bulk path (`rows.copy_rows`: PostgreSQL COPY, SQLite one executemany), ids reserved
+    beforehand instead of read back, and `progress` follows the hashing of the temporary passwords
+    (the longest step); the rows written are the same.
     """
     from cpf_tui.services.rows import insert_rows
     from models import Account, AccountStatus
@@ -274,6 +281,16 @@ async def provision_accounts(
     total = len(specs)
     if total == 0:
         return []
+    if bulk_path:
+        created, hashes, common = await _provision_in_bulk(
+            specs, created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
+            audit_action=audit_action, progress=progress, identifier_by_mail=identifier_by_mail,
+            identifier_handed_by=identifier_handed_by,
+        )
+        return created if not as_models else [
+            _saved_account(spec, account, password_hash, common, created_by)
+            for spec, account, password_hash in zip(specs, created, hashes)
+        ]
     identifiers = await allocate_identifiers(total, using_db=using_db)
     plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]
     expires_at = clock.now() + timedelta(days=temp_password_days)
@@ -363,6 +380,121 @@ async def provision_accounts(
     ]
 
 
+async def _provision_in_bulk(
+    specs: Sequence[AccountSpec],
+    *,
+    created_by: Account | None,
+    ctx: RequestContext,
+    using_db: Any,
+    temp_password_days: int,
+    audit_action: str,
+    progress: Callable[[int, int], None] | None,
+    identifier_by_mail: bool,
+    identifier_handed_by: str,
+) -> tuple[list[SimpleNamespace], list[str], dict[str, Any]]:
+    """`provision_accounts(bulk_path=True)`: one bulk write per table (accounts, e-mails, audit events),
+    the temporary passwords hashed meanwhile by a child process (`hash_worker.HashJob`).
+    Returns the records, the password hashes and the values common to every account."""
+    total = len(specs)
+    plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]
+    job = await HashJob(plain_passwords, progress, _hash_temporary_passwords).start()
+    try:
+        return await _write_in_bulk(
+            specs, plain_passwords, job, created_by=created_by, ctx=ctx, using_db=using_db,
+            temp_password_days=temp_password_days, audit_action=audit_action,
+            identifier_by_mail=identifier_by_mail, identifier_handed_by=identifier_handed_by,
+        )
+    finally:
+        await job.close()
+
+
+async def _write_in_bulk(
+    specs: Sequence[AccountSpec],
+    plain_passwords: list[str],
+    job: HashJob,
+    *,
+    created_by: Account | None,
+    ctx: RequestContext,
+    using_db: Any,
+    temp_password_days: int,
+    audit_action: str,
+    identifier_by_mail: bool,
+    identifier_handed_by: str,
+) -> tuple[list[SimpleNamespace], list[str], dict[str, Any]]:
+    """The writes of `_provision_in_bulk`: what does not need the hashes (identifiers, ids, audit
+    events) is done while `job` hashes the passwords, then accounts and e-mails."""
+    from cpf_tui.services.rows import copy_rows, reserve_ids
+    from models import Account, AccountStatus
+
+    total = len(specs)
+    identifiers = await allocate_identifiers(total, using_db=using_db)
+    expires_at = clock.now() + timedelta(days=temp_password_days)
+    ids = await reserve_ids(Account, total, using_db=using_db)
+    common = dict(
+        password_is_temporary=True,
+        temp_password_expires_at=expires_at,
+        created_by_id=created_by.pk if created_by is not None else None,
+    )
+    created: list[SimpleNamespace] = []
+    rows = []
+    folded: dict[str, str] = {}
+    for spec, identifier, account_id in zip(specs, identifiers, ids):
+        account = SimpleNamespace(
+            id=account_id, identifier=identifier, role=spec.role, profile=spec.profile, status=AccountStatus.ACTIVE,
+            nom=spec.nom, prenom=spec.prenom, email=spec.email, phone=spec.phone, service=spec.service,
+            organisation_id=spec.organisation.pk if spec.organisation is not None else None,
+            establishment_id=spec.establishment.pk if spec.establishment is not None else None,
+        )
+        account.search_text = search_text_of(account, spec.establishment.name if spec.establishment else "", folded)
+        row = vars(account).copy()
+        del row["status"], row["id"]
+        rows.append(row)
+        account.pk = account_id
+        created.append(account)
+    # The audit events describe the stored values, which do not depend on the hashes (never journaled).
+    await audit.record_batch(
+        (
+            dict(
+                action=audit_action,
+                ctx=ctx,
+                actor=created_by,
+                target=account,
+                target_type=Account.__name__,
+                target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
+                after=account_public_fields(account),
+                organisation_id=account.organisation_id,
+            )
+            for account in created
+        ),
+        using_db=using_db,
+    )
+    hashes = await job.hashes()
+    for row, password_hash in zip(rows, hashes):
+        row["password_hash"] = password_hash
+    automatic = await copy_rows(Account, rows, using_db=using_db, common=common, ids=ids)
+    del rows
+    for account in created:
+        vars(account).update(automatic)
+    await outbox.enqueue_rows(
+        [
+            dict(
+                zip(("subject", "body"), welcome_mail(
+                    account, password, expires_at,
+                    organisation_name=spec.organisation.raison_sociale if spec.organisation else "",
+                    establishment_name=spec.establishment.name if spec.establishment else "",
+                    creator=created_by, with_identifier=identifier_by_mail, handed_by=identifier_handed_by,
+                )),
+                to_address=account.email, account_id=account.id,
+            )
+            for account, password, spec in zip(created, plain_passwords, specs)
+        ],
+        common=dict(kind="account_created", contains_secret=True),
+        using_db=using_db,
+        bulk_path=True,
+    )
+    return created, hashes, common
+
+
 def _saved_account(
     spec: AccountSpec, record: SimpleNamespace, password_hash: str, common: dict[str, Any], created_by: Any
 ) -> Account:
@@ -384,21 +516,35 @@ def _saved_account(
     return account
 
 
-async def _hash_temporary_passwords(plain_passwords: list[str]) -> list[str]:
+async def _hash_temporary_passwords(
+    plain_passwords: list[str], progress: Callable[[int, int], None] | None = None
+) -> list[str]:
     """The temporary-profile Argon2 hashes of `plain_passwords`, in order, computed by `HASH_WORKERS` threads.
 
     The event loop only waits meanwhile: Python work running alongside would make the threads queue
-    for the GIL after every hash and slow them down several times over.
+    for the GIL after every hash and slow them down several times over. `progress(done, total)` is
+    called once per password, on the event loop, as slices complete.
     """
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=min(HASH_WORKERS, len(plain_passwords)), thread_name_prefix="cpf-hash")
+    total = len(plain_passwords)
+    done = [0]
+
+    def advanced(future: asyncio.Future[list[str]]) -> None:
+        if progress is None or future.cancelled() or future.exception() is not None:
+            return
+        start = done[0]
+        done[0] += len(future.result())
+        for count in range(start + 1, done[0] + 1):
+            progress(count, total)
+
+    futures = []
+    for index in range(0, total, HASH_SLICE):
+        future = loop.run_in_executor(pool, _hash_all, plain_passwords[index : index + HASH_SLICE])
+        future.add_done_callback(advanced)
+        futures.append(future)
     try:
-        parts = await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, _hash_all, plain_passwords[index : index + HASH_SLICE])
-                for index in range(0, len(plain_passwords), HASH_SLICE)
-            )
-        )
+        parts = await asyncio.gather(*futures)
     finally:
         # On cancellation, slices not yet started are dropped.
         pool.shutdown(wait=False, cancel_futures=True)

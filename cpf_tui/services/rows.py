@@ -80,6 +80,52 @@ def _default_value(field: Any, name: str) -> Any:
     return None
 
 
+def _prepared(
+    model: Any, rows: Sequence[Mapping[str, Any]], using_db: Any, common: Mapping[str, Any] | None
+) -> tuple[Any, list[str], Callable[[Mapping[str, Any]], list[Any]], dict[str, Any]]:
+    """The executor, the columns (field names, as the ORM's INSERT lists them), a function turning one
+    row into its converted values, and the values given to `auto_now`/`auto_now_add` fields."""
+    automatic: dict[str, Any] = {}
+    common = dict(common or {})
+    executor = using_db.executor_class(model=model, db=using_db)
+    fields_map = model._meta.fields_map  # noqa: SLF001
+    varying_keys = set(rows[0])
+    unknown = (varying_keys | set(common)) - set(executor.regular_columns)
+    if unknown:
+        raise ValueError(f"{model.__name__}: unknown or generated fields {sorted(unknown)}")
+    template: list[Any] = []
+    varying: list[tuple[int, str, Callable[[Any], Any], bool]] = []
+    for index, name in enumerate(executor.regular_columns):
+        field = fields_map[name]
+        if getattr(field, "auto_now", False) or (
+            getattr(field, "auto_now_add", False) and common.get(name, rows[0].get(name)) is None
+        ):
+            # The ORM's own clock reading, as `to_db_value` does it for a model instance.
+            probe = SimpleNamespace(_saved_in_db=False, **{name: None})
+            template.append(field.to_db_value(None, probe))
+            automatic[name] = getattr(probe, name)
+            continue
+        if name in varying_keys:
+            template.append(None)
+            varying.append((index, name, _converter(field), bool(field.null)))
+            continue
+        value = common[name] if name in common else _default_value(field, name)
+        if value is None and not field.null:
+            raise ValueError(f"{name} is non nullable field, but null was passed")
+        template.append(_converter(field)(value))
+
+    def values_of(row: Mapping[str, Any]) -> list[Any]:
+        values = template.copy()
+        for index, name, convert, nullable in varying:
+            value = row[name]
+            if value is None and not nullable:
+                raise ValueError(f"{name} is non nullable field, but null was passed")
+            values[index] = convert(value)
+        return values
+
+    return executor, list(executor.regular_columns), values_of, automatic
+
+
 async def insert_rows(
     model: Any,
     rows: Sequence[Mapping[str, Any]],
@@ -96,43 +142,86 @@ async def insert_rows(
     """
     if not rows:
         return {}
-    automatic: dict[str, Any] = {}
-    common = dict(common or {})
-    executor = using_db.executor_class(model=model, db=using_db)
-    fields_map = model._meta.fields_map  # noqa: SLF001
-    varying_keys = set(rows[0])
-    unknown = (varying_keys | set(common)) - set(executor.regular_columns)
-    if unknown:
-        raise ValueError(f"{model.__name__}: unknown or generated fields {sorted(unknown)}")
-    template: list[Any] = []
-    varying: list[tuple[int, str, Callable[[Any], Any]]] = []
-    for index, name in enumerate(executor.regular_columns):
-        field = fields_map[name]
-        if getattr(field, "auto_now", False) or (
-            getattr(field, "auto_now_add", False) and common.get(name, rows[0].get(name)) is None
-        ):
-            # The ORM's own clock reading, as `to_db_value` does it for a model instance.
-            probe = SimpleNamespace(_saved_in_db=False, **{name: None})
-            template.append(field.to_db_value(None, probe))
-            automatic[name] = getattr(probe, name)
-            continue
-        if name in varying_keys:
-            template.append(None)
-            varying.append((index, name, _converter(field)))
-            continue
-        value = common[name] if name in common else _default_value(field, name)
-        if value is None and not field.null:
-            raise ValueError(f"{name} is non nullable field, but null was passed")
-        template.append(_converter(field)(value))
+    executor, _columns, values_of, automatic = _prepared(model, rows, using_db, common)
     for start in range(0, len(rows), batch_size):
-        values_lists = []
-        for row in rows[start : start + batch_size]:
-            values = template.copy()
-            for index, name, convert in varying:
-                value = row[name]
-                if value is None and not fields_map[name].null:
-                    raise ValueError(f"{name} is non nullable field, but null was passed")
-                values[index] = convert(value)
-            values_lists.append(values)
-        await using_db.execute_many(executor.insert_query, values_lists)
+        await using_db.execute_many(executor.insert_query, [values_of(row) for row in rows[start : start + batch_size]])
+    return automatic
+
+
+def _is_postgres(using_db: Any) -> bool:
+    return bool(using_db.capabilities.dialect == "postgres")
+
+
+async def reserve_ids(model: Any, count: int, *, using_db: Any) -> list[int]:
+    """`count` primary keys for new rows of `model`, as the database would give them, so that rows
+    written by `copy_rows` are known without reading them back.
+
+    PostgreSQL: drawn from the column's sequence (safe alongside other writers). SQLite: following the
+    largest id ever given (AUTOINCREMENT keeps it in `sqlite_sequence`); the caller must hold the
+    write lock (`serialised_transaction`'s BEGIN IMMEDIATE) until its rows are written.
+    """
+    if count <= 0:
+        return []
+    table = model._meta.db_table  # noqa: SLF001
+    pk = model._meta.pk.source_field or model._meta.pk_attr  # noqa: SLF001
+    if _is_postgres(using_db):
+        found = await using_db.execute_query_dict(
+            "SELECT nextval(pg_get_serial_sequence($1, $2)) AS id FROM generate_series(1, $3)",
+            [f'"{table}"', pk, count],
+        )
+        return sorted(int(row["id"]) for row in found)
+    _, top = await using_db.execute_query(f'SELECT MAX("{pk}") FROM "{table}"')
+    last = int(top[0][0] or 0)
+    _, kept = await using_db.execute_query("SELECT seq FROM sqlite_sequence WHERE name = ?", [table])
+    if kept:
+        last = max(last, int(kept[0][0] or 0))
+    return list(range(last + 1, last + 1 + count))
+
+
+async def copy_rows(
+    model: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    using_db: Any,
+    common: Mapping[str, Any] | None = None,
+    ids: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """`insert_rows` through the database's bulk path, on the caller's transaction `using_db`:
+    PostgreSQL `COPY … FROM STDIN` (asyncpg's `copy_records_to_table`), SQLite one `executemany`.
+
+    Same values as `insert_rows` (same conversions); `ids` (from `reserve_ids`) gives each row its
+    primary key. A constraint violation raises Tortoise's IntegrityError, as an INSERT would.
+    """
+    from tortoise.exceptions import IntegrityError
+
+    if not rows:
+        return {}
+    executor, columns, values_of, automatic = _prepared(model, rows, using_db, common)
+    projection = model._meta.fields_db_projection  # noqa: SLF001
+    names = [projection[name] for name in columns]
+    if ids is not None:
+        if len(ids) != len(rows):
+            raise ValueError("one id per row")
+        names.insert(0, model._meta.pk.source_field or model._meta.pk_attr)  # noqa: SLF001
+    if _is_postgres(using_db):
+        import asyncpg
+
+        records = (
+            [identifier, *values_of(row)] for identifier, row in zip(ids, rows)
+        ) if ids is not None else (values_of(row) for row in rows)
+        try:
+            async with using_db.acquire_connection() as connection:
+                await connection.copy_records_to_table(
+                    model._meta.db_table, records=records, columns=names  # noqa: SLF001
+                )
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(exc) from exc
+        return automatic
+    if ids is None:
+        await using_db.execute_many(executor.insert_query, [values_of(row) for row in rows])
+        return automatic
+    query = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
+        model._meta.db_table, ",".join(f'"{name}"' for name in names), ",".join("?" * len(names))  # noqa: SLF001
+    )
+    await using_db.execute_many(query, [[identifier, *values_of(row)] for identifier, row in zip(ids, rows)])
     return automatic
