@@ -59,3 +59,13 @@ class DatabaseUnavailable(CpfError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or self.MESSAGE)
+
+
+class StorageFull(CpfError):
+    """The server's disk is full (or a size limit is reached): the write was rolled back whole."""
+
+    MESSAGE = ("Enregistrement impossible : le disque du serveur est plein (ou une limite de taille est atteinte)."
+               " Rien n'a été enregistré ; prévenez l'exploitation puis recommencez.")
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.MESSAGE)

@@ -225,3 +225,31 @@ def test_restore_refuses_a_newer_schema_and_a_file_that_is_no_backup(db_url, tmp
     assert refused.returncode == 1 and "n'est pas une sauvegarde SQLite" in refused.stderr
     refused = _cpf_tui(target_url, "restauration", str(tmp_path / "absente.sqlite3"))
     assert refused.returncode == 1 and "Sauvegarde introuvable" in refused.stderr
+
+
+@sqlite_only
+def test_disk_full_while_writing_the_database_is_a_french_message_and_nothing_half_written(db_url, tmp_path,
+                                                                                          processes):
+    """A writer whose files may not grow past 256 KiB (RLIMIT_FSIZE): every refused write is a French
+    message, the process goes on (it still reads), and what was acknowledged is whole."""
+    writer = subprocess.Popen([sys.executable, "-m", "tests.writer_process", db_url, "2000", "--limite-octets",
+                               str(256 * 1024)], env=_environment(db_url), cwd=ROOT, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    processes.append(writer)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    lines = out.splitlines()
+    full = [line for line in lines if line.startswith("plein: ")]
+    assert len(full) == 5
+    assert all("le disque du serveur est plein" in line and "Rien n'a été enregistré" in line for line in full)
+    assert lines[-1] == "lecture 400"  # the process still works after the refusals
+    acknowledged = max(int(line) for line in lines if line.isdigit())
+    assert 0 < acknowledged < 2000
+
+    path = _path(db_url)
+    assert _rows(path, "PRAGMA integrity_check") == [("ok",)]
+    assert _rows(path, "SELECT count(*) FROM hours_movement") == [(acknowledged,)]
+    assert _rows(path, "SELECT count(*) FROM audit_event WHERE action = 'holder.cpf_acquisition'") == [(acknowledged,)]
+    for command in (["check"], ["audit", "verify"]):
+        done = _cpf_tui(db_url, *command)
+        assert done.returncode == 0, done.stdout + done.stderr

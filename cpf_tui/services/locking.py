@@ -40,6 +40,21 @@ def _is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _is_storage_full(exc: BaseException) -> bool:
+    """SQLite could not write: disk full, quota or file-size limit (EFBIG shows as a disk I/O error)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (28, 27, 122):  # ENOSPC, EFBIG, EDQUOT
+            return True
+        text = str(seen).lower()
+        if "database or disk is full" in text or "disk i/o error" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _connection(connection_name: str | None) -> Any:
     from tortoise.transactions import _get_connection
 
@@ -131,8 +146,17 @@ async def serialised_transaction(
 
     client = _connection(connection_name)
     if is_sqlite(client) and not isinstance(client, TransactionalDBClient):
-        async with _ImmediateTransaction(client, busy_timeout_ms, retries) as conn:
-            yield conn
+        try:
+            async with _ImmediateTransaction(client, busy_timeout_ms, retries) as conn:
+                yield conn
+        except CpfError:
+            raise
+        except Exception as exc:
+            if _is_storage_full(exc):  # the transaction was rolled back whole: say so in French
+                from cpf_tui.errors import StorageFull
+
+                raise StorageFull() from exc
+            raise
         return
     try:
         async with in_transaction(connection_name) as conn:
