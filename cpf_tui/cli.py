@@ -570,6 +570,7 @@ def cmd_habilitation(args: argparse.Namespace) -> int:
                 args.file, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk,
                 output_dir=Path(args.output_dir) if args.output_dir else folder,
                 temp_password_days=settings.security.temp_password_days, expected_sha256=report.sha256,
+                report=report,
             )
         except bulk.BulkImportRejected as exc:
             for line in exc.report.lines():

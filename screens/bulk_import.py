@@ -310,6 +310,7 @@ class BulkImportScreen(CpfScreen):
                 self.checked_path, siret=self.checked_siret, ctx=self.ctx, output_dir=self._folder(),
                 bulk=self.settings.bulk, temp_password_days=self.settings.security.temp_password_days,
                 expected_sha256=report.sha256, progress=lambda done, total: bar.update(progress=done),
+                report=report,
             )
         finally:
             self.busy = False
