@@ -159,7 +159,13 @@ class UserTreeScreen(CpfScreen):
 
     # -- loading ------------------------------------------------------------------------------------
     @work(exclusive=True, group="tree-root", exit_on_error=False)
-    async def load_root(self) -> None:
+    async def load_root(self, reveal: int | None = None) -> None:
+        """(Re)load the organisation and its establishments; then put the cursor on account `reveal`."""
+        await self._load_root()
+        if reveal is not None:
+            await self._reveal(reveal)
+
+    async def _load_root(self) -> None:
         header = await accounts.organisation_header(self.ctx, self.organisation_id)
         self.organisation_id = header.id
         nodes = await accounts.establishment_nodes(self.ctx, header.id)
@@ -187,6 +193,10 @@ class UserTreeScreen(CpfScreen):
 
     @work(group="tree-accounts", exit_on_error=False)
     async def load_accounts(self, node: TreeNode[NodeInfo], offset: int) -> None:
+        await self._load_page(node, offset)
+
+    async def _load_page(self, node: TreeNode[NodeInfo], offset: int) -> None:
+        """Add a page of the establishment's accounts under `node`."""
         info = node.data
         assert info is not None
         page = await accounts.establishment_accounts(
@@ -213,9 +223,48 @@ class UserTreeScreen(CpfScreen):
 
     @on(Tree.NodeHighlighted, "#user-tree")
     def _highlighted(self, event: Tree.NodeHighlighted[NodeInfo]) -> None:
+        """The fiche always shows what the cursor is on: an account's fiche, or nothing to act on."""
         info = event.node.data
         if info is not None and info.kind == "account":
             self.show_fiche(info.id)
+            return
+        self.workers.cancel_group(self, "fiche")
+        self.current = None
+        if info is not None and info.kind == "establishment" and info.id in self.establishments:
+            node = self.establishments[info.id]
+            self.fiche.update(Text(f"Établissement : {node.name} ({node.siret})\n"
+                                   "Choisissez un compte pour afficher sa fiche ; n : nouveau compte ici."))
+        else:
+            self.fiche.update(Text("Sélectionnez un compte pour afficher sa fiche descriptive."))
+
+    @work(exclusive=True, group="tree-reveal", exit_on_error=False)
+    async def reveal_account(self, account_id: int) -> None:
+        await self._reveal(account_id)
+
+    async def _reveal(self, account_id: int) -> None:
+        """Put the cursor on the account (its establishment expanded and loaded): its fiche follows."""
+        detail = await accounts.account_detail(self.ctx, account_id)
+        node = next((child for child in self.tree.root.children
+                     if child.data is not None and child.data.id == detail.establishment_id), None)
+        if node is None or node.data is None:
+            self.current = detail
+            self.fiche.update(fiche_text(detail))
+            return
+        if not node.data.loaded:
+            node.data.loaded = True
+            await self._load_page(node, 0)
+        leaf = next((child for child in node.children
+                     if child.data is not None and child.data.kind == "account" and child.data.id == account_id), None)
+        if leaf is None:  # beyond the loaded page, or deactivated while they are hidden: shown anyway
+            label = Text(f"{detail.prenom} {detail.nom} ({detail.identifier})")
+            label.append(f"  · {detail.role_label}", style="dim")
+            if not detail.is_active:
+                label.append(f" · {detail.status_label}", style="italic")
+            leaf = node.add_leaf(label, NodeInfo("account", account_id, node.data.id))
+        node.expand()
+        self.tree.focus()
+        _ = self.tree.last_line  # lays the expanded lines out now, so that the leaf has its line
+        self.tree.move_cursor(leaf)
 
     @work(exclusive=True, group="fiche", exit_on_error=False)
     async def show_fiche(self, account_id: int) -> None:
@@ -276,7 +325,7 @@ class UserTreeScreen(CpfScreen):
 
         def chosen(account_id: int | None) -> None:
             if account_id is not None:
-                self.show_fiche(account_id)
+                self.reveal_account(account_id)
 
         self.app.push_screen(UserSearchScreen(self.organisation_id, list(self.establishments.values())), chosen)
 
@@ -323,8 +372,7 @@ class UserTreeScreen(CpfScreen):
                 return
             self.app.push_screen(IdentifierModal("Compte créé", created.identifier, created.full_name,
                                                  email=created.email))
-            self.load_root()
-            self.show_fiche(created.id)
+            self.load_root(reveal=created.id)
 
         self.app.push_screen(
             FormScreen(f"Nouveau compte — {name}", fields, submit,
@@ -356,8 +404,7 @@ class UserTreeScreen(CpfScreen):
         def done(version: int | None) -> None:
             if version is not None:
                 self.notify("Fiche enregistrée.", title="Modification")
-                self.load_root()
-                self.show_fiche(detail.id)
+                self.load_root(reveal=detail.id)
 
         self.app.push_screen(FormScreen(f"Modifier la fiche de {detail.prenom} {detail.nom}", fields, submit), done)
 
@@ -371,8 +418,7 @@ class UserTreeScreen(CpfScreen):
             return
         await accounts.deactivate_account(self.ctx, detail.id)
         self.notify(f"Compte {detail.identifier} désactivé.", title="Désactivation")
-        self.load_root()
-        self.show_fiche(detail.id)
+        self.load_root(reveal=detail.id)
 
     @work(exclusive=True, group="tree-action", exit_on_error=False)
     async def action_regenerate(self) -> None:

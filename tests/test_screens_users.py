@@ -139,12 +139,16 @@ async def test_principal_creates_edits_regenerates_and_deactivates(org_world, se
         assert (await Account.get(id=gest.id)).status == AccountStatus.DEACTIVATED
         assert "Désactivé" in str(app.screen.query_one("#account-fiche", Static).content)
 
-        # Deactivated accounts are hidden until the filter key shows them.
+        # The cursor stays on it, marked Désactivé (the fiche shows what the cursor is on); deactivated
+        # accounts are otherwise hidden unless the filter key shows them.
         tree = tree_of(app)
-        assert "Petit-Durand" not in labels(tree)
+        assert tree.cursor_node.data.id == gest.id and "Désactivé" in str(tree.cursor_node.label)
         await pilot.press("f")
         await settle(pilot)
         assert "Petit-Durand" in labels(tree_of(app))
+        await pilot.press("f")
+        await settle(pilot)
+        assert "Petit-Durand" not in labels(tree_of(app))
 
 
 async def test_delegated_admin_never_sees_another_establishment(org_world, settings):
