@@ -30,6 +30,7 @@ from cpf_tui.services.provisioning import (
 )
 from cpf_tui.text import fold
 
+from models import Account, AccountStatus, AppSession, Establishment, Organisation, Profile, Role
 PAGE_SIZE = 200
 SEARCH_LIMIT = 50
 OUT_OF_SCOPE = "Ce compte est introuvable ou hors de votre périmètre."
@@ -134,8 +135,6 @@ ROW_FIELDS = ("id", "identifier", "nom", "prenom", "role", "profile", "status", 
 @lru_cache(maxsize=64)
 def _labels(role: str, profile: str, status: str) -> tuple[str, str, str, str, bool]:
     """Role value and label, profile label, status label and activity of one combination (cached)."""
-    from models import AccountStatus, Profile, Role
-
     role_enum, status_enum = Role(role), AccountStatus(status)
     profile_label = Profile(profile).label if role_enum == Role.GESTIONNAIRE else "Clôture (administrateur)"
     return role_enum.value, role_enum.label, profile_label, status_enum.label, status_enum == AccountStatus.ACTIVE
@@ -155,8 +154,6 @@ def _row(values: dict[str, Any], establishment_name: str = "") -> AccountRow:
 
 def _scoped_accounts(actor: Any) -> Any:
     """Accounts within the actor's scope (a queryset), operators excepted for non-operators."""
-    from models import Account, Role
-
     role = Role(actor.role)
     if role == Role.OPERATOR:
         return Account.all()
@@ -166,8 +163,6 @@ def _scoped_accounts(actor: Any) -> Any:
 
 
 async def _visible_establishment(actor: Any, establishment_id: int, *, using_db: Any = None) -> Any:
-    from models import Establishment
-
     establishment = await Establishment.get_or_none(id=establishment_id, using_db=using_db)
     if establishment is None or not permissions.in_scope(actor, establishment.organisation_id, establishment.id):
         raise NotFound("Établissement introuvable ou hors de votre périmètre.")
@@ -175,8 +170,6 @@ async def _visible_establishment(actor: Any, establishment_id: int, *, using_db:
 
 
 async def _visible_account(actor: Any, account_id: int, *, using_db: Any = None) -> Any:
-    from models import Account
-
     account = await Account.get_or_none(id=account_id, using_db=using_db)
     if account is None or not permissions.in_scope(actor, account.organisation_id, account.establishment_id):
         raise NotFound(OUT_OF_SCOPE)
@@ -195,8 +188,6 @@ class OrganisationHeader:
 
 async def organisation_header(ctx: RequestContext, organisation_id: int | None = None) -> OrganisationHeader:
     """The organisation at the root of the tree: the given one (in scope) or the actor's own."""
-    from models import Organisation, Role
-
     actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     wanted = organisation_id if organisation_id is not None else actor.organisation_id
     if wanted is None or (Role(actor.role) != Role.OPERATOR and actor.organisation_id != wanted):
@@ -211,7 +202,6 @@ async def establishment_nodes(ctx: RequestContext, organisation_id: int) -> list
     """The establishments of an organisation the actor may see, with account counts per node."""
     from tortoise.functions import Count
 
-    from models import Account, AccountStatus, Establishment, Organisation, Role
 
     actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     in_scope = Role(actor.role) == Role.OPERATOR or actor.organisation_id == organisation_id
@@ -256,7 +246,6 @@ async def establishment_accounts(
     limit: int = PAGE_SIZE,
 ) -> AccountPage:
     """Administrators, then one page of gestionnaires (by name) of an establishment in scope."""
-    from models import Account, AccountStatus, Role
 
     actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     establishment = await _visible_establishment(actor, establishment_id)
@@ -285,8 +274,6 @@ async def establishment_accounts(
 
 async def account_detail(ctx: RequestContext, account_id: int) -> AccountDetail:
     """The fiche descriptive of an account in the actor's scope."""
-    from models import Account, AccountStatus, Role
-
     actor = await sessions.require(ctx, Capability.ACCOUNT_VIEW_TREE)
     account = await _visible_account(actor, account_id)
     await account.fetch_related("organisation", "establishment")
@@ -325,7 +312,6 @@ async def search_accounts(
     Ordered by the search key (names first), so that the index (organisation_id, search_text) gives
     the first page without sorting every match.
     """
-    from models import AccountStatus, Establishment, Profile, Role
 
     actor = await sessions.require(ctx, Capability.ACCOUNT_SEARCH)
     query = _scoped_accounts(actor).exclude(role=Role.OPERATOR)
@@ -364,8 +350,6 @@ def _clean_person(person: PersonInput, errors: dict[str, str], *, phone_required
 
 
 def _profile(value: str | None, errors: dict[str, str]) -> Any:
-    from models import Profile
-
     try:
         return Profile(value)
     except ValueError:
@@ -386,7 +370,6 @@ async def create_account(
 
     The identifier is returned for the administrator to pass on; the temporary password goes by e-mail.
     """
-    from models import Profile, Role
 
     security = security or SecuritySettings()
     try:
@@ -426,8 +409,6 @@ async def _target_for_action(ctx: RequestContext, capability: Capability, accoun
 
 
 async def _establishment_name(establishment_id: int | None, using_db: Any) -> str:
-    from models import Establishment
-
     if establishment_id is None:
         return ""
     establishment = await Establishment.get_or_none(id=establishment_id, using_db=using_db)
@@ -447,7 +428,6 @@ async def edit_account(
 
     Optimistic lock: `expected_version` is the version the form was loaded with.
     """
-    from models import Account, Profile, Role
 
     actor, target = await _target_for_action(ctx, Capability.ACCOUNT_EDIT, account_id)
     errors: dict[str, str] = {}
@@ -492,8 +472,6 @@ async def edit_account(
 
 async def change_profile(ctx: RequestContext, account_id: int, profile: str, *, expected_version: int) -> int:
     """Give a gestionnaire another dossier profile; returns the new version."""
-    from models import Account, Profile, Role
-
     actor, target = await _target_for_action(ctx, Capability.ACCOUNT_CHANGE_PROFILE, account_id)
     if target.role != Role.GESTIONNAIRE:
         raise ValidationError("Profil : un administrateur a toujours le profil Clôture.")
@@ -517,8 +495,6 @@ async def change_profile(ctx: RequestContext, account_id: int, profile: str, *, 
 
 
 async def _end_sessions(account_id: int, reason: str, using_db: Any) -> int:
-    from models import AppSession
-
     return await AppSession.filter(account_id=account_id, ended_at__isnull=True).using_db(using_db).update(
         ended_at=clock.now(), end_reason=reason
     )
@@ -526,8 +502,6 @@ async def _end_sessions(account_id: int, reason: str, using_db: Any) -> int:
 
 async def deactivate_account(ctx: RequestContext, account_id: int) -> None:
     """Soft-delete an account: it can no longer log in, keeps its history and identifier."""
-    from models import Account, AccountStatus
-
     actor, target = await _target_for_action(ctx, Capability.ACCOUNT_DEACTIVATE, account_id)
     if target.status != AccountStatus.ACTIVE:
         raise ValidationError("Ce compte est déjà désactivé.")
@@ -552,7 +526,6 @@ async def regenerate_password(
     ctx: RequestContext, account_id: int, *, security: SecuritySettings | None = None
 ) -> None:
     """Send a new temporary password by e-mail (ends lockout and open sessions)."""
-    from models import Account, AccountStatus
 
     security = security or SecuritySettings()
     actor, target = await _target_for_action(ctx, Capability.ACCOUNT_REGENERATE_PASSWORD, account_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 from cpf_tui.errors import ConfigError
 
+from models import AuditEvent
 KEY_BYTES = 32
 ENV_VAR = "CPF_TUI_AUDIT__KEY_FILE"
 _HEADER = (
@@ -93,7 +94,6 @@ async def ensure_key(path: str | os.PathLike[str]) -> tuple[AuditKey, bool]:
     A new key signs the events written after the current head of the journal; those before it (a
     database older than the key) keep their plain SHA-256 links, covered by the first signed event.
     """
-    from models import AuditEvent
 
     target = Path(path).expanduser()
     if target.exists():

@@ -20,6 +20,16 @@ from cpf_tui.services.context import RequestContext, SessionInfo
 from cpf_tui.services.identifiers import normalise_identifier
 from cpf_tui.services.mail import mail_time
 
+from models import (
+    Account,
+    AccountStatus,
+    AppSession,
+    AuditEvent,
+    CguVersion,
+    Establishment,
+    Organisation,
+    PasswordHistory,
+)
 LOGIN_FAILED = "Identifiant ou mot de passe incorrect."
 UNLOCK_FAILED = "Mot de passe incorrect."
 CURRENT_PASSWORD_WRONG = "Mot de passe actuel incorrect."
@@ -41,7 +51,6 @@ _dummy_hash_cache: str | None = None
 async def session_info(account_id: int, session_token: str = "", expires_at: datetime | None = None) -> SessionInfo:
     """Describe an account for the UI, with the first-login steps it still has to go through."""
     from cpf_tui.services import cgu
-    from models import Account
 
     account = await Account.get(id=account_id).prefetch_related("organisation", "establishment")
     organisation = account.organisation
@@ -99,7 +108,6 @@ async def warm_database() -> None:
     Read-only and idempotent; a failure here changes nothing (the login reads for real).
     """
     from cpf_tui.services import reference  # noqa: F401 - imported by the CGU check at login
-    from models import Account, AppSession, AuditEvent, CguVersion, Establishment, Organisation
 
     await Account.filter(id=0).prefetch_related("organisation", "establishment")
     for model in (AppSession, Organisation, Establishment):
@@ -165,7 +173,6 @@ async def _unknown_identifier_failures(
     `FAILURE_WINDOW` apart, the newest within that window of now. Unknown identifiers then get the
     same delays as real accounts: the delay reveals nothing.
     """
-    from models import AuditEvent
 
     wanted = security.lockout_lock_after + 1
     query = AuditEvent.filter(action="login", outcome="failure", actor_identifier=typed)
@@ -204,7 +211,6 @@ async def register_failure(account: Any, security: SecuritySettings, *, using_db
     """
     from tortoise.expressions import F
 
-    from models import Account
 
     now = clock.now()
     if current_failures(1, account.last_failed_at) == 0:  # quiet for a whole window: a new run begins
@@ -225,7 +231,6 @@ async def _lock_if_due(account: Any, security: SecuritySettings, *, using_db: An
     `account.failed_attempts` and `locked_at` must have been read inside `using_db`.
     """
     from cpf_tui.services import outbox
-    from models import Account, AccountStatus
 
     now = clock.now()
     locked_now = False
@@ -255,8 +260,6 @@ async def _lock_if_due(account: Any, security: SecuritySettings, *, using_db: An
 
 
 async def _reset_failures(account: Any, *, using_db: Any, **extra: Any) -> None:
-    from models import Account
-
     await Account.filter(id=account.id).using_db(using_db).update(failed_attempts=0, last_failed_at=None, **extra)
 
 
@@ -280,7 +283,6 @@ class _Attempt:
 async def _lock_account_row(account_id: int, conn: Any) -> Any:
     """The account re-read inside `conn`; on PostgreSQL its row stays locked until the transaction ends."""
     from cpf_tui.services.locking import is_sqlite
-    from models import Account
 
     query = Account.filter(id=account_id)
     if not is_sqlite(conn):
@@ -297,7 +299,6 @@ async def _reserve(typed: str, account: Any, security: SecuritySettings) -> _Att
     same kind of transaction, so both paths cost the same.
     """
     from cpf_tui.services.locking import serialised_transaction
-    from models import Account
 
     async with serialised_transaction() as conn:
         if account is None:
@@ -316,8 +317,6 @@ async def _reserve(typed: str, account: Any, security: SecuritySettings) -> _Att
 
 async def _find_account(typed: str) -> Any:
     """The account of a typed identifier, or None (also for identifiers too long to be one)."""
-    from models import Account
-
     if not typed or len(typed) > IDENTIFIER_MAX_LENGTH:
         return None
     return await Account.get_or_none(identifier=typed)
@@ -332,7 +331,6 @@ async def authenticate(
     """
     from cpf_tui.services import sessions
     from cpf_tui.services.locking import serialised_transaction
-    from models import AccountStatus
 
     security = security or SecuritySettings()
     typed = normalise_identifier(identifier or "")[:32]
@@ -426,7 +424,6 @@ async def _settle_success(fresh: Any, reserved: int, *, using_db: Any, **extra: 
     Those are still being verified (or were refused): they are someone else's guesses, and a success
     in the middle of a burst must not open room for more of them. The next success resets it.
     """
-    from models import Account
 
     if fresh.failed_attempts == reserved:
         extra.update(failed_attempts=0, last_failed_at=None)
@@ -435,8 +432,6 @@ async def _settle_success(fresh: Any, reserved: int, *, using_db: Any, **extra: 
 
 async def _give_back(fresh: Any, reserved: int, *, using_db: Any) -> None:
     """Undo one reservation (when it is still the newest one)."""
-    from models import Account
-
     if fresh.failed_attempts == reserved:
         await Account.filter(id=fresh.id).using_db(using_db).update(failed_attempts=max(reserved - 1, 0))
 
@@ -532,7 +527,6 @@ async def change_password(
     """
     from cpf_tui.services import outbox, password_policy, sessions
     from cpf_tui.services.locking import serialised_transaction
-    from models import Account, PasswordHistory
 
     security = security or SecuritySettings()
     account = await sessions.load_actor(ctx)

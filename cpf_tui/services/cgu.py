@@ -15,13 +15,13 @@ from cpf_tui.services.context import SYSTEM, RequestContext
 from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.text import has_control_chars
 
+from models import Account, CguAcceptance, CguVersion
 MAX_BYTES = 512 * 1024
 
 
 async def latest_version() -> Any:
     """The newest published CGU; the reference text (version 1) is published when none exists yet."""
     from cpf_tui.services import reference
-    from models import CguVersion
 
     latest = await CguVersion.all().order_by("-version").first()
     if latest is not None:
@@ -42,8 +42,6 @@ async def required_version(account: Any) -> Any:
 
 async def get_version(version: int) -> Any:
     """One CGU version (for the CGU screen)."""
-    from models import CguVersion
-
     found = await CguVersion.get_or_none(version=version)
     if found is None:
         raise ValidationError(f"La version {version} des CGU n'existe pas.")
@@ -52,8 +50,6 @@ async def get_version(version: int) -> Any:
 
 async def accept(ctx: RequestContext, version: int) -> None:
     """Record that the logged-in user accepted `version` (the newest): acceptance row, account, audit."""
-    from models import Account, CguAcceptance
-
     actor = await sessions.load_actor(ctx)
     latest = await latest_version()
     if version != latest.version:
@@ -80,8 +76,6 @@ async def accept(ctx: RequestContext, version: int) -> None:
 
 async def refuse(ctx: RequestContext, version: int) -> None:
     """Audit the refusal and end the session (the App then logs out)."""
-    from models import Account
-
     account = await Account.get_or_none(id=ctx.account_id) if ctx.account_id else None
     await audit.record("cgu.refuse", ctx=ctx, actor=account, target=account, after={"version": version})
     await sessions.end_own_session(ctx, sessions.END_CGU_REFUSED)
@@ -123,8 +117,6 @@ def read_text_file(path: str | Path) -> str:
 
 async def publish(raw_text: str, *, published_by: str = "", ctx: RequestContext = SYSTEM) -> Any:
     """Add a new CGU version (numbered after the newest); every user will be asked to accept it."""
-    from models import CguVersion
-
     text = clean_text(raw_text)
     async with serialised_transaction() as conn:
         last = await CguVersion.all().using_db(conn).order_by("-version").first()

@@ -27,6 +27,7 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, ledger, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import FILE_MAX, format_hours
+from models import Dossier, DossierEvent, Establishment, Holder
 from models.enums import DossierStatus, Profile, Role
 
 PAGE_SIZE = 50
@@ -160,7 +161,6 @@ async def _clean(data: DossierInput, *, complete: bool) -> CleanInput:
     """Check the fields (French messages, all at once); `complete` also requires every field."""
     from cpf_tui.services.holders import normalise_nir
     from cpf_tui.services.validation import validate_siret, validate_text
-    from models import Holder
 
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -244,8 +244,6 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
 
 
 async def _event(dossier: Any, actor: Any, action: str, details: dict[str, Any], conn: Any) -> None:
-    from models import DossierEvent
-
     await DossierEvent.create(dossier_id=dossier.id, actor_id=actor.id, action=action, details=details,
                               at=clock.now(), using_db=conn)
 
@@ -265,7 +263,6 @@ async def _load_for(actor: Any, dossier_id: int, conn: Any = None, *, for_update
     writer lock already serialises the transaction).
     """
     from cpf_tui.services.locking import is_sqlite
-    from models import Dossier
 
     query = Dossier.filter(id=dossier_id)
     if for_update and not is_sqlite(conn):
@@ -298,7 +295,6 @@ def _check_status(dossier: Any, action: str) -> None:
 async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment_id: int | None = None) -> Any:
     """Create a file *en cours d'élaboration* in the actor's organisation and establishment."""
     from cpf_tui.services.locking import serialised_transaction
-    from models import Dossier, Establishment
 
     actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     if actor.organisation_id is None:
@@ -328,7 +324,6 @@ async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment
 async def save_draft(ctx: RequestContext, dossier_id: int, data: DossierInput, *, expected_version: int) -> Any:
     """Save a draft's fields; refused with Conflict when the file changed since `expected_version`."""
     from cpf_tui.services.locking import serialised_transaction
-    from models import Dossier
 
     actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     await _load_for(actor, dossier_id)
@@ -356,7 +351,6 @@ async def save_draft(ctx: RequestContext, dossier_id: int, data: DossierInput, *
 async def delete_draft(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> None:
     """Delete a draft (its history goes with it, the audit journal keeps the record)."""
     from cpf_tui.services.locking import serialised_transaction
-    from models import Dossier
 
     actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     async with serialised_transaction() as conn:
@@ -373,7 +367,6 @@ async def delete_draft(ctx: RequestContext, dossier_id: int, *, expected_version
 async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> Any:
     """Validate a complete draft: reserves the requested hours (DIF first, then CPF), records who and when."""
     from cpf_tui.services.locking import serialised_transaction
-    from models import Dossier
 
     actor = await sessions.require(ctx, Capability.DOSSIER_VALIDATE)
     dossier = await _load_for(actor, dossier_id)
@@ -411,7 +404,6 @@ async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, 
     """Close a validated file: hours done ≤ reserved (reason required when fewer); consumes and releases."""
     from cpf_tui.services.locking import serialised_transaction
     from cpf_tui.services.validation import validate_text
-    from models import Dossier
 
     actor = await sessions.require(ctx, Capability.DOSSIER_CLOSE)
     dossier = await _load_for(actor, dossier_id)
@@ -529,8 +521,6 @@ def _name(account: Any) -> str:
 
 async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
     """A file in the actor's scope, with its holder and history."""
-    from models import DossierEvent
-
     actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     dossier = await _load_for(actor, dossier_id)
     await dossier.fetch_related("holder", "organisation", "establishment", "created_by", "validated_by", "closed_by")
@@ -605,7 +595,6 @@ class DossierPage:
 def scoped_dossiers(actor: Any) -> Any:
     """The files in the actor's scope, as a query (delegated administrators: their establishment; operators:
     every file; others: their organisation) — the list's and the home queues' one copy of the rule."""
-    from models import Dossier
 
     role = Role(actor.role)
     if role == Role.DELEGATED_ADMIN:
@@ -669,8 +658,6 @@ async def list_dossiers(
 
 async def establishments_in_scope(ctx: RequestContext) -> list[tuple[int, str]]:
     """The establishments whose files the actor may list (for the filter)."""
-    from models import Establishment
-
     actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     query = Establishment.all()
     role = Role(actor.role)

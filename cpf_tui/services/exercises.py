@@ -12,6 +12,7 @@ from typing import Any
 
 from cpf_tui.services import sandbox
 
+from models import Account, AuditEvent, Organisation
 
 @dataclass(frozen=True)
 class Exercise:
@@ -34,15 +35,11 @@ class ExerciseStatus:
 
 async def baseline_seq() -> int:
     """Sequence number of the last sandbox build event (0 when the journal has none)."""
-    from models import AuditEvent
-
     event = await AuditEvent.filter(action="sandbox.build").order_by("-seq").first()
     return event.seq if event else 0
 
 
 async def _events(after_seq: int, *actions: str) -> list[Any]:
-    from models import AuditEvent
-
     return await AuditEvent.filter(seq__gt=after_seq, action__in=list(actions), outcome__in=["ok", "success"])
 
 
@@ -200,7 +197,6 @@ async def write_sample_bulk_file(folder: Any, rows: int = 35) -> Any:
     from cpf_tui.services.bulk import template_data
     from cpf_tui.services.bulk_export import write_template
     from cpf_tui.services.context import RequestContext
-    from models import Account, Organisation
 
     principal = await Account.filter(identifier=_account("Administrateur principal")).first()
     if principal is None or principal.organisation_id is None:

@@ -20,6 +20,7 @@ from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import Balances, balances_of
 from cpf_tui.text import fold
 
+from models import Dossier, Holder, HoursMovement, Role
 SEARCH_LIMIT = 50
 _NAME_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ '-")
 
@@ -182,8 +183,6 @@ async def search(
 
 def _author_name(actor: Any, author: Any) -> str:
     """An author as the reader may see it: CDC operators by institution, others by name within the scope."""
-    from models import Role
-
     if author is None or Role(author.role) == Role.OPERATOR:
         return "Caisse des dépôts"
     if permissions.in_scope(actor, author.organisation_id, author.establishment_id):
@@ -218,7 +217,6 @@ async def holder_page(ctx: RequestContext, holder_id: int) -> HolderPage:
     Holders are national, their files are not: files and movements of another organisation (or, for a
     delegated administrator, of another establishment) show their status and hours only (docs/dossiers.md).
     """
-    from models import Dossier, HoursMovement, Holder
 
     actor = await sessions.require(ctx, Capability.HOLDER_VIEW)
     holder = await Holder.get_or_none(id=holder_id)
@@ -279,8 +277,6 @@ class HolderBalance:
 
 async def balance_for_nir(ctx: RequestContext, nir: str) -> HolderBalance | None:
     """The holder with this NIR and its balances (None when no holder has it; ValidationError when malformed)."""
-    from models import Holder
-
     await sessions.require(ctx, Capability.HOLDER_VIEW)
     holder = await Holder.get_or_none(nir=normalise_nir(nir))
     if holder is None:

@@ -8,6 +8,7 @@ from typing import Any, cast
 from cpf_tui.services.passwords import random_text
 from cpf_tui.text import display
 
+from models import Account
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0 O 1 I L
 LENGTH = 8
 CHECK_BATCH = 500
@@ -44,7 +45,6 @@ async def allocate_identifiers(
     Drawn in memory, then checked against the database `CHECK_BATCH` at a time; the few already
     taken are drawn again and checked in turn.
     """
-    from models import Account
 
     chosen: list[str] = []
     seen: set[str] = set()

@@ -16,6 +16,7 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions, xlsx_export
 from cpf_tui.services.context import RequestContext
 from cpf_tui.text import clean_line, fold, has_control_chars
+from models import AuditEvent
 from models.enums import Role
 
 PAGE_SIZE = 50
@@ -204,7 +205,6 @@ def _filtered(query: Any, filters: JournalFilters) -> Any:
 def _scoped(actor: Any) -> Any:
     """Events the actor may read: all for operators, its organisation's for principal administrators,
     its establishment's for delegated administrators (`permissions.in_scope`)."""
-    from models import AuditEvent
 
     query = AuditEvent.all()
     role = Role(actor.role)
@@ -299,8 +299,6 @@ async def export_xlsx(ctx: RequestContext, filters: JournalFilters, path: str | 
 
 async def export_xlsx_system(filters: JournalFilters, path: str | Path, *, operator_label: str = "cli") -> tuple[Path, int]:
     """The CLI export (`cpf-tui audit export`): every event, for whoever runs commands on the server."""
-    from models import AuditEvent
-
     query = _filtered(AuditEvent.all(), filters)
     written, count = await _write(query, path)
     await audit.record(

@@ -30,6 +30,7 @@ from cpf_tui.hours import reservation_split, settlement
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 
+from models import Bucket, Holder, HoursMovement, MovementKind
 """Most hours one training file may mobilise (décret du 2 octobre 2014)."""
 
 PROJECTION_COLUMNS = (
@@ -96,8 +97,6 @@ def balances_of(holder: Any) -> Balances:
 
 # -- movements (called inside the caller's serialised transaction, holder already locked) ---------
 async def _movement(holder: Any, kind: Any, bucket: Any, minutes: int, conn: Any, **fields: Any) -> Any:
-    from models import HoursMovement
-
     return await HoursMovement.create(
         holder_id=holder.id, kind=kind, bucket=bucket, minutes=minutes, created_at=clock.now(),
         using_db=conn, **fields,
@@ -114,7 +113,6 @@ async def reserve(holder: Any, dossier: Any, minutes: int, *, actor: Any, conn: 
 
     Raises ValidationError (French) when the file asks more than 150 h or more than is available.
     """
-    from models import Bucket, MovementKind
 
     if minutes <= 0:
         raise ValidationError("Heures demandées : une durée strictement positive est attendue.")
@@ -146,7 +144,6 @@ async def settle(
     holder: Any, dossier: Any, done_minutes: int, *, actor: Any, conn: Any, reason: str = ""
 ) -> dict[str, int]:
     """Consume the hours done (DIF reservation first) and release the rest of the file's reservation."""
-    from models import Bucket, MovementKind
 
     reserved_dif, reserved_cpf = dossier.reserved_dif_minutes, dossier.reserved_cpf_minutes
     result = settlement(done_minutes, reserved_dif, reserved_cpf)
@@ -175,7 +172,6 @@ async def set_dif_balance(ctx: RequestContext, holder_id: int, minutes: int, rea
     from cpf_tui.permissions import Capability
     from cpf_tui.services.locking import lock_holder, serialised_transaction
     from cpf_tui.services.validation import validate_text
-    from models import Bucket, MovementKind
 
     actor = await sessions.require(ctx, Capability.HOLDER_SET_DIF)
     justification = validate_text(reason, "Justification", max_length=500)
@@ -222,7 +218,6 @@ async def record_cpf_acquisition(
     """
     from cpf_tui.errors import Conflict, NotFound
     from cpf_tui.services.locking import lock_holder, serialised_transaction
-    from models import Bucket, HoursMovement, MovementKind
 
     if ctx.account_id is not None:
         raise PermissionDenied(
@@ -286,7 +281,6 @@ async def check_ledger(chunk_size: int = 5000) -> list[Inconsistency]:
     """Recompute every holder's balances from its movements and list every difference (French)."""
     from tortoise.functions import Sum
 
-    from models import Holder, HoursMovement, MovementKind
 
     rows_by_holder: dict[int, list[tuple[str, str, int]]] = {}
     grouped = (
@@ -331,7 +325,6 @@ async def _movements_off_their_file_holder() -> list[Inconsistency]:
     file's own: the file's closing could never settle them (docs/dossiers.md)."""
     from tortoise import connections
 
-    from models import MovementKind
 
     rows = await connections.get("default").execute_query_dict(_OFF_HOLDER_SQL)
     return [

@@ -26,6 +26,7 @@ from cpf_tui.private_files import private_dir
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services import sessions
 
+from models import OutboxEmail, OutboxStatus
 SCRUBBED_BODY = (
     "[contenu retiré après envoi : ce message contenait un secret (mot de passe temporaire), "
     "il n'est pas conservé]"
@@ -144,8 +145,6 @@ def new_sender_id() -> str:
 
 async def recover_stale_claims(*, stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS) -> int:
     """Put back to pending the messages claimed longer ago than the timeout (their sender died)."""
-    from models import OutboxEmail, OutboxStatus
-
     limit = clock.now() - timedelta(seconds=stale_after_seconds)
     return await OutboxEmail.filter(status=OutboxStatus.SENDING, claimed_at__lt=limit).update(
         status=OutboxStatus.PENDING, claimed_by="", claimed_at=None
@@ -154,8 +153,6 @@ async def recover_stale_claims(*, stale_after_seconds: int = DEFAULT_STALE_AFTER
 
 async def claim_due(sender_id: str, *, limit: int = 50) -> list[Any]:
     """Claim up to `limit` due messages for this sender (conditional UPDATE: one winner per message)."""
-    from models import OutboxEmail, OutboxStatus
-
     now = clock.now()
     due_ids = (
         await OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
@@ -176,8 +173,6 @@ async def claim_due(sender_id: str, *, limit: int = 50) -> list[Any]:
 
 
 async def _mark_sent(email: Any, sender_id: str) -> bool:
-    from models import OutboxEmail, OutboxStatus
-
     changes: dict[str, Any] = dict(
         status=OutboxStatus.SENT, sent_at=clock.now(), attempts=email.attempts + 1, claimed_by="",
         claimed_at=None, last_error="",
@@ -192,8 +187,6 @@ async def _mark_sent(email: Any, sender_id: str) -> bool:
 
 async def _mark_failed_attempt(email: Any, sender_id: str, error: str, mail: MailSettings) -> bool:
     """Schedule a retry, or give up after max_attempts; True when the message is now failed."""
-    from models import OutboxEmail, OutboxStatus
-
     attempts = email.attempts + 1
     gave_up: bool = attempts >= mail.max_attempts
     await OutboxEmail.filter(id=email.id, status=OutboxStatus.SENDING, claimed_by=sender_id).update(
@@ -264,7 +257,6 @@ async def outbox_overview(ctx: RequestContext, *, status: str | None = None, lim
     from tortoise.functions import Count
 
     from cpf_tui.permissions import Capability
-    from models import OutboxEmail, OutboxStatus
 
     await sessions.require(ctx, Capability.OUTBOX_VIEW)
     counts = {s.value: 0 for s in OutboxStatus}
@@ -302,7 +294,6 @@ async def retry_failed(ctx: RequestContext, outbox_id: int) -> None:
     from cpf_tui.permissions import Capability
     from cpf_tui.services import audit
     from cpf_tui.services.locking import serialised_transaction
-    from models import OutboxEmail, OutboxStatus
 
     actor = await sessions.require(ctx, Capability.OUTBOX_VIEW)
     async with serialised_transaction() as conn:

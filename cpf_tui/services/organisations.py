@@ -24,6 +24,7 @@ from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.provisioning import account_public_fields, provision_account, search_text_of
 from cpf_tui.text import fold
 
+from models import Account, AccountStatus, AppSession, Establishment, Organisation, Profile, Role, StructureType
 PRINCIPAL_TAKEN = (
     "Cet organisme a déjà un administrateur principal actif : seul un opérateur CDC peut le remplacer."
 )
@@ -118,8 +119,6 @@ def clean_person(person: PersonInput, errors: dict[str, str], prefix: str = "") 
 
 
 def _structure(value: str, errors: dict[str, str]) -> Any:
-    from models import StructureType
-
     try:
         return StructureType(value)
     except ValueError:
@@ -129,8 +128,6 @@ def _structure(value: str, errors: dict[str, str]) -> Any:
 
 async def siret_in_use(siret: str) -> bool:
     """Whether an organisation or an establishment already has this SIRET."""
-    from models import Establishment, Organisation
-
     return await Organisation.filter(siret=siret).exists() or await Establishment.filter(siret=siret).exists()
 
 
@@ -138,7 +135,6 @@ async def list_organisations(ctx: RequestContext, query: str = "") -> list[Siren
     """Organisations visible to the actor, grouped by SIREN, filtered by name, SIRET or SIREN."""
     from tortoise.functions import Count
 
-    from models import Account, AccountStatus, Establishment, Organisation, Role
 
     actor = await sessions.load_actor(ctx)
     if permissions.can(actor.role, actor.profile, Capability.ORGANISATION_LIST_ALL):
@@ -190,7 +186,6 @@ async def register_organisation(
     security: SecuritySettings | None = None,
 ) -> Registration:
     """Record an organisation, its head office and its principal administrator, in one transaction."""
-    from models import Establishment, Organisation, Profile, Role, StructureType
 
     security = security or SecuritySettings()
     actor = await sessions.require(ctx, Capability.ORGANISATION_REGISTER)
@@ -247,7 +242,6 @@ async def add_establishment(
     ctx: RequestContext, organisation_id: int, *, siret: str, name: str, address: str = ""
 ) -> int:
     """Add a secondary establishment whose SIRET shares the organisation's SIREN; returns its id."""
-    from models import Establishment, Organisation
 
     actor = await sessions.require(ctx, Capability.ESTABLISHMENT_ADD)
     org = await Organisation.get_or_none(id=organisation_id)
@@ -293,7 +287,6 @@ async def replace_principal(
     The previous one, which must still be `expected_principal_id` (what the operator was looking at),
     is deactivated in the same transaction.
     """
-    from models import Account, AccountStatus, AppSession, Establishment, Organisation, Profile, Role
 
     security = security or SecuritySettings()
     actor = await sessions.require(ctx, Capability.PRINCIPAL_REPLACE)
@@ -351,7 +344,6 @@ async def replace_principal(
 async def create_operator(ctx: RequestContext, person: PersonInput, *,
                           security: SecuritySettings | None = None) -> tuple[int, str]:
     """A CDC operator creates another operator; returns its id and identifier."""
-    from models import Profile, Role
 
     security = security or SecuritySettings()
     actor = await sessions.require(ctx, Capability.OPERATOR_CREATE)
@@ -371,7 +363,5 @@ async def create_operator(ctx: RequestContext, person: PersonInput, *,
 
 async def refresh_search_text(account: Any, establishment_name: str, *, using_db: Any) -> None:
     """Store the search key of `account` (after creation or any change of the fields it covers)."""
-    from models import Account
-
     account.search_text = search_text_of(account, establishment_name)
     await Account.filter(id=account.id).using_db(using_db).update(search_text=account.search_text)

@@ -16,6 +16,7 @@ from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.text import clean_line, has_control_chars
 
+from models import PlanningMilestone
 _DAY = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$|^(\d{2})(\d{2})(\d{4})$")
 _MONTH = re.compile(r"^(\d{1,2})[-/. ](\d{4})$")
 DATE_FORMATS_HELP = "formats acceptés : JJ-MM-AAAA, MM-AAAA, ou vide"
@@ -135,8 +136,6 @@ def _snapshot(milestone: Any) -> dict[str, Any]:
 
 async def list_lines(ctx: RequestContext) -> list[PlanningLine]:
     """Every line of the macro-planning in order, each with its status today."""
-    from models import PlanningMilestone
-
     await sessions.require(ctx, Capability.PLANNING_VIEW)
     day = today()
     return [_line(m, day) for m in await PlanningMilestone.all().order_by("position", "id")]
@@ -184,7 +183,6 @@ async def update_line(
 ) -> PlanningLine:
     """Change one planning line (operators); `expected` = the values the user saw (conflict check)."""
     from cpf_tui.services.locking import serialised_transaction
-    from models import PlanningMilestone
 
     actor = await sessions.require(ctx, Capability.PLANNING_EDIT)
     action = _check_text(action, "Action", 200, required=True)

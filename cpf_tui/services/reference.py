@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from models import CguVersion, PlanningMilestone
 CONTACT_EMAIL = "CPF-gestion@caissedesdepots.fr"
 CONTACT_POSTAL = ("Caisse des dépôts", "Compte personnel de formation", "24, rue Louis Gain", "49939 ANGERS Cedex 9")
 
@@ -117,7 +118,6 @@ async def load_reference_data() -> dict[str, int]:
     """Insert CGU v1 and the planning when missing (idempotent); returns what was created."""
     from tortoise.transactions import in_transaction
 
-    from models import CguVersion, PlanningMilestone
 
     created = {"cgu": 0, "planning": 0}
     async with in_transaction() as conn:

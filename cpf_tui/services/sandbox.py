@@ -16,6 +16,24 @@ from typing import Any
 
 from cpf_tui import text
 from cpf_tui.hours import Balances, acquisition_for_year, reservation_split, settlement
+from models import (
+    Account,
+    AccountStatus,
+    Bucket,
+    CguAcceptance,
+    Dossier,
+    DossierEvent,
+    DossierStatus,
+    Establishment,
+    Holder,
+    HoursMovement,
+    MovementKind,
+    Organisation,
+    PasswordHistory,
+    Profile,
+    Role,
+    StructureType,
+)
 
 SEED = 2026
 HOLDER_COUNT = 300
@@ -176,8 +194,6 @@ class TrainingAccount:
 
 def training_accounts() -> list[TrainingAccount]:
     """The known training accounts, from constants (no database needed)."""
-    from models.enums import Profile, Role
-
     rows = []
     for spec in ACCOUNTS:
         role = Role(spec.role)
@@ -397,7 +413,6 @@ def make_plan(seed: int = SEED) -> SandboxPlan:
 
 
 def _plan_acquisitions(rng: random.Random, holder: HolderPlan, born: date) -> None:
-
     first_year = max(2015, born.year + 18, rng.randint(2015, 2024))
     for year in range(first_year, SANDBOX_TODAY.year):
         ratio = rng.choice((100, 100, 100, 100, 100, 80, 80, 60, 50, 0))
@@ -544,7 +559,6 @@ async def seed(seed_value: int = SEED) -> dict[str, int]:
 
     from cpf_tui.errors import ConfigError
     from cpf_tui.services import audit, passwords
-    from models import Account
 
     if await Account.all().exists():
         raise ConfigError("La base de formation n'est pas vide : relancez avec --reset pour la recréer.")
@@ -563,8 +577,6 @@ async def seed(seed_value: int = SEED) -> dict[str, int]:
 
 
 async def _write_organisations(conn: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from models import Establishment, Organisation, StructureType
-
     organisations: dict[str, Any] = {}
     establishments: dict[str, Any] = {}
     for spec in ORGANISATIONS:
@@ -584,7 +596,6 @@ async def _write_organisations(conn: Any) -> tuple[dict[str, Any], dict[str, Any
 async def _write_accounts(conn: Any, plan: SandboxPlan, organisations: dict[str, Any],
                           establishments: dict[str, Any], password_hash: str, pending_hash: str,
                           colleague_hash: str) -> dict[str, Any]:
-    from models import Account, AccountStatus, CguAcceptance, PasswordHistory, Profile, Role
 
     accounts: dict[str, Any] = {}
     for index, spec in enumerate(ACCOUNTS, start=1):
@@ -632,7 +643,6 @@ async def _write_accounts(conn: Any, plan: SandboxPlan, organisations: dict[str,
 
 async def _write_holders_and_dossiers(conn: Any, plan: SandboxPlan, organisations: dict[str, Any],
                                       establishments: dict[str, Any], accounts: dict[str, Any]) -> dict[str, int]:
-    from models import Bucket, Dossier, DossierEvent, DossierStatus, Holder, HoursMovement, MovementKind
 
     await Holder.bulk_create([
         Holder(
