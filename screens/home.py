@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -26,6 +26,14 @@ REHEARSAL_SESSION = SessionInfo(
     establishment_label="",
 )
 """Fictitious user of `HomeScreen.rehearse` (every section of an operator; never shown)."""
+
+
+def has_queues(info: SessionInfo) -> bool:
+    """Whether home shows work queues to this user (`services.work_queues` gives them one at least)."""
+    from cpf_tui.permissions import Capability, can
+
+    return any(can(info.role, info.profile, capability)
+               for capability in (Capability.DOSSIER_EDIT_DRAFT, Capability.ACCOUNT_REGENERATE_PASSWORD))
 
 
 class HomeScreen(CpfScreen):
@@ -56,13 +64,14 @@ class HomeScreen(CpfScreen):
             yield Static(id="home-name", markup=False)
             yield Static(id="home-role", markup=False)
             yield Static(id="home-organisation", markup=False)
-        yield Static("Sections", id="home-sections-title")
-        yield OptionList(id="home-sections")
-        yield Static("Aucune section n'est ouverte à votre compte.", id="home-no-section", markup=False)
-        yield Static("", id="home-queues-title", markup=False)
-        queues = OptionList(id="home-queues")
-        queues.display = False
-        yield queues
+        with Horizontal(id="home-body"):
+            with Vertical(id="home-menu"):
+                yield Static("Sections", id="home-sections-title")
+                yield OptionList(id="home-sections")
+                yield Static("Aucune section n'est ouverte à votre compte.", id="home-no-section", markup=False)
+            with Vertical(id="home-work"):
+                yield Static("", id="home-queues-title", markup=False)
+                yield OptionList(id="home-queues")
         yield KeyBar()
 
     @property
@@ -90,13 +99,15 @@ class HomeScreen(CpfScreen):
     def _fill(self, info: SessionInfo) -> None:
         self.info = info
         self.sections = sections_for(info)
+        queues = has_queues(info)
+        self.set_class(queues, "-with-queues")
         self.query_one("#home-name", Static).update(info.full_name)
         self.query_one("#home-role", Static).update(self._identity_line())
         self.query_one("#home-organisation", Static).update(self._organisation_line())
         menu = self.query_one("#home-sections", OptionList)
         menu.clear_options()
         menu.add_options([
-            Option(Text(f"{n if n <= 9 else ' '} {s.label} — {s.description}"), id=s.id)
+            Option(Text(f"{n if n <= 9 else ' '} {s.label}" + ("" if queues else f" — {s.description}")), id=s.id)
             for n, s in enumerate(self.sections, start=1)
         ])
         menu.display = bool(self.sections)
@@ -164,8 +175,7 @@ class HomeScreen(CpfScreen):
             if queue.count > len(queue.items):
                 listing.add_option(Option(Text(f"  … et {queue.count - len(queue.items)} autre(s)", style="italic"),
                                           disabled=True))
-        listing.display = bool(queues)
-        title = f"À traiter : {waiting}" + (" — Tab pour y aller, Entrée pour ouvrir" if waiting else "")
+        title = f"À traiter : {waiting}" + (" (Tab puis Entrée)" if waiting else "")
         self.show_message(title if queues else "")
         self._highlight(kept)
         self.refresh_bindings()

@@ -86,7 +86,7 @@ async def test_validation_of_the_oldest_waiting_file_from_home_in_four_keys(db, 
         await wait_until(pilot, lambda: queues.option_count > 0, "files d'attente affichées")
         lines = [str(queues.get_option_at_index(i).prompt) for i in range(queues.option_count)]
         assert "Mes brouillons à compléter : 0" in lines
-        assert "Dossiers prêts à valider (plus anciens d'abord) : 2" in lines
+        assert "À valider, plus anciens d'abord : 2" in lines
         assert lines.index(next(x for x in lines if "Le plus ancien" in x)) < lines.index(
             next(x for x in lines if "Plus récent" in x))
         assert "À traiter : 2" in text_of(home, "#home-queues-title")
@@ -119,7 +119,7 @@ async def test_number_keys_open_sections_and_consultation_has_no_queue(db, setti
         await log_in(pilot, user)
         home = app.screen
         assert isinstance(home, HomeScreen)
-        assert not home.query_one("#home-queues", OptionList).display
+        assert not home.query_one("#home-work").display and not home.has_class("-with-queues")
         menu = home.query_one("#home-sections", OptionList)
         assert str(menu.get_option_at_index(1).prompt).startswith("2 Dossiers de formation")
         await pilot.press("2")

@@ -18,6 +18,7 @@ from typing import Any
 from cpf_tui import clock, permissions
 from cpf_tui.permissions import Capability
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services import sessions
 from models.enums import AccountStatus, DossierStatus, Role
 
 QUEUE_LIMIT = 5
@@ -69,14 +70,14 @@ def _dossier_text(dossier: Any) -> str:
 
     holder = dossier.holder
     name = f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}"
-    title = dossier.training_title or "(sans intitulé)"
-    parts = [dossier.number, name, title]
+    parts = [dossier.number, name]
     if dossier.requested_minutes:
         parts.append(format_hours(dossier.requested_minutes))
     if dossier.status == DossierStatus.VALIDATED and dossier.end_date:
         parts.append(f"fin {format_date_fr(dossier.end_date)}")
     else:
         parts.append(f"créé {clock.shown(dossier.created_at, '%d/%m/%Y')}")
+    parts.append(dossier.training_title or "(sans intitulé)")
     return " — ".join(parts)
 
 
@@ -98,7 +99,7 @@ async def work_queues(ctx: RequestContext, *, limit: int = QUEUE_LIMIT) -> list[
     from cpf_tui.services.accounts import _scoped_accounts
     from cpf_tui.services.dossiers import scoped_dossiers
 
-    actor = await permissions.require(ctx, Capability.DOSSIER_VIEW)
+    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     role, profile = Role(actor.role), actor.profile
     queues: list[WorkQueue] = []
     if permissions.can(role, profile, Capability.DOSSIER_EDIT_DRAFT):
@@ -108,7 +109,7 @@ async def work_queues(ctx: RequestContext, *, limit: int = QUEUE_LIMIT) -> list[
                                            limit))
     if permissions.can(role, profile, Capability.DOSSIER_VALIDATE):
         ready = scoped_dossiers(actor).filter(status=DossierStatus.DRAFT).filter(_complete())
-        queues.append(await _dossier_queue("to-validate", "Dossiers prêts à valider (plus anciens d'abord)", ready,
+        queues.append(await _dossier_queue("to-validate", "À valider, plus anciens d'abord", ready,
                                            ("created_at", "id"), limit))
     if permissions.can(role, profile, Capability.DOSSIER_CLOSE):
         ended = scoped_dossiers(actor).filter(status=DossierStatus.VALIDATED, end_date__lt=_today())
