@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from cpf_tui.config import Settings
 from cpf_tui.errors import CpfError, SessionEnded
+from cpf_tui.messages import CguAccepted, LoggedIn, LoggedOut, PasswordChanged, Unlocked
 from cpf_tui.screen_memory import ScreenMemory
 from cpf_tui.services.context import SessionInfo
 from cpf_tui.services.context import RequestContext
@@ -268,6 +269,22 @@ class CpfApp(App[int]):
         if self.session is None:
             return self.request_context
         return self.request_context.as_account(self.session.account_id, self.session.session_token)
+
+    # -- facts posted by the screens (cpf_tui/messages.py) -------------------------------------------------
+    def on_logged_in(self, message: LoggedIn) -> None:
+        self.logged_in(message.info)
+
+    def on_cgu_accepted(self, _message: CguAccepted) -> None:
+        self.cgu_accepted()
+
+    def on_password_changed(self, message: PasswordChanged) -> None:
+        self.password_changed(mandatory=message.mandatory)
+
+    def on_unlocked(self, _message: Unlocked) -> None:
+        self.unlocked()
+
+    async def on_logged_out(self, message: LoggedOut) -> None:
+        await self.logout(message.notice, reason=message.reason)
 
     def logged_in(self, info: SessionInfo) -> None:
         """Called by the login screen after a successful authentication.

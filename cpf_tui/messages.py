@@ -1,25 +1,44 @@
-"""Cross-screen facts, named in the past tense (posted on the App)."""
+"""Facts that cross screens, named in the past tense: a screen posts them to the App, which moves on.
+
+Screens never call App methods to say what happened; the App's handlers (`CpfApp.on_…`) decide what
+comes next (first-login steps, home, the login screen).
+"""
 
 from __future__ import annotations
 
 from textual.message import Message
 
+from cpf_tui.services.context import SessionInfo
+
 
 class LoggedIn(Message):
-    """A user has logged in and reached (or is about to reach) home."""
+    """The login screen checked the password: `info` describes the new session."""
 
-    def __init__(self, account_id: int) -> None:
+    def __init__(self, info: SessionInfo) -> None:
         super().__init__()
-        self.account_id = account_id
+        self.info = info
+
+
+class CguAccepted(Message):
+    """The CGU screen recorded the acceptance of the newest version."""
+
+
+class PasswordChanged(Message):
+    """The password screen changed the password (`mandatory`: the first-login step)."""
+
+    def __init__(self, *, mandatory: bool) -> None:
+        super().__init__()
+        self.mandatory = mandatory
+
+
+class Unlocked(Message):
+    """The lock screen checked the password: the session goes on where it was."""
 
 
 class LoggedOut(Message):
-    """The session ended (user's choice, lock, or logged out by the system)."""
+    """The user ended the session (or refused the CGU); `notice` is shown on the login screen."""
 
-    def __init__(self, reason: str = "") -> None:
+    def __init__(self, notice: str, *, reason: str = "logout") -> None:
         super().__init__()
+        self.notice = notice
         self.reason = reason
-
-
-class DatabaseReady(Message):
-    """The database is open and its schema is current."""

@@ -12,6 +12,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import Conflict, CpfError
+from cpf_tui.messages import CguAccepted, LoggedOut
 from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
@@ -105,7 +106,7 @@ class CguScreen(CpfScreen):
         if not self.loaded:
             return
         await cgu.accept(self.ctx, self.version)
-        self.app.cgu_accepted()
+        self.app.post_message(CguAccepted())
 
     def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
         """A refusal on the message line; a newer version published meanwhile is shown to be read."""
@@ -139,4 +140,4 @@ class CguScreen(CpfScreen):
         from cpf_tui.services import cgu
 
         await cgu.refuse(self.ctx, self.version)
-        self.app.call_later(self.app.logout, REFUSED)
+        self.app.post_message(LoggedOut(REFUSED))

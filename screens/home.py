@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from cpf_tui.messages import LoggedOut
 from cpf_tui.services.context import SessionInfo
 from models.enums import Role
 from screens.base import CpfScreen
@@ -231,4 +232,4 @@ class HomeScreen(CpfScreen):
                 return
 
     async def action_logout(self) -> None:
-        await self.app.logout("Vous êtes déconnecté.")
+        self.app.post_message(LoggedOut("Vous êtes déconnecté."))

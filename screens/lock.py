@@ -10,6 +10,7 @@ from textual.widgets import Button, Header, Input, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
+from cpf_tui.messages import LoggedOut, Unlocked
 from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
@@ -73,7 +74,7 @@ class LockScreen(CpfScreen):
         self.message.update("Vérification…")
         await auth.unlock(self.ctx, password, security=self.settings.security)
         self.message.update("")
-        self.app.call_later(self.app.unlocked)
+        self.app.post_message(Unlocked())
 
     def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
         """A wrong password: the reason, with the delay before the next try."""
@@ -84,4 +85,4 @@ class LockScreen(CpfScreen):
         return True
 
     async def action_logout(self) -> None:
-        await self.app.logout("Vous êtes déconnecté.")
+        self.app.post_message(LoggedOut("Vous êtes déconnecté."))

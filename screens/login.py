@@ -13,6 +13,7 @@ from textual.widgets import Button, Header, Input, Label, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
+from cpf_tui.messages import LoggedIn
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 from screens.widgets.typeahead import TypeAheadInput
@@ -170,7 +171,7 @@ class LoginScreen(CpfScreen):
             checking.stop()
         self.password_input.value = ""
         self.message.update("")
-        self.app.logged_in(info)
+        self.app.post_message(LoggedIn(info))
 
     def _show_checking(self) -> None:
         self.message.update("Vérification…")

@@ -14,6 +14,7 @@ from textual.widgets import Header, Input, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import CpfError, ValidationError
+from cpf_tui.messages import LoggedOut, PasswordChanged
 from cpf_tui.services import password_policy
 from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
@@ -148,7 +149,7 @@ class PasswordScreen(CpfScreen):
         await auth.change_password(
             self.ctx, new_password, confirmation, current_password=current, security=self.settings.security,
         )
-        self.app.password_changed(mandatory=self.mandatory)
+        self.app.post_message(PasswordChanged(mandatory=self.mandatory))
 
     def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
         """A refused password: the reason, and the field to type again emptied and focused.
@@ -176,4 +177,4 @@ class PasswordScreen(CpfScreen):
             self.app.pop_screen()
 
     async def action_logout(self) -> None:
-        await self.app.logout("Vous êtes déconnecté. Votre mot de passe temporaire reste à changer.")
+        self.app.post_message(LoggedOut("Vous êtes déconnecté. Votre mot de passe temporaire reste à changer."))
