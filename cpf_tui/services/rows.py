@@ -217,11 +217,13 @@ async def copy_rows(
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(exc) from exc
         return automatic
+    # The values are converted as the driver consumes them (COPY's buffers, sqlite3's executemany),
+    # never all held at once.
     if ids is None:
-        await using_db.execute_many(executor.insert_query, [values_of(row) for row in rows])
+        await using_db.execute_many(executor.insert_query, (values_of(row) for row in rows))
         return automatic
     query = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
         model._meta.db_table, ",".join(f'"{name}"' for name in names), ",".join("?" * len(names))  # noqa: SLF001
     )
-    await using_db.execute_many(query, [[identifier, *values_of(row)] for identifier, row in zip(ids, rows)])
+    await using_db.execute_many(query, ([identifier, *values_of(row)] for identifier, row in zip(ids, rows)))
     return automatic
