@@ -133,6 +133,8 @@ class CpfApp(App[int]):
         if self.screen_memory is not None:
             self.screen_memory.forget()
         self.refresh(repaint=True, layout=True)
+        self._terminal_cursor_shown = False  # after a suspension the driver hid it again
+        self.call_after_refresh(self._place_terminal_cursor)
 
     def on_mount(self) -> None:
         sys.setswitchinterval(OUTPUT_SWITCH_INTERVAL)
@@ -143,6 +145,8 @@ class CpfApp(App[int]):
         self.call_after_refresh(self._start_database_once)
         # Back from a suspension (SIGTSTP/SIGCONT): the terminal was the shell's meanwhile.
         self.app_resume_signal.subscribe(self, lambda _app: self.action_redraw())
+        # The focus of the screen now shown decides where the terminal cursor is (see _place_terminal_cursor).
+        self.screen_change_signal.subscribe(self, lambda _screen: self.call_after_refresh(self._place_terminal_cursor))
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
         self._install_hangup_handlers()
 
@@ -251,6 +255,36 @@ class CpfApp(App[int]):
         if isinstance(event.widget, Input | TextArea):
             event.widget.cursor_blink = False
         mark_field_label(event.widget)
+        self.call_after_refresh(self._place_terminal_cursor)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.call_after_refresh(self._place_terminal_cursor)
+
+    _terminal_cursor_shown = False
+
+    def _place_terminal_cursor(self) -> None:
+        """The terminal's own cursor shown in the focused text field, hidden elsewhere.
+
+        Textual hides it and draws its own; a visible real cursor where typing goes helps screen
+        readers and braille displays, and thin terminals whose reverse video is faint. Textual moves it
+        to `cursor_position` after each frame; placed here too once the field is laid out.
+        """
+        from textual.widgets import Input, TextArea
+
+        focused = self.focused
+        show = isinstance(focused, Input | TextArea)
+        if self._driver is None or self.is_headless or not self._running:
+            return
+        sequence = ""
+        if show != self._terminal_cursor_shown:
+            self._terminal_cursor_shown = show
+            sequence = "\x1b[?25h" if show else "\x1b[?25l"
+        if show:  # the move last: output ends, as each Textual frame does, with the cursor put in place
+            self.cursor_position = offset = focused.cursor_screen_offset
+            sequence += f"\x1b[{offset.y + 1};{offset.x + 1}H"
+        if sequence:
+            self._driver.write(sequence)
+            self._driver.flush()
 
     async def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)

@@ -100,12 +100,13 @@ def test_three_forms_filled_by_bursts_of_200_keys(app: tuple[PtySession, Path]) 
     session.wait_for_text("1 organisme(s)", STEP_TIMEOUT)
     session.wait_quiet()
     second = make_siret(siren, 2)
-    keys, establishment = burst("a", [second, "Atelier de Saint-Nazaire", "3 quai des Charpentiers"],
+    # The SIRET field starts with the SIREN: the NIC is typed after it.
+    keys, establishment = burst("a", [second[9:], "Atelier de Saint-Nazaire", "3 quai des Charpentiers"],
                                 ["\r", "\r", "\r"], stretch=2)
     session.send(keys.encode())
     session.wait_quiet()
     assert query(database, "SELECT siret, name, address FROM establishment WHERE siret = ?", second) == [
-        tuple(establishment)]
+        (second, *establishment[1:])]
 
     # 3. Another CDC operator: `o`, four fields.
     email = "operateur.burst@caissedesdepots.fr"
@@ -115,3 +116,22 @@ def test_three_forms_filled_by_bursts_of_200_keys(app: tuple[PtySession, Path]) 
     session.wait_for_text("Opérateur créé", STEP_TIMEOUT)
     assert query(database, "SELECT nom, prenom, email, phone FROM account WHERE email = ?", email) == [
         (operator[0], operator[1], email, "+33240000000")]
+
+
+def test_the_terminal_cursor_shows_in_the_focused_field_only(app: tuple[PtySession, Path]) -> None:
+    from tests.vt import cursor_in_field_below
+
+    session, _database = app
+    session.wait_for_text("Connexion à l'espace de gestion CPF", STEP_TIMEOUT)
+    session.wait_quiet()
+    output = bytes(session.output)
+    assert output.rfind(b"\x1b[?25h") > output.rfind(b"\x1b[?25l")  # shown: a text field has the focus
+    rows = session.screen.text().splitlines()
+    label_row = next(i for i, row in enumerate(rows) if "Identifiant" in row)
+    assert cursor_in_field_below(session.screen, label_row)
+    password = next(a.password for a in training_accounts() if a.identifier == OPERATOR)
+    session.send(f"{OPERATOR}\r{password}\r".encode())
+    session.wait_for_text("Sections", STEP_TIMEOUT)
+    session.wait_quiet()
+    output = bytes(session.output)
+    assert output.rfind(b"\x1b[?25l") > output.rfind(b"\x1b[?25h")  # home: a menu, no text field
