@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -26,8 +28,9 @@ from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, ledger, sessions
 from cpf_tui.services.context import RequestContext
+from cpf_tui.services.locking import is_sqlite, lock_holder, serialised_transaction
 from cpf_tui.services.ledger import FILE_MAX, format_hours
-from models import Dossier, DossierEvent, Establishment, Holder
+from models import Account, Dossier, DossierEvent, Establishment, Holder
 from models.enums import DossierStatus, Profile, Role
 
 PAGE_SIZE = 50
@@ -133,7 +136,7 @@ class DossierInput:
         """Parse what a form holds (dates JJ/MM/AAAA, hours "12 h 30"); every error reported at once."""
         errors: dict[str, str] = {}
         parsed: dict[str, Any] = {}
-        parsers = {
+        parsers: dict[str, Callable[[str], Any]] = {
             "start_date": lambda v: parse_date_fr(v, "Date de début"),
             "end_date": lambda v: parse_date_fr(v, "Date de fin"),
             "duration_minutes": lambda v: ledger.parse_hours(v, "Durée totale", required=False),
@@ -262,8 +265,6 @@ async def _load_for(actor: Any, dossier_id: int, conn: Any = None, *, for_update
     `for_update`: on PostgreSQL the file's row stays locked until `conn`'s transaction ends (SQLite's
     writer lock already serialises the transaction).
     """
-    from cpf_tui.services.locking import is_sqlite
-
     query = Dossier.filter(id=dossier_id)
     if for_update and not is_sqlite(conn):
         query = query.select_for_update()
@@ -280,8 +281,6 @@ async def _lock_file_then_holder(actor: Any, dossier_id: int, conn: Any) -> tupl
     of holder committed meanwhile is seen, and none can be committed until this transaction ends, so
     hours are reserved and settled on the file's own holder.
     """
-    from cpf_tui.services.locking import lock_holder
-
     dossier = await _load_for(actor, dossier_id, conn, for_update=True)
     return dossier, await lock_holder(dossier.holder_id, conn)
 
@@ -292,10 +291,8 @@ def _check_status(dossier: Any, action: str) -> None:
 
 
 # -- actions -----------------------------------------------------------------------------------------
-async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment_id: int | None = None) -> Any:
+async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment_id: int | None = None) -> Dossier:
     """Create a file *en cours d'élaboration* in the actor's organisation and establishment."""
-    from cpf_tui.services.locking import serialised_transaction
-
     actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
     if actor.organisation_id is None:
         raise PermissionDenied("Un dossier est rattaché à un organisme : votre compte n'en a pas.")
@@ -321,91 +318,106 @@ async def create_draft(ctx: RequestContext, data: DossierInput, *, establishment
     return dossier
 
 
-async def save_draft(ctx: RequestContext, dossier_id: int, data: DossierInput, *, expected_version: int) -> Any:
-    """Save a draft's fields; refused with Conflict when the file changed since `expected_version`."""
-    from cpf_tui.services.locking import serialised_transaction
+async def _precheck(ctx: RequestContext, dossier_id: int, action: str) -> Account:
+    """Before the transaction: the right, the scope and the state (French errors before any field check)."""
+    actor = await sessions.require(ctx, ACTION_CAPABILITY[action])
+    _check_status(await _load_for(actor, dossier_id), action)
+    return actor
 
-    actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
-    await _load_for(actor, dossier_id)
-    clean = await _clean(data, complete=False)
-    async with serialised_transaction() as conn:
-        dossier = await _load_for(actor, dossier_id, conn)
-        _check_status(dossier, "save")
-        if dossier.version != expected_version:
-            raise _stale()
-        before = _snapshot(dossier)
-        updated = await Dossier.filter(id=dossier_id, version=expected_version).using_db(conn).update(
-            holder_id=clean.holder_id, version=expected_version + 1, updated_at=clock.now(), **clean.values
-        )
+
+@dataclass
+class _Transition:
+    """One action on a file inside its transaction: the file locked, in scope and in the state the action
+    needs, its holder locked when hours move, and what the file was before."""
+
+    ctx: RequestContext
+    action: str
+    actor: Account
+    conn: Any
+    dossier: Dossier
+    holder: Holder | None
+    before: dict[str, Any]
+
+    async def update(self, **fields: Any) -> Dossier:
+        """Write `fields` if nobody changed the file meanwhile (optimistic: version and state), version + 1."""
+        version = self.dossier.version
+        updated = await Dossier.filter(id=self.dossier.id, version=version, status=ACTION_STATUS[self.action]).using_db(
+            self.conn
+        ).update(version=version + 1, updated_at=clock.now(), **fields)
         if updated != 1:
             raise _stale()
-        dossier = await Dossier.get(id=dossier_id).using_db(conn)
-        after = _snapshot(dossier)
-        changes = _changes(before, after)
-        await _event(dossier, actor, "save", {"changes": changes}, conn)
-        await audit.record("dossier.save", ctx=ctx, actor=actor, target=dossier, before=before, after=after,
-                           using_db=conn)
+        self.dossier = await Dossier.get(id=self.dossier.id, using_db=self.conn)
+        return self.dossier
+
+    async def record(self, details: dict[str, Any] | None) -> None:
+        """The file's history line (`details`; None when the file is gone) and the audit event."""
+        after = None if details is None else _snapshot(self.dossier)
+        if details is not None:
+            await _event(self.dossier, self.actor, self.action, details, self.conn)
+        await audit.record(f"dossier.{self.action}", ctx=self.ctx, actor=self.actor, target=self.dossier,
+                           before=self.before, after=after, using_db=self.conn)
+
+
+@asynccontextmanager
+async def _transition(
+    ctx: RequestContext, actor: Account, dossier_id: int, action: str, *, expected_version: int | None = None,
+    holder: bool = False,
+) -> AsyncIterator[_Transition]:
+    """The one path of save, delete, validate and close: lock the file (then its holder when hours move),
+    check scope, state and version, and give the step its update and its records, in one transaction."""
+    async with serialised_transaction() as conn:
+        if holder:
+            dossier, locked_holder = await _lock_file_then_holder(actor, dossier_id, conn)
+        else:
+            dossier, locked_holder = await _load_for(actor, dossier_id, conn, for_update=True), None
+        _check_status(dossier, action)
+        if expected_version is not None and dossier.version != expected_version:
+            raise _stale()
+        yield _Transition(ctx, action, actor, conn, dossier, locked_holder, _snapshot(dossier))
+
+
+async def save_draft(ctx: RequestContext, dossier_id: int, data: DossierInput, *, expected_version: int) -> Dossier:
+    """Save a draft's fields; refused with Conflict when the file changed since `expected_version`."""
+    actor = await _precheck(ctx, dossier_id, "save")
+    clean = await _clean(data, complete=False)
+    async with _transition(ctx, actor, dossier_id, "save", expected_version=expected_version) as step:
+        dossier = await step.update(holder_id=clean.holder_id, **clean.values)
+        await step.record({"changes": _changes(step.before, _snapshot(dossier))})
     return dossier
 
 
 async def delete_draft(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> None:
     """Delete a draft (its history goes with it, the audit journal keeps the record)."""
-    from cpf_tui.services.locking import serialised_transaction
-
-    actor = await sessions.require(ctx, Capability.DOSSIER_EDIT_DRAFT)
-    async with serialised_transaction() as conn:
-        dossier = await _load_for(actor, dossier_id, conn)
-        _check_status(dossier, "delete")
-        if expected_version is not None and dossier.version != expected_version:
-            raise _stale()
-        before = _snapshot(dossier)
-        await Dossier.filter(id=dossier_id).using_db(conn).delete()
-        await audit.record("dossier.delete", ctx=ctx, actor=actor, target=dossier, before=before, after=None,
-                           using_db=conn)
+    actor = await sessions.require(ctx, ACTION_CAPABILITY["delete"])
+    async with _transition(ctx, actor, dossier_id, "delete", expected_version=expected_version) as step:
+        await Dossier.filter(id=dossier_id).using_db(step.conn).delete()
+        await step.record(None)
 
 
-async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> Any:
+async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: int | None = None) -> Dossier:
     """Validate a complete draft: reserves the requested hours (DIF first, then CPF), records who and when."""
-    from cpf_tui.services.locking import serialised_transaction
-
-    actor = await sessions.require(ctx, Capability.DOSSIER_VALIDATE)
-    dossier = await _load_for(actor, dossier_id)
-    _check_status(dossier, "validate")
-    async with serialised_transaction() as conn:
-        dossier, holder = await _lock_file_then_holder(actor, dossier_id, conn)
-        _check_status(dossier, "validate")
-        if expected_version is not None and dossier.version != expected_version:
-            raise _stale()
-        holder_nir = holder.nir if holder else ""
+    actor = await _precheck(ctx, dossier_id, "validate")
+    async with _transition(ctx, actor, dossier_id, "validate", expected_version=expected_version,
+                           holder=True) as step:
+        dossier, holder = step.dossier, step.holder
         await _clean(DossierInput(
-            holder_nir=holder_nir, training_title=dossier.training_title, provider_name=dossier.provider_name,
-            provider_siret=dossier.provider_siret, start_date=dossier.start_date, end_date=dossier.end_date,
+            holder_nir=holder.nir if holder else "", training_title=dossier.training_title,
+            provider_name=dossier.provider_name, provider_siret=dossier.provider_siret,
+            start_date=dossier.start_date, end_date=dossier.end_date,
             duration_minutes=dossier.duration_minutes or None, requested_minutes=dossier.requested_minutes or None,
         ), complete=True)
-        before = _snapshot(dossier)
-        dif, cpf = await ledger.reserve(holder, dossier, dossier.requested_minutes, actor=actor, conn=conn)
-        now = clock.now()
-        updated = await Dossier.filter(id=dossier_id, version=dossier.version, status=DossierStatus.DRAFT).using_db(
-            conn
-        ).update(
-            status=DossierStatus.VALIDATED, reserved_dif_minutes=dif, reserved_cpf_minutes=cpf, validated_at=now,
-            validated_by_id=actor.id, version=dossier.version + 1, updated_at=now,
-        )
-        if updated != 1:
-            raise _stale()
-        dossier = await Dossier.get(id=dossier_id).using_db(conn)
-        await _event(dossier, actor, "validate", {"reserved_dif_minutes": dif, "reserved_cpf_minutes": cpf}, conn)
-        await audit.record("dossier.validate", ctx=ctx, actor=actor, target=dossier, before=before,
-                           after=_snapshot(dossier), using_db=conn)
+        dif, cpf = await ledger.reserve(holder, dossier, dossier.requested_minutes, actor=actor, conn=step.conn)
+        dossier = await step.update(status=DossierStatus.VALIDATED, reserved_dif_minutes=dif,
+                                    reserved_cpf_minutes=cpf, validated_at=clock.now(), validated_by_id=actor.id)
+        await step.record({"reserved_dif_minutes": dif, "reserved_cpf_minutes": cpf})
     return dossier
 
 
-async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, reason: str = "") -> Any:
+async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, reason: str = "") -> Dossier:
     """Close a validated file: hours done ≤ reserved (reason required when fewer); consumes and releases."""
-    from cpf_tui.services.locking import serialised_transaction
     from cpf_tui.services.validation import validate_text
 
-    actor = await sessions.require(ctx, Capability.DOSSIER_CLOSE)
+    actor = await sessions.require(ctx, ACTION_CAPABILITY["close"])
     dossier = await _load_for(actor, dossier_id)
     _check_status(dossier, "close")
     if done_minutes is None:
@@ -419,24 +431,12 @@ async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, 
             {"done_minutes": "supérieur au réservé"},
         )
     clean_reason = validate_text(reason, "Motif", max_length=500, required=done_minutes < reserved)
-    async with serialised_transaction() as conn:
-        dossier, holder = await _lock_file_then_holder(actor, dossier_id, conn)
-        _check_status(dossier, "close")
-        before = _snapshot(dossier)
-        settled = await ledger.settle(holder, dossier, done_minutes, actor=actor, conn=conn, reason=clean_reason)
-        now = clock.now()
-        updated = await Dossier.filter(id=dossier_id, version=dossier.version, status=DossierStatus.VALIDATED).using_db(
-            conn
-        ).update(
-            status=DossierStatus.CLOSED, done_minutes=done_minutes, closure_reason=clean_reason, closed_at=now,
-            closed_by_id=actor.id, version=dossier.version + 1, updated_at=now,
-        )
-        if updated != 1:
-            raise _stale()
-        dossier = await Dossier.get(id=dossier_id).using_db(conn)
-        await _event(dossier, actor, "close", {"done_minutes": done_minutes, "reason": clean_reason, **settled}, conn)
-        await audit.record("dossier.close", ctx=ctx, actor=actor, target=dossier, before=before,
-                           after=_snapshot(dossier), using_db=conn)
+    async with _transition(ctx, actor, dossier_id, "close", holder=True) as step:
+        settled = await ledger.settle(step.holder, step.dossier, done_minutes, actor=actor, conn=step.conn,
+                                      reason=clean_reason)
+        dossier = await step.update(status=DossierStatus.CLOSED, done_minutes=done_minutes,
+                                    closure_reason=clean_reason, closed_at=clock.now(), closed_by_id=actor.id)
+        await step.record({"done_minutes": done_minutes, "reason": clean_reason, **settled})
     return dossier
 
 
