@@ -75,18 +75,3 @@ async def audit_events(action: str) -> list:
     from models import AuditEvent
 
     return await AuditEvent.filter(action=action).order_by("seq")
-
-
-async def log_in(app, pilot, account) -> None:
-    """Open a session for `account` the way the login screen does once the password is checked."""
-    from cpf_tui.services import auth
-
-    app.logged_in(await auth.session_info(account.id))
-    await settle(app, pilot)
-
-
-async def settle(app, pilot) -> None:
-    """Let the app's workers finish and the screen refresh."""
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()

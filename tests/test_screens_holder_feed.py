@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import ProgressBar, Static
+from textual.widgets import ProgressBar
 
 from cpf_tui.app import make_app
 from models import Holder, HoursMovement, Role
@@ -10,11 +10,9 @@ from screens.holder_feed import CsvPickerModal, HolderFeedScreen
 from screens.home import HomeScreen
 from screens.modals import ConfirmModal
 from tests.factories import make_account
-from tests.feed_helpers import HOLDER_HEADER, HOURS_HEADER, holder_line, hours_line, log_in, settle, write_feed
+from tests.feed_helpers import HOLDER_HEADER, HOURS_HEADER, holder_line, hours_line, write_feed
+from tests.pilot import log_in, settle, text_of
 
-
-def text_of(screen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).content)
 
 
 async def test_operator_loads_holders_then_hours_with_progress_and_report(db, settings, monkeypatch, frozen_clock):
@@ -27,12 +25,12 @@ async def test_operator_loads_holders_then_hours_with_progress_and_report(db, se
     operator = await make_account(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, operator)
+        await settle(pilot)
+        await log_in(pilot, operator)
         assert isinstance(app.screen, HomeScreen)
         labels = [section.label for section in app.screen.sections]
         await pilot.press(*(["down"] * labels.index("Alimentation CDC")), "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, HolderFeedScreen)
         assert screen.year_input.disabled  # holders chosen by default: no year
@@ -54,7 +52,7 @@ async def test_operator_loads_holders_then_hours_with_progress_and_report(db, se
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         status = text_of(screen, "#feed-status")
         assert "refusé : 1 erreur(s)" in status and "rien n'a été modifié" in status
         report = text_of(screen, "#feed-report")
@@ -63,7 +61,7 @@ async def test_operator_loads_holders_then_hours_with_progress_and_report(db, se
 
         write_feed(holders, HOLDER_HEADER, [holder_line(i) for i in range(1, 4)])  # the operator fixes it
         await pilot.press("ctrl+s", "o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "3 titulaire(s) créé(s)" in text_of(screen, "#feed-status")
         bar = screen.query_one("#feed-progress", ProgressBar)
         assert bar.progress == bar.total == holders.stat().st_size  # the bar followed the reading
@@ -81,12 +79,12 @@ async def test_operator_loads_holders_then_hours_with_progress_and_report(db, se
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("o")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "heures CPF 2025 créditées à 3 titulaire(s) (48 h au total)" in text_of(screen, "#feed-status")
         assert await HoursMovement.filter(reference_year=2025).count() == 3
 
         await pilot.press("ctrl+s", "o")  # the same year twice
-        await settle(app, pilot)
+        await settle(pilot)
         assert "refusé : 3 erreur(s)" in text_of(screen, "#feed-status")
         assert "déjà créditées" in text_of(screen, "#feed-report")
         assert await HoursMovement.filter(reference_year=2025).count() == 3
@@ -101,6 +99,6 @@ async def test_a_gestionnaire_has_no_feed_section(db, settings):
     gestionnaire = await make_account(Role.GESTIONNAIRE)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await log_in(app, pilot, gestionnaire)
+        await settle(pilot)
+        await log_in(pilot, gestionnaire)
         assert "Alimentation CDC" not in [section.label for section in app.screen.sections]
