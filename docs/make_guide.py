@@ -46,7 +46,7 @@ TIMEOUT = 30.0
 LOCK_MINUTES = 1
 """Idle delay of the session used for the lock-screen capture (the real default is 15 or 30 minutes)."""
 
-BORDERS = " │┃▊▎▔"
+BORDERS = " │┃▊▎▔║╔═┌─"
 """Frame characters stripped before looking at the start of a screen line."""
 MARKER = re.compile(r"(<!-- capture:([a-z0-9-]+) -->\n)(.*?)(<!-- /capture -->)", re.S)
 
@@ -414,23 +414,46 @@ def walk_roles(walk: Walk, holder_name: str, holder_birth: str, draft_nir: str, 
         term.keys("Escape", "Escape", "Escape")
         wait_home(term, "GSTN2CSN")
         open_section(term, "gestionnaire", "consultation", "Dossiers de formation")
-        walk.capture(term, "dossiers", "Page 1 —", "Numéro", "Statut")
+        walk.capture(term, "dossiers", "Page 1/", "Numéro", "Statut")
 
     print("Gestionnaire Création (GSTN3CRE)…")
     with walk.app() as term:
         login(term, "GSTN3CRE")
         wait_home(term, "GSTN3CRE")
         open_section(term, "gestionnaire", "creation", "Dossiers de formation")
-        term.wait_text("Page 1 —")
+        term.wait_text("Page 1/")
         term.keys("n")
         walk.capture(term, "dossier-new", "Nouveau dossier de formation", "Heures demandées")
+        term.keys("Escape", "Escape")
+        wait_home(term, "GSTN3CRE")
+        open_section(term, "gestionnaire", "creation", "Titulaires")
+        term.wait_text("Titulaires — recherche")
+        term.type(holder_name[:4])
+        term.keys("Enter")
+        term.wait_cursor_below("Né(e) le", first=0)
+        term.type(holder_birth)
+        term.keys("Enter")
+        term.wait_text("titulaire(s) trouvé(s)")
+        term.keys("Enter")
+        term.wait_text("Historique du compte d'heures", "CPF disponible", "Nouveau dossier")
+        term.keys("n")
+        term.wait_text("disponible : CPF")
+        term.type("Bureautique")
+        term.keys(*["Enter"] * 6)
+        term.type("20 h")
+        walk.capture(term, "dossier-from-holder", "disponible : CPF", "20 h")
 
     print("Gestionnaire Validation (GSTN4VAD)…")
     with walk.app() as term:
         login(term, "GSTN4VAD")
         wait_home(term, "GSTN4VAD")
+        walk.capture(term, "home-validation", "À traiter", "À valider, plus anciens d'abord")
         open_dossier(term, "validation", draft_nir, draft_number)
         walk.capture(term, "dossier-draft", f"Dossier {draft_number}", "Historique")
+        term.keys("F5")
+        walk.capture(term, "dossier-validate-confirm", f"Valider le dossier {draft_number}", "Il restera")
+        term.keys("Escape")
+        term.wait_absent("Il restera")
 
     print("Gestionnaire Clôture (GSTN5CTR)…")
     with walk.app() as term:
@@ -449,13 +472,13 @@ def walk_roles(walk: Walk, holder_name: str, holder_birth: str, draft_nir: str, 
 def open_dossier(term: Terminal, profile: str, nir: str, number: str) -> None:
     """From home: the files list filtered on the holder's NIR, then the file itself."""
     open_section(term, "gestionnaire", profile, "Dossiers de formation")
-    term.wait_text("Page 1 —")
+    term.wait_text("Page 1/")
     term.keys("/")
     term.wait_cursor_below("Titulaire : NIR ou nom", first=0)
     term.type(nir)
     term.wait_text(nir)
     term.keys("Enter")
-    term.wait_text(number, "Page 1 — 1 dossier(s)")
+    term.wait_text(number, "1 dossier(s) sur 1")
     term.keys("Enter")
     term.wait_text(f"Dossier {number}")
 
