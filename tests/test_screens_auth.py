@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from cpf_tui.services import auth, cgu, passwords, sessions
 from cpf_tui.services.context import RequestContext
@@ -19,7 +19,7 @@ from screens.modals import ConfirmModal
 from screens.password import PasswordScreen
 from screens.sessions import SessionsScreen
 from tests.factories import DEFAULT_PASSWORD, make_account, make_organisation
-from tests.pilot import SIZE, new_app, open_section, settle, type_login
+from tests.pilot import SIZE, new_app, open_section, settle, text_of, type_login
 
 TEMP = "Tmpa-bcd3-fGhj-kmnp"
 STRONG = "Vx9#qLm2-tRz8!kWp"
@@ -30,10 +30,6 @@ async def retry_password(app, pilot, password: str) -> None:
     assert app.screen.password_input.has_focus
     await pilot.press(*password, "enter")
     await settle(pilot)
-
-
-def text_of(screen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).content)
 
 
 def test_cgu_text_is_reflowed_for_the_terminal_width():

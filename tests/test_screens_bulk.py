@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from openpyxl import load_workbook
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from cpf_tui.app import make_app
 from models import Account, Establishment, Role
@@ -15,7 +15,7 @@ from screens.home import HomeScreen
 from screens.modals import ConfirmModal
 from tests.factories import make_account, make_organisation
 from tests.bulk_support import counts, valid_rows, write_book
-from tests.pilot import log_in, settle
+from tests.pilot import log_in, settle, text_of
 
 
 async def open_bulk(app, pilot) -> BulkImportScreen:
@@ -42,10 +42,6 @@ async def tree_loaded(pilot, picker: FilePickerModal) -> list[str]:
         if picker.tree.root.children:
             break
     return [str(node.label) for node in picker.tree.root.children]
-
-
-def text_of(screen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).content)
 
 
 async def test_operator_sees_errors_fixes_the_file_and_imports(db, settings, tmp_path, monkeypatch):

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import OptionList
 
 from cpf_tui.app import make_app
 from cpf_tui.config import Settings
 from cpf_tui.services.sandbox import training_accounts
 from tests.e2e.tmux import build_sandbox_file
-from tests.pilot import workers_done
+from tests.pilot import log_in_with_keys, open_section, wait_for_screen, wait_until, workers_done
 
 SIZE = (80, 24)
 FROZEN_AT = "2026-01-15T09:00:00+00:00"
@@ -76,34 +75,16 @@ def password_of(identifier: str) -> str:
     return next(account.password for account in training_accounts() if account.identifier == identifier)
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} : délai dépassé (écran {type(pilot.app.screen).__name__})")
-        await pilot.pause(0.05)
+async def log_in_as(pilot: Pilot, identifier: str, landing: str = "HomeScreen") -> None:
+    """A training account logs in with the keyboard; `landing` is the screen it must reach."""
+    await log_in_with_keys(pilot, identifier, password_of(identifier))
+    await wait_for_screen(pilot, landing, timeout=TIMEOUT)
 
 
-async def settle(pilot: Pilot, screen_name: str) -> None:
-    """Wait for `screen_name` to be on top and its database work to be done."""
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == screen_name, f"écran {screen_name}")
-    await workers_done(pilot.app)
-    await pilot.pause()
-
-
-async def log_in(pilot: Pilot, identifier: str, landing: str = "HomeScreen") -> None:
-    await settle(pilot, "LoginScreen")
-    await pilot.app.db_ready.wait()
-    await pilot.press(*identifier, "enter", *password_of(identifier), "enter")
-    await settle(pilot, landing)
-
-
-async def open_section(pilot: Pilot, section_id: str, screen_name: str) -> None:
-    """Highlight the home entry by its id (menu order may change) and open it."""
-    menu = pilot.app.screen.query_one("#home-sections", OptionList)
-    menu.highlighted = menu.get_option_index(section_id)
-    await pilot.press("enter")
-    await settle(pilot, screen_name)
+async def open_section_on(pilot: Pilot, section_id: str, screen_name: str) -> None:
+    """Open a home section and wait for its screen."""
+    await open_section(pilot, section_id)
+    await wait_for_screen(pilot, screen_name, timeout=TIMEOUT)
 
 
 async def steady(pilot: Pilot, *, timeout: float = 10.0) -> None:
@@ -123,7 +104,7 @@ async def steady(pilot: Pilot, *, timeout: float = 10.0) -> None:
 def login_then(identifier: str, *steps: Callable[[Pilot], Awaitable[None]],
                landing: str = "HomeScreen") -> Callable[[Pilot], Awaitable[None]]:
     async def run_before(pilot: Pilot) -> None:
-        await log_in(pilot, identifier, landing)
+        await log_in_as(pilot, identifier, landing)
         for step in steps:
             await step(pilot)
         await steady(pilot)
@@ -132,14 +113,14 @@ def login_then(identifier: str, *steps: Callable[[Pilot], Awaitable[None]],
 
 def section(section_id: str, screen_name: str) -> Callable[[Pilot], Awaitable[None]]:
     async def step(pilot: Pilot) -> None:
-        await open_section(pilot, section_id, screen_name)
+        await open_section_on(pilot, section_id, screen_name)
     return step
 
 
 def keys(*pressed: str, then: str) -> Callable[[Pilot], Awaitable[None]]:
     async def step(pilot: Pilot) -> None:
         await pilot.press(*pressed)
-        await settle(pilot, then)
+        await wait_for_screen(pilot, then, timeout=TIMEOUT)
     return step
 
 
@@ -148,7 +129,7 @@ def wait_text(widget_id: str, text: str) -> Callable[[Pilot], Awaitable[None]]:
         def shown() -> bool:
             found = pilot.app.screen.query(f"#{widget_id}")
             return bool(found) and text in str(found.first().render())
-        await until(pilot, shown, f"« {text} » dans #{widget_id}")
+        await wait_until(pilot, shown, f"« {text} » dans #{widget_id}", timeout=TIMEOUT)
         await workers_done(pilot.app)
         await pilot.pause()
     return step
@@ -156,7 +137,7 @@ def wait_text(widget_id: str, text: str) -> Callable[[Pilot], Awaitable[None]]:
 
 def test_login(snap_compare, sandbox_settings: Settings) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await settle(pilot, "LoginScreen")
+        await wait_for_screen(pilot, "LoginScreen", timeout=TIMEOUT)
         await pilot.app.db_ready.wait()
     assert snap_compare(make_app(sandbox_settings), terminal_size=SIZE, run_before=run_before)
 
@@ -184,9 +165,9 @@ def test_home_per_role(snap_compare, sandbox_settings: Settings, identifier: str
 def test_user_tree(snap_compare, sandbox_settings: Settings) -> None:
     async def expand_first_establishment(pilot: Pilot) -> None:
         tree = pilot.app.screen.query_one("#user-tree")
-        await until(pilot, lambda: len(tree.root.children) > 0, "arbre chargé")
+        await wait_until(pilot, lambda: len(tree.root.children) > 0, "arbre chargé", timeout=TIMEOUT)
         await pilot.press("down", "enter")  # Siège — Paris: open it and show its accounts
-        await until(pilot, lambda: len(tree.root.children[0].children) > 0, "comptes du siège")
+        await wait_until(pilot, lambda: len(tree.root.children[0].children) > 0, "comptes du siège", timeout=TIMEOUT)
         await pilot.press("down", "down")  # the first account: its fiche below the tree
         await wait_text("account-fiche", "Rôle :")(pilot)
 
