@@ -22,7 +22,7 @@ from screens.home import REHEARSAL_SESSION, HomeScreen
 from screens.login import LoginScreen
 from screens.widgets.keybar import KeyBar
 from tests.factories import DEFAULT_PASSWORD, make_account
-from tests.pilot import SIZE, new_app, settle, type_login
+from tests.pilot import SIZE, new_app, settle, type_login, wait_until
 
 
 def shown_screens(app) -> list:
@@ -171,15 +171,16 @@ async def test_checking_message_shows_only_when_the_check_is_slow(db, settings, 
         assert "Vérification" not in str(login.message.content)
 
         real_verify = auth._verify
+        release = asyncio.Event()
 
         async def slow_verify(password_hash, password):
-            await asyncio.sleep(0.6)
+            await release.wait()  # a check that lasts until the test has seen the message
             return await real_verify(password_hash, password)
 
         monkeypatch.setattr(auth, "_verify", slow_verify)
         await pilot.press(*"Mauvais-mot-de-passe-2", "enter")
-        await pilot.pause(0.45)
-        assert str(login.message.content) == "Vérification…"
+        await wait_until(pilot, lambda: str(login.message.content) == "Vérification…", "« Vérification… » affiché")
+        release.set()
         await settle(pilot)
         assert "incorrect" in str(login.message.content)
 
