@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, cast
@@ -261,11 +261,15 @@ async def _append(values: list[dict[str, Any]], conn: Any, *, returning: bool = 
 def _chained_rows(values: list[dict[str, Any]], seq: int, prev_hash: str, key: Any) -> list[dict[str, Any]]:
     """The rows of `values` appended after event `seq` whose hash is `prev_hash`: sequence numbers,
     time and keyed hashes."""
+    return list(_chain(values, seq, prev_hash, key))
+
+
+def _chain(values: Iterable[dict[str, Any]], seq: int, prev_hash: str, key: Any) -> Iterator[dict[str, Any]]:
+    """`_chained_rows`, one row at a time."""
     from models import AuditEvent
 
     # As `AuditEvent(...)` would hold it: the model converts the datetime on assignment.
     at_field = AuditEvent._meta.fields_map["at"]  # noqa: SLF001
-    rows = []
     for fields in values:
         seq += 1
         row = dict(seq=seq, at=at_field.to_python_value(clock.now().astimezone(timezone.utc)), prev_hash=prev_hash,
@@ -273,30 +277,37 @@ def _chained_rows(values: list[dict[str, Any]], seq: int, prev_hash: str, key: A
         signing = _signing_key(seq, key)
         hashed = _hashed_row(row if signing is not None else {**row, "establishment_id": None})
         row["event_hash"] = prev_hash = event_digest(hashed, row["prev_hash"], signing)
-        rows.append(row)
-    return rows
+        yield row
 
 
 async def record_batch(events: Iterable[Mapping[str, Any]], *, using_db: Any) -> int:
     """`record_many(..., returning=False)` through the database's bulk path, for thousands of events
     in the caller's transaction `using_db` (required): the same events, sequence numbers and keyed
     hashes, written by `rows.copy_rows` (PostgreSQL COPY, SQLite one executemany) under the same
-    serialisation as `record`. Returns the number of events written."""
+    serialisation as `record`. Events are made, chained and sent one at a time as the driver consumes
+    them (never all held at once). Returns the number of events written."""
     from models import AuditEvent
 
     from cpf_tui.services import audit_key
     from cpf_tui.services.rows import copy_rows
 
-    values = [_event_values(**event) for event in events]
-    if not values:
-        return 0
     if using_db.capabilities.dialect == "postgres":
         await using_db.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
     last = await last_event(using_db)
     seq = last.seq if last else 0
-    rows = _chained_rows(values, seq, last.event_hash if last else GENESIS, audit_key.active(head_seq=seq))
-    await copy_rows(AuditEvent, rows, using_db=using_db)
-    return len(rows)
+    key = audit_key.active(head_seq=seq)
+    values = (_event_values(**event) for event in events)
+    rows = _chain(values, seq, last.event_hash if last else GENESIS, key)
+    written = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal written
+        for row in rows:
+            written += 1
+            yield row
+
+    await copy_rows(AuditEvent, counted(), using_db=using_db)
+    return written
 
 
 def _hashed_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -67,7 +67,7 @@ async def enqueue_many(messages: Iterable[Any], *, using_db: Any = None) -> None
 
 
 async def enqueue_rows(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Iterable[Mapping[str, Any]],
     *,
     using_db: Any,
     common: Mapping[str, Any] | None = None,
@@ -75,17 +75,18 @@ async def enqueue_rows(
 ) -> None:
     """Queue many messages given as field values (`kind`, `to_address`, `subject`, `body`, …), with the
     values shared by all in `common`, without building OutboxEmail instances (see `rows.insert_rows`;
-    with `bulk_path`, all at once through the database's bulk path, `rows.copy_rows`).
+    with `bulk_path`, all at once through the database's bulk path, `rows.copy_rows`, and `rows` may
+    be a generator).
 
     Each message is stored as `message(...)` followed by a save would store it.
     """
     from cpf_tui.services.rows import copy_rows, insert_rows
     from models import OutboxEmail
 
-    if rows and bulk_path:
+    if bulk_path:
         await copy_rows(OutboxEmail, rows, using_db=using_db, common={"next_attempt_at": clock.now(), **(common or {})})
     elif rows:
         await insert_rows(
-            OutboxEmail, rows, using_db=using_db, common={"next_attempt_at": clock.now(), **(common or {})},
-            batch_size=INSERT_BATCH,
+            OutboxEmail, rows if isinstance(rows, Sequence) else list(rows), using_db=using_db,
+            common={"next_attempt_at": clock.now(), **(common or {})}, batch_size=INSERT_BATCH,
         )

@@ -7,7 +7,7 @@ and scope first; these helpers only do the mechanics shared by all of them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -436,7 +436,6 @@ async def _write_in_bulk(
         created_by_id=created_by.pk if created_by is not None else None,
     )
     created: list[SimpleNamespace] = []
-    rows = []
     folded: dict[str, str] = {}
     for spec, identifier, account_id in zip(specs, identifiers, ids):
         account = SimpleNamespace(
@@ -446,9 +445,6 @@ async def _write_in_bulk(
             establishment_id=spec.establishment.pk if spec.establishment is not None else None,
         )
         account.search_text = search_text_of(account, spec.establishment.name if spec.establishment else "", folded)
-        row = vars(account).copy()
-        del row["status"], row["id"]
-        rows.append(row)
         account.pk = account_id
         created.append(account)
     # The audit events describe the stored values, which do not depend on the hashes (never journaled).
@@ -469,14 +465,19 @@ async def _write_in_bulk(
         using_db=using_db,
     )
     hashes = await job.hashes()
-    for row, password_hash in zip(rows, hashes):
-        row["password_hash"] = password_hash
-    automatic = await copy_rows(Account, rows, using_db=using_db, common=common, ids=ids)
-    del rows
+
+    def account_rows() -> Iterator[dict[str, Any]]:
+        for account, password_hash in zip(created, hashes, strict=True):
+            row = vars(account).copy()
+            del row["status"], row["id"], row["pk"]
+            row["password_hash"] = password_hash
+            yield row
+
+    automatic = await copy_rows(Account, account_rows(), using_db=using_db, common=common, ids=ids)
     for account in created:
         vars(account).update(automatic)
     await outbox.enqueue_rows(
-        [
+        (
             dict(
                 zip(("subject", "body"), welcome_mail(
                     account, password, expires_at,
@@ -487,7 +488,7 @@ async def _write_in_bulk(
                 to_address=account.email, account_id=account.id,
             )
             for account, password, spec in zip(created, plain_passwords, specs)
-        ],
+        ),
         common=dict(kind="account_created", contains_secret=True),
         using_db=using_db,
         bulk_path=True,

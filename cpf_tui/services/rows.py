@@ -10,7 +10,8 @@ datetimes get the time the ORM gives them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from types import SimpleNamespace
 from typing import Any
@@ -180,7 +181,7 @@ async def reserve_ids(model: Any, count: int, *, using_db: Any) -> list[int]:
 
 async def copy_rows(
     model: Any,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     *,
     using_db: Any,
     common: Mapping[str, Any] | None = None,
@@ -190,24 +191,27 @@ async def copy_rows(
     PostgreSQL `COPY … FROM STDIN` (asyncpg's `copy_records_to_table`), SQLite one `executemany`.
 
     Same values as `insert_rows` (same conversions); `ids` (from `reserve_ids`) gives each row its
-    primary key. A constraint violation raises Tortoise's IntegrityError, as an INSERT would.
+    primary key, in order (as many ids as rows). `rows` may be a generator: rows are made, converted
+    and sent as the driver consumes them, never all held at once. A constraint violation raises
+    Tortoise's IntegrityError, as an INSERT would.
     """
     from tortoise.exceptions import IntegrityError
 
-    if not rows:
+    pending = iter(rows)
+    first = next(pending, None)
+    if first is None:
         return {}
-    executor, columns, values_of, automatic = _prepared(model, rows, using_db, common)
+    executor, columns, values_of, automatic = _prepared(model, [first], using_db, common)
+    rows = itertools.chain([first], pending)
     projection = model._meta.fields_db_projection  # noqa: SLF001
     names = [projection[name] for name in columns]
     if ids is not None:
-        if len(ids) != len(rows):
-            raise ValueError("one id per row")
         names.insert(0, model._meta.pk.source_field or model._meta.pk_attr)  # noqa: SLF001
     if _is_postgres(using_db):
         import asyncpg
 
         records = (
-            [identifier, *values_of(row)] for identifier, row in zip(ids, rows)
+            [identifier, *values_of(row)] for identifier, row in zip(ids, rows, strict=True)
         ) if ids is not None else (values_of(row) for row in rows)
         try:
             async with using_db.acquire_connection() as connection:
@@ -225,5 +229,7 @@ async def copy_rows(
     query = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
         model._meta.db_table, ",".join(f'"{name}"' for name in names), ",".join("?" * len(names))  # noqa: SLF001
     )
-    await using_db.execute_many(query, ([identifier, *values_of(row)] for identifier, row in zip(ids, rows)))
+    await using_db.execute_many(
+        query, ([identifier, *values_of(row)] for identifier, row in zip(ids, rows, strict=True))
+    )
     return automatic
