@@ -283,8 +283,10 @@ class CpfApp(App[int]):
             self.cursor_position = offset = focused.cursor_screen_offset
             sequence += f"\x1b[{offset.y + 1};{offset.x + 1}H"
         if sequence:
-            self._driver.write(sequence)
-            self._driver.flush()
+            try:
+                self._driver.write(sequence)
+            except AssertionError:  # the driver has left application mode (the App is closing)
+                return
 
     async def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)

@@ -17,15 +17,18 @@ from tests.factories import make_staff
 from tests.pilot import log_in, open_section, settle, wait_until
 
 
+_KEY_NAMES = {"/": "slash", "-": "minus", "!": "exclamation_mark", "#": "number_sign", " ": "space"}
+
+
 def burst(app, *keys: str) -> None:
     """Queue every key on the App at once, as the terminal driver does for one read of a burst."""
     for key in keys:
-        if key in ("enter", "tab", "escape", "shift+tab"):
-            character = {"enter": "\r", "tab": "\t", "escape": "\x1b"}.get(key)
+        if key in ("enter", "tab", "escape", "shift+tab", "ctrl+a", "ctrl+k"):
+            character = {"enter": "\r", "tab": "\t", "escape": "\x1b", "ctrl+a": "\x01", "ctrl+k": "\x0b"}.get(key)
             app.post_message(events.Key(key, character))
         else:
             for char in key:
-                app.post_message(events.Key(char, char))
+                app.post_message(events.Key(_KEY_NAMES.get(char, char), char))
 
 
 def field(screen, key: str) -> str:
@@ -88,3 +91,77 @@ async def test_a_key_that_is_an_action_of_the_list_still_acts(db, settings):
         form = app.screen
         assert isinstance(form, FormScreen)
         assert form.focused is not None and form.focused.value == "Durand"
+
+
+async def test_a_burst_fills_the_planning_box_opened_by_its_first_key(db, settings, frozen_clock):
+    from datetime import datetime, timezone
+
+    from cpf_tui.services import reference
+    from models import PlanningMilestone
+    from screens.planning import PlanningEditModal
+
+    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
+    await reference.load_reference_data()
+    operator = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, operator)
+        await open_section(pilot, "Planning")
+        line_id = app.screen.current_line.id
+        # `e` opens the box; select-all + kill empties each field before the new text.
+        burst(app, "e", *[key for text in ("Ouverture", "CDC", "01/12/2014", "31122014")
+                         for key in ("ctrl+a", "ctrl+k", text, "enter")])
+        await settle(pilot)
+        assert not isinstance(app.screen, PlanningEditModal)
+        stored = await PlanningMilestone.get(id=line_id)
+        assert (stored.action, stored.responsible, stored.start_text, stored.end_text) == (
+            "Ouverture", "CDC", "01-12-2014", "31-12-2014")
+
+
+async def test_a_burst_types_the_search_then_opens_the_person(db, settings, monkeypatch):
+    from cpf_tui.services import accounts as accounts_service
+    from models import Account, Establishment, Profile
+    from screens.user_search import UserSearchScreen
+    from screens.user_tree import UserTreeScreen
+    from tests.factories import make_organisation
+
+    monkeypatch.setattr(UserSearchScreen, "debounce_seconds", 0.0)
+    org = await make_organisation("Delta")
+    head = await Establishment.get(organisation=org)
+    principal = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, nom="Garnier")
+    target = await make_staff(Role.GESTIONNAIRE, Profile.CREATION, organisation=org, establishment=head,
+                              nom="Fontaine", prenom="Jean")
+    await Account.filter(id=target.id).update(search_text=accounts_service.search_text_of(target, head.name))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
+        burst(app, "/", "fontaine")
+        await settle(pilot)
+        search = app.screen
+        assert isinstance(search, UserSearchScreen)
+        assert search.query_input.value == "fontaine"
+        burst(app, "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, UserTreeScreen)
+        await wait_until(pilot, lambda: app.screen.current is not None and app.screen.current.id == target.id,
+                         "fiche de la personne trouvée")
+
+
+async def test_a_burst_changes_the_password(db, settings, fast_argon2):
+    from screens.password import PasswordScreen
+    from tests.factories import DEFAULT_PASSWORD
+
+    account = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, account)
+        app.push_screen(PasswordScreen(app.session, mandatory=False))
+        strong = "Vx9#qLm2-tRz8!kWp"
+        burst(app, DEFAULT_PASSWORD, "enter", strong, "enter", strong, "enter")
+        await settle(pilot)
+        await wait_until(pilot, lambda: not isinstance(app.screen, PasswordScreen), "mot de passe changé")
+        from cpf_tui.services import passwords
+        from models import Account
+
+        assert passwords.verify((await Account.get(id=account.id)).password_hash, strong)

@@ -95,7 +95,8 @@ class KeyGate:
     still be working (`call_later` runs after the messages already queued there); when every callback
     has run, the screen and focus are unchanged and no queue holds a message, the App is at rest.
     A round that never ends (a handler stuck on a dead database) releases the keys after
-    SAFETY_SECONDS; a stream of messages that never stops releases them after MAX_ROUNDS rounds.
+    SAFETY_SECONDS (long: a loaded machine makes rounds slow, never wrong); priority keys (Ctrl+Q) act at
+    once meanwhile. A stream of messages that never stops releases them after MAX_ROUNDS rounds.
 
     On a screen that declares a search box (`TYPE_TO_SEARCH`, an Input's selector), a printable key
     that is no action of the focused list (table or tree) starts the search: the box takes the focus
@@ -103,7 +104,7 @@ class KeyGate:
     """
 
     MAX_ROUNDS = 24
-    SAFETY_SECONDS = 5.0
+    SAFETY_SECONDS = 30.0
 
     def __init__(self, app: App[object], deliver: Callable[[events.Event], Awaitable[None]]) -> None:
         self.app = app
@@ -125,17 +126,34 @@ class KeyGate:
 
     async def receive(self, event: events.Event) -> None:
         """A key or paste from the terminal: delivered now when the App is at rest, else held."""
+        if self.busy and isinstance(event, events.Key) and self._is_priority(event):
+            await self._deliver(event)  # Ctrl+Q and the like act at once, even behind a stuck handler
+            return
         self._held.append(event)
         if self.busy and time.monotonic() - self._round_started > self.SAFETY_SECONDS:
             self._round = 0  # abandon the stuck round: keys go on being delivered
         if not self.busy:
             await self._deliver_next()
 
-    async def _deliver_next(self) -> None:
+    def _is_priority(self, event: events.Key) -> bool:
+        try:
+            active = self.app.screen.active_bindings.get(event.key)
+        except Exception:  # no screen
+            return False
+        return active is not None and active.binding.priority
+
+    async def _deliver_next(self, *, force: bool = False) -> None:
         if not self._held:
             return
-        event = self._held.popleft()
         app = self.app
+        if not force and not self._ready():
+            # A screen opened by other means than a key (a worker, the App) is still starting: the key
+            # waits for it as it would for one opened by the previous key.
+            self._rounds_for_key = 0
+            focused = app.focused
+            self._start_round([app.screen, *(focused.ancestors_with_self if focused is not None else [])])
+            return
+        event = self._held.popleft()
         if isinstance(event, events.Key) and self._start_search(event):
             self._held.appendleft(event)  # delivered to the search box once it has the focus
         else:
@@ -216,4 +234,17 @@ class KeyGate:
             self._start_round([*busy, screen, *chain])
             return
         self._round = 0
-        await self._deliver_next()
+        await self._deliver_next(force=self._rounds_for_key >= self.MAX_ROUNDS)
+
+    def _ready(self) -> bool:
+        """Whether the screen shown has started and nothing waits in the queues a key would go through."""
+        app = self.app
+        try:
+            screen = app.screen
+        except Exception:  # no screen yet or any more
+            return True
+        if not screen.is_mounted:
+            return False
+        focused = app.focused
+        chain = focused.ancestors_with_self if focused is not None else [screen]
+        return not any(node.message_queue_size for node in chain if node is not app)
