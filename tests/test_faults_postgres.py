@@ -121,3 +121,55 @@ def test_writes_survive_an_immediate_stop_and_restart(own_postgres, writer_proce
         done = subprocess.run([sys.executable, "-m", "cpf_tui", *command], cwd=ROOT, env=_environment(url),
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture
+def served(own_postgres, tmp_path):
+    """A migrated database on the test's own PostgreSQL, one account and one holder, one `ssh-serve`."""
+    from tests.ssh_harness import SshServer, seed_accounts
+
+    url = own_postgres.create_database("cpf")
+    asyncio.run(db_module.migrate(url))
+    [identifier] = seed_accounts(url)
+    nir = asyncio.run(_holder(url))
+    server = SshServer(tmp_path, url)
+    try:
+        yield server.start(), identifier, nir
+    finally:
+        if server.process is not None:
+            server.stop()
+
+
+async def _holder(url: str) -> str:
+    from tests.factories import make_holder
+
+    await db_module.open_database(url)
+    try:
+        return (await make_holder()).nir
+    finally:
+        await db_module.close_database()
+
+
+async def test_an_open_session_says_the_database_is_unavailable_then_goes_on_by_itself(served, own_postgres):
+    from tests.factories import DEFAULT_PASSWORD
+    from tests.ssh_harness import Terminal
+
+    server, identifier, nir = served
+    conn = await server.connect("alice")
+    term = await Terminal.open(conn, 80, 24)
+    await term.log_in(identifier, DEFAULT_PASSWORD)
+    await term.wait_for("x Se déconnecter")
+    term.write("1")
+    await term.wait_for("NIR ou nom")
+
+    await asyncio.to_thread(own_postgres.stop, "immediate")
+    term.write(nir + "\r")  # a read: tried again for a few seconds, then the French message
+    await term.wait_for("Base de données indisponible, nouvel essai", timeout=60)
+    assert "titulaire(s) trouvé(s)" not in term.screen.text()
+
+    await asyncio.to_thread(own_postgres.start)
+    term.write("\r")  # the same search again: the session reconnected by itself
+    await term.wait_for("1 titulaire(s) trouvé(s)", timeout=60)
+    assert server.process.poll() is None and len(server.apps()) == 1
+    assert b"Traceback" not in term.output and b"connection floor" not in term.output  # no log on the screen
+    conn.close()
