@@ -152,7 +152,7 @@ def _row(values: dict[str, Any], establishment_name: str = "") -> AccountRow:
     )
 
 
-def _scoped_accounts(actor: Any) -> Any:
+def _scoped_accounts(actor: Account) -> Any:
     """Accounts within the actor's scope (a queryset), operators excepted for non-operators."""
     role = Role(actor.role)
     if role == Role.OPERATOR:
@@ -162,14 +162,14 @@ def _scoped_accounts(actor: Any) -> Any:
     return Account.filter(organisation_id=actor.organisation_id)
 
 
-async def _visible_establishment(actor: Any, establishment_id: int, *, using_db: Any = None) -> Any:
+async def _visible_establishment(actor: Account, establishment_id: int, *, using_db: Any = None) -> Any:
     establishment = await Establishment.get_or_none(id=establishment_id, using_db=using_db)
     if establishment is None or not permissions.in_scope(actor, establishment.organisation_id, establishment.id):
         raise NotFound("Établissement introuvable ou hors de votre périmètre.")
     return establishment
 
 
-async def _visible_account(actor: Any, account_id: int, *, using_db: Any = None) -> Any:
+async def _visible_account(actor: Account, account_id: int, *, using_db: Any = None) -> Any:
     account = await Account.get_or_none(id=account_id, using_db=using_db)
     if account is None or not permissions.in_scope(actor, account.organisation_id, account.establishment_id):
         raise NotFound(OUT_OF_SCOPE)
@@ -549,6 +549,6 @@ async def regenerate_password(
         )
 
 
-def is_search_text_current(account: Any, establishment_name: str) -> bool:
+def is_search_text_current(account: Account, establishment_name: str) -> bool:
     """Whether the stored search key matches the account (used by tests and checks)."""
     return bool(account.search_text == search_text_of(account, establishment_name))

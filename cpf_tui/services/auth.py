@@ -190,7 +190,7 @@ async def _unknown_identifier_failures(
     return count, (moments[0] if count else None)
 
 
-def _lock_mail(account: Any) -> tuple[str, str]:
+def _lock_mail(account: Account) -> tuple[str, str]:
     subject = "Votre compte de l'espace de gestion CPF est verrouillé"
     body = (
         f"Bonjour {account.prenom} {account.nom},\n\n"
@@ -204,7 +204,7 @@ def _lock_mail(account: Any) -> tuple[str, str]:
     return subject, body
 
 
-async def register_failure(account: Any, security: SecuritySettings, *, using_db: Any) -> tuple[float, bool]:
+async def register_failure(account: Account, security: SecuritySettings, *, using_db: Any) -> tuple[float, bool]:
     """Count one more failure on `account` (atomically); lock it and e-mail its owner at the threshold.
 
     Returns (seconds before the next attempt, whether the account got locked by this failure).
@@ -225,7 +225,7 @@ async def register_failure(account: Any, security: SecuritySettings, *, using_db
     )
 
 
-async def _lock_if_due(account: Any, security: SecuritySettings, *, using_db: Any) -> bool:
+async def _lock_if_due(account: Account, security: SecuritySettings, *, using_db: Any) -> bool:
     """Lock `account` (e-mail and audit) when its counter reached the threshold; True if this call locked it.
 
     `account.failed_attempts` and `locked_at` must have been read inside `using_db`.
@@ -259,7 +259,7 @@ async def _lock_if_due(account: Any, security: SecuritySettings, *, using_db: An
     return locked_now
 
 
-async def _reset_failures(account: Any, *, using_db: Any, **extra: Any) -> None:
+async def _reset_failures(account: Account, *, using_db: Any, **extra: Any) -> None:
     await Account.filter(id=account.id).using_db(using_db).update(failed_attempts=0, last_failed_at=None, **extra)
 
 
@@ -290,7 +290,7 @@ async def _lock_account_row(account_id: int, conn: Any) -> Any:
     return await query.using_db(conn).first()
 
 
-async def _reserve(typed: str, account: Any, security: SecuritySettings) -> _Attempt:
+async def _reserve(typed: str, account: Account, security: SecuritySettings) -> _Attempt:
     """Count the attempt before its password is verified, atomically (writer lock or row lock).
 
     Parallel attempts on one account each take the next value of the counter, so no more than
@@ -499,7 +499,7 @@ async def unlock(ctx: RequestContext, password: str, *, security: SecuritySettin
 
 
 # -- password change -----------------------------------------------------------------------------------
-def _changed_mail(account: Any) -> tuple[str, str]:
+def _changed_mail(account: Account) -> tuple[str, str]:
     subject = "Votre mot de passe de l'espace de gestion CPF a été modifié"
     body = (
         f"Bonjour {account.prenom} {account.nom},\n\n"

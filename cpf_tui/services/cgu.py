@@ -32,7 +32,7 @@ async def latest_version() -> Any:
         return await CguVersion.all().order_by("-version").first()
 
 
-async def required_version(account: Any) -> Any:
+async def required_version(account: Account) -> Any:
     """The CGU version `account` still has to accept, or None when it accepted the newest."""
     latest = await latest_version()
     if account.cgu_version_accepted is None or account.cgu_version_accepted < latest.version:

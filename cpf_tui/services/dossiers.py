@@ -220,7 +220,7 @@ async def _clean(data: DossierInput, *, complete: bool) -> CleanInput:
     return CleanInput(holder_id, values)
 
 
-def _snapshot(dossier: Any) -> dict[str, Any]:
+def _snapshot(dossier: Dossier) -> dict[str, Any]:
     """The audited fields of a file (no secret in it)."""
     return {
         "number": dossier.number,
@@ -246,7 +246,7 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
     return {k: [before[k], after[k]] for k in after if before.get(k) != after[k] and k != "version"}
 
 
-async def _event(dossier: Any, actor: Any, action: str, details: dict[str, Any], conn: Any) -> None:
+async def _event(dossier: Dossier, actor: Account, action: str, details: dict[str, Any], conn: Any) -> None:
     await DossierEvent.create(dossier_id=dossier.id, actor_id=actor.id, action=action, details=details,
                               at=clock.now(), using_db=conn)
 
@@ -259,7 +259,7 @@ def _stale() -> Conflict:
     )
 
 
-async def _load_for(actor: Any, dossier_id: int, conn: Any = None, *, for_update: bool = False) -> Any:
+async def _load_for(actor: Account, dossier_id: int, conn: Any = None, *, for_update: bool = False) -> Any:
     """The file if it exists and is in the actor's scope, else NotFound.
 
     `for_update`: on PostgreSQL the file's row stays locked until `conn`'s transaction ends (SQLite's
@@ -274,7 +274,7 @@ async def _load_for(actor: Any, dossier_id: int, conn: Any = None, *, for_update
     return dossier
 
 
-async def _lock_file_then_holder(actor: Any, dossier_id: int, conn: Any) -> tuple[Any, Any]:
+async def _lock_file_then_holder(actor: Account, dossier_id: int, conn: Any) -> tuple[Any, Any]:
     """The file, locked, then the holder it names now, locked: always in that order.
 
     The holder is read from the locked file, never from a read made before the transaction: a change
@@ -285,7 +285,7 @@ async def _lock_file_then_holder(actor: Any, dossier_id: int, conn: Any) -> tupl
     return dossier, await lock_holder(dossier.holder_id, conn)
 
 
-def _check_status(dossier: Any, action: str) -> None:
+def _check_status(dossier: Dossier, action: str) -> None:
     if dossier.status != ACTION_STATUS[action]:
         raise WrongStatus(WRONG_STATUS_MESSAGES[action])
 
@@ -349,6 +349,12 @@ class _Transition:
         self.dossier = await Dossier.get(id=self.dossier.id, using_db=self.conn)
         return self.dossier
 
+    def locked_holder(self) -> Holder:
+        """The holder whose hours move (locked after the file); NotFound if the file names none any more."""
+        if self.holder is None:
+            raise NotFound("Titulaire du dossier introuvable.")
+        return self.holder
+
     async def record(self, details: dict[str, Any] | None) -> None:
         """The file's history line (`details`; None when the file is gone) and the audit event."""
         after = None if details is None else _snapshot(self.dossier)
@@ -406,7 +412,8 @@ async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: in
             start_date=dossier.start_date, end_date=dossier.end_date,
             duration_minutes=dossier.duration_minutes or None, requested_minutes=dossier.requested_minutes or None,
         ), complete=True)
-        dif, cpf = await ledger.reserve(holder, dossier, dossier.requested_minutes, actor=actor, conn=step.conn)
+        dif, cpf = await ledger.reserve(step.locked_holder(), dossier, dossier.requested_minutes, actor=actor,
+                                        conn=step.conn)
         dossier = await step.update(status=DossierStatus.VALIDATED, reserved_dif_minutes=dif,
                                     reserved_cpf_minutes=cpf, validated_at=clock.now(), validated_by_id=actor.id)
         await step.record({"reserved_dif_minutes": dif, "reserved_cpf_minutes": cpf})
@@ -432,7 +439,7 @@ async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, 
         )
     clean_reason = validate_text(reason, "Motif", max_length=500, required=done_minutes < reserved)
     async with _transition(ctx, actor, dossier_id, "close", holder=True) as step:
-        settled = await ledger.settle(step.holder, step.dossier, done_minutes, actor=actor, conn=step.conn,
+        settled = await ledger.settle(step.locked_holder(), step.dossier, done_minutes, actor=actor, conn=step.conn,
                                       reason=clean_reason)
         dossier = await step.update(status=DossierStatus.CLOSED, done_minutes=done_minutes,
                                     closure_reason=clean_reason, closed_at=clock.now(), closed_by_id=actor.id)
@@ -515,7 +522,7 @@ def _event_summary(action: str, details: dict[str, Any]) -> str:
     return "Dossier créé"
 
 
-def _name(account: Any) -> str:
+def _name(account: Account | None) -> str:
     return account.full_name if account else ""
 
 
@@ -592,7 +599,7 @@ class DossierPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def scoped_dossiers(actor: Any) -> Any:
+def scoped_dossiers(actor: Account) -> Any:
     """The files in the actor's scope, as a query (delegated administrators: their establishment; operators:
     every file; others: their organisation) — the list's and the home queues' one copy of the rule."""
 

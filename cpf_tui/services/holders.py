@@ -20,7 +20,7 @@ from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import Balances, balances_of
 from cpf_tui.text import fold
 
-from models import Dossier, Holder, HoursMovement, Role
+from models import Account, Dossier, Holder, HoursMovement, Role
 SEARCH_LIMIT = 50
 _NAME_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ '-")
 
@@ -181,7 +181,7 @@ async def search(
     return [_from_sql(row) for row in rows]
 
 
-def _author_name(actor: Any, author: Any) -> str:
+def _author_name(actor: Account, author: Account | None) -> str:
     """An author as the reader may see it: CDC operators by institution, others by name within the scope."""
     if author is None or Role(author.role) == Role.OPERATOR:
         return "Caisse des dépôts"
@@ -190,7 +190,7 @@ def _author_name(actor: Any, author: Any) -> str:
     return OTHER_ORGANISATION_AUTHOR
 
 
-def _movement_line(actor: Any, m: Any) -> MovementLine:
+def _movement_line(actor: Account, m: Any) -> MovementLine:
     """A ledger line; a movement of a file outside the reader's scope names neither the file nor its people
     (its reason, written from the file's number and closure reason, is left out too)."""
     hidden = m.dossier is not None and not permissions.in_scope(actor, m.dossier.organisation_id,
@@ -204,7 +204,7 @@ def _movement_line(actor: Any, m: Any) -> MovementLine:
     )
 
 
-def _holder_file(actor: Any, d: Any) -> HolderFile:
+def _holder_file(actor: Account, d: Any) -> HolderFile:
     reserved = d.reserved_dif_minutes + d.reserved_cpf_minutes
     if permissions.in_scope(actor, d.organisation_id, d.establishment_id):
         return HolderFile(d.id, d.number, d.status, d.training_title, d.requested_minutes, reserved, d.done_minutes)

@@ -16,7 +16,7 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions, xlsx_export
 from cpf_tui.services.context import RequestContext
 from cpf_tui.text import clean_line, fold, has_control_chars
-from models import AuditEvent
+from models import Account, AuditEvent
 from models.enums import Role
 
 PAGE_SIZE = 50
@@ -202,7 +202,7 @@ def _filtered(query: Any, filters: JournalFilters) -> Any:
     return query
 
 
-def _scoped(actor: Any) -> Any:
+def _scoped(actor: Account) -> Any:
     """Events the actor may read: all for operators, its organisation's for principal administrators,
     its establishment's for delegated administrators (`permissions.in_scope`)."""
 

@@ -30,7 +30,7 @@ from cpf_tui.hours import reservation_split, settlement
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 
-from models import Bucket, Holder, HoursMovement, MovementKind
+from models import Account, Bucket, Dossier, Holder, HoursMovement, MovementKind
 """Most hours one training file may mobilise (décret du 2 octobre 2014)."""
 
 PROJECTION_COLUMNS = (
@@ -83,7 +83,7 @@ def parse_hours(text: str, label: str = "Heures", *, required: bool = True) -> i
 
 
 # -- balances ----------------------------------------------------------------------------------------
-def balances_of(holder: Any) -> Balances:
+def balances_of(holder: Holder) -> Balances:
     """The balances held in a holder's projection columns."""
     return Balances(
         holder.cpf_acquired_minutes,
@@ -96,19 +96,19 @@ def balances_of(holder: Any) -> Balances:
 
 
 # -- movements (called inside the caller's serialised transaction, holder already locked) ---------
-async def _movement(holder: Any, kind: Any, bucket: Any, minutes: int, conn: Any, **fields: Any) -> Any:
+async def _movement(holder: Holder, kind: Any, bucket: Any, minutes: int, conn: Any, **fields: Any) -> Any:
     return await HoursMovement.create(
         holder_id=holder.id, kind=kind, bucket=bucket, minutes=minutes, created_at=clock.now(),
         using_db=conn, **fields,
     )
 
 
-async def _save_projection(holder: Any, conn: Any) -> None:
+async def _save_projection(holder: Holder, conn: Any) -> None:
     holder.version += 1
     await holder.save(using_db=conn, update_fields=[*PROJECTION_COLUMNS, "version"])
 
 
-async def reserve(holder: Any, dossier: Any, minutes: int, *, actor: Any, conn: Any) -> tuple[int, int]:
+async def reserve(holder: Holder, dossier: Dossier, minutes: int, *, actor: Account, conn: Any) -> tuple[int, int]:
     """Reserve `minutes` for a file: DIF hours first, then CPF hours; returns (dif, cpf) reserved.
 
     Raises ValidationError (French) when the file asks more than 150 h or more than is available.
@@ -141,7 +141,7 @@ async def reserve(holder: Any, dossier: Any, minutes: int, *, actor: Any, conn: 
 
 
 async def settle(
-    holder: Any, dossier: Any, done_minutes: int, *, actor: Any, conn: Any, reason: str = ""
+    holder: Holder, dossier: Dossier, done_minutes: int, *, actor: Account, conn: Any, reason: str = ""
 ) -> dict[str, int]:
     """Consume the hours done (DIF reservation first) and release the rest of the file's reservation."""
 

@@ -361,7 +361,7 @@ async def create_operator(ctx: RequestContext, person: PersonInput, *,
     return account.id, account.identifier
 
 
-async def refresh_search_text(account: Any, establishment_name: str, *, using_db: Any) -> None:
+async def refresh_search_text(account: Account, establishment_name: str, *, using_db: Any) -> None:
     """Store the search key of `account` (after creation or any change of the fields it covers)."""
     account.search_text = search_text_of(account, establishment_name)
     await Account.filter(id=account.id).using_db(using_db).update(search_text=account.search_text)

@@ -52,7 +52,7 @@ def new_token() -> str:
 
 
 async def open_session(
-    account: Any, ctx: RequestContext, *, security: SecuritySettings | None = None, using_db: Any = None
+    account: Account, ctx: RequestContext, *, security: SecuritySettings | None = None, using_db: Any = None
 ) -> Any:
     """Record a new session for `account`, inside the login transaction; returns the AppSession."""
     security = security or SecuritySettings()
