@@ -182,7 +182,7 @@ def log_in_and_capture_home(term: TmuxTerminal) -> tuple[str, str]:
     term.type("Formation-Cpf-2026!")
     term.wait_for("•" * 19, TIMEOUT)
     term.send("Enter")
-    term.wait_for("Dossiers de formation —", TIMEOUT)
+    term.wait_for("2 Dossiers de formation", TIMEOUT)  # home's numbered menu
     term.wait_for("x Se déconnecter", TIMEOUT)
     return login, term.screen_with_escapes()
 

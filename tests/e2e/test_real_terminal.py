@@ -5,6 +5,7 @@ The sandbox is built once per module; each test works on its own copy (the app w
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,9 +158,9 @@ def test_administrator_creates_a_gestionnaire_from_the_user_tree(terminal: TmuxT
 @requires_tmux
 def test_validation_gestionnaire_validates_a_training_file(terminal: TmuxTerminal, sandbox_copy: Path) -> None:
     log_in(terminal, "GSTN4VAD", password_of("GSTN4VAD"))
-    home = terminal.wait_for("Dossiers de formation —", STEP_TIMEOUT)
-    # Move down the menu to the "Dossiers de formation" entry, then open it.
-    sections = [line for line in home.splitlines() if " — " in line and "▊" in line]
+    home = terminal.wait_for("2 Dossiers de formation", STEP_TIMEOUT)
+    # Move down the menu (its lines start with the section's number) to "Dossiers de formation", then open it.
+    sections = [line for line in home.splitlines() if re.match(r"\s*▊ \d ", line)]
     position = next(i for i, line in enumerate(sections) if "Dossiers de formation" in line)
     terminal.send(*(["Down"] * position))
     terminal.send("Enter")
