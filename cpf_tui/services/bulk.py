@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,14 +367,15 @@ async def import_workbook(
                 bulk_path=True,
             )
             identifiers = [account.identifier for account in accounts]
-            result_rows: list[list[Any]] = [
+            # Made as the result workbook is written (in its thread), not all held at once.
+            result_rows: Iterator[list[Any]] = (
                 [
                     account.identifier, row.nom, row.prenom, row.email, validation.format_phone(row.phone),
                     BULK_ROLES[row.role], row.profile.label, establishment.siret if establishment else "",
                     establishment.name if establishment else "", row.service, row.row,
                 ]
                 for account, row, establishment in zip(accounts, rows, places)
-            ]
+            )
             await audit.record(
                 "bulk.import",
                 ctx=ctx,

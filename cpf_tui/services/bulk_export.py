@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,7 +240,27 @@ def _with_rows(skeleton: bytes, rows: Iterable[Sequence[Any]], first_row: int) -
     placeholder = re.search(r' s="(\d+)"', xml[start:end])
     quoted = f' s="{placeholder.group(1)}"' if placeholder else ""
     letters = [get_column_letter(index) for index in range(1, len(RESULT_HEADERS) + 1)]
-    parts = [xml[:start]]
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            if member.filename != _SHEET_PART:
+                target.writestr(member, source.read(member))
+                continue
+            # The sheet is compressed as its rows are made: the whole XML is never held at once.
+            with target.open(member, "w") as stream:
+                stream.write(xml[:start].encode("utf-8"))
+                parts: list[str] = []
+                for part in _row_parts(rows, letters, quoted, first_row):
+                    parts.append(part)
+                    if len(parts) == 1000:
+                        stream.write("".join(parts).encode("utf-8"))
+                        parts.clear()
+                stream.write(("".join(parts) + xml[end:]).encode("utf-8"))
+    return output.getvalue()
+
+
+def _row_parts(rows: Iterable[Sequence[Any]], letters: list[str], quoted: str, first_row: int) -> Iterator[str]:
+    """The `<row>` elements of the result rows, numbered from `first_row`."""
     for number, row in enumerate(rows, start=first_row):
         cells = []
         for letter, value in zip(letters, row):
@@ -259,14 +279,7 @@ def _with_rows(skeleton: bytes, rows: Iterable[Sequence[Any]], first_row: int) -
                 cells.append(f'<c r="{ref}" t="n"><v>{value}</v></c>')
             else:
                 raise TypeError(f"valeur inattendue dans le classeur de résultat : {type(value).__name__}")
-        parts.append(f'<row r="{number}">{"".join(cells)}</row>')
-    parts.append(xml[end:])
-    output = io.BytesIO()
-    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
-        for member in source.infolist():
-            data = "".join(parts).encode("utf-8") if member.filename == _SHEET_PART else source.read(member)
-            target.writestr(member, data)
-    return output.getvalue()
+        yield f'<row r="{number}">{"".join(cells)}</row>'
 
 
 def _save(workbook: Any, path: Path) -> Path:
