@@ -269,3 +269,32 @@ async def test_file_list_shows_page_and_total(db, settings):
         await log_in(pilot, user)
         await open_section(pilot, "dossiers")
         assert text_of(app.screen, "#dossiers-message").startswith("Page 1/1 — 3 dossier(s) sur 3 — tri :")
+
+
+async def test_queues_are_read_after_login_never_for_the_prepared_home(db, settings, fast_argon2, monkeypatch):
+    from cpf_tui.services import work_queues
+    from screens.login import LoginScreen
+    from tests.factories import DEFAULT_PASSWORD
+
+    calls: list[int | None] = []
+    real = work_queues.work_queues
+
+    async def recorded(ctx, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(ctx.account_id)
+        return await real(ctx, **kwargs)
+
+    monkeypatch.setattr(work_queues, "work_queues", recorded)
+    user = await make_staff(Role.GESTIONNAIRE, Profile.VALIDATION)
+    app = new_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press(*user.identifier)
+        await settle(pilot)
+        prepared = app._prepared_home
+        assert isinstance(prepared, HomeScreen) and isinstance(app.screen, LoginScreen)
+        assert calls == [] and prepared.query_one("#home-queues", OptionList).option_count == 0
+        await pilot.press("enter", *DEFAULT_PASSWORD, "enter")
+        await settle(pilot)
+        assert app.screen is prepared
+        await wait_until(pilot, lambda: prepared.query_one("#home-queues", OptionList).option_count > 0, "files")
+        assert set(calls) == {user.id}
