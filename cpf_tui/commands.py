@@ -7,6 +7,7 @@ hiding here is a convenience, the services still check every call.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -14,6 +15,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,21 @@ def commands_for(app: Any, screen: Any) -> list[PaletteCommand]:
     return list(unique.values())
 
 
+def fold(text: str) -> str:
+    """`text` without accents, in lower case, one character for one (so highlights stay in place)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    folded = bare.lower()
+    return folded if len(folded) == len(text) else text.lower()
+
+
+def _highlighted(original: str, highlight: Content) -> Content:
+    """`original` (never markup) with the highlight spans found on its folded form."""
+    if highlight.plain != fold(original):
+        return Content(original)
+    return Content(original, spans=list(highlight.spans))
+
+
 class CpfCommands(Provider):
     """The cpf-tui commands, in French, filtered by the user's rights."""
 
@@ -80,13 +97,22 @@ class CpfCommands(Provider):
             yield DiscoveryHit(Text(command.name), command.callback, text=command.name, help=command.help)
 
     async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
+        """Matched without accents or case, on the name (fuzzy, highlighted) or, after, on every word of
+        the query found in the name or the description ("mot de passe" finds « Régénérer »)."""
+        folded_query = fold(query)
+        matcher = self.matcher(folded_query)
+        words = folded_query.split()
         found = False
         for command in commands_for(self.app, self.screen):
-            score = matcher.match(command.name)
+            name = fold(command.name)
+            score = matcher.match(name)
             if score > 0:
                 found = True
-                yield Hit(score, matcher.highlight(command.name), command.callback, help=command.help)
+                yield Hit(score, _highlighted(command.name, matcher.highlight(name)), command.callback,
+                          help=command.help)
+            elif words and all(word in f"{name} {fold(command.help)}" for word in words):
+                found = True
+                yield Hit(0.05, Text(command.name), command.callback, help=command.help)
         if not found and query.strip():
             # Said in French here, so that Textual's English "No matches found" never shows.
             yield Hit(

@@ -89,3 +89,24 @@ async def test_palette_opens_a_section_and_offers_the_screen_actions(db, setting
             entries = await palette_entries(app, pilot)
             assert "Actualiser" in entries and "Retour" in entries
             assert ("Modifier" in entries) is may_edit
+
+
+async def test_palette_matches_without_accents_or_case_and_on_descriptions(db, settings):
+    from screens.organisations import OrganisationsScreen
+    from tests.factories import make_staff
+    from tests.pilot import open_section, settle
+
+    operator = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, operator)
+        await open_section(pilot, "Organismes")
+        assert isinstance(app.screen, OrganisationsScreen)
+        assert "Établissement" in await palette_entries(app, pilot, "etablissement")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "Opérateur" in await palette_entries(app, pilot, "OPERATEUR")
+        await pilot.press("escape")
+        await settle(pilot)
+        # Found by its description (« Remplacer l'administrateur principal »), not its short name.
+        assert "Remplacer l'admin." in await palette_entries(app, pilot, "administrateur principal")
