@@ -217,6 +217,15 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
     except CpfError as exc:
         print(f"Erreur : {display(exc.message, multiline=True)}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        from cpf_tui.services.locking import is_storage_full
+
+        if not is_storage_full(exc):
+            raise
+        from cpf_tui.errors import StorageFull
+
+        print(f"Erreur : {StorageFull.MESSAGE}", file=sys.stderr)  # a transaction is whole or absent
+        return 1
 
 
 def _load(args: argparse.Namespace):

@@ -40,7 +40,7 @@ def _is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _is_storage_full(exc: BaseException) -> bool:
+def is_storage_full(exc: BaseException) -> bool:
     """SQLite could not write: disk full, quota or file-size limit (EFBIG shows as a disk I/O error)."""
     seen: BaseException | None = exc
     for _ in range(5):
@@ -152,7 +152,7 @@ async def serialised_transaction(
         except CpfError:
             raise
         except Exception as exc:
-            if _is_storage_full(exc):  # the transaction was rolled back whole: say so in French
+            if is_storage_full(exc):  # the transaction was rolled back whole: say so in French
                 from cpf_tui.errors import StorageFull
 
                 raise StorageFull() from exc

@@ -7,6 +7,7 @@ also gets Excel's "quote prefix", so that it stays text even when someone edits 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -83,17 +84,39 @@ def write_workbook(path: str | os.PathLike[str], sheets: Sequence[SheetData]) ->
         private_dir(target.parent)
     except OSError as exc:
         raise ValidationError(f"Impossible de créer le dossier {target.parent} : {exc.strerror}.") from None
+    from lxml.etree import SerialisationError
+
     workbook = Workbook(write_only=True)
-    for data in sheets:
-        sheet = workbook.create_sheet(title=clean_text(data.title)[:31] or "Feuille")
-        for index, width in enumerate(data.widths, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.freeze_panes = "A2"
-        sheet.append([_cell(sheet, header, bold=True) for header in data.headers])
-        for row in data.rows:
-            sheet.append([_cell(sheet, value) for value in row])
     try:
+        # Write-only sheets stream their rows to a temporary file as they are appended: a full disk
+        # shows up here as well as in the save.
+        for data in sheets:
+            sheet = workbook.create_sheet(title=clean_text(data.title)[:31] or "Feuille")
+            for index, width in enumerate(data.widths, start=1):
+                sheet.column_dimensions[get_column_letter(index)].width = width
+            sheet.freeze_panes = "A2"
+            sheet.append([_cell(sheet, header, bold=True) for header in data.headers])
+            for row in data.rows:
+                sheet.append([_cell(sheet, value) for value in row])
         write_private(target, workbook.save)
     except OSError as exc:
+        _discard(workbook)
         raise ValidationError(f"Impossible d'écrire le fichier {target} : {exc.strerror}.") from None
+    except SerialisationError as exc:  # lxml's own error when the disk is full (IO_ENOSPC, IO_EFBIG)
+        _discard(workbook)
+        reason = "disque plein ou taille maximale de fichier atteinte" if "IO_E" in str(exc) else str(exc)
+        raise ValidationError(f"Impossible d'écrire le fichier {target} : {reason}.") from None
     return target
+
+
+def _discard(workbook: Any) -> None:
+    """After a failed write: end each write-only sheet's stream now (not at garbage collection, where
+    its error would be printed) and remove its temporary file (openpyxl internals, guarded)."""
+    for sheet in getattr(workbook, "worksheets", []):
+        writer = getattr(sheet, "_writer", None)
+        if writer is None:
+            continue
+        with contextlib.suppress(Exception):
+            writer.xf.close()
+        with contextlib.suppress(Exception):
+            os.remove(writer.out)
