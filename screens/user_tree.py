@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
@@ -150,6 +150,29 @@ class UserTreeScreen(CpfScreen):
             if action != "edit_account" and not self.current.is_active:
                 return None
         return True
+
+    _KEY_ACTIONS = {"e": "edit_account", "d": "deactivate", "r": "regenerate"}
+
+    def refusal(self, action: str) -> str:
+        """Why `action` is greyed for the account under the cursor (empty: it is not)."""
+        detail = self.current
+        if detail is None or self.action_state(action):
+            return ""
+        if not detail.can_manage:
+            session = self.session
+            if session is not None and detail.id == session.account_id:
+                return "Vous ne pouvez pas effectuer cette action sur votre propre compte."
+            return ("Vous ne pouvez pas agir sur ce compte : il est de niveau égal ou supérieur au vôtre, "
+                    "ou hors de votre périmètre.")
+        return "Ce compte est désactivé : il n'a plus de mot de passe à régénérer ni à désactiver."
+
+    def on_key(self, event: events.Key) -> None:
+        """A greyed key pressed on an account says why, instead of doing nothing."""
+        action = self._KEY_ACTIONS.get(event.key)
+        if action is not None and self.may(self.ACTION_CAPABILITY[action]):
+            reason = self.refusal(action)
+            if reason:
+                self.notify(reason, title="Action impossible", severity="warning", markup=False)
 
     def show_error(self, error: CpfError, worker: Worker[object]) -> bool:
         """A tree that could not be read says why in the fiche's place (and the App notifies it)."""

@@ -55,3 +55,27 @@ async def test_search_expands_the_tree_onto_the_person_and_the_fiche_follows_the
         await pilot.press("e")
         await settle(pilot)
         assert app.screen is tree_screen
+
+
+async def test_a_greyed_key_on_an_account_says_why(db, settings):
+    org = await make_organisation("Epsilon")
+    head = await Establishment.get(organisation=org)
+    principal = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, nom="Garnier")
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
+        screen = app.screen
+        tree = screen.query_one("#user-tree", Tree)
+        await wait_until(pilot, lambda: any(n.data is not None and n.data.kind == "account"
+                                            for est in tree.root.children for n in est.children),
+                         "comptes chargés")
+        while not (tree.cursor_node is not None and tree.cursor_node.data is not None
+                   and tree.cursor_node.data.kind == "account"):
+            await pilot.press("down")
+            await settle(pilot)
+        assert screen.current is not None and screen.current.id == principal.id
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.screen is screen
+        assert any("propre compte" in str(n.message) for n in app._notifications)
