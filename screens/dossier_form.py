@@ -13,6 +13,7 @@ from textual.worker import Worker
 from cpf_tui import clock
 from cpf_tui.errors import CpfError, ValidationError
 from screens.base import CpfModal, CpfScreen
+from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
 
@@ -414,6 +415,7 @@ class CloseModal(CpfModal[bool]):
     def on_mount(self) -> None:
         self.query_one("#close-done", Input).focus()
         self.show_effect()
+        remember_fields(self)
 
     @on(Input.Changed, "#close-done")
     def show_effect(self) -> None:
@@ -443,15 +445,21 @@ class CloseModal(CpfModal[bool]):
         self.action_confirm()
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        leave_form(self, lambda: self.dismiss(False))
 
     def action_confirm(self) -> None:
         self.run_close()
 
     @work(exclusive=True, group="dossier-close", exit_on_error=False)
     async def run_close(self) -> None:
+        """Clore, once confirmed: the closure is irreversible (like validation and deletion)."""
         from cpf_tui.services import dossiers, ledger
+        from screens.modals import ConfirmModal
 
         done = ledger.parse_hours(self.query_one("#close-done", Input).value, "Heures réalisées")
+        question = (f"Clore le dossier {self.view.number} avec {ledger.format_hours(done)} réalisées ? "
+                    "La clôture est définitive.")
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Clore", "Annuler")):
+            return
         await dossiers.close(self.ctx, self.view.id, done, self.query_one("#close-reason", Input).value)
         self.dismiss(True)

@@ -14,6 +14,7 @@ from cpf_tui.errors import CpfError
 from cpf_tui.permissions import Capability
 from cpf_tui.services.holders import MovementLine
 from screens.base import CpfModal, CpfScreen
+from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
 
@@ -187,6 +188,7 @@ class HolderModal(CpfModal[bool]):
 
     def on_mount(self) -> None:
         self.query(Input).first().focus()
+        remember_fields(self)
 
     def value(self, key: str) -> str:
         return self.query_one(f"#modal-{key}", Input).value
@@ -200,7 +202,7 @@ class HolderModal(CpfModal[bool]):
             self.focus_next()
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        leave_form(self, lambda: self.dismiss(False))
 
     def action_save(self) -> None:
         self.run_save()

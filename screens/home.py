@@ -50,7 +50,7 @@ class HomeScreen(CpfScreen):
         Binding("enter", "open_section", "Ouvrir", tooltip="Ouvrir la section choisie", id="home-open", show=False),
         *[Binding(str(n), f"jump({n})", f"Section {n}", tooltip=f"Ouvrir la section n° {n}", id=f"home-section-{n}",
                   show=False) for n in range(1, 10)],
-        Binding("x", "logout", "Se déconnecter", tooltip="Fermer la session", id="home-logout"),
+        Binding("x", "logout", "Se déconnecter", tooltip="Fermer la session (confirmation)", id="home-logout"),
     ]
     MESSAGE_ID = "home-queues-title"
 
@@ -231,5 +231,12 @@ class HomeScreen(CpfScreen):
                 self.app.push_screen(section.factory())
                 return
 
-    async def action_logout(self) -> None:
-        self.app.post_message(LoggedOut("Vous êtes déconnecté."))
+    def action_logout(self) -> None:
+        """`x`: leave the session, once confirmed (a key typed by mistake must not end it)."""
+        from screens.modals import ConfirmModal
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.app.post_message(LoggedOut("Vous êtes déconnecté."))
+
+        self.app.push_screen(ConfirmModal("Se déconnecter ?", "Se déconnecter", "Rester"), answered)

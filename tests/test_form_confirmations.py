@@ -125,3 +125,22 @@ async def test_a_new_establishment_starts_with_the_organisations_siren(db, setti
         await pilot.press(*nic, "enter", *"Atelier Est", "enter", "enter")
         await settle(pilot)
         assert await Establishment.filter(siret=organisation.siren + nic, name="Atelier Est").exists()
+
+
+async def test_x_on_home_asks_before_logging_out(db, settings):
+    from screens.home import HomeScreen
+    from screens.login import LoginScreen
+
+    account = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, account)
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen) and app.session is not None
+        await pilot.press("x", "o")
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen) and app.session is None

@@ -77,7 +77,7 @@ async def test_prepared_home_survives_a_failure_and_a_new_one_is_made_after_logo
         await settle(pilot)
         assert app.screen is prepared
 
-        await pilot.press("x")
+        await pilot.press("x", "o")  # Se déconnecter, confirmed
         await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
         assert not prepared.is_attached  # the old home is gone with its session's data

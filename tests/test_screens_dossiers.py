@@ -14,9 +14,10 @@ from cpf_tui.services.dossiers import DossierInput
 from models import Dossier, DossierStatus, Holder, Profile, Role
 from screens.dossier_form import DossierFormScreen
 from screens.dossiers import DossierListScreen
+from screens.modals import ConfirmModal
 from tests.factories import make_account, make_organisation, make_siren, make_siret
 from tests.holder_helpers import funded_holder
-from tests.pilot import bound_actions, login_and_open, type_into, workers_done
+from tests.pilot import bound_actions, login_and_open, type_into, wait_until, workers_done
 
 H = 60
 SIRET = make_siret(make_siren(904), 21)
@@ -149,11 +150,16 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
         await pilot.press("f6")
         await pilot.pause()
         await type_into(pilot, "28 h")
-        await pilot.press("ctrl+s")  # fewer hours without a reason: refused, the dialog stays
+        await pilot.press("ctrl+s")  # the closure is irreversible: asked first
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "confirmation de clôture")
+        assert "La clôture est définitive" in str(app.screen.query_one("#confirm-question", Static).content)
+        await pilot.press("o")  # fewer hours without a reason: refused, the dialog stays
         await workers_done(app)
         await pilot.pause()
         assert "Motif" in str(app.screen.query_one("#close-message", Static).content)
         await pilot.press("tab", *"Absences justifiées", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "confirmation de clôture")
+        await pilot.press("o")
         await workers_done(app)
         await pilot.pause()
         await workers_done(app)

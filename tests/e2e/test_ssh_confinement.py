@@ -238,6 +238,8 @@ def test_journal_shows_escape_sequences_inert_in_a_real_terminal(tmp_path, db_ur
         term.send("Escape")
         term.wait_for("Se déconnecter")
         term.send("x")
+        term.wait_for("Se déconnecter ?")
+        term.send("o")
         screen = term.wait_for("Connexion à l'espace de gestion CPF")
         assert "FAUX" not in screen and "PWNED" not in screen
         assert "PWNED" not in term._tmux("display-message", "-p", "#{pane_title}").stdout  # noqa: SLF001
