@@ -30,7 +30,7 @@ from tests.bulk_hostile import (
     valid_inline_rows,
     write_parts,
 )
-from tests.bulk_support import counts, valid_rows, write_book
+from tests.bulk_support import counts
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_LIMIT_MB = 200

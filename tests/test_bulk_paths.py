@@ -19,7 +19,6 @@ import pytest
 
 from cpf_tui.errors import Conflict
 from cpf_tui.services import audit, bulk, hash_worker, passwords
-from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.provisioning import AccountSpec, provision_accounts
 from models import Account, AuditEvent, OutboxEmail, Profile, Role

@@ -576,7 +576,7 @@ def _load_workbook(content: bytes, bulk: BulkSettings) -> Any:
     from openpyxl.reader.excel import ExcelReader
     from openpyxl.xml.constants import SHARED_STRINGS
 
-    class Reader(ExcelReader):
+    class Reader(ExcelReader):  # type: ignore[misc]
         def read_strings(self) -> None:
             part = self.package.find(SHARED_STRINGS)
             if part is not None:

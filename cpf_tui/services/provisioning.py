@@ -282,14 +282,16 @@ async def provision_accounts(
     if total == 0:
         return []
     if bulk_path:
-        created, hashes, common = await _provision_in_bulk(
+        records, record_hashes, shared = await _provision_in_bulk(
             specs, created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
             audit_action=audit_action, progress=progress, identifier_by_mail=identifier_by_mail,
             identifier_handed_by=identifier_handed_by,
         )
-        return created if not as_models else [
-            _saved_account(spec, account, password_hash, common, created_by)
-            for spec, account, password_hash in zip(specs, created, hashes)
+        if not as_models:
+            return list(records)
+        return [
+            _saved_account(spec, account, password_hash, shared, created_by)
+            for spec, account, password_hash in zip(specs, records, record_hashes)
         ]
     identifiers = await allocate_identifiers(total, using_db=using_db)
     plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]

@@ -208,7 +208,7 @@ async def copy_rows(
     if ids is not None:
         names.insert(0, model._meta.pk.source_field or model._meta.pk_attr)  # noqa: SLF001
     if _is_postgres(using_db):
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         records = (
             [identifier, *values_of(row)] for identifier, row in zip(ids, rows, strict=True)
