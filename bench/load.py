@@ -255,7 +255,9 @@ async def act(server: SshServer, person: Person, nirs: list[str], figures: Figur
             await think(rng, think_s)
             term.write(F6)
             await term.wait_for("Ctrl+S clore", timeout=STEP_TIMEOUT)
-            if not await step(figures, "clôture", term, CTRL_S, "Dossier clos."):
+            term.write(CTRL_S)
+            await term.wait_for("Clore (o)", timeout=STEP_TIMEOUT)  # the closure is confirmed first
+            if not await step(figures, "clôture", term, "o", "Dossier clos."):
                 return
             figures.closures += 1
             for keys, marker in ((ESCAPE, "t Trier"), (ESCAPE, "x Se déconnecter")):
