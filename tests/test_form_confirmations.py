@@ -144,3 +144,19 @@ async def test_x_on_home_asks_before_logging_out(db, settings):
         await pilot.press("x", "o")
         await settle(pilot)
         assert isinstance(app.screen, LoginScreen) and app.session is None
+
+
+@pytest.mark.parametrize("typed", ["18061991", "18/06/1991", "18/6/1991", "18.06.1991", "1991-06-18"])
+def test_dates_are_accepted_in_the_usual_forms(typed):
+    from datetime import date
+
+    from cpf_tui.services.dossiers import parse_date_fr
+
+    assert parse_date_fr(typed, "Date de naissance") == date(1991, 6, 18)
+
+
+def test_an_impossible_compact_date_is_refused_in_french():
+    from cpf_tui.services.dossiers import parse_date_fr
+
+    with pytest.raises(ValidationError, match="date invalide"):
+        parse_date_fr("31021991", "Date de naissance")

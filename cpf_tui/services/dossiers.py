@@ -97,18 +97,19 @@ def allowed_actions(role: Role | str, profile: Profile | str | None, status: Dos
 
 
 # -- form input --------------------------------------------------------------------------------------
-_DATE_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_DATE_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$|^(\d{2})(\d{2})(\d{4})$")
 
 
 def parse_date_fr(text: str, label: str) -> date | None:
-    """A date typed as JJ/MM/AAAA (or AAAA-MM-JJ); empty gives None."""
+    """A date typed as JJ/MM/AAAA, J/M/AAAA, JJMMAAAA (or AAAA-MM-JJ); empty gives None."""
     value = (text or "").strip()
     if not value:
         return None
     try:
         match = _DATE_RE.match(value)
         if match:
-            return date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+            day, month, year = (int(group) for group in match.groups() if group is not None)
+            return date(year, month, day)
         return date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{label} : date invalide, format JJ/MM/AAAA attendu.", {label: "date"}) from None
