@@ -331,6 +331,8 @@ class CpfApp(App[int]):
         self.session = info
         self.locked = False
         self._last_key_at = self._last_touch_at = self.monotonic()
+        # What was said to the previous user ("Vous êtes déconnecté.") is not the new session's news.
+        self.clear_notifications()
         self.call_later(self.show_home)
 
     async def show_home(self) -> None:

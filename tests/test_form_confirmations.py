@@ -160,3 +160,16 @@ def test_an_impossible_compact_date_is_refused_in_french():
 
     with pytest.raises(ValidationError, match="date invalide"):
         parse_date_fr("31021991", "Date de naissance")
+
+
+async def test_the_previous_users_logout_notice_is_gone_for_the_next_one(db, settings):
+    account = await make_staff(Role.OPERATOR)
+    other = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, account)
+        await pilot.press("x", "o")
+        await settle(pilot)
+        assert any("déconnecté" in str(n.message) for n in app._notifications)
+        await log_in(pilot, other)
+        assert not any("déconnecté" in str(n.message) for n in app._notifications)
