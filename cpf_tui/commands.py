@@ -38,8 +38,8 @@ def _screen_commands(screen: Any) -> Iterator[PaletteCommand]:
         binding = active.binding
         if active.node is not screen or not active.enabled or binding.system:
             continue
-        if not binding.description or binding.action in seen:
-            continue
+        if not binding.description or binding.action in seen or "(" in binding.action:
+            continue  # an action with arguments (home's 1-9) is a shortcut to what the palette lists by name
         if binding.description in {"Focus Next", "Focus Previous", "Copy selected text"}:
             continue  # Textual's own Screen keys, in English
         seen.add(binding.action)

@@ -50,7 +50,7 @@ async def make_organisation(
     await Establishment.create(organisation=org, siret=head_siret, name=f"Siège {n}", is_head_office=True)
     for i in range(secondary):
         await Establishment.create(
-            organisation=org, siret=make_siret(siren, 100 + n * 10 + i), name=f"Établissement {n}-{i + 1}"
+            organisation=org, siret=make_siret(siren, 1000 + (n * 10 + i) % 9000), name=f"Établissement {n}-{i + 1}"
         )
     return org
 

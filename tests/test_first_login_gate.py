@@ -88,10 +88,13 @@ async def test_the_palette_offers_no_section_before_the_first_login_steps(db, se
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: CommandPalette.is_open(app), "palette ouverte")
         await pilot.press(*"Titulaires")
-        await pilot.pause(0.3)
+
+        def entries() -> list[str]:
+            return [str(option.prompt).split("\n")[0] for option in app.screen.query_one(CommandList).options]
+
+        await wait_until(pilot, lambda: "J'accepte" not in entries(), "liste filtrée par « Titulaires »")
         await settle(pilot)
-        entries = [str(option.prompt).split("\n")[0] for option in app.screen.query_one(CommandList).options]
-        assert entries == ["Aucune commande ne correspond à « Titulaires »"]
+        assert entries() == ["Aucune commande ne correspond à « Titulaires »"]
         await pilot.press("escape")
         await settle(pilot)
     assert (await auth.session_info(account.id)).first_login_pending
