@@ -78,6 +78,8 @@ class HolderSearchScreen(CpfScreen):
         from cpf_tui.services.dossiers import parse_date_fr
 
         text = self.query_input.value
+        # The previous answer goes at once: a refused search (bad NIR key) must not leave it on screen.
+        self.results.replace_rows(())
         self.results.loading = True
         try:
             if holders.looks_like_nir(text):

@@ -173,3 +173,27 @@ async def test_the_previous_users_logout_notice_is_gone_for_the_next_one(db, set
         assert any("déconnecté" in str(n.message) for n in app._notifications)
         await log_in(pilot, other)
         assert not any("déconnecté" in str(n.message) for n in app._notifications)
+
+
+async def test_holder_search_by_compact_birth_date_and_no_stale_row_after_a_refusal(db, settings):
+    from datetime import date
+
+    from textual.widgets import DataTable, Static
+
+    from models import Profile
+    from tests.holder_helpers import funded_holder
+    from tests.pilot import login_and_open
+
+    await funded_holder(nom_naissance="Lemoine", search_name="LEMOINE", prenoms="Paul", date_naissance=date(1991, 6, 18))
+    user = await make_staff(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "holders")
+        await pilot.press(*"lem", "enter", *"18061991", "enter")
+        await settle(pilot)
+        table = app.screen.query_one("#holder-results", DataTable)
+        assert table.row_count == 1
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"1 85 05 78 006 084 00", "enter")  # wrong key
+        await settle(pilot)
+        assert "clé" in str(app.screen.query_one("#holder-message", Static).content)
+        assert table.row_count == 0  # the previous answer is gone
