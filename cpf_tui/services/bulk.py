@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import BulkSettings
@@ -193,13 +193,11 @@ async def _database_errors(parsed: ParsedWorkbook, organisation: Any, using_db: 
         .using_db(using_db)
         .values_list("email", "identifier")
     }
-    own = set(
-        await Establishment.filter(organisation_id=organisation.id).using_db(using_db).values_list("siret", flat=True)
-    )
+    own = set(cast(list[str], await Establishment.filter(organisation_id=organisation.id).using_db(using_db)
+                   .values_list("siret", flat=True)))
     wanted = {row.siret for row in parsed.rows if row.siret and row.siret not in own}
-    elsewhere = set(
-        await Establishment.filter(siret__in=list(wanted)).using_db(using_db).values_list("siret", flat=True)
-    ) if wanted else set()
+    elsewhere = set(cast(list[str], await Establishment.filter(siret__in=list(wanted)).using_db(using_db)
+                         .values_list("siret", flat=True))) if wanted else set()
     email_label = COLUMN_BY_KEY["email"].label
     siret_label = COLUMN_BY_KEY["siret"].label
     for row in parsed.rows:

@@ -165,7 +165,7 @@ def write_template(path: str | Path, data: TemplateData, bulk: BulkSettings | No
         set_text(lists.cell(row=index, column=2), name)
 
     def column_letter(key: str) -> str:
-        return get_column_letter([c.key for c in COLUMNS].index(key) + 1)
+        return str(get_column_letter([c.key for c in COLUMNS].index(key) + 1))
 
     def add_list(key: str, formula: str, prompt: str) -> None:
         validation = DataValidation(type="list", formula1=formula, allow_blank=True)

@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import ValidationError
@@ -428,7 +428,7 @@ def _cell_text(cell: Any, column: Column, row: int, parsed: ParsedWorkbook) -> s
             )
         )
         return None
-    return value
+    return str(value)
 
 
 def _reason(exc: ValidationError, label: str) -> str:
@@ -590,7 +590,7 @@ def _load_workbook(content: bytes, bulk: BulkSettings) -> Any:
 
 
 def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
-    workbook = _load_workbook(archive.fp.getvalue(), bulk)
+    workbook = _load_workbook(cast(io.BytesIO, archive.fp).getvalue(), bulk)
     try:
         sheet = _find_sheet(workbook, parsed)
         if sheet is None:
@@ -620,7 +620,7 @@ def _sheet_parser(source: Any, sheet: Any) -> Any:
 
     text_tag = f"{{{SHEET_MAIN_NS}}}t"
 
-    class Parser(WorkSheetParser):
+    class Parser(WorkSheetParser):  # type: ignore[misc]  # openpyxl ships no types
         def parse_cell(self, element: Any) -> dict[str, Any]:
             if element.get("t") != "inlineStr" or (not self.data_only and element.find(FORMULA_TAG) is not None):
                 return self.checked(super().parse_cell(element))

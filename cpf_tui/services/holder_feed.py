@@ -129,7 +129,7 @@ def describe_error(error: LineError) -> str:
 
 # -- SQL helpers -------------------------------------------------------------------------------------
 def _is_sqlite(conn: Any) -> bool:
-    return conn.capabilities.dialect == "sqlite"
+    return bool(conn.capabilities.dialect == "sqlite")
 
 
 def _sql(conn: Any, statement: str) -> str:
