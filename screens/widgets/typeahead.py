@@ -21,7 +21,7 @@ from textual.widgets import Input
 
 if TYPE_CHECKING:
     from textual.app import App
-    from textual.message_pump import MessagePump
+    from textual.dom import DOMNode
     from textual.widget import Widget
     from textual.widgets import Label
 
@@ -74,8 +74,8 @@ def mark_field_label(focused: Widget) -> None:
         screen = focused.screen
     except Exception:  # already removed
         return
-    for label in screen.query(f".{FOCUSED_LABEL_CLASS}"):
-        label.remove_class(FOCUSED_LABEL_CLASS)
+    for marked in screen.query(f".{FOCUSED_LABEL_CLASS}"):
+        marked.remove_class(FOCUSED_LABEL_CLASS)
     label = field_label(focused)
     if label is not None:
         label.add_class(FOCUSED_LABEL_CLASS)
@@ -184,7 +184,7 @@ class KeyGate:
         boxes.first().focus()
         return True
 
-    def _start_round(self, nodes: list[MessagePump]) -> None:
+    def _start_round(self, nodes: list[DOMNode]) -> None:
         """Follow each node's queue, then its parent's, up to the App (where a key ends its bubbling)."""
         app = self.app
         self._round += 1
@@ -201,7 +201,7 @@ class KeyGate:
                 self._waiting += 1
                 self._step(node, number, first=True)
 
-    def _step(self, node: MessagePump, number: int, *, first: bool = False) -> None:
+    def _step(self, node: DOMNode, number: int, *, first: bool = False) -> None:
         """Run after the messages queued on `node` so far; then the same on its parent."""
         if number != self._round:
             return
