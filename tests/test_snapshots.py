@@ -47,7 +47,7 @@ def write_faulty_workbook(sample: Path, target: Path) -> None:
 
     workbook = load_workbook(sample)
     sheet = workbook["Habilitations"]
-    last = sheet.max_row
+    last = max(row for row in range(2, sheet.max_row + 1) if sheet.cell(row, 3).value)  # the template formats empty rows too
     sheet.cell(last, 3).value = "pas-un-courriel"
     sheet.cell(last - 1, 6).value = "Directeur"
     sheet.cell(last - 2, 1).value = None

@@ -214,11 +214,15 @@ async def write_sample_bulk_file(folder: Any, rows: int = 35) -> Any:
         profiles = ["Consultation", "Création", "Validation", "Clôture"]
         for i in range(rows):
             siret, _name = data.establishments[i % len(data.establishments)]
-            sheet.append([
+            values = [
                 f"Stagiaire{chr(65 + i % 26)}", f"Prénom{chr(65 + (i * 7) % 26)}",
                 f"stagiaire.{i + 1:03d}@formation-exemple.fr", f"06 12 34 {10 + i:02d} 56",
                 "Gestionnaire" if i % 10 else "Administrateur délégué", profiles[i % 4], siret, "Service formation",
-            ])
+            ]
+            # Row by row from the first line under the header, as a person fills it: the template's
+            # formatted empty rows would make `append` write after them.
+            for column, value in enumerate(values, start=1):
+                sheet.cell(row=2 + i, column=column, value=value)
         workbook.save(target)
         return target
 
