@@ -119,7 +119,7 @@ def test_first_login_goes_through_cgu_and_password_change_to_home(terminal: Tmux
 def test_administrator_creates_a_gestionnaire_from_the_user_tree(terminal: TmuxTerminal,
                                                                  sandbox_copy: Path) -> None:
     log_in(terminal, "PRNC2UNQ", password_of("PRNC2UNQ"))
-    terminal.wait_for("Utilisateurs — habiliter", STEP_TIMEOUT)
+    terminal.wait_for("1 Utilisateurs", STEP_TIMEOUT)  # the numbered sections menu, beside the work queues
     terminal.send("Enter")  # the first section of an administrator is the user tree
     terminal.wait_for("├── ▶ Siège — Siège — Paris", STEP_TIMEOUT)  # the tree is loaded
     terminal.send("Down")  # from the organisation to its first establishment
