@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -145,3 +147,20 @@ def fast_argon2(monkeypatch):
     monkeypatch.setattr(passwords, "user_hasher", lambda: fast)
     monkeypatch.setattr(auth, "_dummy_hash_cache", None)
     return fast
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen]]:
+    """The processes a test starts (append them): killed if still running and reaped, pipes closed,
+    whatever happens to the test."""
+    started: list[subprocess.Popen] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()

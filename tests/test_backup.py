@@ -1,4 +1,4 @@
-"""`cpf-tui sauvegarde` and `cpf-tui restauration` (SQLite online backup API), with real processes."""
+"""`cpf-tui sauvegarde` and `cpf-tui restauration` (SQLite online backup API), with real children."""
 
 from __future__ import annotations
 
@@ -45,27 +45,11 @@ def _rows(path: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-@pytest.fixture
-def processes():
-    """Processes started by a test, killed and reaped whatever happens."""
-    started: list[subprocess.Popen] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
-            for stream in (process.stdin, process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
-
-
-def _writer(db_url: str, count: int, processes: list) -> subprocess.Popen:
+def _writer(db_url: str, count: int, children: list) -> subprocess.Popen:
     writer = subprocess.Popen([sys.executable, "-m", "tests.writer_process", db_url, str(count)],
                               env=_environment(db_url), cwd=ROOT, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    processes.append(writer)
+    children.append(writer)
     return writer
 
 
@@ -77,16 +61,16 @@ def _wait_for_line(process: subprocess.Popen, accept) -> str:
     raise AssertionError(f"process ended first: {process.wait(timeout=30)} {process.stderr.read()}")
 
 
-def _filled(db_url: str, processes: list, count: int = 30) -> None:
-    writer = _writer(db_url, count, processes)
+def _filled(db_url: str, children: list, count: int = 30) -> None:
+    writer = _writer(db_url, count, children)
     out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
 
 
 @sqlite_only
 @pytest.mark.slow
-def test_backup_during_a_1000_write_run_restores_to_a_checked_database(db_url, tmp_path, processes):
-    writer = _writer(db_url, WRITES, processes)
+def test_backup_during_a_1000_write_run_restores_to_a_checked_database(db_url, tmp_path, children):
+    writer = _writer(db_url, WRITES, children)
     done_before = int(_wait_for_line(writer, lambda line: line.isdigit() and int(line) >= 150))
     saved = tmp_path / "sauvegardes" / "cpf.sqlite3"
     made = _cpf_tui(db_url, "sauvegarde", str(saved))
@@ -148,8 +132,8 @@ def test_postgresql_backup_and_restore_point_to_pg_dump(tmp_path, capsys, monkey
 
 
 @sqlite_only
-def test_disk_full_during_a_backup_leaves_no_file(db_url, tmp_path, processes):
-    _filled(db_url, processes)
+def test_disk_full_during_a_backup_leaves_no_file(db_url, tmp_path, children):
+    _filled(db_url, children)
     assert _path(db_url).stat().st_size > 64 * 1024
     target = tmp_path / "plein" / "cpf.sqlite3"
 
@@ -163,15 +147,15 @@ def test_disk_full_during_a_backup_leaves_no_file(db_url, tmp_path, processes):
 
 
 @sqlite_only
-def test_restore_refuses_a_database_in_use(db_url, tmp_path, processes):
-    _filled(db_url, processes)
+def test_restore_refuses_a_database_in_use(db_url, tmp_path, children):
+    _filled(db_url, children)
     saved = tmp_path / "cpf-sauvegarde.sqlite3"
     assert _cpf_tui(db_url, "sauvegarde", str(saved)).returncode == 0
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
          " c.execute('SELECT count(*) FROM account').fetchall(); print('ouverte', flush=True); sys.stdin.read()",
          str(_path(db_url))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    processes.append(holder)
+    children.append(holder)
     _wait_for_line(holder, lambda line: line == "ouverte")
     before = _path(db_url).read_bytes()
     refused = _cpf_tui(db_url, "restauration", str(saved))
@@ -190,8 +174,8 @@ def test_restore_refuses_a_database_in_use(db_url, tmp_path, processes):
 
 
 @sqlite_only
-def test_restore_refuses_a_backup_whose_journal_was_altered(db_url, tmp_path, processes):
-    _filled(db_url, processes)
+def test_restore_refuses_a_backup_whose_journal_was_altered(db_url, tmp_path, children):
+    _filled(db_url, children)
     saved = tmp_path / "cpf-sauvegarde.sqlite3"
     assert _cpf_tui(db_url, "sauvegarde", str(saved)).returncode == 0
     conn = sqlite3.connect(saved)
@@ -208,8 +192,8 @@ def test_restore_refuses_a_backup_whose_journal_was_altered(db_url, tmp_path, pr
 
 
 @sqlite_only
-def test_restore_refuses_a_newer_schema_and_a_file_that_is_no_backup(db_url, tmp_path, processes):
-    _filled(db_url, processes, count=10)
+def test_restore_refuses_a_newer_schema_and_a_file_that_is_no_backup(db_url, tmp_path, children):
+    _filled(db_url, children, count=10)
     saved = tmp_path / "cpf-sauvegarde.sqlite3"
     assert _cpf_tui(db_url, "sauvegarde", str(saved)).returncode == 0
     conn = sqlite3.connect(saved)
@@ -229,13 +213,13 @@ def test_restore_refuses_a_newer_schema_and_a_file_that_is_no_backup(db_url, tmp
 
 @sqlite_only
 def test_disk_full_while_writing_the_database_is_a_french_message_and_nothing_half_written(db_url, tmp_path,
-                                                                                          processes):
+                                                                                          children):
     """A writer whose files may not grow past 256 KiB (RLIMIT_FSIZE): every refused write is a French
     message, the process goes on (it still reads), and what was acknowledged is whole."""
     writer = subprocess.Popen([sys.executable, "-m", "tests.writer_process", db_url, "2000", "--limite-octets",
                                str(256 * 1024)], env=_environment(db_url), cwd=ROOT, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    processes.append(writer)
+    children.append(writer)
     out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
     lines = out.splitlines()

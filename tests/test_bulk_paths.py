@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -180,18 +179,6 @@ def _hash_workers_of(pid: int) -> list[int]:
         if parent == pid and b"cpf_tui.services.hash_worker" in command:
             found.append(int(entry.name))
     return found
-
-
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen]]:
-    started: list[subprocess.Popen] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
 
 
 async def test_kill_9_in_the_middle_of_an_import_leaves_nothing(world, db_url, tmp_path, children):

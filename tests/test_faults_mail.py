@@ -1,4 +1,4 @@
-"""Outbox under faults, with real processes: two `cpf-tui mail send` at once on 1,000 queued messages
+"""Outbox under faults, with real children: two `cpf-tui mail send` at once on 1,000 queued messages
 (each sent exactly once, real SMTP server), and a sender killed with SIGKILL mid-delivery (its claims
 are left alone, then taken back after the claim delay)."""
 
@@ -33,23 +33,10 @@ def _environment(db_url: str, smtp_port: int, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def processes():
-    """`cpf-tui mail send` processes of a test, killed and reaped whatever happens."""
-    started: list[subprocess.Popen] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-            process.communicate(timeout=30)
-
-
-def _send(env: dict[str, str], processes: list) -> subprocess.Popen:
+def _send(env: dict[str, str], children: list) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "cpf_tui", "mail", "send"], env=env, cwd=ROOT,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    processes.append(process)
+    children.append(process)
     return process
 
 
@@ -70,11 +57,11 @@ async def _queue(count: int) -> list[str]:
 
 
 @pytest.mark.slow
-async def test_two_senders_at_once_send_each_of_1000_messages_exactly_once(db, tmp_path, processes):
+async def test_two_senders_at_once_send_each_of_1000_messages_exactly_once(db, tmp_path, children):
     subjects = await _queue(1000)
     with SmtpServer(Recorder()) as server:
         env = _environment(db, server.port, tmp_path)
-        senders = [_send(env, processes), _send(env, processes)]
+        senders = [_send(env, children), _send(env, children)]
         counts = [_sent_by(sender) for sender in senders]
         received = Counter(message["Subject"] for message in server.recorder.messages)
     assert sum(counts) == 1000
@@ -84,12 +71,12 @@ async def test_two_senders_at_once_send_each_of_1000_messages_exactly_once(db, t
 
 
 @pytest.mark.slow
-async def test_a_killed_senders_claims_are_taken_back_after_the_claim_delay(db, tmp_path, processes):
+async def test_a_killed_senders_claims_are_taken_back_after_the_claim_delay(db, tmp_path, children):
     subjects = await _queue(120)
     recorder = Recorder(stall_first=True)
     with SmtpServer(recorder) as server:
         env = _environment(db, server.port, tmp_path)
-        victim = _send(env, processes)
+        victim = _send(env, children)
         assert recorder.stalled.wait(60), victim.communicate(timeout=30)
         claimed = await OutboxEmail.filter(status=OutboxStatus.SENDING).count()
         assert 0 < claimed <= 50  # one batch claimed by the sender now stuck in the middle of a delivery
@@ -99,12 +86,12 @@ async def test_a_killed_senders_claims_are_taken_back_after_the_claim_delay(db, 
         recorder.release.set()
 
         # Another sender delivers everything else but leaves the dead sender's claims alone...
-        assert _sent_by(_send(env, processes)) == 120 - claimed
+        assert _sent_by(_send(env, children)) == 120 - claimed
         assert await OutboxEmail.filter(status=OutboxStatus.SENDING).count() == claimed
         # ...until the claim delay has passed (aged here instead of waited for).
         aged = clock.now() - timedelta(seconds=mail.DEFAULT_STALE_AFTER_SECONDS + 1)
         await OutboxEmail.filter(status=OutboxStatus.SENDING).update(claimed_at=aged)
-        last = _send(env, processes)
+        last = _send(env, children)
         out, err = last.communicate(timeout=120)
         assert last.returncode == 0, out + err
         assert f"{claimed} message(s) envoyé(s)" in out and f"{claimed} envoi(s) interrompu(s) repris" in out

@@ -42,18 +42,6 @@ def own_postgres():
         pg.remove()
 
 
-@pytest.fixture
-def writer_processes():
-    started: list[subprocess.Popen] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-            process.communicate(timeout=30)
-
-
 def _environment(url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "CPF_TUI_CONFIG"}
     env["CPF_TUI_DB_URL"] = url
@@ -93,14 +81,14 @@ async def _counts(url: str) -> tuple[int, int]:
         await db_module.close_database()
 
 
-def test_writes_survive_an_immediate_stop_and_restart(own_postgres, writer_processes, tmp_path):
+def test_writes_survive_an_immediate_stop_and_restart(own_postgres, children, tmp_path):
     url = own_postgres.create_database("cpf")
     asyncio.run(db_module.migrate(url))
     with open(tmp_path / "writer.err", "w") as errors:
         writer = subprocess.Popen([sys.executable, "-m", "tests.writer_process", url, str(WRITES)], cwd=ROOT,
                                   env=_environment(url), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=errors, text=True)
-    writer_processes.append(writer)
+    children.append(writer)
     output = Lines(writer)
     output.wait_for(lambda line: line.isdigit() and int(line) >= 50)
 

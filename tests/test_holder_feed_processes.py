@@ -42,22 +42,6 @@ def cli_env(db_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen]]:
-    """Processes a test starts, killed and reaped whatever happens."""
-    started: list[subprocess.Popen] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
-            for stream in (process.stdout, process.stderr, process.stdin):
-                if stream is not None:
-                    stream.close()
-
-
 def spawn(children: list[subprocess.Popen], env: dict[str, str], *args: str) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "cpf_tui", *args], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
