@@ -170,14 +170,6 @@ def _rows_exec(path: Path, sql: str) -> None:
         conn.close()
 
 
-def test_start_up_path_does_not_import_the_orm():
-    """The login screen is drawn before Tortoise, argon2 or faker are imported (bench/startup.py)."""
-    code = (
-        "import sys, cpf_tui.cli, cpf_tui.app, screens.login\n"
-        "print(sorted(m for m in ('tortoise', 'argon2', 'faker', 'openpyxl', 'models') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def _cpf_tui(args: list[str], env: Path) -> subprocess.CompletedProcess[str]:
