@@ -80,10 +80,8 @@ class LoginScreen(CpfScreen):
             # bench/startup.py: record when the first login frame has been drawn.
             self.call_after_refresh(write_ready_marker, ready_file)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "training_accounts":
-            return bool(getattr(self.app, "settings", None) and self.settings.sandbox)
-        return True
+    def action_state(self, action: str) -> bool | None:
+        return self.settings.sandbox if action == "training_accounts" else True
 
     def action_training_accounts(self) -> None:
         from screens.training_accounts import TrainingAccountsModal

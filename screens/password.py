@@ -87,7 +87,7 @@ class PasswordScreen(CpfScreen):
         self.query_one("#password-current" if not self.mandatory else "#password-new", Input).focus()
         self.refresh_checklist()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str) -> bool | None:
         if action == "back":
             return not self.mandatory
         if action == "logout":
