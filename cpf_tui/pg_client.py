@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.base.client import TransactionContextPooled
+from tortoise.connection import get_connections
 
 from cpf_tui.errors import DatabaseUnavailable
 
@@ -80,11 +81,30 @@ class ResilientTransactionWrapper(_Resilient, TransactionWrapper):
     """A transaction: a lost connection becomes DatabaseUnavailable (never replayed)."""
 
 
+class _TransactionContext(TransactionContextPooled):
+    """Tortoise's pooled transaction context, whose end always restores the connection context.
+
+    Tortoise releases the connection to the pool, then resets the context variable that makes the
+    transaction current. When the server went away, the release itself can fail: the reset was then
+    skipped, the dead transaction stayed current, and every later transaction of the process became a
+    savepoint on a released connection (« connection has been released back to the pool »).
+    """
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            await super().__aexit__(exc_type, exc_val, exc_tb)
+        except BaseException:
+            token = self.token
+            if token is not None and not getattr(token, "_used", True):
+                get_connections().reset(token)
+            raise
+
+
 class ResilientAsyncpgClient(_Resilient, AsyncpgDBClient):
     """Tortoise's asyncpg client whose reads survive a short server restart."""
 
     def _in_transaction(self) -> TransactionContextPooled:
-        return TransactionContextPooled(ResilientTransactionWrapper(self), self._pool_init_lock)
+        return _TransactionContext(ResilientTransactionWrapper(self), self._pool_init_lock)
 
 
 client_class = ResilientAsyncpgClient
