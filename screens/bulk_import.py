@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -99,6 +100,21 @@ class FilePickerModal(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def browse_into(screen: CpfScreen, picker: type[FilePickerModal], files: UserFiles, field: Input,
+                then: Callable[[], object] | None = None) -> None:
+    """Open `picker` in the person's own folder; the chosen file goes into `field` (then `then` runs)."""
+    files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def chosen(path: Path | None) -> None:
+        if path is not None:
+            field.value = files.shown(path)
+            field.focus()
+            if then is not None:
+                then()
+
+    screen.app.push_screen(picker(files), chosen)
 
 
 class BulkImportScreen(CpfScreen):
@@ -222,16 +238,7 @@ class BulkImportScreen(CpfScreen):
             self.app.pop_screen()
 
     def action_browse(self) -> None:
-        files = self.files
-        files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.path_input.value = files.shown(path)
-                self.path_input.focus()
-                self.check_file()
-
-        self.app.push_screen(FilePickerModal(files), chosen)
+        browse_into(self, FilePickerModal, self.files, self.path_input, then=self.check_file)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

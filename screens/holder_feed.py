@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -15,7 +14,7 @@ from textual.worker import Worker
 from cpf_tui.errors import CpfError
 from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
-from screens.bulk_import import FilePickerModal, XlsxTree, _is_dir
+from screens.bulk_import import FilePickerModal, XlsxTree, _is_dir, browse_into
 from screens.widgets.keybar import KeyBar
 
 
@@ -165,15 +164,7 @@ class HolderFeedScreen(CpfScreen):
             self.app.pop_screen()
 
     def action_browse(self) -> None:
-        files = self.files
-        files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.path_input.value = files.shown(path)
-                self.path_input.focus()
-
-        self.app.push_screen(CsvPickerModal(files), chosen)
+        browse_into(self, CsvPickerModal, self.files, self.path_input)
 
     @on(Input.Submitted, "#feed-path")
     def _path_submitted(self, event: Input.Submitted) -> None:
