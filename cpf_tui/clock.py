@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 
 _now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
@@ -42,6 +42,16 @@ def shown(moment: datetime | None, pattern: str = "%d/%m/%Y %H:%M") -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(local_zone()).strftime(pattern)
+
+
+def today() -> date:
+    """Today's date where users are (Paris): closures, work queues and the planning compare with it."""
+    return now().astimezone(local_zone()).date()
+
+
+def file_stamp(moment: datetime | None = None) -> str:
+    """`AAAAMMJJ-HHMMSS` in Paris time, for the names of the files written for a person (exports, reports)."""
+    return shown(moment or now(), "%Y%m%d-%H%M%S")
 
 
 class FrozenClock:

@@ -392,7 +392,15 @@ class CloseModal(CpfModal[bool]):
         super().__init__()
         self.view = view
 
+    @property
+    def limit(self) -> int:
+        """The most hours this closure may record today (nothing before the training's start)."""
+        from cpf_tui.services.dossiers import closure_limit
+
+        return closure_limit(self.view.start_date, self.view.reserved_minutes, clock.today())
+
     def compose(self) -> ComposeResult:
+        from cpf_tui.services.dossiers import format_date_fr
         from cpf_tui.services.ledger import format_hours
 
         with Vertical():
@@ -400,10 +408,13 @@ class CloseModal(CpfModal[bool]):
                          f"{format_hours(self.view.reserved_minutes)} (DIF "
                          f"{format_hours(self.view.reserved_dif_minutes)}, CPF "
                          f"{format_hours(self.view.reserved_cpf_minutes)})", markup=False)
+            if self.limit < self.view.reserved_minutes:
+                yield Static(f"Formation pas encore commencée (début le {format_date_fr(self.view.start_date)}) : "
+                             "clôture à 0 h seulement, formation annulée, avec un motif.", id="close-not-started",
+                             markup=False)
             with Horizontal():
                 yield Label("Heures réalisées")
-                yield Input(value=format_hours(self.view.reserved_minutes), id="close-done", compact=True,
-                            max_length=12)
+                yield Input(value=format_hours(self.limit), id="close-done", compact=True, max_length=12)
             with Horizontal():
                 yield Label("Motif")
                 yield Input(placeholder="obligatoire si moins d'heures que réservé", id="close-reason",
@@ -428,7 +439,7 @@ class CloseModal(CpfModal[bool]):
             done = parse_hours(self.query_one("#close-done", Input).value, "Heures réalisées", required=False)
         except ValidationError:
             done = None
-        if done is None or done > self.view.reserved_minutes:
+        if done is None or done > self.limit:
             effect.update("")
             return
         result = settlement(done, self.view.reserved_dif_minutes, self.view.reserved_cpf_minutes)

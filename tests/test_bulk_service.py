@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from cpf_tui import clock
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import PermissionDenied
 from cpf_tui.services import bulk
@@ -77,6 +78,7 @@ async def test_round_trip_fifty_rows_then_repeat_imports_create_nothing(world, t
 
     # Result workbook: one row per account with its identifier.
     assert result.result_path.exists() and result.result_path.parent == tmp_path / "out"
+    assert result.result_path.name.endswith("-20260115-100000.xlsx")  # 09:00 UTC: named in Paris time
     sheet = load_workbook(result.result_path)["Comptes créés"]
     header = [c.value for c in sheet[2]]
     assert header == [label for label, _width in RESULT_HEADERS]
@@ -92,6 +94,8 @@ async def test_round_trip_fifty_rows_then_repeat_imports_create_nothing(world, t
         await bulk.import_workbook(filled, siret=world.organisation.siret, ctx=world.operator_ctx,
                                    output_dir=tmp_path / "out")
     assert "déjà été importé" in same.value.report.lines()[1]
+    # When, in Paris time (the stored moment is UTC, one or two hours earlier).
+    assert f"importé le {clock.shown(record.imported_at, '%d/%m/%Y à %H:%M')} " in same.value.report.lines()[1]
     # Another file (different bytes) with the same e-mails: every row refused.
     other = write_book(tmp_path / "autre.xlsx", rows)
     with pytest.raises(bulk.BulkImportRejected) as again:

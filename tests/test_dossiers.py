@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -37,7 +37,13 @@ async def world(db, frozen_clock):
     org = await make_organisation(secondary=1)
     admin = await make_account(Role.PRINCIPAL_ADMIN, organisation=org)
     holder = await funded_holder(100 * H, 20 * H)
-    return {"org": org, "admin": admin, "ctx": RequestContext(account_id=admin.id), "holder": holder}
+    return {"org": org, "admin": admin, "ctx": RequestContext(account_id=admin.id), "holder": holder,
+            "clock": frozen_clock}
+
+
+def training_started(world) -> None:
+    """Move the frozen clock (15/01/2026) into the training of `complete_input` (from 02/03/2026)."""
+    world["clock"].current = datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc)
 
 
 async def test_create_assigns_readable_number_and_history(world):
@@ -128,6 +134,9 @@ async def test_close_with_fewer_hours_consumes_dif_first_and_releases_the_rest(w
     holder = world["holder"]
     draft = await dossiers.create_draft(world["ctx"], complete_input(holder, requested=30 * H))
     await dossiers.validate(world["ctx"], draft.id)
+    with pytest.raises(ValidationError, match="commence le 02/03/2026"):  # closed today, 15/01/2026
+        await dossiers.close(world["ctx"], draft.id, 25 * H, "Abandon en cours de formation")
+    training_started(world)
     with pytest.raises(ValidationError, match="Motif"):
         await dossiers.close(world["ctx"], draft.id, 25 * H, "")
     with pytest.raises(ValidationError, match="ne peuvent pas dépasser"):
@@ -152,9 +161,38 @@ async def test_close_with_fewer_hours_consumes_dif_first_and_releases_the_rest(w
 async def test_close_with_all_hours_needs_no_reason(world):
     draft = await dossiers.create_draft(world["ctx"], complete_input(world["holder"], requested=10 * H))
     await dossiers.validate(world["ctx"], draft.id)
+    training_started(world)
     closed = await dossiers.close(world["ctx"], draft.id, 10 * H)
     assert closed.closure_reason == ""
     assert await HoursMovement.filter(dossier_id=draft.id, kind=MovementKind.RELEASE).count() == 0
+
+
+async def test_a_training_not_yet_started_closes_only_as_cancelled_at_zero_hours(world):
+    holder = world["holder"]
+    draft = await dossiers.create_draft(world["ctx"], complete_input(holder, requested=30 * H))
+    await dossiers.validate(world["ctx"], draft.id)
+    world["clock"].current = datetime(2026, 3, 1, 22, 30, tzinfo=timezone.utc)  # 23:30 in Paris, 1 March
+    for done in (H, 30 * H):
+        with pytest.raises(ValidationError, match="commence le 02/03/2026") as refused:
+            await dossiers.close(world["ctx"], draft.id, done, "Formation écourtée")
+        assert refused.value.errors == {"done_minutes": "formation non commencée"}
+    with pytest.raises(ValidationError, match="Motif"):
+        await dossiers.close(world["ctx"], draft.id, 0)
+    assert (await Dossier.get(id=draft.id)).status == DossierStatus.VALIDATED
+    assert await HoursMovement.filter(dossier_id=draft.id).count() == 2  # the reservation only
+    closed = await dossiers.close(world["ctx"], draft.id, 0, "Formation annulée par l'organisme")
+    assert (closed.status, closed.done_minutes) == (DossierStatus.CLOSED, 0)
+    await holder.refresh_from_db()
+    assert (holder.dif_available_minutes, holder.cpf_available_minutes) == (20 * H, 100 * H)
+    assert await ledger.check_ledger() == []
+
+
+async def test_the_closure_day_is_the_day_in_paris(world):
+    draft = await dossiers.create_draft(world["ctx"], complete_input(world["holder"], requested=10 * H))
+    await dossiers.validate(world["ctx"], draft.id)
+    world["clock"].current = datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc)  # 00:30 on 2 March in Paris
+    closed = await dossiers.close(world["ctx"], draft.id, 10 * H)
+    assert (closed.status, closed.done_minutes) == (DossierStatus.CLOSED, 10 * H)
 
 
 async def test_delete_draft_removes_it_and_audits(world):

@@ -22,7 +22,7 @@ H = 60
 def training_for(holder: Holder) -> DossierInput:
     return DossierInput(
         holder_nir=holder.nir, training_title="Comptabilité", provider_name="Chiffres & Co",
-        provider_siret=make_siret(make_siren(907), 14), start_date=date(2026, 5, 4), end_date=date(2026, 6, 26),
+        provider_siret=make_siret(make_siren(907), 14), start_date=date(2026, 1, 12), end_date=date(2026, 6, 26),
         duration_minutes=35 * H, requested_minutes=30 * H,
     )
 

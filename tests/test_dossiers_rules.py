@@ -45,7 +45,7 @@ def expected_allowed(role: Role, profile: Profile, action: str, state: str | Non
 def form(holder: Holder) -> DossierInput:
     return DossierInput(
         holder_nir=holder.nir, training_title="Bureautique", provider_name="Form'Action", provider_siret=SIRET,
-        start_date=date(2026, 2, 2), end_date=date(2026, 2, 20), duration_minutes=2 * H, requested_minutes=H,
+        start_date=date(2026, 1, 5), end_date=date(2026, 2, 20), duration_minutes=2 * H, requested_minutes=H,
     )
 
 

@@ -3,7 +3,7 @@ profiles, and the stale-save conflict that keeps the user's input."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 from textual.widgets import DataTable, Input, Static
 
@@ -141,6 +141,7 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
     org = await make_organisation()
     holder = await funded_holder(60 * H)
     dossier = await _file(org, holder, validated=True)
+    frozen_clock.current = datetime(2026, 3, 30, 9, 0, tzinfo=timezone.utc)  # the training has ended
     user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -173,6 +174,44 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
     assert (holder.cpf_consumed_minutes, holder.cpf_reserved_minutes, holder.cpf_available_minutes) == (
         28 * H, 0, 32 * H)
     assert await ledger.check_ledger() == []
+
+
+async def test_a_closure_before_the_training_starts_records_no_hours(db, settings, frozen_clock):
+    """Training 02/03/2026-27/03/2026 (35 h reserved), closed on 15/01/2026: 20 h refused in French, 0 h
+    with a reason cancels it and gives every hour back."""
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    dossier = await _file(org, holder, validated=True)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        await open_first_file(app, pilot)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: app.screen.query("#close-done"), "dialogue de clôture")
+        modal = app.screen
+        assert "pas encore commencée (début le 02/03/2026)" in str(
+            modal.query_one("#close-not-started", Static).content)
+        assert modal.query_one("#close-done", Input).value == "0 h"  # nothing can have been done yet
+        await type_into(pilot, "20 h")
+        await pilot.press("tab", *"Essai", "ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "confirmation de clôture")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: app.screen is modal and "commence le 02/03/2026" in str(
+            modal.query_one("#close-message", Static).content), "refus des heures avant le début")
+        await dossier.refresh_from_db()
+        assert (dossier.status, dossier.done_minutes) == (DossierStatus.VALIDATED, None)
+        modal.query_one("#close-done", Input).focus()
+        await type_into(pilot, "0")
+        await pilot.press("tab", "ctrl+a", "ctrl+k", *"Formation annulée", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "confirmation de clôture")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, DossierFormScreen), "dossier clos")
+    await dossier.refresh_from_db()
+    assert (dossier.status, dossier.done_minutes, dossier.closure_reason) == (
+        DossierStatus.CLOSED, 0, "Formation annulée")
+    await holder.refresh_from_db()
+    assert (holder.cpf_reserved_minutes, holder.cpf_available_minutes) == (0, 60 * H)
 
 
 async def test_consultation_profile_sees_no_action_keys(db, settings):

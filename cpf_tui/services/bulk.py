@@ -181,7 +181,7 @@ async def _database_errors(parsed: ParsedWorkbook, organisation: Any, using_db: 
             errors.append(
                 RowError(
                     0, "", "",
-                    f"Ce fichier a déjà été importé le {previous.imported_at:%d/%m/%Y à %H:%M} "
+                    f"Ce fichier a déjà été importé le {clock.shown(previous.imported_at, '%d/%m/%Y à %H:%M')} "
                     f"({previous.created_count} compte(s) créés) : il ne peut pas créer de comptes une seconde fois.",
                 )
             )
@@ -254,7 +254,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _result_path(folder: Path, siret: str) -> Path:
-    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+    stamp = clock.file_stamp()
     candidate = folder / f"habilitation-resultat-{siret}-{stamp}.xlsx"
     counter = 2
     while candidate.exists():

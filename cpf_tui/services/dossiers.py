@@ -421,8 +421,33 @@ async def validate(ctx: RequestContext, dossier_id: int, *, expected_version: in
     return dossier
 
 
+def closure_limit(start_date: date | None, reserved: int, today: date) -> int:
+    """The most hours a closure dated `today` may record: the reserved hours once the training has
+    started, nothing before its start date (a training that has not begun can only be closed as cancelled)."""
+    if start_date is not None and today < start_date:
+        return 0
+    return reserved
+
+
+def _check_closure(dossier: Dossier, done_minutes: int, reserved: int) -> None:
+    """Hours done against the reservation and the training dates; the closure is dated today (Paris)."""
+    if done_minutes > reserved:
+        raise ValidationError(
+            f"Heures réalisées : elles ne peuvent pas dépasser les heures réservées ({format_hours(reserved)}).",
+            {"done_minutes": "supérieur au réservé"},
+        )
+    if done_minutes > closure_limit(dossier.start_date, reserved, clock.today()):
+        raise ValidationError(
+            f"Heures réalisées : la formation commence le {format_date_fr(dossier.start_date)}, aucune heure "
+            "n'a pu être réalisée avant. Avant cette date, le dossier ne peut être clos qu'à 0 h "
+            "(formation annulée, avec un motif).",
+            {"done_minutes": "formation non commencée"},
+        )
+
+
 async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, reason: str = "") -> Dossier:
-    """Close a validated file: hours done ≤ reserved (reason required when fewer); consumes and releases."""
+    """Close a validated file, dated today (Paris): hours done ≤ reserved, and none before the training's
+    start (`closure_limit`); a reason when fewer than reserved; consumes and releases."""
     from cpf_tui.services.validation import validate_text
 
     actor = await sessions.require(ctx, ACTION_CAPABILITY["close"])
@@ -433,11 +458,7 @@ async def close(ctx: RequestContext, dossier_id: int, done_minutes: int | None, 
     if done_minutes < 0:
         raise ValidationError("Heures réalisées : une durée positive est attendue.", {"done_minutes": "négatif"})
     reserved = dossier.reserved_dif_minutes + dossier.reserved_cpf_minutes
-    if done_minutes > reserved:
-        raise ValidationError(
-            f"Heures réalisées : elles ne peuvent pas dépasser les heures réservées ({format_hours(reserved)}).",
-            {"done_minutes": "supérieur au réservé"},
-        )
+    _check_closure(dossier, done_minutes, reserved)
     clean_reason = validate_text(reason, "Motif", max_length=500, required=done_minutes < reserved)
     async with _transition(ctx, actor, dossier_id, "close", holder=True) as step:
         settled = await ledger.settle(step.locked_holder(), step.dossier, done_minutes, actor=actor, conn=step.conn,

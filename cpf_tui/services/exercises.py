@@ -138,7 +138,8 @@ def exercises() -> list[Exercise]:
             f"compte {_account('Gestionnaire', 'Clôture')} (profil Clôture)",
             ("Ouvrez les dossiers de formation, touche n : créez et enregistrez un dossier.",
              "Validez-le : les heures sont réservées (DIF d'abord, puis CPF).",
-             "Clôturez-le en saisissant les heures réellement suivies."),
+             "Clôturez-le en saisissant les heures réellement suivies (avant la date de début, seule une "
+             "clôture à 0 h, formation annulée, est possible)."),
             _dossier_lifecycle,
         ),
         Exercise(

@@ -301,7 +301,7 @@ class _Rejected(Exception):
 
 
 def report_path_for(folder: Path, kind: str) -> Path:
-    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+    stamp = clock.file_stamp()
     candidate = folder / f"rapport-{kind}-{stamp}.csv"
     counter = 2
     while candidate.exists():

@@ -273,7 +273,7 @@ async def _collect(query: Any) -> list[list[Any]]:
 
 def default_export_path(folder: Path) -> Path:
     """`<folder>/exports/journal-AAAAMMJJ-HHMMSS.xlsx`."""
-    stamp = clock.now().astimezone(local_zone()).strftime("%Y%m%d-%H%M%S")
+    stamp = clock.file_stamp()
     return folder / "exports" / f"journal-{stamp}.xlsx"
 
 

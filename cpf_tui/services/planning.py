@@ -111,9 +111,7 @@ class PlanningLine:
 
 def today() -> date:
     """Today's date in France (the kit's dates are French calendar days)."""
-    from cpf_tui.clock import local_zone
-
-    return clock.now().astimezone(local_zone()).date()
+    return clock.today()
 
 
 def _line(milestone: Any, day: date) -> PlanningLine:
