@@ -2,29 +2,41 @@
 
 What it does, bounded in count and time, on loopback only, and stopping by itself:
 1. starts its own PostgreSQL (initdb + pg_ctl in a temporary folder, free loopback port; never the
-   machine's server), migrates it and loads a data set: one organisation per session, each with one
-   gestionnaire (profile Clôture) and ITERATIONS draft files on funded holders, plus HOLDERS holders
-   to search among;
+   machine's server), migrates it and loads a data set: one organisation per gestionnaire session, each
+   with one gestionnaire (profile Clôture) and ITERATIONS draft files on funded holders; one organisation
+   per administrator session with its principal administrator; plus HOLDERS holders to search among;
 2. starts FRONT_ENDS `cpf-tui ssh-serve` on loopback ports, all on that database and the same audit key;
-3. runs the scenario once with one session alone (the baseline), then SESSIONS sessions at once, spread
-   over the front ends, each one an asyncssh client with a pty 80x24 acting as its gestionnaire:
-   log in; then ITERATIONS times: search a holder by NIR, open the holder's page, back home, open the
-   files list, open a draft, validate it, close it, back home; with think times between steps.
-   Each step is timed from the key sent to the screen drawn (the text that step shows, read from
-   the terminal output with tests/vt.py's VirtualScreen);
+3. runs the scenarios once with one session alone (the baseline: a gestionnaire, then an administrator),
+   then SESSIONS sessions (ADMINS of them administrators) spread over the front ends, each one an asyncssh
+   client with a pty 80x24, arriving one by one over RAMP seconds:
+   - a gestionnaire logs in; then ITERATIONS times: searches a holder by NIR, opens the holder's page,
+     back home, opens the files list, opens a draft, validates it, closes it, back home;
+   - an administrator logs in; then ITERATIONS times: opens the user tree, chooses the establishment,
+     fills the new-account form (a gestionnaire), saves, closes the identifier dialog, deactivates the
+     account just created (confirmed), back home.
+   Each step is timed from the key sent to the screen drawn (the text that step shows, read from the
+   terminal output with tests/vt.py's VirtualScreen).
+   **The person's pace** (see docs/benchmarks.md): before each key that follows a new screen, the person
+   reads it for a time drawn uniformly in THINK (default 3–10 s); a confirmation dialog is only glanced
+   at (0.5–1.5 s); text (identifier, password, NIR, names, e-mail) is typed one key at a time at TYPING
+   keys per second (default 5, with ±50 % jitter); only the key that asks for the screen is timed.
 4. prints, per step, p50/p95/p99 and errors under load, p95 alone and the ratio; sessions per front
-   end; PSS (from /proc/PID/smaps_rollup: the pre-loaded launcher shares its pages) and CPU per session
+   end; PSS and private memory (from /proc/PID/smaps_rollup: the pre-loaded launcher shares its pages)
+   of every session process once all are logged in and again at the end of their walk; CPU per session
    process; the load average;
-5. after the run: `cpf-tui check`, `cpf-tui audit verify`, and the ledger movements written during the
-   run against the validations and closures the harness saw succeed (one reservation movement per
-   validation, one consumption movement per closure on these CPF-only files).
+5. after the run: `cpf-tui check`, `cpf-tui audit verify`; every write each session saw succeed
+   (validation, closure, account created, account deactivated) counted per actor in the audit chain,
+   summed per front end; the ledger movements written against the validations and closures seen (one
+   reservation movement per validation, one consumption movement per closure on these CPF-only files).
 
 Goals (issue 16): 60 sessions over 3 front ends; p95 ≤ 300 ms for search and open, ≤ 1 s for validate;
-0 errors; PSS ≤ 30 MB per session; check and audit verify clean; movements = validations + closures.
+0 errors; PSS ≤ 30 MB per session; check and audit verify clean; every write in the chain;
+movements = validations + closures.
 
-Usage: .venv/bin/python bench/load.py [--sessions 24] [--front-ends 3] [--holders 20000]
-       [--iterations 2] [--think 1.0] [--pool 2] [--max-seconds 480]
-The defaults fit a 2-core machine in well under 10 minutes (the client runs on the same cores).
+Usage: .venv/bin/python bench/load.py [--sessions 60] [--admins 6] [--front-ends 3] [--holders 20000]
+       [--iterations 2] [--think 3-10] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 420]
+The defaults fit a 2-core machine in under 10 minutes (≈ 7; the client runs on the same cores).
+`--think 1-1 --typing 0 --ramp 0` gives the earlier machine-gun pace (every key at once).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -50,12 +63,17 @@ from cpf_tui import db as db_module  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
 from tests.pg_instance import PgInstance  # noqa: E402
 from tests.ssh_harness import SshServer, Terminal  # noqa: E402
+from tests.vt import cursor_in_field_below  # noqa: E402
 
 H = 60
 STEPS = ("connexion", "recherche", "fiche titulaire", "liste dossiers", "ouverture dossier", "validation",
-         "clôture")
+         "clôture", "utilisateurs", "création compte", "désactivation")
 GOALS_MS = {"recherche": 300, "fiche titulaire": 300, "ouverture dossier": 300, "validation": 1000}
-F5, F6, CTRL_S, ESCAPE, DOWN = "\x1b[15~", "\x1b[17~", "\x13", "\x1b", "\x1b[B"
+F5, F6, CTRL_S, ESCAPE, DOWN, TAB = "\x1b[15~", "\x1b[17~", "\x13", "\x1b", "\x1b[B", "\t"
+WRITES = ("dossier.validate", "dossier.close", "account.create", "account.deactivate")
+"""Audit actions of the writes the harness counts per actor (each must be in the chain once per success)."""
+FIRST_NAMES = ("Camille", "Inès", "Noé", "Louise", "Hugo", "Jeanne", "Malik", "Léa", "Yanis", "Chloé")
+LAST_NAMES = ("Martin", "Bernard", "Petit", "Durand", "Leroy", "Moreau", "Fournier", "Girard", "Bonnet")
 STEP_TIMEOUT = 90.0
 """A step not drawn after this is an error (the load of a shared 2-core machine can stall a screen for tens of seconds)."""
 
@@ -78,17 +96,6 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
 
 
-def pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -102,6 +109,30 @@ def cpu_seconds(pid: int) -> float:
 class Person:
     identifier: str
     files: int
+    admin: bool = False
+
+
+@dataclass
+class Pace:
+    """How fast a person goes: reading a screen, glancing at a confirmation, typing."""
+
+    think: tuple[float, float]
+    typing: float
+    """Keys per second when typing text; 0: the text is sent at once."""
+
+    async def read(self, rng: random.Random) -> None:
+        await asyncio.sleep(rng.uniform(*self.think))
+
+    async def glance(self, rng: random.Random) -> None:
+        await asyncio.sleep(rng.uniform(0.5, 1.5) if self.think[1] >= 1.5 else self.think[0])
+
+    async def type(self, rng: random.Random, term: Terminal, text: str) -> None:
+        if self.typing <= 0:
+            term.write(text)
+            return
+        for char in text:
+            term.write(char)
+            await asyncio.sleep(rng.uniform(0.5, 1.5) / self.typing)
 
 
 @dataclass
@@ -138,11 +169,18 @@ class Figures:
     errors: dict[str, list[str]] = field(default_factory=lambda: {step: [] for step in STEPS})
     validations: int = 0
     closures: int = 0
+    writes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(actor identifier, audit action) → successes the harness saw."""
+    front_end_of: dict[str, int] = field(default_factory=dict)
+
+    def wrote(self, person: Person, action: str) -> None:
+        self.writes[(person.identifier, action)] += 1
 
 
 # -- data set ---------------------------------------------------------------------------------------
-async def load(url: str, people: int, files_each: int, holders: int) -> tuple[list[Person], list[str]]:
-    """Organisations, gestionnaires, funded holders with draft files, and `holders` more to search."""
+async def load(url: str, people: int, admins: int, files_each: int, holders: int) -> tuple[list[Person], list[str]]:
+    """Organisations, gestionnaires, funded holders with draft files, `admins` organisations with their
+    principal administrator, and `holders` more holders to search."""
     from cpf_tui.services import dossiers
     from cpf_tui.services.context import RequestContext
     from cpf_tui.services.dossiers import DossierInput
@@ -172,6 +210,9 @@ async def load(url: str, people: int, files_each: int, holders: int) -> tuple[li
                     provider_siret=siret, start_date=date(2026, 3, 2), end_date=date(2026, 3, 27),
                     duration_minutes=35 * H, requested_minutes=35 * H))
             found.append(Person(account.identifier, files_each))
+        for _ in range(admins):
+            account = await make_account(Role.PRINCIPAL_ADMIN, organisation=await make_organisation())
+            found.append(Person(account.identifier, files_each, admin=True))
         return found, nirs
     finally:
         await db_module.close_database()
@@ -187,8 +228,24 @@ async def movement_count(url: str) -> int:
         await db_module.close_database()
 
 
+async def chained_writes(url: str) -> Counter[tuple[str, str]]:
+    """(actor identifier, action) → events of the counted writes in the audit chain."""
+    from models import AuditEvent
+
+    await db_module.open_database(url)
+    try:
+        rows = await AuditEvent.filter(action__in=WRITES, outcome="ok").values_list("actor_identifier", "action")
+        return Counter((str(actor), str(action)) for actor, action in rows)
+    finally:
+        await db_module.close_database()
+
+
 # -- one person ---------------------------------------------------------------------------------------
-async def step(figures: Figures, name: str, term: Terminal, keys: str, *markers: str) -> bool:
+class StepFailed(Exception):
+    """A timed step did not draw its screen (already recorded as that step's error)."""
+
+
+async def step(figures: Figures, name: str, term: Terminal, keys: str, *markers: str) -> None:
     """Send `keys`, time until every one of `markers` shows on the screen; record the time or the error."""
     start = time.perf_counter()
     term.write(keys)
@@ -198,80 +255,142 @@ async def step(figures: Figures, name: str, term: Terminal, keys: str, *markers:
     except (AssertionError, OSError, asyncio.TimeoutError) as exc:
         lines = str(exc).splitlines()
         figures.errors[name].append(" | ".join(line.strip() for line in lines[:4] if line.strip())[:240])
-        return False
+        raise StepFailed(name) from None
     figures.times[name].append(time.perf_counter() - start)
-    return True
 
 
-async def think(rng: random.Random, seconds: float) -> None:
-    await asyncio.sleep(rng.uniform(0.5, 1.5) * seconds)
+async def move(term: Terminal, keys: str, marker: str) -> None:
+    """An untimed key (navigation, opening a confirmation), waiting for what it shows."""
+    term.write(keys)
+    await term.wait_for(marker, timeout=STEP_TIMEOUT)
 
 
-async def act(server: SshServer, person: Person, nirs: list[str], figures: Figures, think_s: float,
-              seed: int, deadline: float, meet: Rendezvous | None = None) -> None:
-    rng = random.Random(seed)
-    conn = await server.connect("alice")
-    logged = False
-    try:
-        term = await Terminal.open(conn, 80, 24)
-        await term.wait_for("Connexion à l'espace de gestion CPF", timeout=120)
-        start = time.perf_counter()
-        try:
-            await term.log_in(person.identifier, DEFAULT_PASSWORD, timeout=120)
-            await term.wait_for("x Se déconnecter", timeout=120)
-        except AssertionError as exc:
-            figures.errors["connexion"].append(str(exc).splitlines()[0][:120])
+async def log_in(term: Terminal, person: Person, pace: Pace, rng: random.Random, figures: Figures) -> None:
+    """The login form typed at the person's pace; Enter → home is the timed step."""
+    await term.wait_for("Connexion à l'espace de gestion CPF", timeout=120)
+    await pace.read(rng)
+    await pace.type(rng, term, person.identifier)
+    await term.wait_for(person.identifier, timeout=120)
+    label = term.screen.row_of("Mot de passe")
+    term.write(TAB)
+    await term.wait_until(lambda: cursor_in_field_below(term.screen, label), "curseur dans le mot de passe", 120)
+    await pace.type(rng, term, DEFAULT_PASSWORD)
+    await step(figures, "connexion", term, "\r", "x Se déconnecter")
+
+
+async def handle_files(term: Terminal, person: Person, nirs: list[str], pace: Pace, rng: random.Random,
+                       figures: Figures, deadline: float) -> None:
+    """A gestionnaire: look a holder up, then validate and close one of the organisation's drafts."""
+    for index in range(person.files):
+        if time.monotonic() > deadline:
             return
-        figures.times["connexion"].append(time.perf_counter() - start)
+        await pace.read(rng)
+        await move(term, "1", "NIR ou nom")
+        await pace.read(rng)
+        await pace.type(rng, term, rng.choice(nirs))
+        await step(figures, "recherche", term, "\r", "titulaire(s) trouvé(s)")
+        await pace.read(rng)
+        await step(figures, "fiche titulaire", term, "\r", "CPF disponible")
+        await pace.read(rng)
+        await move(term, ESCAPE, "NIR ou nom")
+        await move(term, ESCAPE, "x Se déconnecter")
+        await pace.glance(rng)
+        await step(figures, "liste dossiers", term, "2", "t Trier", "DF-20")  # rows loaded
+        await pace.read(rng)
+        for _ in range(index):
+            term.write(DOWN)
+        await step(figures, "ouverture dossier", term, "\r", "f5 Valider")
+        await pace.read(rng)
+        await move(term, F5, "Valider (o)")
+        await pace.glance(rng)
+        await step(figures, "validation", term, "o", "heures réservées.")
+        figures.validations += 1
+        figures.wrote(person, "dossier.validate")
+        await pace.read(rng)
+        await move(term, F6, "Ctrl+S clore")
+        await pace.glance(rng)
+        await move(term, CTRL_S, "Clore (o)")  # the closure is confirmed first
+        await pace.glance(rng)
+        await step(figures, "clôture", term, "o", "Dossier clos.")
+        figures.closures += 1
+        figures.wrote(person, "dossier.close")
+        await pace.read(rng)
+        await move(term, ESCAPE, "t Trier")
+        await move(term, ESCAPE, "x Se déconnecter")
+
+
+async def manage_accounts(term: Terminal, person: Person, number: int, pace: Pace, rng: random.Random,
+                          figures: Figures, deadline: float) -> None:
+    """An administrator: create a gestionnaire in the head office, then deactivate that account."""
+    for index in range(person.files):
+        if time.monotonic() > deadline:
+            return
+        await pace.read(rng)
+        await step(figures, "utilisateurs", term, "1", "· Administrateur principal")  # the tree's accounts drawn
+        await pace.read(rng)
+        await move(term, DOWN, "n : nouveau compte ici")  # the head office chosen
+        await pace.glance(rng)
+        await move(term, "n", "Service (facultatif)")
+        await pace.read(rng)
+        last, first = rng.choice(LAST_NAMES), rng.choice(FIRST_NAMES)
+        term.write(TAB + TAB)  # role and profile kept: Gestionnaire, Consultation
+        await pace.type(rng, term, last)
+        term.write(TAB)
+        await pace.type(rng, term, first)
+        term.write(TAB)
+        await pace.type(rng, term, f"banc{number}.{index}@exemple.fr")
+        await pace.glance(rng)
+        await step(figures, "création compte", term, CTRL_S, "Compte créé")
+        figures.wrote(person, "account.create")
+        await pace.read(rng)  # the identifier is noted
+        await move(term, ESCAPE, "Statut : Actif")  # the tree shows the new account's fiche
+        await pace.read(rng)
+        await move(term, "d", "Désactiver (o)")
+        await pace.glance(rng)
+        await step(figures, "désactivation", term, "o", "désactivé.", "Statut : Désactivé")
+        figures.wrote(person, "account.deactivate")
+        await pace.read(rng)
+        await move(term, ESCAPE, "x Se déconnecter")
+
+
+async def act(server: SshServer, front_end: int, person: Person, number: int, nirs: list[str], figures: Figures,
+              pace: Pace, seed: int, deadline: float, meet: Rendezvous | None = None, arrival: float = 0.0) -> None:
+    """One person on `server`: arrives after `arrival` seconds, logs in, works, and waits for the measures."""
+    rng = random.Random(seed)
+    await asyncio.sleep(arrival)
+    figures.front_end_of[person.identifier] = front_end
+    logged = False
+    conn = None
+    try:
+        conn = await server.connect("alice")
+        term = await Terminal.open(conn, 80, 24)
+        await log_in(term, person, pace, rng, figures)
         if meet is not None:
             meet.log_in()
             logged = True
-        for index in range(person.files):
-            if time.monotonic() > deadline:
-                return
-            await think(rng, think_s)
-            term.write("1")
-            await term.wait_for("NIR ou nom", timeout=STEP_TIMEOUT)
-            if not await step(figures, "recherche", term, rng.choice(nirs) + "\r", "titulaire(s) trouvé(s)"):
-                return
-            await think(rng, think_s)
-            if not await step(figures, "fiche titulaire", term, "\r", "CPF disponible"):
-                return
-            await think(rng, think_s)
-            for keys, marker in ((ESCAPE, "NIR ou nom"), (ESCAPE, "x Se déconnecter")):
-                term.write(keys)
-                await term.wait_for(marker, timeout=STEP_TIMEOUT)
-            if not await step(figures, "liste dossiers", term, "2", "t Trier", "DF-20"):  # rows loaded
-                return
-            await think(rng, think_s)
-            if not await step(figures, "ouverture dossier", term, DOWN * index + "\r", "f5 Valider"):
-                return
-            await think(rng, think_s)
-            term.write(F5)
-            await term.wait_for("Valider (o)", timeout=STEP_TIMEOUT)
-            if not await step(figures, "validation", term, "o", "heures réservées."):
-                return
-            figures.validations += 1
-            await think(rng, think_s)
-            term.write(F6)
-            await term.wait_for("Ctrl+S clore", timeout=STEP_TIMEOUT)
-            term.write(CTRL_S)
-            await term.wait_for("Clore (o)", timeout=STEP_TIMEOUT)  # the closure is confirmed first
-            if not await step(figures, "clôture", term, "o", "Dossier clos."):
-                return
-            figures.closures += 1
-            for keys, marker in ((ESCAPE, "t Trier"), (ESCAPE, "x Se déconnecter")):
-                term.write(keys)
-                await term.wait_for(marker, timeout=STEP_TIMEOUT)
-    except (AssertionError, OSError, asyncio.TimeoutError) as exc:
-        figures.errors["liste dossiers"].append(f"navigation : {str(exc).splitlines()[0][:100]}")
+        if person.admin:
+            await manage_accounts(term, person, number, pace, rng, figures, deadline)
+        else:
+            await handle_files(term, person, nirs, pace, rng, figures, deadline)
+    except StepFailed:
+        pass
+    except (AssertionError, OSError, asyncio.TimeoutError, asyncssh_error()) as exc:
+        figures.errors["liste dossiers" if not person.admin else "utilisateurs"].append(
+            f"navigation : {str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__}")
     finally:
         if meet is not None:
             if not logged:
                 meet.log_in()
             await meet.finish()
-        conn.close()
-        await conn.wait_closed()
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+
+def asyncssh_error() -> type[Exception]:
+    import asyncssh
+
+    return asyncssh.Error
 
 
 # -- the run -------------------------------------------------------------------------------------------
@@ -286,13 +405,39 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.0f}"
 
 
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(PSS, private) of a process in KiB, from /proc/PID/smaps_rollup; (0, 0) if it is gone."""
+    found = {"Pss:": 0, "Private_Clean:": 0, "Private_Dirty:": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                name, _, rest = line.partition(" ")
+                if name in found:
+                    found[name] = int(rest.split()[0])
+    except OSError:
+        pass
+    return found["Pss:"], found["Private_Clean:"] + found["Private_Dirty:"]
+
+
+def memory_line(label: str, samples: list[tuple[int, int]]) -> str:
+    pss = [p / 1024 for p, _ in samples if p]
+    private = [q / 1024 for p, q in samples if p]
+    if not pss:
+        return f"Mémoire par session, {label} : pas de mesure"
+    return (f"Mémoire par session, {label} ({len(pss)} processus) : PSS médiane {statistics.median(pss):.1f} Mo, "
+            f"max {max(pss):.1f} Mo ({'OK' if max(pss) <= 30 else 'NON'} ≤ 30 Mo) ; privée médiane "
+            f"{statistics.median(private):.1f} Mo")
+
+
 async def run(options: argparse.Namespace) -> int:
     from cpf_tui.services import audit_key
 
     base = Path(tempfile.mkdtemp(prefix="cpf-bench-load-"))
     # Every session process has its own pool: `maxsize` connections at most (Tortoise's default is 5).
-    pg = PgInstance(settings={"max_connections": str(50 + (options.pool + 1) * (options.sessions + 1))})
+    pg = PgInstance(settings={"max_connections": str(50 + (options.pool + 1) * (options.sessions + 2))})
     servers: list[SshServer] = []
+    pace = Pace(options.think, options.typing)
+    admins = min(options.admins, options.sessions)
     try:
         pg.init().start()
         url = pg.create_database("cpf") + f"?maxsize={options.pool}"
@@ -301,11 +446,18 @@ async def run(options: argparse.Namespace) -> int:
         await db_module.migrate(url)
         key = audit_key.create_key(base / "audit.key").path
         os.environ[audit_key.ENV_VAR] = str(key)
-        people, nirs = await load(url, options.sessions + 1, options.iterations, options.holders)
+        # Sessions' gestionnaires, then one alone; sessions' administrators, then one alone.
+        people, nirs = await load(url, options.sessions - admins + 1, admins + 1, options.iterations, options.holders)
+        gestionnaires = [p for p in people if not p.admin]
+        administrators = [p for p in people if p.admin]
+        alone_people = [gestionnaires.pop(), administrators.pop()]
+        crowd = administrators + gestionnaires
+        rng = random.Random(0)
+        rng.shuffle(crowd)
         holders_text = f"{options.holders:,}".replace(",", "\u202f")
-        print(f"Données : {holders_text} titulaires, {options.sessions + 1} organismes et gestionnaires, "
-              f"{(options.sessions + 1) * options.iterations} dossiers à traiter "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"Données : {holders_text} titulaires, {len(people)} organismes, {len(gestionnaires) + 1} gestionnaires "
+              f"({(len(gestionnaires) + 1) * options.iterations} dossiers à traiter), {len(administrators) + 1} "
+              f"administrateurs ({time.perf_counter() - t0:.0f} s)", flush=True)
         movements_before = await movement_count(url)
 
         for n in range(options.front_ends):
@@ -321,13 +473,16 @@ async def run(options: argparse.Namespace) -> int:
         deadline = time.monotonic() + options.max_seconds
 
         alone = Figures()
-        await act(servers[0], people[-1], nirs, alone, options.think, 0, deadline)
+        for n, person in enumerate(alone_people):
+            await act(servers[0], 0, person, 1000 + n, nirs, alone, pace, n, deadline)
+        print(f"Seul : fait ({time.perf_counter() - t0:.0f} s)", flush=True)
 
         figures = Figures()
-        meet = Rendezvous(len(people) - 1)
+        meet = Rendezvous(len(crowd))
         cpu_start: dict[int, float] = {}
         cpu_used: list[float] = []
-        samples: list[int] = []
+        memory_logged: list[tuple[int, int]] = []
+        memory_end: list[tuple[int, int]] = []
         per_front_end: list[int] = []
 
         async def measure() -> None:
@@ -336,16 +491,19 @@ async def run(options: argparse.Namespace) -> int:
                 apps = server.apps()
                 per_front_end.append(len(apps))
                 for pid in apps:
-                    samples.append(pss_kib(pid))
+                    memory_logged.append(memory_kib(pid))
                     cpu_start[pid] = cpu_seconds(pid)
             await meet.all_finished.wait()
+            for server in servers:
+                memory_end.extend(memory_kib(pid) for pid in server.apps())
             cpu_used.extend(cpu_seconds(pid) - start for pid, start in cpu_start.items() if cpu_seconds(pid))
             meet.may_close.set()
 
         client_cpu = time.process_time()
         started = time.perf_counter()
-        tasks = [act(servers[n % len(servers)], person, nirs, figures, options.think, n + 1, deadline, meet)
-                 for n, person in enumerate(people[:-1])]
+        tasks = [act(servers[n % len(servers)], n % len(servers), person, n, nirs, figures, pace, n + 1, deadline,
+                     meet, arrival=options.ramp * n / max(1, len(crowd)))
+                 for n, person in enumerate(crowd)]
         measuring = asyncio.create_task(measure())
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - started
@@ -358,10 +516,13 @@ async def run(options: argparse.Namespace) -> int:
         check = cli(url, key, "check")
         verify = cli(url, key, "audit", "verify")
         movements = await movement_count(url) - movements_before
+        in_chain = await chained_writes(url)
         done_alone = alone.validations + alone.closures
 
-        print(f"\n{options.sessions} sessions sur {len(servers)} frontaux, {options.iterations} dossier(s) chacune, "
-              f"réflexion ≈ {options.think:.1f} s ; durée {wall:.0f} s ; charge moyenne "
+        think = f"{options.think[0]:g}–{options.think[1]:g} s"
+        print(f"\n{len(crowd)} sessions ({admins} administrateurs) sur {len(servers)} frontaux, arrivées sur "
+              f"{options.ramp:g} s, {options.iterations} tour(s) chacune, lecture {think}, frappe "
+              f"{options.typing:g} touches/s ; durée {wall:.0f} s ; charge moyenne "
               f"{load_average[0]:.2f} / {load_average[1]:.2f} / {load_average[2]:.2f} ({os.cpu_count()} cœurs)")
         print(f"{'étape (touche → écran, ms)':28} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'seul p95':>8} "
               f"{'ratio':>6} {'erreurs':>7} {'objectif':>9}")
@@ -375,21 +536,20 @@ async def run(options: argparse.Namespace) -> int:
                 ok = percentile(values, 0.95) * 1000 <= goal
                 verdict = f"{'OK' if ok else 'NON'} ≤{goal}"
                 failed += not ok
-            errors = len(figures.errors[name])
+            errors = len(figures.errors[name]) + len(alone.errors[name])
             failed += errors > 0
             print(f"{name:28} {len(values):4d} {ms(percentile(values, .5))} {ms(percentile(values, .95))} "
                   f"{ms(percentile(values, .99))} {ms(percentile(solo, .95)):>8} {ratio:6.2f} {errors:7d} {verdict:>9}")
         for name in STEPS:
-            for error in figures.errors[name][:3]:
+            for error in (alone.errors[name] + figures.errors[name])[:3]:
                 print(f"  erreur {name} : {error}")
-        print(f"Sessions par frontal (pendant la charge) : {per_front_end}")
-        if samples:
-            pss_mb = [s / 1024 for s in samples]
-            print(f"PSS par session : médiane {statistics.median(pss_mb):.1f} Mo, max {max(pss_mb):.1f} Mo "
-                  f"({'OK' if max(pss_mb) <= 30 else 'NON'} ≤ 30 Mo)")
+        print(f"Sessions par frontal (toutes connectées) : {per_front_end}")
+        print(memory_line("toutes connectées", memory_logged))
+        print(memory_line("en fin de parcours", memory_end))
+        failed += any(p > 30 * 1024 for p, _ in memory_logged + memory_end)
         if cpu_used:
             print(f"CPU par session, toutes connectées → toutes finies : médiane {statistics.median(cpu_used):.2f} s,"
-                  f" max {max(cpu_used):.2f} s (sur ≈ {wall:.0f} s)")
+                  f" max {max(cpu_used):.2f} s, total {sum(cpu_used):.0f} s (sur ≈ {wall:.0f} s)")
         refused = pg.log.read_text(errors="replace").count("too many clients")
         print(f"Connexions PostgreSQL refusées (too many clients) : {refused} ; max_connections "
               f"{pg.settings['max_connections']}, {options.pool} connexion(s) au plus par session (?maxsize=)")
@@ -397,10 +557,20 @@ async def run(options: argparse.Namespace) -> int:
         print(f"cpf-tui check : {'OK' if check.returncode == 0 else 'ÉCHEC'} — {check.stdout.strip()[:100]}")
         print(f"cpf-tui audit verify : {'OK' if verify.returncode == 0 else 'ÉCHEC'} — "
               f"{verify.stdout.strip().splitlines()[0][:100] if verify.stdout.strip() else verify.stderr[:100]}")
+        seen = figures.writes + alone.writes
+        front_end_of = {**figures.front_end_of, **alone.front_end_of}
+        per_server_seen, per_server_found = [0] * len(servers), [0] * len(servers)
+        for (actor, action), count in seen.items():
+            per_server_seen[front_end_of[actor]] += count
+            per_server_found[front_end_of[actor]] += min(count, in_chain[(actor, action)])
+        exact = +in_chain == +seen
+        print(f"Écritures réussies vues par frontal (validations, clôtures, comptes créés, désactivés) : "
+              f"{per_server_seen} ; dans la chaîne d'audit, par acteur : {per_server_found} "
+              f"({'toutes, ni plus ni moins' if exact else 'DIFFÉRENT'})")
         expected = figures.validations + figures.closures + done_alone
         print(f"Mouvements du compte d'heures écrits : {movements} ; validations + clôtures réussies : "
               f"{expected} ({'égal' if movements == expected else 'DIFFÉRENT'})")
-        failed += check.returncode != 0 or verify.returncode != 0 or movements != expected
+        failed += check.returncode != 0 or verify.returncode != 0 or movements != expected or not exact
         return 0 if failed == 0 else 1
     finally:
         for server in servers:
@@ -410,15 +580,31 @@ async def run(options: argparse.Namespace) -> int:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def think_range(text: str) -> tuple[float, float]:
+    """`3-10` (seconds, uniform between) or `2` (always 2 s)."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"durée attendue comme MIN-MAX en secondes : {text!r}") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"il faut 0 ≤ MIN ≤ MAX : {text!r}")
+    return bounds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=24, help="sessions at once (plus one alone before)")
+    parser.add_argument("--sessions", type=int, default=60, help="sessions at once (plus two alone before)")
+    parser.add_argument("--admins", type=int, default=6, help="how many of the sessions are administrators")
     parser.add_argument("--front-ends", type=int, default=3)
     parser.add_argument("--holders", type=int, default=20000, help="holders to search among")
     parser.add_argument("--iterations", type=int, default=2, help="files each session validates and closes")
-    parser.add_argument("--think", type=float, default=1.0, help="mean think time between steps (s)")
+    parser.add_argument("--think", type=think_range, default=(3.0, 10.0),
+                        help="MIN-MAX: seconds a person reads a screen before the next key (uniform)")
+    parser.add_argument("--typing", type=float, default=5.0, help="keys per second when typing text (0: at once)")
+    parser.add_argument("--ramp", type=float, default=60.0, help="sessions arrive one by one over this many seconds")
     parser.add_argument("--pool", type=int, default=2, help="connections per session process (URL ?maxsize=)")
-    parser.add_argument("--max-seconds", type=float, default=480, help="no new iteration after this")
+    parser.add_argument("--max-seconds", type=float, default=420, help="no new iteration after this")
     options = parser.parse_args()
     return asyncio.run(run(options))
 
