@@ -127,6 +127,9 @@ class CpfApp(App[int]):
             memory.watch_size(*self.size)
             renderable = memory.filter(renderable, self.console)
         super()._display(screen, renderable)
+        if renderable is not None:
+            # With the frame, not a refresh later: a focus change shows or hides the cursor at once.
+            self._place_terminal_cursor()
 
     def action_redraw(self) -> None:
         """Ctrl+L: draw the whole screen again (after a garbled line, a message from the system)."""
@@ -280,8 +283,10 @@ class CpfApp(App[int]):
             self._terminal_cursor_shown = show
             sequence = "\x1b[?25h" if show else "\x1b[?25l"
         if show:  # the move last: output ends, as each Textual frame does, with the cursor put in place
-            self.cursor_position = offset = focused.cursor_screen_offset
-            sequence += f"\x1b[{offset.y + 1};{offset.x + 1}H"
+            offset = focused.cursor_screen_offset
+            if sequence or offset != self.cursor_position:
+                self.cursor_position = offset
+                sequence += f"\x1b[{offset.y + 1};{offset.x + 1}H"
         if sequence:
             try:
                 self._driver.write(sequence)
@@ -349,6 +354,8 @@ class CpfApp(App[int]):
             await self._replace_stack(PasswordScreen(self.session, mandatory=True))
         else:
             home = self._take_prepared_home()
+            # The queues read during the login are shown once; any later home reads them anew.
+            self.session = replace(self.session, home_queues=None)
             switched = self._replace_stack(home)
             if home.is_running and home is self.screen and home.outer_size == self.size:
                 # Laid out already (HomeScreen.rehearse): draw it whole now, not at the next frame tick.

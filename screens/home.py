@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -11,7 +13,7 @@ from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cpf_tui.messages import LoggedOut
-from cpf_tui.services.context import SessionInfo
+from cpf_tui.services.context import QueueItem, SessionInfo, WorkQueue
 from models.enums import Role
 from screens.base import CpfScreen
 from screens.sections import Section, sections_for
@@ -27,6 +29,12 @@ REHEARSAL_SESSION = SessionInfo(
     establishment_label="",
 )
 """Fictitious user of `HomeScreen.rehearse` (every section of an operator; never shown)."""
+
+REHEARSAL_QUEUES = (
+    WorkQueue("rehearsal", "Répétition", 6, tuple(
+        QueueItem("account", n, f"REPETITION{n} — Répétition — expiré le 01/01/2000") for n in range(1, 6))),
+)
+"""Fictitious queue drawn by `HomeScreen.rehearse` (so that the queue list's first drawing is not after login)."""
 
 
 def has_queues(info: SessionInfo) -> bool:
@@ -58,6 +66,8 @@ class HomeScreen(CpfScreen):
         super().__init__()
         self.info = info
         self.sections: list[Section] = []
+        self._queues_shown: tuple[WorkQueue, ...] | None = None
+        self._queues_shown_at_login = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -85,6 +95,9 @@ class HomeScreen(CpfScreen):
             self.show_session(self.info)
 
     def on_screen_resume(self) -> None:
+        if self._queues_shown_at_login:
+            self._queues_shown_at_login = False  # just read by the login: not twice in a row
+            return
         self._refresh_queues()
 
     def _refresh_queues(self) -> None:
@@ -92,9 +105,16 @@ class HomeScreen(CpfScreen):
             self.load_queues()
 
     def show_session(self, info: SessionInfo) -> None:
-        """Fill the identity card and the menu for the logged-in user, then read their work queues."""
+        """Fill the identity card, the menu and the work queues for the logged-in user.
+
+        The queues the login read during the password check (`info.home_queues`) are shown at once, in the
+        same frame as the rest; otherwise (home after the CGU or a new password) they are read now.
+        """
         self._fill(info)
-        if info is not REHEARSAL_SESSION:
+        if info.home_queues is not None:
+            self.show_queues(info.home_queues)
+            self._queues_shown_at_login = True
+        elif info is not REHEARSAL_SESSION:
             self.load_queues()
 
     def _fill(self, info: SessionInfo) -> None:
@@ -126,7 +146,9 @@ class HomeScreen(CpfScreen):
         that is not on top of the stack is not displayed, and `show_session` replaces everything.
         """
         self._fill(REHEARSAL_SESSION)
+        self.show_queues(REHEARSAL_QUEUES)
         self.draw_hidden(size)
+        self.show_queues(())
 
     def draw_hidden(self, size) -> None:  # noqa: ANN001 - textual.geometry.Size
         """Lay out and draw this screen while it is not shown (the drawing is kept in the widgets' caches).
@@ -163,8 +185,15 @@ class HomeScreen(CpfScreen):
 
         self.show_queues(await work_queues.work_queues(self.ctx))
 
-    def show_queues(self, queues) -> None:  # noqa: ANN001 - list[work_queues.WorkQueue]
-        """One title line per queue with its count, its first items below (Entrée opens one)."""
+    def show_queues(self, queues: Sequence[WorkQueue]) -> None:
+        """One title line per queue with its count, its first items below (Entrée opens one).
+
+        Unchanged queues (the periodic re-read) leave the list as it is: nothing is redrawn.
+        """
+        queues = tuple(queues)
+        if queues == self._queues_shown:
+            return
+        self._queues_shown = queues
         listing = self.queue_list
         kept = listing.highlighted_option.id if listing.highlighted_option is not None else None
         listing.clear_options()

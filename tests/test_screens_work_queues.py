@@ -271,19 +271,25 @@ async def test_file_list_shows_page_and_total(db, settings):
         assert text_of(app.screen, "#dossiers-message").startswith("Page 1/1 — 3 dossier(s) sur 3 — tri :")
 
 
-async def test_queues_are_read_after_login_never_for_the_prepared_home(db, settings, fast_argon2, monkeypatch):
+async def test_queues_are_read_during_the_login_never_for_the_prepared_home(db, settings, fast_argon2, monkeypatch):
+    """Read once, during the password check, for the account that logs in; shown with home's first frame."""
     from cpf_tui.services import work_queues
     from screens.login import LoginScreen
     from tests.factories import DEFAULT_PASSWORD
 
     calls: list[int | None] = []
-    real = work_queues.work_queues
+    real, real_for = work_queues.work_queues, work_queues.queues_for
 
     async def recorded(ctx, **kwargs):  # noqa: ANN001, ANN202
         calls.append(ctx.account_id)
         return await real(ctx, **kwargs)
 
+    async def recorded_for(actor, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(actor.id)
+        return await real_for(actor, **kwargs)
+
     monkeypatch.setattr(work_queues, "work_queues", recorded)
+    monkeypatch.setattr(work_queues, "queues_for", recorded_for)
     user = await make_staff(Role.GESTIONNAIRE, Profile.VALIDATION)
     app = new_app(settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -295,6 +301,7 @@ async def test_queues_are_read_after_login_never_for_the_prepared_home(db, setti
         assert calls == [] and prepared.query_one("#home-queues", OptionList).option_count == 0
         await pilot.press("enter", *DEFAULT_PASSWORD, "enter")
         await settle(pilot)
-        assert app.screen is prepared
-        await wait_until(pilot, lambda: prepared.query_one("#home-queues", OptionList).option_count > 0, "files")
-        assert set(calls) == {user.id}
+        await wait_until(pilot, lambda: app.screen is prepared, "home")
+        # Filled with the rest of home (the read happened during the check), and not read again on showing.
+        assert prepared.query_one("#home-queues", OptionList).option_count > 0
+        assert calls == [user.id]

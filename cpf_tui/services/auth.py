@@ -26,6 +26,7 @@ from models import (
     AppSession,
     AuditEvent,
     CguVersion,
+    Dossier,
     Establishment,
     Organisation,
     PasswordHistory,
@@ -76,6 +77,21 @@ async def session_info(account_id: int, session_token: str = "", expires_at: dat
     )
 
 
+async def _describe_for_home(account: Account) -> SessionInfo:
+    """`session_info` plus home's work queues when home comes next (no CGU or new password due).
+
+    Read while Argon2 checks the password and used only if the login succeeds, so that home is filled and
+    drawn in one frame right after the check (bench/login.py).
+    """
+    from cpf_tui.permissions import Capability, can
+    from cpf_tui.services import work_queues
+
+    info = await session_info(account.id)
+    if info.first_login_pending or not can(account.role, account.profile, Capability.DOSSIER_VIEW):
+        return info
+    return replace(info, home_queues=tuple(await work_queues.queues_for(account)))
+
+
 # -- timing ------------------------------------------------------------------------------------------
 def _dummy_hash() -> str:
     """The dummy hash, made again only if the Argon2 parameters of user passwords changed."""
@@ -93,7 +109,9 @@ def prepare_login() -> None:
     is read), so that the first login of a process does not spend its first milliseconds importing
     modules and loading the Argon2 library after Enter (docs/security.md, § 10). Idempotent.
     """
-    from cpf_tui.services import cgu, locking, rows, sessions  # noqa: F401 - imported for their side effect
+    from cpf_tui.services import (  # noqa: F401 - imported for their side effect
+        accounts, cgu, dossiers, locking, rows, sessions, work_queues,
+    )
 
     passwords.user_hasher()
     passwords.temp_hasher()
@@ -114,6 +132,7 @@ async def warm_database() -> None:
         await model.filter(id=0).first()
     await AuditEvent.all().order_by("-seq").first()
     await CguVersion.all().order_by("-version").first()
+    await Dossier.filter(id=0).count()
 
 
 def verify_uniform(password_hash: str | None, password: str) -> bool:
@@ -348,7 +367,7 @@ async def authenticate(
 
     # What home shows about the account is read while Argon2 works (in its thread); used only on success.
     described = (
-        asyncio.ensure_future(session_info(account.id)) if account is not None and not attempt.over_limit else None
+        asyncio.ensure_future(_describe_for_home(account)) if account is not None and not attempt.over_limit else None
     )
     try:
         checked_hash = account.password_hash if account is not None and not attempt.over_limit else None

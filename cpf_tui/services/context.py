@@ -4,7 +4,7 @@ No ORM here: the App imports it before its first frame."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -39,6 +39,25 @@ SYSTEM = RequestContext()
 
 
 @dataclass(frozen=True)
+class QueueItem:
+    """One line of a work queue: what it opens (`kind` "dossier" or "account", `target_id`) and its text."""
+
+    kind: str
+    target_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class WorkQueue:
+    """A queue of home (`services.work_queues`): its title, the number of items waiting and the first of them."""
+
+    id: str
+    title: str
+    count: int
+    items: tuple[QueueItem, ...]
+
+
+@dataclass(frozen=True)
 class SessionInfo:
     """What the UI knows about the logged-in user (plain values, re-checked by every service)."""
 
@@ -61,6 +80,8 @@ class SessionInfo:
     """True while the password is temporary: the password screen comes before home."""
     expires_at: datetime | None = None
     """Hard end of the session."""
+    home_queues: tuple[WorkQueue, ...] | None = field(default=None, compare=False, repr=False)
+    """Home's work queues as read during the password check (None: not read, home reads them itself)."""
 
     @property
     def first_login_pending(self) -> bool:

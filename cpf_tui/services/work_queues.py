@@ -12,36 +12,17 @@ The scope of files is `dossiers.scoped_dossiers`, the one of accounts `accounts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from cpf_tui import clock, permissions
 from cpf_tui.permissions import Capability
-from cpf_tui.services.context import RequestContext
+from cpf_tui.services.context import QueueItem, RequestContext, WorkQueue
 from cpf_tui.services import sessions
+from models.account import Account
 from models.enums import AccountStatus, DossierStatus, Role
 
 QUEUE_LIMIT = 5
 """Lines listed per queue (the count is the whole queue)."""
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One line of a queue: what it opens (`kind` "dossier" or "account", `target_id`) and its text."""
-
-    kind: str
-    target_id: int
-    text: str
-
-
-@dataclass(frozen=True)
-class WorkQueue:
-    """A queue of home: its title, the number of items waiting and the first `QUEUE_LIMIT` of them."""
-
-    id: str
-    title: str
-    count: int
-    items: list[QueueItem]
 
 
 def _today() -> Any:
@@ -84,22 +65,30 @@ def _dossier_text(dossier: Any) -> str:
 async def _dossier_queue(queue_id: str, title: str, query: Any, order: tuple[str, ...], limit: int) -> WorkQueue:
     count = await query.count()
     rows = await query.order_by(*order).limit(limit).prefetch_related("holder") if count else []
-    return WorkQueue(queue_id, title, count, [QueueItem("dossier", d.id, _dossier_text(d)) for d in rows])
+    return WorkQueue(queue_id, title, count, tuple(QueueItem("dossier", d.id, _dossier_text(d)) for d in rows))
 
 
 async def _account_queue(queue_id: str, title: str, query: Any, limit: int, why: Any) -> WorkQueue:
     count = await query.count()
     rows = await query.order_by("nom", "prenom", "id").limit(limit) if count else []
     return WorkQueue(queue_id, title, count,
-                     [QueueItem("account", a.id, f"{a.identifier} — {a.prenom} {a.nom} — {why(a)}") for a in rows])
+                     tuple(QueueItem("account", a.id, f"{a.identifier} — {a.prenom} {a.nom} — {why(a)}") for a in rows))
 
 
 async def work_queues(ctx: RequestContext, *, limit: int = QUEUE_LIMIT) -> list[WorkQueue]:
     """The queues this user's profile and role give, each with its count and first items (read-only)."""
+    return await queues_for(await sessions.require(ctx, Capability.DOSSIER_VIEW), limit=limit)
+
+
+async def queues_for(actor: Account, *, limit: int = QUEUE_LIMIT) -> list[WorkQueue]:
+    """`work_queues` for an account already checked by the caller (the login reads them during the password check).
+
+    Only `auth.authenticate` calls it without `sessions.require`: it reads while Argon2 works and uses the
+    result only when the login succeeds with no first-login step due (see `auth._describe_for_home`).
+    """
     from cpf_tui.services.accounts import _scoped_accounts
     from cpf_tui.services.dossiers import scoped_dossiers
 
-    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     role, profile = Role(actor.role), actor.profile
     queues: list[WorkQueue] = []
     if permissions.can(role, profile, Capability.DOSSIER_EDIT_DRAFT):
