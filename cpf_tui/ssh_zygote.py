@@ -12,9 +12,11 @@ Messages are JSON: request `{"id", "args", "env", "cwd", "limits"}`, replies `{"
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
+import pkgutil
 import resource
 import select
 import signal
@@ -24,11 +26,30 @@ import traceback
 
 PRELOAD = (
     "cpf_tui.cli", "cpf_tui.config", "cpf_tui.app", "cpf_tui.db", "cpf_tui.errors", "cpf_tui.ssh_env",
-    "cpf_tui.services.auth", "cpf_tui.services.audit", "textual.app", "textual.widgets", "textual.containers",
-    "textual.screen", "textual.drivers.linux_driver", "tortoise", "tortoise.backends.sqlite", "models",
-    "screens.login", "screens.home", "screens.modals",
+    "cpf_tui.ssh_cli", "cpf_tui.pg_client", "cpf_tui.textual_internals",
+    "textual.app", "textual.widgets", "textual.containers", "textual.screen", "textual.drivers.linux_driver",
+    "textual.drivers.headless_driver", "textual.pilot", "textual.scrollbar", "textual.coordinate",
+    "textual.document._document", "textual.document._wrapped_document", "textual.document._syntax_aware_document",
+    "textual.layouts.factory", "textual.layouts.horizontal", "textual.layouts.stream", "textual.renderables.styled",
+    "textual._wrap", "textual._two_way_dict", "textual._text_area_theme", "textual._tree_sitter",
+    "textual.widgets._data_table", "textual.widgets._text_area", "textual.widgets._tree",
+    "textual.widgets._select", "textual.widgets._option_list", "textual.widgets._input",
+    "rich._emoji_codes", "rich._emoji_replace",
+    "tortoise", "tortoise.backends.sqlite", "tortoise.backends.asyncpg", "tortoise.contrib.postgres.functions",
+    "tortoise.migrations.executor", "tortoise.migrations.loader", "tortoise.migrations.recorder", "asyncpg",
+    "argon2", "argon2.low_level", "phonenumbers", "stdnum.fr.nir", "stdnum.fr.siren", "stdnum.fr.siret",
+    "stdnum.fr.tva", "concurrent.futures.thread", "getpass", "configparser", "shlex", "pydoc",
+    "models", "screens.login", "screens.home", "screens.modals",
 )
-"""Modules every session needs before its first frame."""
+"""Modules every session needs, imported once here so that the sessions share them (a module imported
+in a session is that session's private memory, and its import costs the session's first screen)."""
+
+PRELOAD_PACKAGES = ("models.migrations", "cpf_tui.services", "screens", "screens.widgets")
+"""Packages whose every module is imported too: the screens a session opens, the services they call,
+the migrations the schema check reads. Their heavy optional libraries (openpyxl…) stay imported on use."""
+
+PRELOAD_SKIP = ("cpf_tui.services.hash_worker",)
+"""Module mains run as their own processes, not in a session."""
 
 _CHILD_DEFAULT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE,
                           signal.SIGXFSZ, signal.SIGCHLD, signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN,
@@ -44,14 +65,50 @@ def set_process_name(name: str) -> None:
         pass
 
 
+def preload_names() -> list[str]:
+    """PRELOAD, then every module of PRELOAD_PACKAGES (found on disk, so a new screen is never forgotten)."""
+    names = list(PRELOAD)
+    for package_name in PRELOAD_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:
+            names.append(package_name)  # reported missing below
+            continue
+        for info in pkgutil.iter_modules(getattr(package, "__path__", []), package_name + "."):
+            if info.name not in PRELOAD_SKIP:
+                names.append(info.name)
+    return names
+
+
+def warm() -> None:
+    """Fill the caches every session fills on its first screens (tables read once, then kept): filled
+    here, the sessions share them instead of each building its own copy."""
+    from rich._unicode_data import load as load_cell_table
+
+    load_cell_table("latest")  # the table a session's "auto" resolves to, unless UNICODE_VERSION says otherwise
+    from cpf_tui.services import validation
+
+    validation.format_phone(validation.validate_phone("06 12 34 56 78"))  # phone metadata of every French region
+    validation.national_plan_country_codes()
+
+
 def preload() -> list[str]:
-    """Import what can be imported; returns the names that could not (the child imports them itself)."""
+    """Import what can be imported, fill the shared caches, then freeze every object so far out of the
+    garbage collector: a collection in a session then never writes to the launcher's objects, whose
+    pages stay shared. The collector is off meanwhile (see `main`): a collection here would free
+    blocks amid those objects, which every session would fill, copying their pages.
+    Returns the names that could not be imported (the child imports them itself)."""
     missing = []
-    for name in PRELOAD:
+    for name in preload_names():
         try:
             importlib.import_module(name)
-        except ImportError:
+        except Exception:  # noqa: BLE001 - a module that cannot load here is reported; sessions still start
             missing.append(name)
+    try:
+        warm()
+    except Exception:  # noqa: BLE001 - a cache not filled here is filled by each session itself
+        traceback.print_exc()
+    gc.freeze()
     return missing
 
 
@@ -70,6 +127,7 @@ def run_child(sock: socket.socket, wakeup_read: int, wakeup_write: int, request:
         for signum in _CHILD_DEFAULT_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        gc.enable()  # off in the launcher; the session's own objects are collected as usual
         os.environ.clear()
         os.environ.update(request["env"])
         if request.get("cwd"):
@@ -145,6 +203,7 @@ def serve(sock: socket.socket) -> None:
 
 
 def main() -> int:
+    gc.disable()  # until the fork: see `preload`
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
         serve(sock)

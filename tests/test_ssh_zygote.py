@@ -1,0 +1,46 @@
+"""The pre-loaded launcher of `ssh-serve` (cpf_tui/ssh_zygote.py): what it holds before it forks.
+
+A module a session imports itself is that session's private memory and costs its first screen; the
+launcher imports them once for all. Checked in a child interpreter: `preload` freezes the collector.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import gc, json, sys
+import cpf_tui.ssh_zygote as zygote
+gc.disable()
+missing = zygote.preload()
+names = zygote.preload_names()
+from cpf_tui.services import validation
+print(json.dumps({
+    "missing": missing,
+    "not_imported": [name for name in names if name not in sys.modules],
+    "names": names,
+    "frozen": gc.get_freeze_count(),
+    "tracked_after_freeze": len(gc.get_objects()),
+    "phone_cache": validation._overseas_ranges.cache_info().currsize,
+}))
+"""
+
+
+def test_the_launcher_imports_every_screen_and_service_then_freezes_them():
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=True, stdin=subprocess.DEVNULL)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["missing"] == [] and report["not_imported"] == []
+    screens = {path.stem for path in (ROOT / "screens").glob("*.py")} - {"__init__"}
+    services = {path.stem for path in (ROOT / "cpf_tui" / "services").glob("*.py")} - {"__init__", "hash_worker"}
+    assert {f"screens.{name}" for name in screens} <= set(report["names"])
+    assert {f"cpf_tui.services.{name}" for name in services} <= set(report["names"])
+    assert {"asyncpg", "tortoise.backends.asyncpg", "phonenumbers", "argon2"} <= set(report["names"])
+    # Every object imported is out of the collector's reach: a session's collections leave its pages shared.
+    assert report["frozen"] > 100_000 and report["tracked_after_freeze"] < 1_000
+    assert report["phone_cache"] == 1  # the phone tables are built once, in the launcher
