@@ -32,6 +32,7 @@ from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.feed_files import (
     HOLDER_COLUMNS,
+    Batch,
     HOURS_COLUMNS,
     FeedReader,
     FileRefused,
@@ -187,6 +188,10 @@ class _Staging:
             ("line_no", "integer", "INTEGER"), ("col", "text", "TEXT"), ("val", "text", "TEXT"),
             ("reason", "text", "TEXT"),
         ]))
+
+    async def index(self) -> None:
+        """The staging table's NIR index, built once the file is staged (one sort, rather than a
+        B-tree kept up to date row by row while loading)."""
         await _execute(self.conn, f"CREATE INDEX {self.table}_nir ON {self.table} (nir)")
 
     async def drop(self) -> None:
@@ -269,6 +274,12 @@ def _sqlite_values(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(value.isoformat() if hasattr(value, "isoformat") else value for value in row)
 
 
+SQLITE_CACHE_KIB = 65536
+"""SQLite page cache (KiB, main and temporary databases) during a run: the holder table's indexes and
+the staging table stay in memory while a file is applied, rather than pages going back and forth to
+the write-ahead log (64 MiB at most, given back when the run ends)."""
+
+
 @asynccontextmanager
 async def _run_connection(sqlite: bool) -> AsyncIterator[Any]:
     """The connection of a run: on PostgreSQL one transaction for staging and applying (temporary tables
@@ -278,7 +289,15 @@ async def _run_connection(sqlite: bool) -> AsyncIterator[Any]:
     from cpf_tui.services.locking import serialised_transaction
 
     if sqlite:
-        yield _get_connection(None)
+        conn = _get_connection(None)
+        before = [await _value(conn, f"PRAGMA {schema}.cache_size") for schema in ("main", "temp")]
+        for schema in ("main", "temp"):
+            await _execute(conn, f"PRAGMA {schema}.cache_size = -{SQLITE_CACHE_KIB}")
+        try:
+            yield conn
+        finally:
+            for schema, size in zip(("main", "temp"), before):
+                await _execute(conn, f"PRAGMA {schema}.cache_size = {int(size)}")
         return
     async with serialised_transaction() as conn:
         yield conn
@@ -410,16 +429,21 @@ async def _run(
             async with _run_connection(sqlite) as run_conn:
                 staging = _Staging(run_conn, stage_columns)
                 await staging.create()
+                ahead: asyncio.Future[Batch] | None = None
                 try:
-                    while True:
-                        batch = await asyncio.to_thread(reader.next_batch, parser, BATCH_LINES)
+                    # The next batch is read and checked in a thread while this one is staged.
+                    ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parser, BATCH_LINES))
+                    while ahead is not None:
+                        batch = await ahead
+                        ahead = None
+                        if not batch.eof:
+                            ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parser, BATCH_LINES))
                         result.lines += batch.lines
                         await staging.add(batch.rows, batch.errors)
                         tell("Lecture")
-                        if batch.eof:
-                            break
                     result.sha256 = reader.sha256()
                     tell("Contrôle")
+                    await staging.index()
                     await staging.analyse()
                     async with _apply_transaction(run_conn) as conn:
                         staging.conn = conn
@@ -446,6 +470,8 @@ async def _run(
                         result.applied = True
                         await _audit(kind, result, ctx, actor, ignore_errors, using_db=conn)
                 finally:
+                    if ahead is not None:  # a failure while staging: the reading thread ends its batch first
+                        await asyncio.gather(ahead, return_exceptions=True)
                     staging.conn = run_conn
                     await staging.drop()
         except _Rejected:

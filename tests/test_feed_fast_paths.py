@@ -1,0 +1,209 @@
+"""The feed's fast paths give what the project's field rules give: NIR, mobile phone, e-mail, whole lines.
+
+Each fast path returns the rule's own result or None (then the rule is called); these properties compare
+them on generated and edge inputs, including the inputs the fast paths must leave to the rules.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+import phonenumbers
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from stdnum.fr import nir as nir_module
+
+from cpf_tui.errors import ValidationError
+from cpf_tui.services import feed_files
+from cpf_tui.services.feed_files import (
+    _digit_tail_prefix,
+    _holder_rule,
+    _hours_rule,
+    fast_email,
+    fast_mobile,
+    fast_nir,
+    holder_parser,
+    hours_parser,
+)
+from cpf_tui.services.holders import normalise_nir
+from cpf_tui.services.validation import NATIONAL_PLAN_REGIONS, validate_email, validate_phone
+from tests.feed_helpers import holder_fields, valid_nir
+
+FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TODAY = date(2026, 12, 3)
+
+
+def _rule(function, value):
+    """What a rule gives: its value, or its French message."""
+    try:
+        return function(value)
+    except ValidationError as exc:
+        return ValidationError, exc.message
+
+
+# -- NIR -----------------------------------------------------------------------------------------------
+def _nirs():
+    digits = st.text("0123456789", min_size=13, max_size=13)
+    valid = digits.map(lambda base: base + nir_module.calc_check_digits(base))
+    corsica = st.tuples(st.text("0123456789", min_size=5, max_size=5), st.sampled_from(["2A", "2B"]),
+                        st.text("0123456789", min_size=6, max_size=6)).map(
+        lambda parts: "".join(parts) + nir_module.calc_check_digits("".join(parts)))
+    return st.one_of(valid, corsica, st.text("0123456789", min_size=14, max_size=16),
+                     st.text("0123456789 .AB٣\u00a0", max_size=17), st.text(max_size=16),
+                     valid.map(lambda nir: f"{nir[:7]} {nir[7:]}"), valid.map(lambda nir: nir[:13] + "00"))
+
+
+@FAST
+@given(_nirs())
+@example("١٢٣٤٥٦٧٨٩٠١٢٣٤٥")  # 15 digits, but not ASCII ones
+@example(valid_nir(7))
+def test_the_nir_fast_path_gives_what_normalise_nir_gives(value):
+    fast = fast_nir(value)
+    if fast is not None:
+        assert fast == normalise_nir(value)
+
+
+def test_the_nir_fast_path_takes_the_nirs_of_a_cdc_file_and_leaves_the_others_to_the_rule():
+    assert all(fast_nir(valid_nir(index)) == valid_nir(index) for index in range(0, 2_000_000, 9973))
+    corsica = "185022A123456"
+    corsica += nir_module.calc_check_digits(corsica)
+    assert normalise_nir(corsica) == corsica and fast_nir(corsica) is None  # the rule reads it
+    assert fast_nir(valid_nir(1)[:13] + "00") is None  # wrong key: the rule's message
+    assert fast_nir(" " + valid_nir(1)) is None
+
+
+# -- mobile phone --------------------------------------------------------------------------------------
+PREFIXES = ["06", "07", "0692", "0693", "0690", "0691", "0694", "0696", "0697", "0639", "07090", "07091", "07092",
+            "07093", "0262", "0269", "0590", "0594", "0596", "0800", "0806", "0836", "0976", "01", "02", "03",
+            "04", "05", "08", "09", "0"]
+
+
+def _national_numbers():
+    digits = st.sampled_from(PREFIXES).flatmap(
+        lambda prefix: st.text("0123456789", min_size=10 - len(prefix), max_size=10 - len(prefix)).map(
+            lambda rest: prefix + rest))
+    separated = st.tuples(digits, st.sampled_from([" ", ".", "-"]), st.booleans()).map(
+        lambda parts: (parts[0][:4] + parts[1] + parts[1].join(parts[0][i:i + 2] for i in range(4, 10, 2))) if parts[2]
+        else parts[1].join(parts[0][i:i + 2] for i in range(0, 10, 2)))
+    spaced = st.tuples(st.sampled_from(["", " ", "\u00a0", "\u202f"]), separated).map(lambda pair: pair[0] + pair[1])
+    return st.one_of(digits, separated, spaced, digits.map(lambda text: "+33" + text[1:]),
+                     st.text("0123456789 .-+", max_size=14), st.text(max_size=14))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_national_numbers())
+@example("06 12 34 56 78")
+@example("06.12.34.56.78")
+@example("0692 03 67 28")
+@example("0639 01 23 45")
+@example("07 09 01 23 45")
+@example("0806 12 34 56")
+@example("01 23 45 67 89")
+@example("+33 6 12 34 56 78")
+def test_the_mobile_fast_path_gives_what_validate_phone_gives(value):
+    fast = fast_mobile(value)
+    if fast is not None:
+        assert fast == validate_phone(value, "téléphone", required=False, mobile=True)
+
+
+def test_the_mobile_fast_path_takes_the_mobiles_of_a_cdc_file_overseas_ones_included():
+    for value in ("06 12 34 56 78", "0756781234", "06.12.34.56.78", "0692 03 67 28", "0639 01 23 45"):
+        assert fast_mobile(value) == validate_phone(value, "téléphone", required=False, mobile=True)
+    assert fast_mobile("0692 03 67 28") == "+262692036728"
+    for refused in ("01 23 45 67 89", "0800 12 34 56", "06 12 34 56"):  # the rule gives the message
+        assert fast_mobile(refused) is None
+        with pytest.raises(ValidationError):
+            validate_phone(refused, "téléphone", required=False, mobile=True)
+    assert fast_mobile("+33 6 12 34 56 78") is None  # international form: the rule reads it
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=10**8, max_value=10**9 - 1))
+def test_every_prefix_verdict_holds_for_any_number_under_that_prefix(number):
+    """The cache by prefix against the rule, number by number, over the whole national range."""
+    value = f"0{number}"
+    fast = fast_mobile(value)
+    expected = _rule(lambda text: validate_phone(text, "téléphone", required=False, mobile=True), value)
+    assert fast == (None if isinstance(expected, tuple) else expected)  # every mobile the rule accepts
+
+
+def test_without_a_proof_of_the_library_patterns_every_number_goes_to_the_rule(monkeypatch):
+    monkeypatch.setattr(feed_files, "_phone_prefix_length", lambda: None)
+    assert fast_mobile("06 12 34 56 78") is None
+    parse = holder_parser(TODAY)
+    fields = holder_fields(3)
+    assert parse(2, fields) == _holder_rule(TODAY)(2, fields)
+    assert parse(2, fields)[0] is not None
+
+
+def _patterns():
+    for region in NATIONAL_PLAN_REGIONS:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for name in feed_files._DESC_NAMES:
+            pattern = getattr(getattr(metadata, name, None), "national_number_pattern", None)
+            if pattern:
+                yield pattern
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(set(_patterns()))), st.text("0123456789", min_size=9, max_size=9),
+       st.text("0123456789", min_size=9, max_size=9))
+def test_the_prefix_a_library_pattern_depends_on_is_right(pattern, first, second):
+    head = _digit_tail_prefix(sre_parse.parse(pattern))
+    assert head is not None and head <= 5
+    other = first[:head] + second[head:]
+    assert bool(re.fullmatch(pattern, first)) == bool(re.fullmatch(pattern, other))
+
+
+@pytest.mark.parametrize(("pattern", "head"), [
+    (r"\d{9}", 0), (r"1\d{8}", 1), (r"1\d{7}", 0), (r"(?:1|23)\d{7}", 2), (r"12(?:3|4\d)\d{5}", 3),
+    (r"1[^5]\d{7}", 2), (r"1(?:2|3)4\d{6}", 3),
+    (r"(?=\d{3}5)\d{9}", None), (r"(1)\1\d{7}", None), (r"^1\d{8}$", None), (r"1\d+", None),
+    (r"1(?:2\d*)?\d{7}", None), (r"1(?:2|(?!3)\d)\d{7}", None),
+])
+def test_a_pattern_of_another_shape_is_not_assumed(pattern, head):
+    assert _digit_tail_prefix(sre_parse.parse(pattern)) == head
+
+
+# -- e-mail --------------------------------------------------------------------------------------------
+@FAST
+@given(st.one_of(st.emails().map(str), st.text(max_size=30), st.from_regex(r"[a-z.]{0,8}@[a-zé.\-]{0,12}", fullmatch=True)))
+@example("titulaire1@exemple.fr")
+@example("a..b@exemple.fr")
+@example("pas-une-adresse")
+def test_the_email_fast_path_gives_what_validate_email_gives(value):
+    fast = fast_email(value)
+    expected = _rule(lambda text: validate_email(text, "courriel"), value)
+    assert fast == (None if isinstance(expected, tuple) else expected)
+
+
+# -- whole lines ---------------------------------------------------------------------------------------
+BAD_CELLS = ["", " ", "=1+1", "@SUM(A1)", "+33 6 12 34 56 78", "-x", "Jean\x1b[2J", "MARTIN\u202eNITRAM", "R2D2",
+             "01/01/2099", "31/02/2000", "1899-12-31", "pas-une-adresse", "01 23 45 67 89", "0692 03 67 28",
+             " MARTIN ", "\u00a006 12 34 56 78", "2A", "Zoé\u200b"]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=5_000_000),
+       st.lists(st.tuples(st.integers(0, 6), st.one_of(st.sampled_from(BAD_CELLS), st.text(max_size=12))),
+                max_size=3))
+def test_a_holder_line_gets_the_same_row_or_errors_as_with_the_rules_alone(index, changes):
+    values = holder_fields(index)
+    for position, value in changes:
+        values[position] = value
+    assert holder_parser(TODAY)(5, list(values)) == _holder_rule(TODAY)(5, list(values))
+
+
+HOURS_CELLS = ["", "2025", "2024", "２０２５", " 2025 ", "100", "50,5", "0", "-50", "250", "9000", "1607", "8",
+               "=1+1", "1 607,5", "abc", valid_nir(1)[:13] + "00"]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=5_000_000),
+       st.lists(st.one_of(st.sampled_from(HOURS_CELLS), st.text(max_size=8)), min_size=3, max_size=3))
+def test_an_hours_line_gets_the_same_row_or_errors_as_with_the_rules_alone(index, cells):
+    values = [valid_nir(index), *cells]
+    assert hours_parser(2025)(4, list(values)) == _hours_rule(2025)(4, list(values))
