@@ -36,6 +36,10 @@ def fold(text: str) -> str:
     return " ".join(stripped.lower().split())
 
 
+CONTROL_CHARS_REFUSED = "caractères de contrôle interdits"
+"""The one wording of the refusal, for services (`validation.validate_text`) and screens (a paste refused)."""
+
+
 def has_control_chars(text: str) -> bool:
     """True when text holds a control, bidi or invisible format character other than tab/newline."""
     return bool(_UNSAFE_EXCEPT_LAYOUT.search(text))

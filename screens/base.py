@@ -5,6 +5,9 @@ Every full screen derives from `CpfScreen`, every modal that talks to services f
 - `ctx`, `session`, `settings` and `cpf_app`, typed;
 - `check_action` read from a per-screen table `ACTION_CAPABILITY` (action -> capability); a screen adds
   only state-dependent dimming in `action_state`;
+- every text field under one control-character rule (`cpf_tui.text`, as `validation.validate_text` in
+  the services): a paste holding an escape sequence or an invisible character is refused with a message
+  and the field keeps what it held (`on_input_changed`);
 - worker failures handled in one place: workers let service errors rise. `SessionEnded` always ends
   the session (App.worker_failed); another French error is shown inline by `show_error` when the screen
   has a message line (`MESSAGE_ID`) or overrides it (field errors), else notified by the App.
@@ -17,11 +20,13 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 
+from textual import events
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from cpf_tui.errors import CpfError, SessionEnded
+from cpf_tui.text import CONTROL_CHARS_REFUSED, has_control_chars
 
 if TYPE_CHECKING:
     from cpf_tui.app import CpfApp
@@ -78,6 +83,28 @@ class CpfSeam:
     def action_state(self, action: str) -> bool | None:
         """State-dependent availability of an allowed action: True, or None to show it greyed."""
         return True
+
+    # -- text fields: the one control-character rule ---------------------------------------------------
+    def _clean_values(self) -> dict[Input, str]:
+        """The last value of each text field that passed the rule (what a refused paste goes back to)."""
+        return cast("dict[Input, str]", self.__dict__.setdefault("_cpf_clean_values", {}))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, Input) and not has_control_chars(event.widget.value):
+            self._clean_values()[event.widget] = event.widget.value
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        field = event.input
+        if not has_control_chars(event.value) and "\t" not in event.value:
+            self._clean_values()[field] = event.value
+            return
+        # Only a paste brings such characters (typed control keys are never inserted): refuse it whole.
+        field.value = self._clean_values().get(field, "")
+        refusal = f"Texte collé refusé : {CONTROL_CHARS_REFUSED} (séquences d'échappement, caractères invisibles)."
+        if self.MESSAGE_ID and cast(Screen[object], self).query(f"#{self.MESSAGE_ID}"):
+            self.show_message(refusal, error=True)
+        else:
+            self.app.notify(refusal, title="Saisie", severity="error", markup=False)
 
     # -- errors ---------------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

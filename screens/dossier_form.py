@@ -235,8 +235,10 @@ class DossierFormScreen(CpfScreen):
 
         self.view = view
         self.dossier_id = view.id
+        # No action of this user on the file (Consultation, or a closed file): said before anything else.
+        read_only = " (lecture seule)" if not self.allowed() & {"save", "validate", "close", "delete"} else ""
         self.query_one("#dossier-title", Static).update(
-            f"Dossier {view.number} — {view.status.label} — {view.holder_name}"
+            f"Dossier {view.number} — {view.status.label}{read_only} — {view.holder_name}"
         )
         texts = view.as_text_fields()
         if not keep_input:

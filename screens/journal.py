@@ -205,26 +205,31 @@ class JournalScreen(CpfScreen):
 
 
 def event_text(row: JournalRow) -> Text:
-    """Every field of an event, user data kept as plain text with control and bidi characters made visible."""
-    import json
+    """Every field of an event in French (labels of the service, never a raw key or code), user data kept
+    as plain text with control and bidi characters made visible."""
+    from cpf_tui.services.journal import detail_lines, target_kind
 
     text = Text()
+    reference = f"{target_kind(row.target_type)} {row.target_id}".strip()
     for label, value in (
         ("N°", str(row.seq)),
         ("Date", row.at_text),
         ("Acteur", row.actor),
-        ("Action", f"{row.action_label} ({row.action})"),
+        ("Action", row.action_label),
         ("Résultat", row.outcome),
-        ("Cible", f"{row.target_text} [{row.target_type} {row.target_id}]".strip()),
+        ("Cible", f"{row.target_label} ({reference})" if row.target_label and reference else row.target_text),
         ("Session", row.session_token or "—"),
         ("Utilisateur SSH", row.ssh_user or "—"),
     ):
         text.append(f"{label} : ", style="bold")
         text.append(f"{display(value)}\n")
-    for label, value in (("Avant", row.before), ("Après", row.after)):
-        text.append(f"{label} :\n", style="bold")
-        shown = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) if value is not None else "—"
-        text.append(f"{display(shown, multiline=True)}\n")
+    for label, values in (("Avant", row.before), ("Après", row.after)):
+        text.append(f"{label} :", style="bold")
+        lines = detail_lines(values)
+        text.append("\n" if lines else " —\n")
+        for field_name, shown in lines:
+            text.append(f"  {field_name} : ", style="italic")
+            text.append(f"{display(shown)}\n")
     return text
 
 

@@ -207,8 +207,9 @@ def textual_markup(path: Path, _world: BulkWorld) -> Path:
     return write_book(path, rows_with(3, 0, "[bold red]Martin[/]"))
 
 
-def markup_in_service(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(3, 7, "[@click=app.quit]Service[/]"))
+def clear_sequence_in_service(path: Path, _world: BulkWorld) -> Path:
+    # Brackets alone are ordinary characters (never markup); a C1 sequence that clears the screen is not.
+    return write_book(path, rows_with(3, 7, "Comptabilité [siège]\x9b2J"))
 
 
 def duplicate_header(path: Path, _world: BulkWorld) -> Path:
@@ -261,8 +262,9 @@ CASES = [
     Case("unknown_establishment", unknown_establishment, "établissement inconnu"),
     Case("control_characters", control_characters, "valeur « Jean\\x09Pierre » : caractères de contrôle interdits"),
     Case("escape_sequence", escape_sequence, "valeur « Martin\\x9b31m » : caractères de contrôle interdits"),
-    Case("markup_in_name", textual_markup, "les crochets de mise en forme sont interdits"),
-    Case("markup_in_service", markup_in_service, "colonne « Service »"),
+    Case("markup_in_name", textual_markup, "caractère « [ » non accepté"),
+    Case("clear_sequence_in_service", clear_sequence_in_service,
+         "colonne « Service », valeur « Comptabilité [siège]\\x9b2J » : caractères de contrôle interdits"),
     Case("duplicate_header", duplicate_header, "colonne en double dans l'en-tête"),
     Case("missing_name", missing_name, "Ligne 12, colonne « Nom » : champ obligatoire"),
     Case("no_profile", gestionnaire_without_profile, "Ligne 3, colonne « Profil » : profil obligatoire"),

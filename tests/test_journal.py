@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -149,3 +150,90 @@ def test_cli_export_writes_filtered_workbook(db_url, tmp_path, frozen_clock, mon
     assert sheet["C2"].value == "=cmd|'/c calc'!A0" and sheet["C2"].data_type == "s"
     assert cli_main(["audit", "export", "-o", str(target), "--du", "31/02/2026"]) == 1
     assert "n'existe pas" in capsys.readouterr().err
+
+
+# -- French labels of the detail: every action code and before/after key the code writes ----------------
+SOURCES = sorted((Path(__file__).parent.parent / "cpf_tui").rglob("*.py"))
+
+
+def _audited_actions() -> set[str]:
+    """Action codes written by `audit.record("…")`, `audit_action="…"` and the accounts' edit choice."""
+    import re
+
+    from cpf_tui.services import dossiers
+
+    found: set[str] = {f"dossier.{action}" for action in dossiers.ACTIONS}
+    for path in SOURCES:
+        text = path.read_text(encoding="utf-8")
+        found |= set(re.findall(r'audit\.record\(\s*"([a-z_]+\.[a-z_]+|login)"', text))
+        found |= set(re.findall(r'audit_action(?:: str)? ?= ?"([a-z_.]+)"', text))
+        for chosen in re.findall(r'action = "([a-z_]+\.[a-z_]+)" if .* else "([a-z_]+\.[a-z_]+)"', text):
+            found |= set(chosen)
+    return found
+
+
+def _audited_keys() -> set[str]:
+    """Keys of the before/after dictionaries written in the code (literals, `after.update(...)`, and the
+    snapshot helpers every account, file and planning event uses)."""
+    import ast
+    from types import SimpleNamespace
+
+    from cpf_tui.services import dossiers, planning
+    from cpf_tui.services.provisioning import account_public_fields
+
+    keys: set[str] = set()
+
+    def literal_keys(node: ast.AST | None) -> None:
+        if isinstance(node, ast.Dict):
+            keys.update(k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("record", "record_many", "record_batch"):
+                    for keyword in node.keywords:
+                        if keyword.arg in ("before", "after"):
+                            literal_keys(keyword.value)
+                if node.func.attr == "update" and isinstance(node.func.value, ast.Name) and node.func.value.id in (
+                        "before", "after"):
+                    keys.update(keyword.arg for keyword in node.keywords if keyword.arg)
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id in ("before", "after") for t in targets):
+                    literal_keys(node.value)
+    class Anything(SimpleNamespace):
+        """Any attribute a snapshot helper reads: None (dates, ids, texts alike)."""
+
+        def __getattr__(self, name: str) -> None:
+            return None
+
+    keys |= set(account_public_fields(Anything()))
+    keys |= set(dossiers._snapshot(Anything(status="validated")))
+    keys |= set(planning._snapshot(Anything()))
+    keys |= set(JournalFilters(actor="a", action="b", target="c", date_from="d", date_to="e").describe())
+    return keys
+
+
+def test_every_audited_action_and_key_has_a_french_label():
+    actions, keys = _audited_actions(), _audited_keys()
+    assert {"sandbox.build", "account.locked", "session.hangup", "account.edit_and_change_profile"} <= actions
+    assert {"failed_attempts", "seed", "retry_after_seconds", "reserved_dif_minutes", "credited_minutes"} <= keys
+    assert sorted(actions - set(journal.ACTION_LABELS)) == []
+    assert sorted(keys - set(journal.FIELD_LABELS)) == []
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("failed_attempts", 10, "10"), ("dif_total_minutes", 45 * 60 + 30, "45 h 30"), ("locked", False, "non"),
+    ("start_date", "2027-06-30", "30/06/2027"), ("status", "deactivated", "Désactivé"), ("status", "closed", "Clos"),
+    ("role", "principal_admin", "Administrateur principal"), ("profile", "cloture", "Clôture"),
+    ("reason", "wrong_password", "mot de passe erroné"), ("reason", "Attestation [A12]", "Attestation [A12]"),
+    ("temporary_password_expires_at", "2026-01-22T09:00:00+00:00", "22/01/2026 10:00"), ("phone", None, "—"),
+])
+def test_detail_values_are_written_for_a_reader(key, value, shown):
+    assert journal.value_text(key, value) == shown
+
+
+def test_detail_lines_never_show_a_raw_key():
+    lines = journal.detail_lines({"failed_attempts": 3, "some_new_key": 1, "filtres": {"date_from": "01/01/2026"}})
+    assert ("Échecs de connexion consécutifs", "3") in lines and ("Some new key", "1") in lines
+    assert ("Filtres", "Du : 01/01/2026") in lines

@@ -96,7 +96,7 @@ async def test_consultation_sets_dif_with_before_after_author_reason(db, frozen_
 @pytest.mark.parametrize(
     "minutes, reason, fragment",
     [(121 * H, "Attestation", "120 h"), (-1, "Attestation", "entre 0 h"), (10 * H, "  ", "Justification"),
-     (10 * H, "[b]x[/b]", "crochets")],
+     (10 * H, "\x1b[31mROUGE\x1b[0m", "caractères de contrôle interdits")],
 )
 async def test_dif_setting_refusals_change_nothing(db, minutes, reason, fragment):
     holder = await make_holder()

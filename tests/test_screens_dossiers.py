@@ -115,7 +115,8 @@ async def test_validation_profile_validates_a_draft(db, settings, frozen_clock):
         assert draft.status == DossierStatus.VALIDATED
         assert (draft.reserved_dif_minutes, draft.reserved_cpf_minutes, draft.validated_by_id) == (
             10 * H, 25 * H, user.id)
-        assert "Validé" in str(form.query_one("#dossier-title", Static).content)
+        # Validated, the file leaves nothing to this Validation profile: said in the title.
+        assert "Validé (lecture seule)" in str(form.query_one("#dossier-title", Static).content)
         assert "validate" not in bound_actions(form) and "save" not in bound_actions(form)
         assert form.query_one("#dossier-training_title", Input).disabled
 
@@ -148,6 +149,7 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
         await login_and_open(pilot, user, "dossiers")
         form = await open_first_file(app, pilot)
         assert bound_actions(form) & {"close_file", "save", "validate"} == {"close_file"}
+        assert "lecture seule" not in str(form.query_one("#dossier-title", Static).content)  # it can be closed
         await pilot.press("f6")
         await pilot.pause()
         await type_into(pilot, "28 h")
@@ -166,7 +168,7 @@ async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_cloc
         await workers_done(app)
         await pilot.pause()
         assert app.screen is form
-        assert "Clos" in str(form.query_one("#dossier-title", Static).content)
+        assert "Clos (lecture seule)" in str(form.query_one("#dossier-title", Static).content)
     await dossier.refresh_from_db()
     assert (dossier.status, dossier.done_minutes, dossier.closure_reason) == (
         DossierStatus.CLOSED, 28 * H, "Absences justifiées")
@@ -228,6 +230,7 @@ async def test_consultation_profile_sees_no_action_keys(db, settings):
         form = await open_first_file(app, pilot)
         assert not bound_actions(form) & {"save", "validate", "close_file", "delete"}
         assert form.query_one("#dossier-training_title", Input).disabled
+        assert "En cours d'élaboration (lecture seule)" in str(form.query_one("#dossier-title", Static).content)
         await pilot.press("f5", "f8", "ctrl+s")
         await pilot.pause()
         assert app.screen is form

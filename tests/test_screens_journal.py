@@ -72,7 +72,9 @@ async def test_administrator_filters_sees_detail_and_exports(db, settings, froze
         await pilot.pause()
         assert isinstance(app.screen, JournalEventModal)
         detail = str(app.screen.query_one("#journal-event-text", Static).content)
-        assert '"status": "deactivated"' in detail and "Désactivation de compte" in detail
+        assert "Désactivation de compte" in detail and "account.deactivate" not in detail
+        assert "Avant :\n  Statut : Actif\nAprès :\n  Statut : Désactivé" in detail  # French, never raw keys
+        assert "(compte 8)" in detail
         await pilot.press("escape")
         await pilot.pause()
         # export of what is shown
@@ -186,3 +188,37 @@ async def test_over_ssh_the_export_lands_in_the_drop_folder(db, settings, tmp_pa
         exported = sorted(drop.glob("journal-*.xlsx"))
         assert len(exported) == 1 and not (settings.data_path / "exports").exists()
         assert status(screen).endswith(f"exporté(s) dans {exported[0].name}")  # no server path shown
+
+
+async def test_the_detail_speaks_french_never_raw_keys_or_codes(db, settings, frozen_clock):
+    """80x24, keys only: a lock and a sandbox build read « Échecs de connexion consécutifs : 10 » and
+    « Création du bac à sable », never `failed_attempts` or `sandbox.build`."""
+    operator = await make_account(Role.OPERATOR)
+    locked = await make_account(Role.GESTIONNAIRE, nom="Martin", prenom="Claire")
+    await audit.record("sandbox.build", target_type="Sandbox", target_label="graine 2026",
+                       after={"seed": 2026, "holders": 300, "dossiers": 60, "movements": 1200})
+    frozen_clock.advance(minutes=1)
+    await audit.record("account.locked", actor_identifier="système", target=locked,
+                       before={"failed_attempts": 9, "locked": False}, after={"failed_attempts": 10, "locked": True})
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, operator)
+        screen = await open_journal(app, pilot)
+        details = []
+        for target in (str(locked), "graine 2026"):
+            row = targets(screen).index(target)
+            await pilot.press(*(["down"] * row), "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, JournalEventModal)
+            details.append(str(app.screen.query_one("#journal-event-text", Static).content))
+            await pilot.press("escape", *(["up"] * row))
+            await settle(pilot)
+            assert app.screen is screen
+    lock, build = details
+    assert "Action : Verrouillage de compte" in lock and "(compte " in lock
+    assert "Avant :\n  Échecs de connexion consécutifs : 9\n  Verrouillé : non" in lock
+    assert "Après :\n  Échecs de connexion consécutifs : 10\n  Verrouillé : oui" in lock
+    assert "Action : Création du bac à sable" in build and "Graine : 2026" in build and "Titulaires : 300" in build
+    for raw in ("failed_attempts", "locked:", "sandbox.build", "account.locked", "seed", "holders", "{", '"'):
+        assert raw not in lock + build, raw

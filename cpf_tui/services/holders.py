@@ -18,6 +18,7 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import Balances, balances_of
+from cpf_tui.services.validation import validate_text
 from cpf_tui.text import fold
 
 from models import Account, Dossier, Holder, HoursMovement, Role
@@ -166,7 +167,7 @@ async def search(
         rows = await conn.execute_query_dict(f"SELECT {_COLUMNS} FROM holder WHERE nir = {marks[0]}",
                                              [normalise_nir(nir)])
         return [_from_sql(row) for row in rows]
-    prefix = name_key(name)
+    prefix = name_key(validate_text(name, "Nom", required=False))
     if not prefix:
         raise ValidationError("Saisissez un NIR, ou le début du nom et la date de naissance.", {"name": "obligatoire"})
     if not set(prefix) <= _NAME_KEY_CHARS:

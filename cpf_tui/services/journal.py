@@ -15,7 +15,8 @@ from cpf_tui.clock import local_zone
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions, xlsx_export
 from cpf_tui.services.context import RequestContext
-from cpf_tui.text import clean_line, fold, has_control_chars
+from cpf_tui.services.validation import validate_text
+from cpf_tui.text import clean_line, fold
 from models import Account, AuditEvent
 from models.enums import Role
 
@@ -30,12 +31,19 @@ ACTION_LABELS: dict[str, str] = {
     "account.edit": "Modification de compte",
     "account.change_profile": "Changement de profil",
     "account.deactivate": "Désactivation de compte",
+    "account.edit_and_change_profile": "Modification de compte et de profil",
     "account.regenerate_password": "Régénération du mot de passe",
-    "account.lock": "Verrouillage de compte",
+    "account.locked": "Verrouillage de compte",
+    "operator.create": "Création d'opérateur CDC",
     "password.change": "Changement de mot de passe",
     "cgu.accept": "Acceptation des CGU",
     "cgu.refuse": "Refus des CGU",
     "session.end": "Fin de session",
+    "session.unlock": "Déverrouillage de session",
+    "session.hangup": "Terminal fermé (session interrompue)",
+    "sessions.end": "Sessions fermées par un administrateur",
+    "cgu.publish": "Publication des CGU",
+    "sandbox.build": "Création du bac à sable",
     "organisation.register": "Enregistrement d'organisme",
     "organisation.edit": "Modification d'organisme",
     "establishment.add": "Ajout d'établissement",
@@ -46,7 +54,7 @@ ACTION_LABELS: dict[str, str] = {
     "holder.feed": "Alimentation des titulaires",
     "holder.hours_feed": "Alimentation des heures CPF",
     "dossier.create": "Création de dossier",
-    "dossier.update": "Modification de dossier",
+    "dossier.save": "Modification de dossier",
     "dossier.delete": "Suppression de dossier",
     "dossier.validate": "Validation de dossier",
     "dossier.close": "Clôture de dossier",
@@ -55,7 +63,66 @@ ACTION_LABELS: dict[str, str] = {
     "planning.edit": "Modification du planning",
     "audit.export": "Export du journal",
 }
-OUTCOME_LABELS: dict[str, str] = {"ok": "Réussi", "success": "Réussi", "failure": "Échec", "denied": "Refusé"}
+OUTCOME_LABELS: dict[str, str] = {"ok": "Réussi", "success": "Réussi", "failure": "Échec", "denied": "Refusé",
+                                  "delayed": "Différé (trop d'échecs)"}
+FIELD_LABELS: dict[str, str] = {
+    # accounts
+    "identifier": "Identifiant", "role": "Rôle", "profile": "Profil", "status": "Statut", "nom": "Nom",
+    "prenom": "Prénom", "email": "E-mail", "phone": "Téléphone", "mobile": "Téléphone mobile",
+    "service": "Service", "organisation_id": "Organisme (n°)", "establishment_id": "Établissement (n°)",
+    "locked": "Verrouillé", "failed_attempts": "Échecs de connexion consécutifs",
+    "temporary_password_expires_at": "Mot de passe temporaire valable jusqu'au",
+    "password_is_temporary": "Mot de passe temporaire", "other_sessions_ended": "Autres sessions fermées",
+    "rehashed": "Empreinte du mot de passe renouvelée", "retry_after_seconds": "Nouvel essai possible après (s)",
+    "reason": "Motif", "ended_sessions": "Sessions fermées", "signal": "Signal reçu",
+    "cgu_version_accepted": "Version des CGU acceptée", "version": "Version", "sha256": "Empreinte SHA-256",
+    # organisations and establishments
+    "siret": "SIRET", "raison_sociale": "Raison sociale", "address": "Adresse", "contact_email": "E-mail de contact",
+    "structure_type": "Type de structure", "name": "Nom",
+    # holders and hours
+    "dif_total_minutes": "Solde DIF", "cpf_acquired_minutes": "Heures CPF acquises",
+    "reference_year": "Année de référence", "work_ratio_percent": "Temps de travail (%)",
+    # training files
+    "number": "Numéro", "holder_id": "Titulaire (n°)", "training_title": "Intitulé de la formation",
+    "provider_name": "Organisme de formation", "provider_siret": "SIRET de l'organisme de formation",
+    "start_date": "Date de début", "end_date": "Date de fin", "duration_minutes": "Durée totale",
+    "requested_minutes": "Heures demandées", "reserved_dif_minutes": "Heures DIF réservées",
+    "reserved_cpf_minutes": "Heures CPF réservées", "done_minutes": "Heures réalisées",
+    "closure_reason": "Motif de clôture",
+    # planning
+    "action": "Action", "responsible": "Responsabilité", "start_text": "Début (saisi)", "end_text": "Fin (saisie)",
+    # files: bulk habilitation, CDC feeds, journal export
+    "filename": "Fichier", "file_sha256": "Empreinte du fichier", "created_count": "Comptes créés",
+    "result_path": "Classeur de résultat", "lines": "Lignes", "errors": "Erreurs",
+    "ignore_errors": "Lignes en erreur ignorées", "applied": "Appliqué", "created": "Créés", "updated": "Modifiés",
+    "unchanged": "Inchangés", "year": "Année", "credited": "Titulaires crédités", "credited_minutes": "Heures créditées",
+    "at_ceiling": "Au plafond", "filtres": "Filtres", "lignes": "Lignes", "fichier": "Fichier",
+    "actor": "Acteur", "target": "Cible", "date_from": "Du", "date_to": "Au",
+    # e-mail and training sandbox
+    "attempts": "Tentatives d'envoi", "seed": "Graine", "holders": "Titulaires", "dossiers": "Dossiers",
+    "movements": "Mouvements d'heures",
+}
+"""French names of the keys an event's before/after may hold (the journal detail never shows a raw key)."""
+CODE_LABELS: dict[str, str] = {
+    # why a login failed or a session ended (sessions.END_*)
+    "unknown_identifier": "identifiant inconnu", "deactivated": "compte désactivé", "locked": "compte verrouillé",
+    "wrong_password": "mot de passe erroné", "temporary_password_expired": "mot de passe temporaire expiré",
+    "credentials_changed": "mot de passe changé pendant la vérification",
+    "wrong_current_password": "mot de passe actuel erroné", "logout": "déconnexion",
+    "ended_by_admin": "fermée par un administrateur", "password_changed": "mot de passe changé",
+    "cgu_refused": "CGU refusées", "expired": "durée maximale atteinte", "invalidated": "session invalidée",
+    "password_regenerated": "mot de passe régénéré", "account_deactivated": "compte désactivé",
+}
+"""French names of the reason codes stored as values; states, roles, profiles use their enums' labels."""
+TARGET_LABELS: dict[str, str] = {
+    "Account": "compte", "Organisation": "organisme", "Establishment": "établissement", "Dossier": "dossier",
+    "Holder": "titulaire", "BulkImport": "habilitation en masse", "PlanningMilestone": "ligne du planning",
+    "OutboxEmail": "courriel", "CguVersion": "version des CGU", "Sandbox": "bac à sable",
+    "AuditJournal": "journal d'audit", "fichier": "fichier",
+}
+"""French names of the kinds of target (model names in the database)."""
+_MINUTES_KEYS = frozenset(key for key in FIELD_LABELS if key.endswith("_minutes"))
+_DATE_KEYS = frozenset({"start_date", "end_date"})
 _DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 
@@ -67,6 +134,56 @@ def action_label(action: str) -> str:
 
 def outcome_label(outcome: str) -> str:
     return OUTCOME_LABELS.get(outcome, outcome)
+
+
+def target_kind(target_type: str) -> str:
+    """French name of a kind of target (`Account` -> « compte »)."""
+    return TARGET_LABELS.get(target_type, target_type)
+
+
+def field_label(key: str) -> str:
+    """French name of a before/after key; an unknown key is written as words, never as `snake_case`."""
+    return FIELD_LABELS.get(key) or key.replace("_", " ").replace(".", " ").capitalize()
+
+
+def value_text(key: str, value: Any) -> str:
+    """A before/after value as a reader expects it: hours, dates, yes/no, French names of codes."""
+    from cpf_tui.services.ledger import format_hours
+    from models.enums import AccountStatus, DossierStatus, OutboxStatus, Profile, Role, StructureType
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if key in _MINUTES_KEYS and isinstance(value, int):
+        return format_hours(value)
+    if isinstance(value, dict):
+        return " ; ".join(f"{field_label(k)} : {value_text(k, v)}" for k, v in value.items()) or "—"
+    if isinstance(value, list):
+        return ", ".join(value_text(key, item) for item in value) or "—"
+    text = str(value)
+    if key in _DATE_KEYS and _ISO_DATE.match(text):
+        return date.fromisoformat(text).strftime("%d/%m/%Y")
+    if key == "temporary_password_expires_at":
+        try:
+            return clock.shown(datetime.fromisoformat(text))
+        except ValueError:
+            return text
+    coded: dict[str, tuple[type[Any], ...]] = {
+        "role": (Role,), "profile": (Profile,), "structure_type": (StructureType,),
+        "status": (AccountStatus, DossierStatus, OutboxStatus),
+    }
+    for kind in coded.get(key, ()):
+        if text in kind._value2member_map_:
+            return str(kind(text).label)
+    return CODE_LABELS.get(text, text) if key == "reason" else text
+
+
+def detail_lines(values: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(French label, shown value) for each key of an event's before or after, in a stable order."""
+    if not values:
+        return []
+    return [(field_label(key), value_text(key, values[key])) for key in sorted(values, key=lambda k: fold(field_label(k)))]
 
 
 def format_at(moment: datetime) -> str:
@@ -162,13 +279,9 @@ def _row(event: Any) -> JournalRow:
     )
 
 
-def _check_text(value: str, label: str, limit: int = 100) -> str:
-    value = clean_line(value)
-    if has_control_chars(value):
-        raise ValidationError(f"{label} : caractères de contrôle interdits.", {label: "contrôle"})
-    if len(value) > limit:
-        raise ValidationError(f"{label} : {limit} caractères au plus.", {label: "longueur"})
-    return value
+def _check_text(value: str, label: str) -> str:
+    """A filter typed on the journal screen: the one text rule (`validation.validate_text`), optional."""
+    return validate_text(value, label, required=False)
 
 
 def _filtered(query: Any, filters: JournalFilters) -> Any:

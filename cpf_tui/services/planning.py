@@ -14,7 +14,8 @@ from cpf_tui.errors import Conflict, NotFound, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
-from cpf_tui.text import clean_line, has_control_chars
+from cpf_tui.services.validation import validate_text
+from cpf_tui.text import clean_line
 
 from models import PlanningMilestone
 _DAY = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$|^(\d{2})(\d{2})(\d{4})$")
@@ -139,23 +140,12 @@ async def list_lines(ctx: RequestContext) -> list[PlanningLine]:
     return [_line(m, day) for m in await PlanningMilestone.all().order_by("position", "id")]
 
 
-def _check_text(value: str, label: str, limit: int, *, required: bool) -> str:
-    value = clean_line(value)
-    if required and not value:
-        raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
-    if has_control_chars(value) or "\n" in value or "\t" in value:
-        raise ValidationError(f"{label} : caractères de contrôle interdits.", {label: "contrôle"})
-    if len(value) > limit:
-        raise ValidationError(f"{label} : {limit} caractères au plus.", {label: "longueur"})
-    return value
-
-
 def _date_field(text: str, stored_text: str, stored: date | None, label: str) -> tuple[str, DateBounds | None, date | None]:
     """A typed date: unchanged kit wording (e.g. "Sous 8 jours") is kept, anything new must be a date."""
     text = clean_line(text)
     if text == stored_text and bounds_of(text, None) is None:
         return text, (DateBounds(stored, stored) if stored else None), stored
-    _check_text(text, label, 40, required=False)
+    validate_text(text, label, max_length=40, required=False)
     bounds = parse_planning_date(text, label)
     return planning_date_text(bounds), bounds, (bounds.first if bounds else None)
 
@@ -183,8 +173,8 @@ async def update_line(
     from cpf_tui.services.locking import serialised_transaction
 
     actor = await sessions.require(ctx, Capability.PLANNING_EDIT)
-    action = _check_text(action, "Action", 200, required=True)
-    responsible = _check_text(responsible, "Responsabilité", 60, required=False)
+    action = validate_text(action, "Action", max_length=200)
+    responsible = validate_text(responsible, "Responsabilité", max_length=60, required=False)
     async with serialised_transaction() as conn:
         milestone = await PlanningMilestone.filter(id=milestone_id).using_db(conn).select_for_update().first()
         if milestone is None:

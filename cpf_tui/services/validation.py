@@ -8,9 +8,8 @@ from functools import lru_cache
 from typing import Any
 
 from cpf_tui.errors import ValidationError
-from cpf_tui.text import clean_line, has_control_chars
+from cpf_tui.text import CONTROL_CHARS_REFUSED, clean_line, has_control_chars
 
-_MARKUP = re.compile(r"\[/?[a-zA-Z@#$][^\]]*\]")
 CIVIL_REGISTER_LETTERS = "àâäéèêëïîôöùûüÿçæœ"
 """The accented letters of the French civil register (circular of 23 July 2014), besides a to z."""
 NAME_PUNCTUATION = " '.-"
@@ -41,16 +40,16 @@ _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 
 
 def validate_text(value: str, label: str, *, max_length: int = 100, required: bool = True) -> str:
-    """A one-line text: trimmed, no control characters or escape sequences, no markup, bounded."""
+    """A one-line text: trimmed, no control characters or escape sequences, bounded — the one rule of every
+    text field. Brackets are ordinary characters (« réf. [A12] »): user text is never read as markup,
+    every screen shows it as plain text."""
     text = clean_line(value or "")
     if not text:
         if required:
             raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
         return ""
     if has_control_chars(text) or "\n" in text or "\t" in text:
-        raise ValidationError(f"{label} : caractères de contrôle interdits.", {label: "caractères de contrôle"})
-    if _MARKUP.search(text):
-        raise ValidationError(f"{label} : les crochets de mise en forme sont interdits.", {label: "balisage"})
+        raise ValidationError(f"{label} : {CONTROL_CHARS_REFUSED}.", {label: "caractères de contrôle"})
     if len(text) > max_length:
         raise ValidationError(f"{label} : {max_length} caractères au maximum.", {label: "trop long"})
     return text
@@ -104,7 +103,7 @@ def validate_email(value: str, label: str = "E-mail") -> str:
     if not text:
         raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
     if has_control_chars(text):
-        raise ValidationError(f"{label} : caractères de contrôle interdits.", {label: "caractères de contrôle"})
+        raise ValidationError(f"{label} : {CONTROL_CHARS_REFUSED}.", {label: "caractères de contrôle"})
     local, at, domain = text.rpartition("@")
     if at and len(local) <= 64 and len(text) <= 200 and _DOT_ATOM.fullmatch(local):
         clean_domain = _normalised_domain(domain)
