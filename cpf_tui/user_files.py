@@ -45,6 +45,9 @@ class UserFiles:
     root: Path
     over_ssh: bool
     local_name: str = "votre dossier de données"
+    local_exports: Path | None = None
+    """Where generated files go locally when it is not the caller's default (the training sandbox's own
+    `exports` folder, beside its database: a sandbox never writes into the user's data folder)."""
 
     @classmethod
     def for_session(cls, data_path: Path, env: Mapping[str, str] | None = None) -> UserFiles:
@@ -63,7 +66,7 @@ class UserFiles:
         if files.over_ssh or not settings.sandbox or not url.startswith("sqlite://"):
             return files
         folder = Path(url[len("sqlite://"):].split("?", 1)[0]).expanduser().resolve().parent
-        return cls(folder, False, "le dossier du bac à sable")
+        return cls(folder, False, "le dossier du bac à sable", folder / "exports")
 
     # -- what the person is told ------------------------------------------------------------
     @property
@@ -142,5 +145,8 @@ class UserFiles:
 
     # -- writing -------------------------------------------------------------------------------
     def output_folder(self, local_default: Path) -> Path:
-        """Where generated files go: the drop folder over SSH, else `local_default`."""
-        return self.root if self.over_ssh else local_default
+        """Where generated files go: the drop folder over SSH, the sandbox's own `exports` folder in
+        training, else `local_default`."""
+        if self.over_ssh:
+            return self.root
+        return self.local_exports or local_default

@@ -194,7 +194,7 @@ class JournalScreen(CpfScreen):
         from screens.modals import MessageModal
 
         # Over SSH the export goes to the person's drop folder (fetched by SFTP), named relative to it.
-        files = UserFiles.for_session(self.settings.data_path)
+        files = UserFiles.for_settings(self.settings)
         target = files.output_folder(self.settings.data_path / "exports") / journal.default_export_path(
             self.settings.data_path).name
         self.show_message("Export en cours…")

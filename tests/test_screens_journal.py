@@ -222,3 +222,28 @@ async def test_the_detail_speaks_french_never_raw_keys_or_codes(db, settings, fr
     assert "Action : Création du bac à sable" in build and "Graine : 2026" in build and "Titulaires : 300" in build
     for raw in ("failed_attempts", "locked:", "sandbox.build", "account.locked", "seed", "holders", "{", '"'):
         assert raw not in lock + build, raw
+
+
+async def test_in_the_sandbox_the_export_lands_beside_its_database_private(db, settings, frozen_clock):
+    """`cpf-tui demo --db /tmp/x/demo.sqlite3`: what the sandbox writes stays in /tmp/x, mode 0600."""
+    import stat
+    from pathlib import Path
+
+    import pytest
+
+    if not settings.database.url.startswith("sqlite://"):
+        pytest.skip("the training sandbox is a SQLite file")
+    settings.sandbox = True
+    folder = Path(settings.database.url[len("sqlite://"):]).parent
+    operator = await make_account(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, operator)
+        await open_journal(app, pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, MessageModal)
+    exported = sorted((folder / "exports").glob("journal-20260115-100000.xlsx"))  # named in Paris time
+    assert len(exported) == 1 and stat.S_IMODE(exported[0].stat().st_mode) == 0o600
+    assert not (settings.data_path / "exports").exists()

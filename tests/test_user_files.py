@@ -80,3 +80,8 @@ def test_the_training_sandbox_roots_local_files_in_its_own_folder(tmp_path):
     assert UserFiles.for_settings(settings(False, "sqlite:///x/db.sqlite3"), {}).root == (tmp_path / "data").resolve()
     over_ssh = UserFiles.for_settings(sandbox, {"CPF_TUI_DROP_DIR": str(tmp_path / "depot" / "alice")})
     assert over_ssh.over_ssh and over_ssh.root == (tmp_path / "depot" / "alice").resolve()
+    # Generated files (template, result workbook, feed reports, journal export) stay beside the sandbox.
+    assert files.output_folder(tmp_path / "data" / "exports") == (tmp_path / "formation").resolve() / "exports"
+    assert over_ssh.output_folder(tmp_path / "data" / "exports") == over_ssh.root
+    real = UserFiles.for_settings(settings(False, "sqlite:///x/db.sqlite3"), {})
+    assert real.output_folder(tmp_path / "data" / "exports") == tmp_path / "data" / "exports"
