@@ -110,3 +110,33 @@ async def test_palette_matches_without_accents_or_case_and_on_descriptions(db, s
         await settle(pilot)
         # Found by its description (« Remplacer l'administrateur principal »), not its short name.
         assert "Remplacer l'admin." in await palette_entries(app, pilot, "administrateur principal")
+
+
+async def test_palette_finds_regenerer_without_accents_and_by_the_guides_words(db, settings):
+    """Ctrl+P « regenerer » and « mot de passe » (the user guide's example) both find « Régénérer »."""
+    from textual.widgets import Tree
+
+    from screens.user_tree import UserTreeScreen
+    from tests.factories import make_organisation, make_staff
+    from tests.pilot import open_section, settle
+
+    org = await make_organisation()
+    admin = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org)
+    colleague = await make_staff(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, admin)
+        await open_section(pilot, "Utilisateurs")
+        assert isinstance(app.screen, UserTreeScreen)
+        tree = app.screen.query_one("#user-tree", Tree)
+        for _ in range(10):  # the cursor onto the gestionnaire: « Régénérer » acts on it
+            node = tree.cursor_node
+            if node is not None and node.data is not None and node.data.kind == "account" and node.data.id == colleague.id:
+                break
+            await pilot.press("down")
+            await settle(pilot)
+        assert app.screen.current is not None and app.screen.current.id == colleague.id
+        for query in ("regenerer", "REGENERER", "mot de passe"):
+            assert "Régénérer" in await palette_entries(app, pilot, query), query
+            await pilot.press("escape")
+            await settle(pilot)
