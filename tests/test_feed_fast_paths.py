@@ -195,6 +195,10 @@ def test_a_holder_line_gets_the_same_row_or_errors_as_with_the_rules_alone(index
     for position, value in changes:
         values[position] = value
     assert holder_parser(TODAY)(5, list(values)) == _holder_rule(TODAY)(5, list(values))
+    as_text = holder_parser(TODAY, dates_as_text=True)(5, list(values))  # SQLite's staging rows
+    assert as_text == _holder_rule(TODAY, dates_as_text=True)(5, list(values))
+    row = holder_parser(TODAY)(5, list(values))[0]
+    assert as_text[0] == (None if row is None else (*row[:5], row[5].isoformat(), *row[6:]))
 
 
 HOURS_CELLS = ["", "2025", "2024", "２０２５", " 2025 ", "100", "50,5", "0", "-50", "250", "9000", "1607", "8",

@@ -505,13 +505,14 @@ def _safe_cells(text: str, values: list[str]) -> bool:
     return True
 
 
-def holder_parser(today: date) -> LineParser:
-    """The check of one holder line: a staging row (NIR, names, birth date, contact, search keys).
+def holder_parser(today: date, *, dates_as_text: bool = False) -> LineParser:
+    """The check of one holder line: a staging row (NIR, names, birth date, contact, search keys), the
+    birth date as a `date` or, with `dates_as_text`, as ISO text (SQLite's staging).
 
     A line is first read by the fast paths; one they are not certain of (any problem included) is
     checked by the rules one by one, which give the errors.
     """
-    rule = _holder_rule(today)
+    rule = _holder_rule(today, dates_as_text)
     mobile_check = _mobile_check()
 
     def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
@@ -527,14 +528,14 @@ def holder_parser(today: date) -> LineParser:
             mobile = mobile_check(mobile_raw) if clean_line(mobile_raw) else ""
             if (nir is not None and not (birth_problem or usage_problem or given_problem or born_problem)
                     and email is not None and mobile is not None):
-                return (line, nir, birth_name, usage, given, born, email, mobile,
-                        _search_key(birth_name), _search_key(usage)), []
+                return (line, nir, birth_name, usage, given, born.isoformat() if dates_as_text else born,  # type: ignore[union-attr]
+                        email, mobile, _search_key(birth_name), _search_key(usage)), []
         return rule(line, values)
 
     return parse
 
 
-def _holder_rule(today: date) -> LineParser:
+def _holder_rule(today: date, dates_as_text: bool = False) -> LineParser:
     """The check of one holder line by the project's rules, field by field: the errors of a bad line."""
     from cpf_tui.services.validation import validate_email, validate_phone
 
@@ -574,7 +575,8 @@ def _holder_rule(today: date) -> LineParser:
             return None, errors
         return (
             line, clean["nir"], clean["nom_naissance"], clean["nom_usage"], clean["prenoms"],
-            clean["date_naissance"], clean["email"], clean["mobile"],
+            clean["date_naissance"].isoformat() if dates_as_text else clean["date_naissance"], clean["email"],
+            clean["mobile"],
             _search_key(clean["nom_naissance"]), _search_key(clean["nom_usage"]),
         ), []
 

@@ -206,8 +206,8 @@ class _Staging:
         if self.sqlite:
             if rows:
                 marks = ", ".join("?" for _ in names)
-                await self.conn.execute_many(f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})",
-                                             [_sqlite_values(row) for row in rows])
+                # The parser gave SQLite's values already (dates as ISO text): the rows go as they are.
+                await self.conn.execute_many(f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})", rows)
             if error_rows:
                 await self.conn.execute_many(f"INSERT INTO {self.errors} VALUES (?, ?, ?, ?)", error_rows)
             return
@@ -268,10 +268,6 @@ def _cell(value: Any) -> str:
     """A report cell: control and bidi characters escaped, never a spreadsheet formula."""
     out = shown(value or "")
     return "'" + out if out.startswith(("=", "+", "-", "@")) else out
-
-
-def _sqlite_values(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(value.isoformat() if hasattr(value, "isoformat") else value for value in row)
 
 
 SQLITE_CACHE_KIB = 65536
@@ -355,7 +351,7 @@ async def import_holders(
     return await _run(
         HOLDERS, path, ctx=ctx, report_dir=report_dir, as_system=as_system, ignore_errors=ignore_errors,
         progress=progress, columns=HOLDER_COLUMNS, stage_columns=HOLDER_STAGE,
-        parser=holder_parser(clock.now().date()), year=None,
+        parser=lambda sqlite: holder_parser(clock.now().date(), dates_as_text=sqlite), year=None,
     )
 
 
@@ -384,7 +380,8 @@ async def credit_hours(
     check_year(year)
     return await _run(
         HOURS, path, ctx=ctx, report_dir=report_dir, as_system=as_system, ignore_errors=ignore_errors,
-        progress=progress, columns=HOURS_COLUMNS, stage_columns=HOURS_STAGE, parser=hours_parser(year), year=year,
+        progress=progress, columns=HOURS_COLUMNS, stage_columns=HOURS_STAGE, parser=lambda _sqlite: hours_parser(year),
+        year=year,
     )
 
 
@@ -399,7 +396,7 @@ async def _run(
     progress: ProgressCallback | None,
     columns: Any,
     stage_columns: list[tuple[str, str, str]],
-    parser: LineParser,
+    parser: Callable[[bool], LineParser],
     year: int | None,
 ) -> FeedResult:
     from tortoise.exceptions import IntegrityError
@@ -425,6 +422,7 @@ async def _run(
             await _audit(kind, result, ctx, actor, ignore_errors)
             return result
         sqlite = _is_sqlite(_get_connection(None))
+        parse = parser(sqlite)
         try:
             async with _run_connection(sqlite) as run_conn:
                 staging = _Staging(run_conn, stage_columns)
@@ -432,12 +430,12 @@ async def _run(
                 ahead: asyncio.Future[Batch] | None = None
                 try:
                     # The next batch is read and checked in a thread while this one is staged.
-                    ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parser, BATCH_LINES))
+                    ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parse, BATCH_LINES))
                     while ahead is not None:
                         batch = await ahead
                         ahead = None
                         if not batch.eof:
-                            ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parser, BATCH_LINES))
+                            ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parse, BATCH_LINES))
                         result.lines += batch.lines
                         await staging.add(batch.rows, batch.errors)
                         tell("Lecture")
