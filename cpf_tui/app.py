@@ -81,11 +81,14 @@ class CpfApp(App[int]):
     COMMANDS = {_palette_commands}
 
     def __init__(self, settings: Settings, *, request_context: RequestContext | None = None) -> None:
-        from cpf_tui.textual_internals import use_safe_terminal_writer
+        from cpf_tui.textual_internals import use_french_wrap, use_safe_terminal_writer
+        from screens.widgets import console
         from screens.widgets.french import use_french_descriptions
 
         use_french_descriptions()
         use_safe_terminal_writer()
+        use_french_wrap()
+        console.use_console_glyphs(console.wanted())
         super().__init__()
         self.settings = settings
         self.request_context = request_context or RequestContext(terminal=os.environ.get("TERM", ""))
@@ -150,8 +153,17 @@ class CpfApp(App[int]):
         self.app_resume_signal.subscribe(self, lambda _app: self.action_redraw())
         # The focus of the screen now shown decides where the terminal cursor is (see _place_terminal_cursor).
         self.screen_change_signal.subscribe(self, lambda _screen: self.call_after_refresh(self._place_terminal_cursor))
+        self.screen_change_signal.subscribe(self, self._ensure_key_bar)
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
         self._install_hangup_handlers()
+
+    def _ensure_key_bar(self, screen: Screen[object]) -> None:
+        """Every screen shows its keys on the bottom line: a screen or modal without its own key bar
+        (confirmations, help, file picker, command palette) is given one when it is shown."""
+        from screens.widgets.keybar import KeyBar
+
+        if screen.is_attached and not screen.query(KeyBar):
+            screen.mount(KeyBar())
 
     def _start_database_once(self) -> None:
         if not self._database_started:

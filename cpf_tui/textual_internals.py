@@ -80,6 +80,24 @@ def use_safe_terminal_writer() -> None:
     linux_driver.WriterThread = TerminalWriter  # type: ignore[misc]
 
 
+FRENCH_WORD = r"\s*(?:0\d(?: \d\d){4}|\S+)(?: : (?:0\d(?: \d\d){4}|\S+))*\s*"
+"""A word for wrapping text: a phone number (06 12 34 56 78) is one word, and so is a « libellé : valeur »
+pair (French puts a space before the colon, where a line must not break: « Statut⏎: Actif »)."""
+
+
+def use_french_wrap() -> None:
+    """Make Rich's (hence Textual's) word wrap keep phone numbers and « libellé : valeur » pairs whole.
+
+    Relies on `rich._wrap.re_word`, the pattern `rich._wrap.words` (used by `divide_line`, which
+    `textual.content.Content.wrap` and `rich.text.Text.wrap` call) matches one word with (idempotent).
+    """
+    import re
+
+    from rich import _wrap
+
+    _wrap.re_word = re.compile(FRENCH_WORD)
+
+
 def screen_strips(screen: Screen[object]) -> list[Strip]:
     """The lines the screen draws now, with their styles (frames and borders included).
 

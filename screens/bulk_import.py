@@ -58,9 +58,9 @@ class FilePickerModal(ModalScreen[Path | None]):
         background: $surface; padding: 0 1;
     }
     FilePickerModal #picker-title { text-style: bold; height: 1; }
-    FilePickerModal #picker-place { height: 1; color: $text-muted; }
+    FilePickerModal #picker-place { height: auto; color: $text-muted; }
     FilePickerModal #picker-tree { height: 1fr; }
-    FilePickerModal #picker-hint { height: 1; color: $text-muted; }
+    FilePickerModal #picker-hint { height: auto; color: $text-muted; }
     """
 
     BINDINGS = [

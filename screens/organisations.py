@@ -14,6 +14,7 @@ from models.enums import StructureType
 from screens.account_form import FormField, FormScreen, IdentifierModal
 from screens.base import CpfScreen
 from screens.modals import ConfirmModal
+from screens.widgets.console import glyph
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
 
@@ -95,7 +96,7 @@ class OrganisationsScreen(CpfScreen):
         groups = await orgs.list_organisations(self.ctx, query)
         self.rows = {row.id: row for group in groups for row in group.organisations}
         self.table.replace_rows(
-            ((Text(group.siren if index == 0 else "  ″"), Text(row.siret), Text(row.raison_sociale),
+            ((Text(group.siren if index == 0 else f"  {glyph('″')}"), Text(row.siret), Text(row.raison_sociale),
               Text(row.structure_label), Text(row.principal_label), str(row.establishments), str(row.accounts)),
              str(row.id))
             for group in groups for index, row in enumerate(group.organisations)

@@ -18,6 +18,7 @@ from cpf_tui.messages import LoggedOut, PasswordChanged
 from cpf_tui.services import password_policy
 from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
+from screens.widgets.console import glyph
 from screens.widgets.keybar import KeyBar
 
 MARKS = {True: ("✔", "green"), False: ("✘", "red"), None: ("…", "")}
@@ -118,6 +119,7 @@ class PasswordScreen(CpfScreen):
         lines = Text()
         for index, item in enumerate(self._items):
             mark, style = MARKS[item.ok]
+            mark = glyph(mark)
             if index:
                 lines.append("\n")
             lines.append(f"{mark} ", style=style)

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 from cpf_tui.permissions import Capability
 from cpf_tui.services.planning import DATE_FORMATS_HELP, MilestoneStatus, PlanningLine
 from screens.base import CpfModal, CpfScreen
+from screens.widgets.console import glyph
 from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
@@ -33,7 +34,7 @@ STATUS_MARKS = {
 
 def status_text(status: MilestoneStatus) -> Text:
     """The status with a mark, so that it reads without colours too."""
-    return Text(f"{STATUS_MARKS[status]} {status.label}", style=STATUS_STYLES[status])
+    return Text(f"{glyph(STATUS_MARKS[status])} {status.label}", style=STATUS_STYLES[status])
 
 
 class PlanningScreen(CpfScreen):

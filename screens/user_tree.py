@@ -49,12 +49,17 @@ def _date(moment: datetime | None) -> str:
 
 
 def establishment_label(node: EstablishmentNode) -> Text:
-    kind = "Siège" if node.is_head_office else "Établissement"
-    text = Text(f"{kind} — {node.name} ({node.siret})", style="bold")
-    counts = f"  · {node.administrators} admin., {node.gestionnaires} gest."
+    """Name, counts, then SIRET: what tells establishments apart comes first (80 columns, the tree's
+    guides take up to 8). « Siège » is added only when the name does not already say it."""
+    name = node.name
+    if node.is_head_office and "siège" not in name.lower():
+        name = f"Siège — {name}"
+    text = Text(name, style="bold")
+    counts = f" · {node.administrators} admin., {node.gestionnaires} gest."
     if node.deactivated:
         counts += f", {node.deactivated} désact."
     text.append(counts, style="dim")
+    text.append(f" · {node.siret}", style="dim")
     return text
 
 

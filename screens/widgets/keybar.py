@@ -19,6 +19,8 @@ from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
+from screens.widgets.console import glyph
+
 
 @dataclass(frozen=True)
 class KeyItem:
@@ -31,6 +33,8 @@ class KeyItem:
     enabled: bool
     start: int = 0
     end: int = 0
+    described: bool = True
+    """Drawn with its description (False: the key alone, see `KeyBar.described`)."""
 
 
 class KeyBar(Widget):
@@ -95,7 +99,7 @@ class KeyBar(Widget):
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            keys.append(KeyItem(binding.key, app.get_key_display(binding), binding.description,
+            keys.append(KeyItem(binding.key, glyph(app.get_key_display(binding)), binding.description,
                                 tooltip or binding.tooltip or binding.description, enabled))
         palette = None
         if app.ENABLE_COMMAND_PALETTE and getattr(app, "use_command_palette", True):
@@ -134,27 +138,58 @@ class KeyBar(Widget):
             for part, style in parts:
                 text.append(part, style=style + hover if hovered else style)
 
+        described = self.described(keys, room)
         position = 0
-        for index, item in enumerate(keys):
-            parts = cells(item)
+        shown = [item for item in keys if item.key in described] + [item for item in keys if item.key not in described]
+        for index, item in enumerate(shown):
+            parts = cells(item) if item.key in described else [(f" {item.display}", key_style + dim if not item.enabled else key_style)]
             size = sum(cell_len(part) for part, _ in parts)
-            last = index == len(keys) - 1
+            last = index == len(shown) - 1
             if position + size + (0 if last else len(self.MORE)) > room:
                 text.append(self.MORE, style=text_style)
                 position += len(self.MORE)
                 break
             draw(parts)
-            placed.append(replace(item, start=position, end=position + size))
+            placed.append(replace(item, start=position, end=position + size, described=item.key in described))
             position += size
         if palette is not None:
             gap = max(0, width - palette_width - position)
             text.append(" " * gap)
             start = position + gap
-            text.append("▏", style=self.get_component_rich_style("keybar--separator", partial=True))
+            text.append(glyph("▏"), style=self.get_component_rich_style("keybar--separator", partial=True))
             draw(palette_parts)
             placed.append(replace(palette, start=start + 1, end=start + palette_width))
         self._items = placed
         return text
+
+    def described(self, keys: list[KeyItem], room: int) -> set[str]:
+        """The keys drawn with their description; the others are drawn bare (key only), after them.
+
+        Keys are taken by importance until the descriptions no longer fit: first the screen's and the
+        focused widget's keys that can act now, in the order the screen declares them (its first
+        BINDINGS matter most), then those greyed out now, then the App's (Quitter, Aide...). A key
+        left without its description is still shown, so every key stays visible; F1 or ? says what
+        each one does.
+        """
+        app_keys = {binding.key for binding in self.app.BINDINGS if hasattr(binding, "key")}
+        order = sorted(range(len(keys)), key=lambda i: (keys[i].key in app_keys, not keys[i].enabled, i))
+
+        def full(item: KeyItem) -> int:
+            return cell_len(f" {item.display} ") + (cell_len(f"{item.description} ") if item.description else 0)
+
+        def bare(item: KeyItem) -> int:
+            return cell_len(f" {item.display}")
+
+        width = sum(bare(item) for item in keys)
+        chosen: set[str] = set()
+        for index in order:
+            item = keys[index]
+            grown = width - bare(item) + full(item)
+            if grown > room:
+                break
+            width = grown
+            chosen.add(item.key)
+        return chosen
 
     # -- mouse ---------------------------------------------------------------------------------------------
     def item_at(self, x: int) -> int | None:
