@@ -259,24 +259,38 @@ def _with_rows(skeleton: bytes, rows: Iterable[Sequence[Any]], first_row: int) -
     return output.getvalue()
 
 
+_CELL_CACHE_SIZE = 4096
+"""Distinct texts whose cell XML is kept while the rows are written (roles, profiles, establishments
+and services repeat from row to row); the cache is emptied when full, so memory stays flat."""
+
+
+def _text_cell(value: str, quoted: str) -> str:
+    """A text cell as openpyxl writes it, after its reference (`<c r="A3"`): style, type and content."""
+    text = _clean(value)
+    style = quoted if text.startswith(FORMULA_TRIGGERS) else ""
+    if not text:
+        return f'{style} t="inlineStr"></c>'
+    space = ' xml:space="preserve"' if text != text.strip() else ""
+    return f'{style} t="inlineStr"><is><t{space}>{text.translate(_XML_ESCAPES)}</t></is></c>'
+
+
 def _row_parts(rows: Iterable[Sequence[Any]], letters: list[str], quoted: str, first_row: int) -> Iterator[str]:
     """The `<row>` elements of the result rows, numbered from `first_row`."""
+    cache: dict[str, str] = {}
     for number, row in enumerate(rows, start=first_row):
         cells = []
         for letter, value in zip(letters, row):
-            ref = f"{letter}{number}"
             if isinstance(value, str):
-                text = _clean(value)
-                style = quoted if text.startswith(FORMULA_TRIGGERS) else ""
-                if not text:
-                    cells.append(f'<c r="{ref}"{style} t="inlineStr"></c>')
-                    continue
-                space = ' xml:space="preserve"' if text != text.strip() else ""
-                cells.append(
-                    f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text.translate(_XML_ESCAPES)}</t></is></c>'
-                )
+                rest = cache.get(value) if type(value) is str else None
+                if rest is None:
+                    rest = _text_cell(value, quoted)
+                    if type(value) is str:
+                        if len(cache) >= _CELL_CACHE_SIZE:
+                            cache.clear()
+                        cache[value] = rest
+                cells.append(f'<c r="{letter}{number}"{rest}')
             elif isinstance(value, int) and not isinstance(value, bool):
-                cells.append(f'<c r="{ref}" t="n"><v>{value}</v></c>')
+                cells.append(f'<c r="{letter}{number}" t="n"><v>{value}</v></c>')
             else:
                 raise TypeError(f"valeur inattendue dans le classeur de résultat : {type(value).__name__}")
         yield f'<row r="{number}">{"".join(cells)}</row>'

@@ -10,6 +10,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -44,7 +45,7 @@ MAX_ROW_BYTES = 2 * 1024 * 1024
 TEXT_CHARS_PER_ROW = 1024
 """Shared-string characters allowed per accepted row (a real row holds about a hundred)."""
 _MERGE_REF = re.compile(rb'\bref="([A-Z0-9:]+)"')
-_SHEET_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|row|sheetData|mergeCell)\b([^>]*)")
+_SHEET_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|row|sheetData|mergeCell|dimension)\b([^>]*)")
 _TOKEN_MARGIN = 512
 """Bytes kept from one chunk of a sheet to the next so that a tag cut by the chunk is read whole."""
 
@@ -286,13 +287,24 @@ def _find_sheet(workbook: Any, parsed: ParsedWorkbook) -> Any:
     return sheet
 
 
-def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -> list[str]:
-    """One streaming pass over a sheet part's bytes, before openpyxl parses it: its merged-cell ranges
+@dataclass
+class _SheetScan:
+    """What `_scan_sheet` found: merged-cell ranges, and whether a `<dimension>` tag comes after the
+    start of `<sheetData>` (openpyxl may then size the sheet differently from `_sheet_size`)."""
+
+    merged: list[str] = field(default_factory=list)
+    late_dimension: bool = False
+
+
+def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -> _SheetScan:
+    """One streaming pass over a sheet part's bytes, before it is parsed: its merged-cell ranges
     (read-only mode does not load them), and the caps that keep the parse bounded in time and memory
-    (cells in all, cells and bytes per row: openpyxl builds a whole row before reading its cells).
+    (cells in all, cells and bytes per row: the parser builds a whole row before reading its cells).
     Raises WorkbookTooLarge."""
     limit_cells = max_cells(bulk)
-    ranges: list[str] = []
+    scan = _SheetScan()
+    ranges = scan.merged
+    data_started = False
     cells = row_cells = 0
     row_start: int | None = None
     offset = 0
@@ -337,13 +349,17 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -
                     if closing:
                         row_ended(offset + match.start())
                         row_start = None
+                    else:
+                        data_started = True
+                elif name == b"dimension":
+                    scan.late_dimension = scan.late_dimension or data_started
                 elif not closing:
                     ref = _MERGE_REF.search(match.group(3))
                     if ref:
                         ranges.append(ref.group(1).decode("ascii"))
             if final:
                 row_ended(offset + len(window))
-                return ranges
+                return scan
             cut = max(done, usable)
             tail = window[cut:]
             offset += cut
@@ -400,6 +416,8 @@ def _cell_text(cell: Any, column: Column, row: int, parsed: ParsedWorkbook) -> s
     if value is None:
         return ""
     kind = cell.data_type
+    if kind == "s" and type(value) is str:
+        return value  # text, the usual case (what the checks below return for it)
     label = column.label
     if kind == "f":
         parsed.errors.append(
@@ -549,6 +567,15 @@ def _is_blank(cell: Any) -> bool:
     return value is None or (isinstance(value, str) and not clean_line(value))
 
 
+def _all_blank(cells: Any) -> bool:
+    """`all(_is_blank(cell) for cell in cells)`."""
+    for cell in cells:
+        value = cell.value
+        if value is not None and (not isinstance(value, str) or clean_line(value)):
+            return False
+    return True
+
+
 def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> ParsedWorkbook:
     """Check a workbook from the container to every cell; errors are collected, never raised."""
     bulk = bulk or BulkSettings()
@@ -570,57 +597,241 @@ def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> Parsed
     return parsed
 
 
+_LXML_OPTIONS: dict[str, Any] = dict(
+    remove_comments=True, remove_pis=True, resolve_entities=False, no_network=True, huge_tree=True
+)
+"""lxml read like the standard library's parser that openpyxl uses: comments and processing instructions
+dropped (their neighbouring texts joined), no entity resolution (see `_plain_xml`), no size limits."""
+_HEAD_BYTES = 1 << 16
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_DECLARED_ENCODING = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+_DIGITS = "0123456789"
+_COLUMN_LETTERS = re.compile(r"[A-Z]{1,3}")
+
+
+def _plain_xml(head: bytes) -> bool:
+    """Whether a part whose first bytes are `head` is read by lxml (`_LXML_OPTIONS`) exactly as by
+    openpyxl's parser (the standard library's expat): UTF-8, declared or by default, and no document
+    type declaration (the only place where entities can be defined; one parser expands them, the
+    other does not). Anything else is read by openpyxl itself."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    first = _FIRST_ELEMENT.search(head)
+    if not head.startswith(b"<") or first is None:
+        return False
+    prolog = head[: first.start()]
+    if b"<!DOCTYPE" in prolog:
+        return False
+    declared = _DECLARED_ENCODING.search(prolog)
+    return declared is None or declared.group(1).lower() == b"utf-8"
+
+
+def _part_is_plain(archive: Any, name: str) -> bool:
+    with archive.open(name) as stream:
+        return _plain_xml(stream.read(_HEAD_BYTES))
+
+
+def _read_shared_strings(stream: Any) -> list[str]:
+    """openpyxl's `read_string_table` with lxml: the same strings (`Text.from_tree(si).content` without
+    `x005F_`), a plain `<si><t>…</t></si>` taken without building the Text object."""
+    from lxml import etree
+    from openpyxl.cell.text import Text
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    si_tag, t_tag, sst_tag = f"{{{SHEET_MAIN_NS}}}si", f"{{{SHEET_MAIN_NS}}}t", f"{{{SHEET_MAIN_NS}}}sst"
+    strings: list[str] = []
+    for _event, node in etree.iterparse(stream, events=("end",), tag=si_tag, **_LXML_OPTIONS):
+        if len(node) == 1 and not node.attrib and node[0].tag == t_tag and not len(node[0]):
+            text = node[0].text or ""
+        else:
+            text = Text.from_tree(node).content
+        strings.append(text.replace("x005F_", ""))
+        node.clear()
+        parent = node.getparent()
+        if parent is not None and parent.tag == sst_tag and parent.getparent() is None:
+            while node.getprevious() is not None:  # strings already read: memory stays flat
+                del parent[0]
+    return strings
+
+
 def _load_workbook(content: bytes, bulk: BulkSettings) -> Any:
     """`openpyxl.load_workbook(read_only=True, keep_links=False)`, the shared strings counted while
-    streaming (`_scan_shared_strings`) before openpyxl reads them into memory."""
+    streaming (`_scan_shared_strings`) before they are read (`_read_shared_strings`), and the sheets
+    not sized while loading: `_read_rows` sizes them (openpyxl's `_get_size`), except the sheet read,
+    which `_sheet_size` sizes without parsing it whole."""
+    from openpyxl.packaging.relationship import get_dependents, get_rels_path
     from openpyxl.reader.excel import ExcelReader
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
     from openpyxl.xml.constants import SHARED_STRINGS
+
+    class Sheet(ReadOnlyWorksheet):  # type: ignore[misc]
+        def _get_size(self) -> None:
+            """Sized later (`size`)."""
+
+        def size(self) -> None:
+            ReadOnlyWorksheet._get_size(self)
 
     class Reader(ExcelReader):  # type: ignore[misc]
         def read_strings(self) -> None:
             part = self.package.find(SHARED_STRINGS)
-            if part is not None:
-                with self.archive.open(part.PartName[1:]) as stream:
-                    _scan_shared_strings(stream, bulk)
-            super().read_strings()
+            if part is None:
+                return
+            name = part.PartName[1:]
+            with self.archive.open(name) as stream:
+                _scan_shared_strings(stream, bulk)
+            if not _part_is_plain(self.archive, name):
+                super().read_strings()
+                return
+            with self.archive.open(name) as stream:
+                self.shared_strings = _read_shared_strings(stream)
+
+        def read_worksheets(self) -> None:
+            # ExcelReader.read_worksheets in read-only mode, with sheets sized on demand.
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target not in self.valid_files:
+                    continue
+                if "chartsheet" in rel.Type:
+                    self.read_chartsheet(sheet, rel)
+                    continue
+                rels_path = get_rels_path(rel.target)
+                if rels_path in self.valid_files:
+                    get_dependents(self.archive, rels_path)
+                worksheet = Sheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                worksheet.sheet_state = sheet.state
+                self.wb._sheets.append(worksheet)  # noqa: SLF001
 
     reader = Reader(io.BytesIO(content), read_only=True, data_only=False, keep_links=False)
     reader.read()
     return reader.wb
 
 
+def _sheet_size(archive: zipfile.ZipFile, sheet: Any) -> bool:
+    """Size the sheet to read as openpyxl does (`parse_dimensions`: its `<dimension>` when it comes
+    before `<sheetData>`) without parsing the rest. Returns False when it has none: openpyxl then
+    parsed the whole sheet while loading, so `_well_formed` is checked."""
+    from lxml import etree
+    from openpyxl.worksheet.dimensions import SheetDimension
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    dimension, data = f"{{{SHEET_MAIN_NS}}}dimension", f"{{{SHEET_MAIN_NS}}}sheetData"
+    with archive.open(sheet._worksheet_path) as source:  # noqa: SLF001
+        for _event, element in etree.iterparse(source, events=("start",), tag=(dimension, data), **_LXML_OPTIONS):
+            if element.tag == data:
+                return False
+            sheet._min_column, sheet._min_row, sheet._max_column, sheet._max_row = (  # noqa: SLF001
+                SheetDimension.from_tree(element).boundaries
+            )
+            return True
+    return False
+
+
+def _well_formed(archive: zipfile.ZipFile, name: str) -> None:
+    """Parse a sheet part up to the end of its `<sheetData>` (or whole without one), as openpyxl's
+    `parse_dimensions` does for a sheet without `<dimension>`; raises on malformed XML. (openpyxl's
+    parser reads 16 KiB at a time and may fail on an error just after `</sheetData>` in the same
+    block: such damage shows when the rows are read, one step later.)"""
+    from lxml import etree
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    row, data = f"{{{SHEET_MAIN_NS}}}row", f"{{{SHEET_MAIN_NS}}}sheetData"
+    with archive.open(name) as stream:
+        for _event, element in etree.iterparse(stream, events=("end",), tag=(row, data), **_LXML_OPTIONS):
+            if element.tag == data:
+                return
+            element.clear()
+            parent = element.getparent()
+            if parent is not None and parent.tag == data:
+                while element.getprevious() is not None:  # rows already parsed: memory stays flat
+                    del parent[0]
+
+
+def _choose_sheet(workbook: Any) -> Any:
+    """The sheet `_find_sheet` selects (None when it finds none)."""
+    by_key = {header_key(ws.title): ws for ws in workbook.worksheets}
+    sheet = by_key.get(header_key(SHEET_NAME))
+    if sheet is None and len(workbook.worksheets) == 1:
+        sheet = workbook.worksheets[0]
+    return sheet
+
+
 def _read_rows(archive: zipfile.ZipFile, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
     workbook = _load_workbook(cast(io.BytesIO, archive.fp).getvalue(), bulk)
     try:
+        chosen = _choose_sheet(workbook)
+        for worksheet in workbook.worksheets:
+            if worksheet is not chosen:
+                worksheet.size()
+        fast = False
+        if chosen is not None:
+            path = chosen._worksheet_path  # noqa: SLF001 - part name of the sheet
+            fast = _part_is_plain(archive, path)
+            if not fast:
+                chosen.size()
+            elif not _sheet_size(archive, chosen):
+                _well_formed(archive, path)  # openpyxl parsed it whole while loading
         sheet = _find_sheet(workbook, parsed)
         if sheet is None:
             return
-        merged = _scan_sheet(archive, sheet._worksheet_path, bulk)  # noqa: SLF001 - part name of the sheet
-        if merged:
-            shown = ", ".join(merged[:5]) + (" …" if len(merged) > 5 else "")
+        scan = _scan_sheet(archive, sheet._worksheet_path, bulk)  # noqa: SLF001
+        if fast and scan.late_dimension:
+            # A <dimension> inside or after <sheetData>: sized by openpyxl, read by openpyxl.
+            sheet.reset_dimensions()
+            sheet.size()
+            fast = False
+        if scan.merged:
+            shown = ", ".join(scan.merged[:5]) + (" …" if len(scan.merged) > 5 else "")
             parsed.file_error(f"Le classeur contient des cellules fusionnées ({shown}) : défusionnez-les.")
             return
-        _read_sheet(sheet, parsed, bulk)
+        _read_sheet(sheet, parsed, bulk, fast=fast)
     finally:
         workbook.close()
 
 
-def _sheet_parser(source: Any, sheet: Any) -> Any:
+class _Cell:
+    """A cell as `_read_sheet` reads it: openpyxl's value and data type."""
+
+    __slots__ = ("data_type", "value")
+
+    def __init__(self, value: Any, data_type: str) -> None:
+        self.value = value
+        self.data_type = data_type
+
+
+_EMPTY = _Cell(None, "n")
+
+
+def _sheet_parser(source: Any, sheet: Any, fast: bool = False) -> Any:
     """openpyxl's sheet parser, with a shortcut for inline strings and the cell-length cap
-    (`MAX_CELL_CHARS`, WorkbookTooLarge).
+    (`MAX_CELL_CHARS`, WorkbookTooLarge); with `fast`, the sheet is parsed by lxml and the common cells
+    are read without openpyxl (`parse_rows`), each giving the value and data type openpyxl gives it.
 
     A plain inline string (`<c t="inlineStr"><is><t>texte</t></is></c>`, what openpyxl and several
     generators write) gets the value openpyxl gives it (`Text.from_tree(is).content`) without building
     the Text object, the slowest step of reading such a file; anything else (rich text runs, phonetic
     text, formulas) goes through openpyxl's own `parse_cell`.
     """
-    from openpyxl.utils import coordinate_to_tuple
+    from openpyxl.utils import column_index_from_string, coordinate_to_tuple
+    from openpyxl.worksheet import _reader
     from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, WorkSheetParser
     from openpyxl.xml.constants import SHEET_MAIN_NS
 
     text_tag = f"{{{SHEET_MAIN_NS}}}t"
+    cell_tag, value_tag, row_tag, data_tag = (
+        _reader.CELL_TAG, _reader.VALUE_TAG, _reader.ROW_TAG, _reader.DATA_TAG
+    )
+    cast_number = _reader._cast_number  # noqa: SLF001 - openpyxl's own conversion
+    columns: dict[str, int] = {}
+
+    def column_of(letters: str) -> int | None:
+        column = columns.get(letters)
+        if column is None and _COLUMN_LETTERS.fullmatch(letters):
+            column = columns[letters] = column_index_from_string(letters)
+        return column
 
     class Parser(WorkSheetParser):  # type: ignore[misc]  # openpyxl ships no types
+        row_counter: int
+        col_counter: int
+
         def parse_cell(self, element: Any) -> dict[str, Any]:
             if element.get("t") != "inlineStr" or (not self.data_only and element.find(FORMULA_TAG) is not None):
                 return self.checked(super().parse_cell(element))
@@ -649,6 +860,132 @@ def _sheet_parser(source: Any, sheet: Any) -> Any:
                 raise _cell_too_long(f"La cellule de la ligne {cell['row']}")
             return cell
 
+        def parse_rows(self) -> Iterator[tuple[int, list[tuple[int, _Cell]]]]:
+            """`parse()` with lxml (the same elements handled in the same order), each row given as
+            (column, cell) pairs."""
+            from lxml import etree
+
+            handlers: dict[str, Any] = {
+                _reader.COL_TAG: self.parse_column_dimensions, _reader.PROT_TAG: self.parse_sheet_protection,
+                _reader.EXT_TAG: self.parse_extensions, _reader.CF_TAG: self.parse_formatting,
+                _reader.LEGACY_TAG: self.parse_legacy, _reader.ROW_BREAK_TAG: self.parse_row_breaks,
+                _reader.COL_BREAK_TAG: self.parse_col_breaks, _reader.CUSTOM_VIEWS_TAG: self.parse_custom_views,
+            }
+            properties: dict[str, tuple[str, Any]] = {
+                _reader.PRINT_TAG: ("print_options", _reader.PrintOptions),
+                _reader.MARGINS_TAG: ("page_margins", _reader.PageMargins),
+                _reader.PAGE_TAG: ("page_setup", _reader.PrintPageSetup),
+                _reader.HEADER_TAG: ("HeaderFooter", _reader.HeaderFooter),
+                _reader.FILTER_TAG: ("auto_filter", _reader.AutoFilter),
+                _reader.VALIDATION_TAG: ("data_validations", _reader.DataValidationList),
+                _reader.PROPERTIES_TAG: ("sheet_properties", _reader.WorksheetProperties),
+                _reader.VIEWS_TAG: ("views", _reader.SheetViewList),
+                _reader.FORMAT_TAG: ("sheet_format", _reader.SheetFormatProperties),
+                _reader.SCENARIOS_TAG: ("scenarios", _reader.ScenarioList),
+                _reader.TABLE_TAG: ("tables", _reader.TablePartList),
+                _reader.HYPERLINK_TAG: ("hyperlinks", _reader.HyperlinkList),
+                _reader.MERGE_TAG: ("merged_cells", _reader.MergeCells),
+            }
+            tags = (row_tag, *handlers, *properties)
+            for _event, element in etree.iterparse(self.source, events=("end",), tag=tags, **_LXML_OPTIONS):
+                tag = element.tag
+                if tag == row_tag:
+                    row = self.fast_row(element)
+                    element.clear()
+                    parent = element.getparent()
+                    if parent is not None and parent.tag == data_tag and parent.getparent() is not None \
+                            and parent.getparent().getparent() is None:
+                        while element.getprevious() is not None:  # rows already read: memory stays flat
+                            del parent[0]
+                    yield row
+                elif tag in handlers:
+                    handlers[tag](element)
+                    element.clear()
+                else:
+                    name, kind = properties[tag]
+                    setattr(self, name, kind.from_tree(element))
+                    element.clear()
+
+        def fast_row(self, row: Any) -> tuple[int, list[tuple[int, _Cell]]]:
+            """openpyxl's `parse_row`, cells read by `fast_cell`."""
+            number = row.get("r")
+            if number is None:
+                self.row_counter += 1
+            else:
+                try:
+                    self.row_counter = int(number)
+                except ValueError:
+                    value = float(number)
+                    if not value.is_integer():
+                        raise ValueError(f"{number} is not a valid row number") from None
+                    self.row_counter = int(value)
+            self.col_counter = 0
+            return self.row_counter, [self.fast_cell(element) for element in row]
+
+        def slow_cell(self, element: Any) -> tuple[int, _Cell]:
+            cell = self.parse_cell(element)
+            return cell["column"], _Cell(cell["value"], cell["data_type"])
+
+        def fast_cell(self, element: Any) -> tuple[int, _Cell]:
+            """`parse_cell` for a cell holding nothing, one value or one plain inline string (anything
+            else goes to `parse_cell`): the same column, value and data type."""
+            if element.tag != cell_tag:
+                return self.slow_cell(element)
+            count = len(element)
+            child = element[0] if count == 1 else None
+            if count > 1 or (child is not None and child.tag != value_tag and child.tag != INLINE_STRING):
+                return self.slow_cell(element)
+            data_type = element.get("t", "n")
+            coordinate = element.get("r")
+            column = 0
+            if coordinate:
+                letters = coordinate.rstrip(_DIGITS)
+                digits = coordinate[len(letters):]
+                known = column_of(letters)
+                if known is None or not digits.isascii() or not digits.isdigit():
+                    return self.slow_cell(element)
+                column = known
+            style_id = element.get("s", 0)
+            if style_id:
+                style_id = int(style_id)
+            if child is None:
+                value: Any = None
+            elif child.tag == INLINE_STRING:
+                if data_type != "inlineStr":
+                    return self.slow_cell(element)
+                if len(child) != 1 or child[0].tag != text_tag or len(child[0]):
+                    return self.slow_cell(element)
+                value, data_type = child[0].text or "", "s"
+                if len(value) > MAX_CELL_CHARS:
+                    where = coordinate or f"de la ligne {self.row_counter}"
+                    raise _cell_too_long(f"La cellule {where}")
+            else:
+                if data_type == "inlineStr":
+                    return self.slow_cell(element)
+                value = child.text or None
+                if value is not None:
+                    if data_type == "n":
+                        if style_id in self.date_formats:
+                            return self.slow_cell(element)
+                        value = cast_number(value)
+                    elif data_type == "s":
+                        value = self.shared_strings[int(value)]
+                    elif data_type == "b":
+                        value = bool(int(value))
+                    elif data_type == "str":
+                        data_type = "s"
+                    elif data_type == "d":
+                        return self.slow_cell(element)
+                    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                        row = int(digits) if coordinate else self.row_counter
+                        raise _cell_too_long(f"La cellule de la ligne {row}")
+            if coordinate:
+                self.col_counter = column
+            else:
+                self.col_counter += 1
+                column = self.col_counter
+            return column, _Cell(value, data_type)
+
     workbook = sheet.parent
     return Parser(
         source, sheet._shared_strings, data_only=workbook.data_only, epoch=workbook.epoch,  # noqa: SLF001
@@ -656,17 +993,25 @@ def _sheet_parser(source: Any, sheet: Any) -> Any:
     )
 
 
-def _iter_rows(sheet: Any, max_col: int | None) -> Any:
-    """`sheet.iter_rows(max_col=max_col)` of a read-only sheet (same rows and cells), with `_sheet_parser`."""
-    from openpyxl.cell.read_only import EMPTY_CELL
-
+def _iter_rows(sheet: Any, max_col: int | None, fast: bool | None = None) -> Any:
+    """`sheet.iter_rows(max_col=max_col)` of a read-only sheet (same rows, cells with the same values
+    and data types), read by `_sheet_parser` (with lxml when `fast`; by default when the sheet's XML
+    is plain, `_plain_xml`)."""
     max_col = max_col or sheet.max_column
     max_row = sheet.max_row
-    empty_row = (EMPTY_CELL,) * max_col if max_col is not None else []
+    empty_row = (_EMPTY,) * max_col if max_col is not None else []
     counter = 1
     index = 1
+    if fast is None:
+        with sheet._get_source() as source:  # noqa: SLF001
+            fast = _plain_xml(source.read(_HEAD_BYTES))
     with sheet._get_source() as source:  # noqa: SLF001
-        for index, row in _sheet_parser(source, sheet).parse():
+        parser = _sheet_parser(source, sheet, fast)
+        rows = parser.parse_rows() if fast else (
+            (number, [(cell["column"], _Cell(cell["value"], cell["data_type"])) for cell in cells])
+            for number, cells in parser.parse()
+        )
+        for index, cells in rows:
             if max_row is not None and index > max_row:
                 break
             for _ in range(counter, index):  # rows missing from the XML
@@ -674,15 +1019,24 @@ def _iter_rows(sheet: Any, max_col: int | None) -> Any:
                 yield empty_row
             if counter <= index:
                 counter += 1
-                yield sheet._get_row(row, 1, max_col, False)  # noqa: SLF001
+                # openpyxl's ReadOnlyWorksheet._get_row
+                if not cells and not max_col:
+                    yield ()
+                    continue
+                width = max_col or cells[-1][0]
+                row = [_EMPTY] * width
+                for column, cell in cells:
+                    if 1 <= column <= width:
+                        row[column - 1] = cell
+                yield tuple(row)
     if max_row is not None and max_row < index:
         for _ in range(counter, max_row + 1):
             yield empty_row
 
 
-def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
+def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings, *, fast: bool = False) -> None:
     width = sheet.max_column
-    rows = _iter_rows(sheet, min(width, MAX_COLUMNS) if width else None)
+    rows = _iter_rows(sheet, min(width, MAX_COLUMNS) if width else None, fast)
     positions: dict[str, int] | None = None
     header_row = 0
     for row_number, cells in enumerate(rows, start=1):
@@ -702,7 +1056,7 @@ def _read_sheet(sheet: Any, parsed: ParsedWorkbook, bulk: BulkSettings) -> None:
     memo: dict[tuple[str, str], Any] = {}
     email_label = COLUMN_BY_KEY["email"].label
     for row_number, cells in enumerate(rows, start=header_row + 1):
-        if all(_is_blank(cell) for cell in cells):
+        if _all_blank(cells):
             if row_number - header_row > 2 * bulk.max_rows + BLANK_ROWS_SLACK:
                 parsed.rows.clear()
                 parsed.file_error(

@@ -10,8 +10,11 @@ datetimes get the time the ORM gives them.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from enum import Enum
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +27,7 @@ INSERT_BATCH = 500
 def _converter(field: Any) -> Callable[[Any], Any]:
     """`field.to_db_value`, with a shortcut for plain strings within a character field's length and a
     memo for enum members and booleans (their conversion only depends on the value)."""
-    from tortoise.fields import CharField, IntField, TextField
+    from tortoise.fields import CharField, DatetimeField, IntField, JSONField, TextField
     from tortoise.fields.data import CharEnumFieldInstance
     from tortoise.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 
@@ -43,6 +46,25 @@ def _converter(field: Any) -> Callable[[Any], Any]:
             return convert(value, None)
 
         return text
+    if isinstance(field, JSONField) and type(field).to_db_value is JSONField.to_db_value and not field.validators:
+        encode = _json_encoder(field.encoder)
+
+        def json_value(value: Any) -> Any:
+            # What to_db_value does with a dict or a list (no validators to run): the field's encoder.
+            if type(value) is dict or type(value) is list:
+                return encode(value)
+            return convert(value, None)
+
+        return json_value
+    if isinstance(field, DatetimeField) and type(field).to_db_value is DatetimeField.to_db_value and not field.validators:
+
+        def moment(value: Any) -> Any:
+            # An aware datetime is returned as is by to_db_value (auto_now fields are set in `_prepared`).
+            if type(value) is datetime and value.tzinfo is not None:
+                return value
+            return convert(value, None)
+
+        return moment
     bounds = [validator for validator in field.validators if isinstance(validator, (MinValueValidator, MaxValueValidator))]
     if type(field) is IntField and len(bounds) == len(field.validators):
         low = max((v.min_value for v in bounds if isinstance(v, MinValueValidator)), default=-float("inf"))
@@ -65,6 +87,19 @@ def _converter(field: Any) -> Callable[[Any], Any]:
         return convert(value, None)
 
     return other
+
+
+def _json_encoder(encoder: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`encoder`, or for Tortoise's default (`json.dumps` with compact separators) one reused
+    `json.JSONEncoder` with the same options: the same text without building an encoder per value."""
+    if (
+        isinstance(encoder, functools.partial)
+        and encoder.func is json.dumps
+        and not encoder.args
+        and encoder.keywords == {"separators": (",", ":")}
+    ):
+        return json.JSONEncoder(separators=(",", ":")).encode
+    return encoder
 
 
 def _default_value(field: Any, name: str) -> Any:
