@@ -132,6 +132,7 @@ class DossierFormScreen(CpfScreen):
         if self.dossier_id is None:
             self.query_one("#dossier-holder_nir", Input).value = self.holder_nir
             self.loaded_values = self.values()
+            remember_fields(self)
             self._apply_editability()
             if self.holder_nir:
                 self.load_balance(self.holder_nir)
@@ -245,6 +246,8 @@ class DossierFormScreen(CpfScreen):
             for key, _, _ in FIELDS:
                 self.query_one(f"#dossier-{key}", Input).value = texts[key]
         self.loaded_values = texts
+        if not keep_input:  # kept input (a conflict) stays "changed": Échap still asks before dropping it
+            remember_fields(self)
         info = [f"Organisme : {view.organisation}" + (f" — {view.establishment}" if view.establishment else "")]
         if view.validated_at:
             info.append(
@@ -273,7 +276,8 @@ class DossierFormScreen(CpfScreen):
 
     # -- actions ------------------------------------------------------------------------------------
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Échap: back to the list, after asking when a field was changed (the one form guard)."""
+        leave_form(self, self.app.pop_screen)
 
     def action_save(self) -> None:
         if self.editable():

@@ -197,3 +197,35 @@ async def test_holder_search_by_compact_birth_date_and_no_stale_row_after_a_refu
         await settle(pilot)
         assert "clé" in str(app.screen.query_one("#holder-message", Static).content)
         assert table.row_count == 0  # the previous answer is gone
+
+
+async def test_escape_on_a_changed_training_file_asks_and_keeps_the_input(db, settings):
+    from models import Dossier, Profile
+    from screens.dossier_form import DossierFormScreen
+    from screens.dossiers import DossierListScreen
+    from tests.pilot import login_and_open
+
+    user = await make_staff(Role.GESTIONNAIRE, Profile.CREATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, DossierFormScreen)
+        await pilot.press("tab", *"Anglais des affaires", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")  # keep typing: nothing lost
+        await settle(pilot)
+        assert app.screen is form
+        assert form.query_one("#dossier-training_title", Input).value == "Anglais des affaires"
+        await pilot.press("escape", "o")
+        await settle(pilot)
+        assert isinstance(app.screen, DossierListScreen)
+        await pilot.press("n")  # a form left untouched closes at once
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DossierListScreen)
+    assert await Dossier.all().count() == 0
