@@ -79,3 +79,52 @@ async def test_a_greyed_key_on_an_account_says_why(db, settings):
         await settle(pilot)
         assert app.screen is screen
         assert any("propre compte" in str(n.message) for n in app._notifications)
+
+
+async def test_r_and_d_on_a_deactivated_or_own_account_say_why(db, settings):
+    from models import AccountStatus
+
+    org = await make_organisation("Zeta")
+    head = await Establishment.get(organisation=org)
+    principal = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, nom="Aubert")
+    gone = await make_staff(Role.GESTIONNAIRE, Profile.CREATION, organisation=org, establishment=head, nom="Zola")
+    await Account.filter(id=gone.id).update(status=AccountStatus.DEACTIVATED)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, principal)
+        await open_section(pilot, "Utilisateurs")
+        screen = app.screen
+        tree = screen.query_one("#user-tree", Tree)
+        await wait_until(pilot, lambda: any(n.data is not None and n.data.kind == "account"
+                                            for est in tree.root.children for n in est.children),
+                         "comptes chargés")
+
+        async def cursor_on(account_id: int) -> None:
+            for _ in range(12):
+                node = tree.cursor_node
+                if node is not None and node.data is not None and node.data.kind == "account" \
+                        and node.data.id == account_id:
+                    return
+                await pilot.press("down")
+                await settle(pilot)
+            raise AssertionError(f"compte {account_id} introuvable dans l'arbre")
+
+        def said() -> list[str]:
+            return [str(n.message) for n in app._notifications]
+
+        await cursor_on(principal.id)
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.screen is screen and any("propre compte" in text for text in said())
+        app.clear_notifications()
+        await pilot.press("f")  # deactivated accounts shown
+        await settle(pilot)
+        app.clear_notifications()
+        await cursor_on(gone.id)
+        for key in ("r", "d"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen is screen  # no confirmation opened: nothing to do
+            assert any("Ce compte est désactivé" in text for text in said()), key
+            app.clear_notifications()
+    assert (await Account.get(id=gone.id)).status == AccountStatus.DEACTIVATED
