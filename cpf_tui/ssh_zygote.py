@@ -51,6 +51,10 @@ the migrations the schema check reads. Their heavy optional libraries (openpyxlâ
 PRELOAD_SKIP = ("cpf_tui.services.hash_worker",)
 """Module mains run as their own processes, not in a session."""
 
+PROFILE_ENV = "CPF_TUI_PROFILE_SESSIONS"
+"""A folder in the launcher's environment: every session then runs under cProfile and leaves its
+statistics there as session-PID.prof when it ends (for measurements; `python -m pstats` reads them)."""
+
 _CHILD_DEFAULT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE,
                           signal.SIGXFSZ, signal.SIGCHLD, signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN,
                           signal.SIGTTOU)
@@ -115,6 +119,8 @@ def preload() -> list[str]:
 def run_child(sock: socket.socket, wakeup_read: int, wakeup_write: int, request: dict, slave: int) -> None:
     """In the forked child: the slave becomes the terminal, then the application runs. Never returns."""
     code = 1
+    profile_dir = os.environ.get(PROFILE_ENV, "")  # the launcher's environment, before the session's replaces it
+    profiler = None
     try:
         sock.close()
         os.close(wakeup_read)
@@ -135,13 +141,24 @@ def run_child(sock: socket.socket, wakeup_read: int, wakeup_write: int, request:
         sys.argv = ["cpf-tui", *request["args"]]
         from cpf_tui.cli import main
 
-        code = main(list(request["args"]))
+        if profile_dir:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            code = profiler.runcall(main, list(request["args"]))
+        else:
+            code = main(list(request["args"]))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001 - shown on the session's terminal, then the child ends
         traceback.print_exc()
         code = 1
     finally:
+        if profiler is not None:
+            try:
+                profiler.dump_stats(os.path.join(profile_dir, f"session-{os.getpid()}.prof"))
+            except OSError:
+                pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -1,4 +1,5 @@
-"""The pre-loaded launcher of `ssh-serve` (cpf_tui/ssh_zygote.py): what it holds before it forks.
+"""The pre-loaded launcher of `ssh-serve` (cpf_tui/ssh_zygote.py): what it holds before it forks, and
+its profiling of sessions.
 
 A module a session imports itself is that session's private memory and costs its first screen; the
 launcher imports them once for all. Checked in a child interpreter: `preload` freezes the collector.
@@ -7,9 +8,13 @@ launcher imports them once for all. Checked in a child interpreter: `preload` fr
 from __future__ import annotations
 
 import json
+import pstats
 import subprocess
 import sys
 from pathlib import Path
+
+from cpf_tui.ssh_zygote import PROFILE_ENV
+from tests.ssh_harness import SshServer, Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,3 +49,29 @@ def test_the_launcher_imports_every_screen_and_service_then_freezes_them():
     # Every object imported is out of the collector's reach: a session's collections leave its pages shared.
     assert report["frozen"] > 100_000 and report["tracked_after_freeze"] < 1_000
     assert report["phone_cache"] == 1  # the phone tables are built once, in the launcher
+
+
+async def test_a_profiled_launcher_leaves_each_sessions_statistics(tmp_path, db_url):
+    """With CPF_TUI_PROFILE_SESSIONS in the server's environment, a session that ends leaves its cProfile
+    statistics (how bench/load.py profiles sessions under load)."""
+    folder = tmp_path / "profils"
+    folder.mkdir()
+    server = SshServer(tmp_path, db_url)
+    environment = server.environment
+    server.environment = lambda: {**environment(), PROFILE_ENV: str(folder)}  # type: ignore[method-assign]
+    server.start()
+    try:
+        conn = await server.connect("alice")
+        term = await Terminal.open(conn)
+        await term.wait_for("Connexion à l'espace de gestion CPF")
+        [pid] = server.apps()
+        term.write("\x11")
+        await term.wait_for("Quitter l'application")
+        term.write("o")
+        await term.read_to_end()
+        conn.close()
+        await conn.wait_closed()
+    finally:
+        server.stop()
+    stats = pstats.Stats(str(folder / f"session-{pid}.prof"))
+    assert any(name == "main" and path.endswith("cpf_tui/cli.py") for path, _line, name in stats.stats)  # type: ignore[attr-defined]
