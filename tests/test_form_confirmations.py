@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from textual.widgets import Input
@@ -229,3 +229,23 @@ async def test_escape_on_a_changed_training_file_asks_and_keeps_the_input(db, se
         await settle(pilot)
         assert isinstance(app.screen, DossierListScreen)
     assert await Dossier.all().count() == 0
+
+
+async def test_the_logout_notice_is_gone_for_a_newcomer_on_the_cgu(db, settings, fast_argon2):
+    """Typed at the login screen, the next person's first login opens the CGU without the previous notice."""
+    from screens.cgu import CguScreen
+    from tests.factories import DEFAULT_PASSWORD, make_account
+    from tests.pilot import log_in_with_keys, wait_until
+
+    account = await make_staff(Role.OPERATOR)
+    newcomer = await make_account(Role.GESTIONNAIRE, temporary=True,
+                                  temp_password_expires_at=datetime.now(timezone.utc) + timedelta(days=7))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, account)
+        await pilot.press("x", "o")
+        await settle(pilot)
+        assert any("déconnecté" in str(n.message) for n in app._notifications)
+        await log_in_with_keys(pilot, newcomer.identifier, DEFAULT_PASSWORD)
+        await wait_until(pilot, lambda: isinstance(app.screen, CguScreen), "CGU du nouvel utilisateur")
+        assert not any("déconnecté" in str(n.message) for n in app._notifications)
