@@ -64,7 +64,7 @@ from cpf_tui import db as db_module  # noqa: E402
 from cpf_tui.ssh_zygote import PROFILE_ENV  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
 from tests.pg_instance import PgInstance  # noqa: E402
-from tests.ssh_harness import SshServer, Terminal  # noqa: E402
+from tests.ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib  # noqa: E402
 from tests.vt import cursor_in_field_below  # noqa: E402
 
 H = 60
@@ -494,6 +494,7 @@ async def run(options: argparse.Namespace) -> int:
         cpu_used: list[float] = []
         memory_logged: list[tuple[int, int]] = []
         memory_end: list[tuple[int, int]] = []
+        launchers: list[tuple[int, int, int]] = []
         per_front_end: list[int] = []
 
         async def measure() -> None:
@@ -507,6 +508,7 @@ async def run(options: argparse.Namespace) -> int:
             await meet.all_finished.wait()
             for server in servers:
                 memory_end.extend(memory_kib(pid) for pid in server.apps())
+                launchers.extend((rss_kib(pid), *memory_kib(pid)) for pid in children_of(server.pid) if is_launcher(pid))
             cpu_used.extend(cpu_seconds(pid) - start for pid, start in cpu_start.items() if cpu_seconds(pid))
             meet.may_close.set()
 
@@ -558,6 +560,11 @@ async def run(options: argparse.Namespace) -> int:
         print(memory_line("toutes connectées", memory_logged))
         print(memory_line("en fin de parcours", memory_end))
         failed += any(p > 30 * 1024 for p, _ in memory_logged + memory_end)
+        if launchers:
+            # A launcher's private pages are those every one of its sessions has copied (written to).
+            print("Lanceurs préchargés, en fin de parcours : " + " ; ".join(
+                f"RSS {rss / 1024:.1f} Mo dont {private / 1024:.1f} Mo copiés par toutes ses sessions"
+                for rss, _pss, private in launchers))
         if cpu_used:
             print(f"CPU par session, toutes connectées → toutes finies : médiane {statistics.median(cpu_used):.2f} s,"
                   f" max {max(cpu_used):.2f} s, total {sum(cpu_used):.0f} s (sur ≈ {wall:.0f} s)")

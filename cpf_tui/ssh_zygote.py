@@ -37,7 +37,7 @@ PRELOAD = (
     "rich._emoji_codes", "rich._emoji_replace",
     "tortoise", "tortoise.backends.sqlite", "tortoise.backends.asyncpg", "tortoise.contrib.postgres.functions",
     "tortoise.migrations.executor", "tortoise.migrations.loader", "tortoise.migrations.recorder", "asyncpg",
-    "argon2", "argon2.low_level", "phonenumbers", "stdnum.fr.nir", "stdnum.fr.siren", "stdnum.fr.siret",
+    "tortoise.functions", "argon2", "argon2.low_level", "phonenumbers", "email_validator", "idna", "stdnum.fr.nir", "stdnum.fr.siren", "stdnum.fr.siret",
     "stdnum.fr.tva", "concurrent.futures.thread", "getpass", "configparser", "shlex", "pydoc",
     "models", "screens.login", "screens.home", "screens.modals",
 )
@@ -94,6 +94,7 @@ def warm() -> None:
 
     validation.format_phone(validation.validate_phone("06 12 34 56 78"))  # phone metadata of every French region
     validation.national_plan_country_codes()
+    validation.validate_email("camille.martin@exemple.fr")  # the address checker and its IDNA tables
 
 
 def preload() -> list[str]:
