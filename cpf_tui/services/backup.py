@@ -24,9 +24,9 @@ import os
 import sqlite3
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
+from cpf_tui import clock
 from cpf_tui.errors import Conflict, CpfError, NotFound
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -299,7 +299,7 @@ async def restore(database_url: str, backup_file: str | os.PathLike[str]) -> Res
         events = await _verify_copy(url)
         _refuse_if_in_use(target)
         if target.exists() and target.stat().st_size:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            stamp = clock.file_stamp()  # Paris time, like every file name written for a person
             previous = target.with_name(f"{target.name}.avant-restauration-{stamp}")
             if previous.exists():
                 raise Conflict(f"{previous} existe déjà : recommencez dans une seconde. Rien n'a été modifié.")
