@@ -233,7 +233,10 @@ async def test_libreoffice_fixture_reads_the_same_with_lxml_and_with_openpyxl(mo
     (b"<oops></sheetData>", "corrompu"),  # openpyxl's load reads it: damaged, whatever else is wrong
     (b"</sheetData><oops>", "fusionnées"),  # after the rows: the load stops before it
 ])
-def test_a_malformed_sheet_without_dimension_is_judged_as_openpyxl_judges_it(tmp_path, monkeypatch, damage, expected):
+@pytest.mark.parametrize("block", [7, 1 << 20], ids=["end-tag-cut-between-blocks", "one-block"])
+def test_a_malformed_sheet_without_dimension_is_judged_as_openpyxl_judges_it(
+    tmp_path, monkeypatch, damage, expected, block
+):
     """openpyxl parses a sheet without `<dimension>` up to the end of its rows while loading: damage
     there makes the workbook corrupt before its merged cells are looked at, with lxml as before."""
     from tests.bulk_hostile import sheet_xml, valid_inline_rows
@@ -241,6 +244,7 @@ def test_a_malformed_sheet_without_dimension_is_judged_as_openpyxl_judges_it(tmp
     body = b"".join(sheet_xml(valid_inline_rows(40)))
     body = body.replace(b"</sheetData>", damage + b'<mergeCells><mergeCell ref="A2:B2"/></mergeCells>')
     path = write_parts(tmp_path / "bad.xlsx", [body])
+    monkeypatch.setattr(bulk_workbook, "_BLOCK", block)
     fast = _parsed(path, None, False, monkeypatch)
     assert fast == _parsed(path, None, True, monkeypatch)
     assert expected in fast[1][0].reason

@@ -136,7 +136,7 @@ _PROFILE_LOOKUP = {header_key(profile.label): profile for profile in Profile}
 _PROFILE_LOOKUP.update({header_key(profile.value): profile for profile in Profile})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowError:
     """One problem: Excel row (0 for the whole file), column label, value as typed, French reason."""
 
@@ -156,7 +156,7 @@ class RowError:
         return f"{where} : {self.reason}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BulkRow:
     """One valid row, with clean values (establishment still given by SIRET: the service resolves it)."""
 
@@ -725,24 +725,34 @@ def _sheet_size(archive: zipfile.ZipFile, sheet: Any) -> bool:
     return False
 
 
-def _well_formed(archive: zipfile.ZipFile, name: str) -> None:
-    """Parse a sheet part up to the end of its `<sheetData>` (or whole without one), as openpyxl's
-    `parse_dimensions` does for a sheet without `<dimension>`; raises on malformed XML. (openpyxl's
-    parser reads 16 KiB at a time and may fail on an error just after `</sheetData>` in the same
-    block: such damage shows when the rows are read, one step later.)"""
-    from lxml import etree
-    from openpyxl.xml.constants import SHEET_MAIN_NS
+_DATA_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?sheetData\s*>")
+_BLOCK = 1 << 20
+"""Bytes read at a time by `_well_formed`."""
 
-    row, data = f"{{{SHEET_MAIN_NS}}}row", f"{{{SHEET_MAIN_NS}}}sheetData"
+
+def _well_formed(archive: zipfile.ZipFile, name: str) -> None:
+    """Parse a sheet part (nothing built) up to the end of its `<sheetData>`, or whole without one, as
+    openpyxl's `parse_dimensions` does while loading a sheet without `<dimension>`; raises on malformed
+    XML. (openpyxl's parser reads 16 KiB at a time and may also fail on an error just after
+    `</sheetData>` in the same block; such damage shows when the rows are read.)"""
+    from lxml import etree
+
+    class Nothing:
+        def close(self) -> None:
+            return None
+
+    parser = etree.XMLParser(target=Nothing(), **_LXML_OPTIONS)
+    fed = b""  # the last bytes fed, for an end tag cut between two blocks
     with archive.open(name) as stream:
-        for _event, element in etree.iterparse(stream, events=("end",), tag=(row, data), **_LXML_OPTIONS):
-            if element.tag == data:
+        while chunk := stream.read(_BLOCK):
+            window = fed + chunk
+            end = _DATA_END.search(window)
+            if end is not None:
+                parser.feed(window[len(fed) : end.end()])
                 return
-            element.clear()
-            parent = element.getparent()
-            if parent is not None and parent.tag == data:
-                while element.getprevious() is not None:  # rows already parsed: memory stays flat
-                    del parent[0]
+            parser.feed(chunk)
+            fed = window[-64:]
+    parser.close()
 
 
 def _choose_sheet(workbook: Any) -> Any:
