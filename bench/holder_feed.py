@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -80,7 +81,7 @@ def child_baseline(path: Path, url: str) -> dict[str, float]:
     with path.open(encoding="utf-8") as handle:
         width = len(handle.readline().split(";"))
     columns = [f"c{i}" for i in range(width)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     count = 0
     if url.startswith("sqlite://"):
         import sqlite3
@@ -110,7 +111,8 @@ def child_baseline(path: Path, url: str) -> dict[str, float]:
                 await conn.close()
 
         count = asyncio.run(copy())
-    return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "rows": count}
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "peak_mb": peak_mb(),
+            "rows": count}
 
 
 def child_checks(holders_path: Path, hours_path: Path) -> dict[str, float]:
@@ -124,13 +126,14 @@ def child_checks(holders_path: Path, hours_path: Path) -> dict[str, float]:
         ("holders_seconds", holders_path, HOLDER_COLUMNS, holder_parser(date.today())),
         ("hours_seconds", hours_path, HOURS_COLUMNS, hours_parser(YEAR)),
     ):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         reader = FeedReader(path, columns)
         reader.read_header()
         while not reader.next_batch(parser, 5000).eof:
             pass
         reader.close()
         figures[key] = time.perf_counter() - start
+        figures[key.replace("seconds", "cpu")] = time.process_time() - cpu
     figures["peak_mb"] = peak_mb()
     return figures
 
@@ -145,22 +148,31 @@ def child_feed(holders_path: Path, hours_path: Path, url: str, reports: Path) ->
         await db.open_database(url)
         try:
             ctx = RequestContext(terminal="bench")
-            start = time.perf_counter()
-            loaded = await holder_feed.import_holders(holders_path, ctx=ctx, report_dir=reports, as_system=True)
-            holders_seconds = time.perf_counter() - start
+            figures: dict[str, float] = {}
+
+            def children_cpu() -> float:
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                return usage.ru_utime + usage.ru_stime
+
+            async def timed(key: str, run: Any) -> Any:
+                start, cpu, workers = time.perf_counter(), time.process_time(), children_cpu()
+                result = await run
+                figures[f"{key}_seconds"] = time.perf_counter() - start
+                # this process and its checking process (not a PostgreSQL server)
+                figures[f"{key}_cpu"] = time.process_time() - cpu + children_cpu() - workers
+                return result
+
+            loaded = await timed("holders", holder_feed.import_holders(holders_path, ctx=ctx, report_dir=reports,
+                                                                       as_system=True))
             assert loaded.applied and not loaded.error_count, loaded.describe()[:5]
-            start = time.perf_counter()
-            credited = await holder_feed.credit_hours(hours_path, year=YEAR, ctx=ctx, report_dir=reports,
-                                                      as_system=True)
-            hours_seconds = time.perf_counter() - start
+            credited = await timed("hours", holder_feed.credit_hours(hours_path, year=YEAR, ctx=ctx,
+                                                                     report_dir=reports, as_system=True))
             assert credited.applied and not credited.error_count, credited.describe()[:5]
-            start = time.perf_counter()
-            again = await holder_feed.import_holders(holders_path, ctx=ctx, report_dir=reports, as_system=True)
-            again_seconds = time.perf_counter() - start
+            again = await timed("again", holder_feed.import_holders(holders_path, ctx=ctx, report_dir=reports,
+                                                                    as_system=True))
             assert again.unchanged == loaded.created
-            return {"holders_seconds": holders_seconds, "hours_seconds": hours_seconds,
-                    "again_seconds": again_seconds, "created": loaded.created, "credited": credited.credited,
-                    "peak_mb": peak_mb()}
+            return {**figures, "created": loaded.created, "credited": credited.credited, "peak_mb": peak_mb(),
+                    "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
         finally:
             await db.close_database()
 
@@ -263,13 +275,16 @@ def main() -> int:
         write_holders(holders_path, 0, args.lines)
         write_hours(hours_path, args.lines)
         sizes = holders_path.stat().st_size / 2**20, hours_path.stat().st_size / 2**20
+        loads = [os.getloadavg()[0]]
         with database_url(args.database, base, "plain-holders") as url:
             plain_holders = run_child("baseline", str(holders_path), url)
         with database_url(args.database, base, "plain-hours") as url:
             plain_hours = run_child("baseline", str(hours_path), url)
         checks = run_child("checks", str(holders_path), str(hours_path))
+        loads.append(os.getloadavg()[0])
         with database_url(args.database, base, "feed") as url:
             feed = run_child("feed", str(holders_path), str(hours_path), url, str(base))
+        loads.append(os.getloadavg()[0])
         lookup = None
         if args.database != "sqlite" and args.lookup_holders:
             with database_url(args.database, base, "lookup") as url:
@@ -278,20 +293,27 @@ def main() -> int:
     baseline = "executemany" if backend == "SQLite" else "COPY"
     print(f"{backend} — {args.lines:,} lignes par fichier (titulaires {sizes[0]:.1f} Mo, heures {sizes[1]:.1f} Mo)")
     ratios = []
-    for label, seconds, plain in (
-        ("Titulaires (création)", feed["holders_seconds"], plain_holders),
-        ("Heures CPF", feed["hours_seconds"], plain_hours),
-        ("Titulaires (2e passage, aucun changement)", feed["again_seconds"], plain_holders),
+    for label, key, plain in (
+        ("Titulaires (création)", "holders", plain_holders),
+        ("Heures CPF", "hours", plain_hours),
+        ("Titulaires (2e passage, aucun changement)", "again", plain_holders),
     ):
+        seconds = feed[f"{key}_seconds"]
         ratio = seconds / plain["seconds"]
         ratios.append(ratio)
         print(f"{label:<44}: {seconds:7.1f} s, {args.lines / seconds:9,.0f} lignes/s ; "
               f"{baseline} brut {plain['seconds']:.1f} s ({args.lines / plain['seconds']:,.0f} lignes/s) ; "
-              f"ratio {ratio:.1f}")
-    print(f"dont lecture et contrôle des lignes seuls (sans base) : titulaires {checks['holders_seconds']:.1f} s, "
-          f"heures {checks['hours_seconds']:.1f} s")
+              f"ratio {ratio:.1f} ; CPU du processus {feed[f'{key}_cpu']:.1f} s contre {plain['cpu']:.1f} s"
+              + (f" (ratio {feed[f'{key}_cpu'] / plain['cpu']:.1f})" if backend == "SQLite" else
+                 " (hors serveur)"))
+    print(f"dont lecture et contrôle des lignes seuls (sans base) : titulaires {checks['holders_seconds']:.1f} s "
+          f"(CPU {checks['holders_cpu']:.1f} s), heures {checks['hours_seconds']:.1f} s "
+          f"(CPU {checks['hours_cpu']:.1f} s)")
+    print("Charge de la machine (load average 1 min) : " + ", ".join(f"{load:.1f}" for load in loads)
+          + f" ({os.cpu_count()} cœurs)")
     peak = feed["peak_mb"]
-    print(f"Pic mémoire de l'alimentation : {peak:.0f} Mo (brut : {plain_holders['peak_mb']:.0f} Mo)")
+    print(f"Pic mémoire de l'alimentation : {peak:.0f} Mo, processus de contrôle {feed['worker_peak_mb']:.0f} Mo "
+          f"(brut : {plain_holders['peak_mb']:.0f} Mo)")
     if lookup is not None:
         print(f"Recherche par NIR avec {args.lookup_holders:,} titulaires (chargés par l'alimentation en "
               f"{lookup['load_seconds']:.0f} s) : p50 {lookup['p50_ms']:.2f} ms, p95 {lookup['p95_ms']:.2f} ms")

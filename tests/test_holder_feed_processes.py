@@ -149,8 +149,11 @@ async def test_kill_9_while_the_file_is_being_read_leaves_the_data_as_before(db,
         lines = [holder_line(i, usage="Tuée") for i in range(1, 12_001)]
         os.write(writer, ("\n".join([HOLDER_HEADER, *lines]) + "\n").encode())
         await asyncio.to_thread(wait_for_stderr, process, "(10\u202f000 lignes)")
+        workers = _children_of(process.pid)
+        assert len(workers) == 1, workers  # the checking process, started for a file of several batches
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(timeout=30) == -signal.SIGKILL
+        _wait_ended(workers[0])  # its input closed with its parent: it ends by itself
     finally:
         os.close(writer)
     assert await feed_state() == before
@@ -232,3 +235,97 @@ class _holders_held:
             conn, transaction = self.release
             await transaction.rollback()
             await conn.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def _ended(pid: int) -> bool:
+    """Whether a process is gone or only a zombie waiting for its reaper (it ran no more)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def _wait_ended(pid: int) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not _ended(pid):
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.05)
+
+
+def _holder_file(path: Path, count: int, bad: dict[int, str]) -> Path:
+    lines = [bad.get(index, holder_line(index)) for index in range(count)]
+    path.write_text("\n".join([HOLDER_HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+BAD_LINES = {3: holder_line(3, phone="01 23 45 67 89"), 17: holder_line(17, email="pas-une-adresse"),
+             40: "x;y", 55: holder_line(1)}
+REPORTED = [["3", "NIR"], ["5", "téléphone"], ["19", "courriel"], ["42", ""], ["57", "NIR"]]
+"""(line, column) of the report of that file: lines 3 and 57 hold the same NIR."""
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """Batches of 4 lines (so a small file has several), and the pid of every checking process started."""
+    started: list[int] = []
+    start = holder_feed.CheckWorker.start.__func__
+
+    async def recording(cls, *args):
+        worker = await start(cls, *args)
+        if worker is not None:
+            started.append(worker.process.pid)
+        return worker
+
+    monkeypatch.setattr(holder_feed, "BATCH_LINES", 4)
+    monkeypatch.setattr(holder_feed.CheckWorker, "start", classmethod(recording))
+    return started
+
+
+async def _report(path: Path, tmp_path: Path, **options) -> tuple[holder_feed.FeedResult, list[str]]:
+    result = await holder_feed.import_holders(path, ctx=RequestContext(terminal="cli"), report_dir=tmp_path,
+                                              as_system=True, **options)
+    report = result.report_path.read_text(encoding="utf-8").splitlines() if result.report_path else []
+    return result, report
+
+
+async def test_a_checking_process_gives_the_report_and_rows_of_the_checks_in_this_process(db, tmp_path, workers,
+                                                                                           monkeypatch):
+    path = _holder_file(tmp_path / "t.csv", 70, BAD_LINES)
+    by_worker, report = await _report(path, tmp_path, ignore_errors=True)
+    assert len(workers) == 1 and all(_ended(pid) for pid in workers)  # started, then reaped
+    state = await feed_state()
+    await Holder.all().delete()
+    monkeypatch.setattr(holder_feed.CheckWorker, "start", classmethod(lambda cls, *args: asyncio.sleep(0)))
+    here, report_here = await _report(path, tmp_path, ignore_errors=True)
+    assert (by_worker.lines, by_worker.error_count, by_worker.created) == (70, 5, 65)
+    assert (here.lines, here.error_count, here.created) == (70, 5, 65)
+    assert report == report_here and await feed_state() == state
+    assert [line.split(";")[:2] for line in report[1:]] == REPORTED
+
+
+async def test_a_checking_process_that_dies_is_replaced_by_the_checks_in_this_process(db, tmp_path, workers,
+                                                                                      monkeypatch):
+    receive = holder_feed.CheckWorker.receive
+    answers = []
+
+    async def dies_after_two(self):
+        if len(answers) == 2:
+            self.process.kill()
+        answers.append(await receive(self))
+        return answers[-1]
+
+    monkeypatch.setattr(holder_feed.CheckWorker, "receive", dies_after_two)
+    result, report = await _report(_holder_file(tmp_path / "t.csv", 70, BAD_LINES), tmp_path, ignore_errors=True)
+    assert answers[2] is None and workers and all(_ended(pid) for pid in workers)
+    assert (result.lines, result.error_count, result.created) == (70, 5, 65)
+    assert [line.split(";")[:2] for line in report[1:]] == REPORTED
+
+
+async def test_a_file_of_one_batch_starts_no_process(db, tmp_path, workers):
+    result, _report_lines = await _report(_holder_file(tmp_path / "t.csv", 3, {}), tmp_path)
+    assert result.created == 3 and workers == []

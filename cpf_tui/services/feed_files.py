@@ -10,13 +10,15 @@ across lines (duplicate NIR, unknown holder) are made by the database on the sta
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from cpf_tui.errors import ValidationError
 from cpf_tui.text import clean_line, fold, has_control_chars
@@ -193,40 +195,60 @@ class FeedReader:
                 parts.append("colonnes dans un autre ordre que celui attendu")
             raise FileRefused(LineError(1, "", text, "; ".join(parts) + f". En-tête attendu : {expected}"))
 
-    def next_batch(self, parse: LineParser, max_lines: int) -> Batch:
-        """Read up to `max_lines` data lines: parsed rows and the errors of the lines refused."""
-        batch = Batch()
-        width = len(self.columns)
-        while batch.lines < max_lines:
+    def next_raw_batch(self, max_lines: int) -> RawBatch:
+        """Read up to `max_lines` data lines as bytes, unchecked (None for a line too long, skipped)."""
+        raw_batch = RawBatch(first_line=self.line_no + 1)
+        lines = raw_batch.lines
+        while len(lines) < max_lines:
             raw, too_long = self._next_raw()
             if raw is None:
-                batch.eof = True
+                raw_batch.eof = True
                 break
             self.line_no += 1
-            batch.lines += 1
-            line = self.line_no
-            if too_long:
-                batch.errors.append(LineError(line, "", "", f"ligne de plus de {MAX_LINE_BYTES} octets : "
-                                              "elle est ignorée."))
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                batch.errors.append(LineError(line, "", "", _encoding_reason(raw, exc)))
-                continue
-            if not text.strip():
-                batch.errors.append(LineError(line, "", "", "ligne vide."))
-                continue
-            values = text.split(SEPARATOR)
-            if len(values) != width:
-                batch.errors.append(LineError(line, "", _clip(text), _width_reason(text, len(values), width)))
-                continue
-            row, errors = parse(line, values)
-            if errors:
-                batch.errors.extend(errors)
-            elif row is not None:
-                batch.rows.append(row)
-        return batch
+            lines.append(None if too_long else raw)
+        return raw_batch
+
+    def next_batch(self, parse: LineParser, max_lines: int) -> Batch:
+        """Read up to `max_lines` data lines: parsed rows and the errors of the lines refused."""
+        return check_lines(self.next_raw_batch(max_lines), parse, len(self.columns))
+
+
+@dataclass
+class RawBatch:
+    """Data lines as read, before any check: the first one's number, each line's bytes (None: too long)."""
+
+    first_line: int
+    lines: list[bytes | None] = field(default_factory=list)
+    eof: bool = False
+
+
+def check_lines(raw_batch: RawBatch, parse: LineParser, width: int) -> Batch:
+    """Check the lines of a raw batch: parsed rows and the errors of the lines refused (in this process
+    or in a checking process, see `CheckWorker`: the same function either way)."""
+    batch = Batch(lines=len(raw_batch.lines), eof=raw_batch.eof)
+    for line, raw in enumerate(raw_batch.lines, raw_batch.first_line):
+        if raw is None:
+            batch.errors.append(LineError(line, "", "", f"ligne de plus de {MAX_LINE_BYTES} octets : "
+                                          "elle est ignorée."))
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            batch.errors.append(LineError(line, "", "", _encoding_reason(raw, exc)))
+            continue
+        if not text.strip():
+            batch.errors.append(LineError(line, "", "", "ligne vide."))
+            continue
+        values = text.split(SEPARATOR)
+        if len(values) != width:
+            batch.errors.append(LineError(line, "", _clip(text), _width_reason(text, len(values), width)))
+            continue
+        row, errors = parse(line, values)
+        if errors:
+            batch.errors.extend(errors)
+        elif row is not None:
+            batch.rows.append(row)
+    return batch
 
 
 def _clip(value: str, limit: int = 80) -> str:
@@ -676,3 +698,55 @@ def _hours_rule(year: int) -> LineParser:
         return (line, nir, percent), []
 
     return parse
+
+
+# -- checking in a child process ---------------------------------------------------------------------
+FEED_HOLDERS, FEED_HOURS = "holders", "hours"
+
+
+def parser_for(kind: str, argument: str, dates_as_text: bool) -> LineParser:
+    """The line check of a feed: holders (`argument`: today, ISO) or hours (`argument`: the year fed)."""
+    if kind == FEED_HOLDERS:
+        return holder_parser(date.fromisoformat(argument), dates_as_text=dates_as_text)
+    return hours_parser(int(argument))
+
+
+def columns_of(kind: str) -> tuple[FeedColumn, ...]:
+    return HOLDER_COLUMNS if kind == FEED_HOLDERS else HOURS_COLUMNS
+
+
+def write_frame(stream: IO[bytes], value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(data).to_bytes(8, "big") + data)
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(8)
+    if len(head) < 8:
+        return None
+    size = int.from_bytes(head, "big")
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def worker_main(argv: list[str]) -> int:
+    """`python -m cpf_tui.services.feed_files KIND ARGUMENT DATES_AS_TEXT`: the checking process of a feed.
+
+    Reads raw batches (`RawBatch`, length-prefixed pickles from its parent only) on its standard input
+    and writes each one's `Batch` on its standard output, in order. It ends at the end of its input,
+    that is when its parent closes the pipe or dies (kill -9 included); nothing is stored.
+    """
+    kind, argument, as_text = argv
+    parse = parser_for(kind, argument, as_text == "1")
+    width = len(columns_of(kind))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while (frame := _read_frame(stdin)) is not None:
+        write_frame(stdout, check_lines(pickle.loads(frame), parse, width))
+        stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    from cpf_tui.services import feed_files  # the classes pickled under their module's own name
+
+    raise SystemExit(feed_files.worker_main(sys.argv[1:]))

@@ -16,9 +16,14 @@ and nothing is applied before the final commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import io
+import pickle
+import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +36,18 @@ from cpf_tui.private_files import open_private
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.feed_files import (
+    FEED_HOLDERS,
+    FEED_HOURS,
     HOLDER_COLUMNS,
     Batch,
+    RawBatch,
+    check_lines,
+    parser_for,
+    write_frame,
     HOURS_COLUMNS,
     FeedReader,
     FileRefused,
     LineError,
-    LineParser,
-    holder_parser,
-    hours_parser,
 )
 from cpf_tui.services.ledger import acquisition_for_year, format_hours
 
@@ -270,10 +278,11 @@ def _cell(value: Any) -> str:
     return "'" + out if out.startswith(("=", "+", "-", "@")) else out
 
 
-SQLITE_CACHE_KIB = 65536
+SQLITE_CACHE_KIB = 16384
 """SQLite page cache (KiB, main and temporary databases) during a run: the holder table's indexes and
 the staging table stay in memory while a file is applied, rather than pages going back and forth to
-the write-ahead log (64 MiB at most, given back when the run ends)."""
+the write-ahead log (16 MiB each at most, given back when the run ends; 64 MiB saved no more CPU and
+would take the peak memory of a 1,000,000-line run past 200 MB)."""
 
 
 @asynccontextmanager
@@ -325,6 +334,123 @@ def report_path_for(folder: Path, kind: str) -> Path:
     return candidate
 
 
+# -- line checks in a child process ------------------------------------------------------------------
+BATCHES_AHEAD = 2
+"""Raw batches sent to the checking process before its first answer is read: it checks while this
+process reads the file and writes the database; memory stays at a few batches."""
+
+
+class CheckWorker:
+    """The line checks of a run, in a child process (`python -m cpf_tui.services.feed_files`) on the
+    other core while this process reads the file and writes the database.
+
+    Batches go in and come back in order, as length-prefixed pickles on the child's pipes (its parent's
+    data only). The child ends when its input ends: `close()` (or this process dying, kill -9 included)
+    closes the pipe; `close()` also kills it if needed and reaps it. `start()` gives None when no process
+    can be started; a failed child is reported by `receive()` giving None: the caller then checks the
+    batches in this process, with the same function (`feed_files.check_lines`).
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, kind: str, argument: str, dates_as_text: bool) -> CheckWorker | None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cpf_tui.services.feed_files", kind, argument, "1" if dates_as_text else "0",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError:
+            return None
+        return cls(process)
+
+    def send(self, raw: RawBatch) -> None:
+        """Queue a batch for the child (never waits: at most BATCHES_AHEAD batches are in flight)."""
+        assert self.process.stdin is not None
+        frame = io.BytesIO()
+        write_frame(frame, raw)
+        self.process.stdin.write(frame.getvalue())
+
+    async def receive(self) -> Batch | None:
+        """The next batch checked, or None when the child failed."""
+        assert self.process.stdout is not None
+        try:
+            size = int.from_bytes(await self.process.stdout.readexactly(8), "big")
+            batch = pickle.loads(await self.process.stdout.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError, EOFError):
+            return None
+        return batch if isinstance(batch, Batch) else None
+
+    async def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        await self.process.wait()
+
+
+async def _checked_batches(
+    reader: FeedReader, kind: str, argument: str, sqlite: bool
+) -> AsyncGenerator[Batch, None]:
+    """The file's batches, checked, in order: by a `CheckWorker` when the file has more than one batch,
+    else (or when the child fails) in a thread of this process."""
+    parse = parser_for(kind, argument, sqlite)
+    width = len(reader.columns)
+
+    async def read() -> RawBatch:
+        return await asyncio.to_thread(reader.next_raw_batch, BATCH_LINES)
+
+    async def check_here(raw: RawBatch) -> Batch:
+        return await asyncio.to_thread(check_lines, raw, parse, width)
+
+    first = await read()
+    worker = None if first.eof else await CheckWorker.start(kind, argument, sqlite)
+    # The next raw batch is read in a thread while batches are checked and staged (a read may wait on a
+    # pipe: checked batches are taken meanwhile).
+    first_read: asyncio.Future[RawBatch] = asyncio.get_running_loop().create_future()
+    first_read.set_result(first)
+    reading: asyncio.Future[RawBatch] | None = first_read
+    in_flight: deque[RawBatch] = deque()
+
+    async def next_raw() -> RawBatch:
+        nonlocal reading
+        assert reading is not None
+        raw = await reading
+        reading = None if raw.eof else asyncio.ensure_future(read())
+        return raw
+
+    try:
+        while True:
+            if worker is not None:
+                if reading is not None and len(in_flight) < BATCHES_AHEAD and (reading.done() or not in_flight):
+                    raw = await next_raw()
+                    worker.send(raw)
+                    in_flight.append(raw)
+                elif in_flight:
+                    batch = await worker.receive()
+                    if batch is None:  # the child failed: its batches are checked here
+                        await worker.close()
+                        worker = None
+                        continue
+                    in_flight.popleft()
+                    yield batch
+                else:
+                    return
+            elif in_flight:
+                yield await check_here(in_flight.popleft())
+            elif reading is not None:
+                yield await check_here(await next_raw())
+            else:
+                return
+    finally:
+        if worker is not None:
+            await worker.close()
+        if reading is not None:  # a failure while staging: the reading thread ends its batch first
+            await asyncio.gather(reading, return_exceptions=True)
+
+
 # -- the two feeds -----------------------------------------------------------------------------------
 HOLDER_STAGE = [
     ("line_no", "integer", "INTEGER"), ("nir", "varchar(15)", "TEXT"), ("nom_naissance", "text", "TEXT"),
@@ -351,7 +477,7 @@ async def import_holders(
     return await _run(
         HOLDERS, path, ctx=ctx, report_dir=report_dir, as_system=as_system, ignore_errors=ignore_errors,
         progress=progress, columns=HOLDER_COLUMNS, stage_columns=HOLDER_STAGE,
-        parser=lambda sqlite: holder_parser(clock.now().date(), dates_as_text=sqlite), year=None,
+        check=(FEED_HOLDERS, clock.now().date().isoformat()), year=None,
     )
 
 
@@ -380,8 +506,7 @@ async def credit_hours(
     check_year(year)
     return await _run(
         HOURS, path, ctx=ctx, report_dir=report_dir, as_system=as_system, ignore_errors=ignore_errors,
-        progress=progress, columns=HOURS_COLUMNS, stage_columns=HOURS_STAGE, parser=lambda _sqlite: hours_parser(year),
-        year=year,
+        progress=progress, columns=HOURS_COLUMNS, stage_columns=HOURS_STAGE, check=(FEED_HOURS, str(year)), year=year,
     )
 
 
@@ -396,7 +521,7 @@ async def _run(
     progress: ProgressCallback | None,
     columns: Any,
     stage_columns: list[tuple[str, str, str]],
-    parser: Callable[[bool], LineParser],
+    check: tuple[str, str],
     year: int | None,
 ) -> FeedResult:
     from tortoise.exceptions import IntegrityError
@@ -422,23 +547,16 @@ async def _run(
             await _audit(kind, result, ctx, actor, ignore_errors)
             return result
         sqlite = _is_sqlite(_get_connection(None))
-        parse = parser(sqlite)
         try:
             async with _run_connection(sqlite) as run_conn:
                 staging = _Staging(run_conn, stage_columns)
                 await staging.create()
-                ahead: asyncio.Future[Batch] | None = None
                 try:
-                    # The next batch is read and checked in a thread while this one is staged.
-                    ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parse, BATCH_LINES))
-                    while ahead is not None:
-                        batch = await ahead
-                        ahead = None
-                        if not batch.eof:
-                            ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_batch, parse, BATCH_LINES))
-                        result.lines += batch.lines
-                        await staging.add(batch.rows, batch.errors)
-                        tell("Lecture")
+                    async with contextlib.aclosing(_checked_batches(reader, *check, sqlite)) as batches:
+                        async for batch in batches:
+                            result.lines += batch.lines
+                            await staging.add(batch.rows, batch.errors)
+                            tell("Lecture")
                     result.sha256 = reader.sha256()
                     tell("Contrôle")
                     await staging.index()
@@ -468,8 +586,6 @@ async def _run(
                         result.applied = True
                         await _audit(kind, result, ctx, actor, ignore_errors, using_db=conn)
                 finally:
-                    if ahead is not None:  # a failure while staging: the reading thread ends its batch first
-                        await asyncio.gather(ahead, return_exceptions=True)
                     staging.conn = run_conn
                     await staging.drop()
         except _Rejected:
