@@ -18,6 +18,8 @@ Cell = Text | str
 
 FLOOR = 8
 """Narrowest a column of varying text is shortened to (its header stays whole if longer)."""
+FIXED_MAX = 16
+"""Widest column of same-width cells kept whole (a date and time); a wider one is text, shortened."""
 BLANKS = frozenset({"", "—", "-", "″", '"'})
 """Cells that say « nothing » and do not count when deciding whether a column has one fixed width."""
 
@@ -41,7 +43,8 @@ def _plain(cell: Any) -> str:
 def fitted_widths(labels: Sequence[str], cells: Sequence[Sequence[str]], room: int) -> list[int]:
     """Content widths of the columns so that they fit in `room` cells (padding excluded) if they can.
 
-    A column whose cells all have the same width (dates, SIRET, NIR, file numbers) is never shortened;
+    A column whose cells all have the same width, at most FIXED_MAX (dates, SIRET, NIR, file numbers),
+    is never shortened;
     the others are shortened, widest first, down to FLOOR (or their header's width): their cells then
     end with « … ». Headers always stay whole. When even that does not fit, the narrowest widths are
     returned (the table scrolls sideways).
@@ -52,7 +55,7 @@ def fitted_widths(labels: Sequence[str], cells: Sequence[Sequence[str]], room: i
         head = cell_len(label)
         want = max([head, *widths])
         meaningful = {cell_len(row[index]) for row in cells if row[index].strip() not in BLANKS}
-        fixed = len(meaningful) <= 1
+        fixed = len(meaningful) <= 1 and want <= FIXED_MAX
         natural.append(want)
         floors.append(want if fixed else max(head, min(want, FLOOR)))
     widths = list(natural)
