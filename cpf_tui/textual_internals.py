@@ -8,8 +8,11 @@ prepared home).
 from __future__ import annotations
 
 import queue
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from textual import events
+from textual._xterm_parser import BRACKETED_PASTE_END, BRACKETED_PASTE_START, XTermParser
 from textual.drivers._writer_thread import WriterThread
 
 if TYPE_CHECKING:
@@ -73,11 +76,65 @@ class TerminalWriter(WriterThread):
         self.join(WRITE_TIMEOUT_SECONDS)
 
 
+class WholePasteParser(XTermParser):
+    """Textual's input parser, with a bracketed paste delivered whole, escape sequences inside it included.
+
+    Textual's parser reads an ESC inside a bracketed paste as the start of a key sequence and reissues
+    it as keys (ESC becomes "^"): a pasted `ESC[31mROUGE ESC[0m` reached the field as typed keys,
+    "^[31mROUGE^[0m", where no control-character rule could see it. Here the text between ESC[200~ and
+    ESC[201~ is taken out of the stream before Textual's parser reads it and given as one
+    `events.Paste` holding exactly what was pasted (NUL removed, as Textual does); the screens' one
+    text rule (screens/base.py) then refuses it whole. A paste longer than one read is gathered across
+    reads; a start marker split between two reads is left to Textual's own handling.
+
+    Relies on `XTermParser` and `Parser.feed` (textual/_xterm_parser.py, textual/_parser.py) and on the
+    Linux driver creating `XTermParser` by that module-level name (Textual 8.2).
+    """
+
+    def __init__(self, debug: bool = False) -> None:
+        super().__init__(debug)
+        self._pasted: list[str] | None = None
+        self._held = ""
+
+    def feed(self, data: str) -> Iterable[events.Event]:  # type: ignore[override]
+        if not data:  # end of input: what a paste left unfinished is given as it is
+            if self._pasted is not None:
+                yield events.Paste(("".join(self._pasted) + self._held).replace("\x00", ""))
+                self._pasted, self._held = None, ""
+            yield from super().feed(data)
+            return
+        while data:
+            if self._pasted is None:
+                start = data.find(BRACKETED_PASTE_START)
+                if start < 0:
+                    yield from super().feed(data)
+                    return
+                if start:
+                    yield from super().feed(data[:start])
+                self._pasted = []
+                data = data[start + len(BRACKETED_PASTE_START):]
+                continue
+            data, self._held = self._held + data, ""
+            end = data.find(BRACKETED_PASTE_END)
+            if end < 0:  # the paste goes on in the next read; keep a possibly cut end marker aside
+                keep = next((n for n in range(len(BRACKETED_PASTE_END) - 1, 0, -1)
+                             if data.endswith(BRACKETED_PASTE_END[:n])), 0)
+                self._pasted.append(data[:len(data) - keep])
+                self._held = data[len(data) - keep:]
+                return
+            self._pasted.append(data[:end])
+            yield events.Paste("".join(self._pasted).replace("\x00", ""))
+            self._pasted = None
+            data = data[end + len(BRACKETED_PASTE_END):]
+
+
 def use_safe_terminal_writer() -> None:
-    """Make Textual's Linux driver write through `TerminalWriter` (idempotent; before the App starts)."""
+    """Make Textual's Linux driver write through `TerminalWriter` and read pastes whole with
+    `WholePasteParser` (idempotent; before the App starts)."""
     from textual.drivers import linux_driver
 
     linux_driver.WriterThread = TerminalWriter  # type: ignore[misc]
+    linux_driver.XTermParser = WholePasteParser  # type: ignore[misc]
 
 
 FRENCH_WORD = r"\s*(?:0\d(?: \d\d){4}|\S+)(?: : (?:0\d(?: \d\d){4}|\S+))*\s*"

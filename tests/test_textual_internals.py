@@ -69,3 +69,40 @@ async def test_screen_strips_are_the_lines_the_screen_draws():
         strips = screen_strips(app.screen)
         assert len(strips) == 24 and all(strip.cell_length == 80 for strip in strips)
         assert "Statut" in strips[0].text
+
+
+def _tokens(parser, *chunks: str) -> list[object]:  # noqa: ANN001 - a WholePasteParser
+    found: list[object] = []
+    for chunk in chunks:
+        found.extend(parser.feed(chunk))
+    return found
+
+
+def test_a_bracketed_paste_arrives_whole_escape_sequences_included():
+    from textual import events
+
+    from cpf_tui.textual_internals import WholePasteParser
+
+    tokens = _tokens(WholePasteParser(), "ab\x1b[200~x\x1b[31mROUGE\x1b[0m\x00y\x1b[201~c")
+    keys = [t.character for t in tokens if isinstance(t, events.Key)]
+    pastes = [t.text for t in tokens if isinstance(t, events.Paste)]
+    assert keys == ["a", "b", "c"] and pastes == ["x\x1b[31mROUGE\x1b[0my"]  # Textual's gave "^", "[", "3"…
+
+
+def test_a_paste_cut_across_reads_and_its_end_marker_cut_too():
+    from textual import events
+
+    from cpf_tui.textual_internals import WholePasteParser
+
+    tokens = _tokens(WholePasteParser(), "\x1b[200~Attestation [A12] \x1b[3", "1m", "rouge\x1b[20", "1~z")
+    assert [t.text for t in tokens if isinstance(t, events.Paste)] == ["Attestation [A12] \x1b[31mrouge"]
+    assert [t.character for t in tokens if isinstance(t, events.Key)] == ["z"]
+
+
+def test_the_linux_driver_uses_the_whole_paste_parser():
+    from textual.drivers import linux_driver
+
+    from cpf_tui.textual_internals import WholePasteParser, use_safe_terminal_writer
+
+    use_safe_terminal_writer()
+    assert linux_driver.XTermParser is WholePasteParser
