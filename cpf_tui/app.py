@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from textual import events, work
 from textual.app import App, ComposeResult
@@ -28,8 +29,10 @@ from screens.widgets.typeahead import KeyGate
 
 IDLE_CHECK_SECONDS = 5.0
 """How often the idle lock and the 12-hour limit are checked (a key press checks them too)."""
-HANGUP_EXIT_SECONDS = 1.8
+HANGUP_EXIT_SECONDS = 1.5
 """After SIGHUP or SIGTERM the process ends within this delay, even if its shutdown hangs."""
+HANGUP_BACKSTOP_SECONDS = 0.1
+"""After HANGUP_EXIT_SECONDS, the kernel ends the process if the watchdog thread could not (see `_start_hangup_watchdog`)."""
 HANGUP_JOURNAL_SECONDS = 1.0
 """Longest wait for the journal entry of a hang-up (the watchdog comes after it)."""
 TOUCH_INTERVAL_SECONDS = 60.0
@@ -68,9 +71,11 @@ class CpfApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quitter", tooltip="Quitter l'application (confirmation)", priority=True,
                 id="app-quit"),
-        Binding("f1", "help", "Aide", tooltip="Touches de cet écran et contact", id="app-help"),
+        # Priority: Textual stops the App's keys at a modal (confirmation, file picker, detail); help is
+        # wanted there too. `?` gives way to a text field, where it is a character (action_help_key).
+        Binding("f1", "help", "Aide", tooltip="Touches de cet écran et contact", priority=True, id="app-help"),
         Binding("question_mark", "help_key", "Aide", tooltip="Touches de cet écran et contact", show=False,
-                id="app-help-question-mark"),
+                priority=True, id="app-help-question-mark"),
         Binding("ctrl+p", "command_palette", "Commandes", tooltip="Rechercher une action par son nom",
                 show=False, id="app-command-palette"),
         Binding("f2", "exercises", "Exercices", tooltip="Exercices de formation (mode formation)",
@@ -215,31 +220,50 @@ class CpfApp(App[int]):
 
         Without them the process dies mid-write: no unmount, no session record closed, the
         terminal left in the alternate screen.
+
+        A Python signal handler, not `loop.add_signal_handler`: that one runs at the loop's next turn,
+        which a long step of the loop (the database opened at start-up imports the ORM: seconds on a
+        loaded machine) delays; the watchdog must start when the signal arrives.
         """
         loop = asyncio.get_running_loop()
-        self._hangup_signals: list[int] = []
+        self._hangup_signals: dict[int, Any] = {}
+
+        def received(signum: int, _frame: object) -> None:
+            self._start_hangup_watchdog()
+            loop.call_soon_threadsafe(self._hangup_received, signum)
+
         for signum in self.HANGUP_SIGNALS:
             try:
-                loop.add_signal_handler(signum, self._hangup_received, signum)
-            except (NotImplementedError, RuntimeError, ValueError):
+                self._hangup_signals[signum] = signal.signal(signum, received)
+            except ValueError:
                 return  # not the main thread: the default behaviour stays
-            self._hangup_signals.append(signum)
 
     def _remove_hangup_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in getattr(self, "_hangup_signals", []):
-            loop.remove_signal_handler(signum)
-        self._hangup_signals = []
+        for signum, previous in getattr(self, "_hangup_signals", {}).items():
+            signal.signal(signum, previous)
+        self._hangup_signals = {}
+
+    def _start_hangup_watchdog(self) -> None:
+        """Whatever happens next (a database that does not answer, a terminal write that never ends, a
+        busy loop), the process is gone within HANGUP_EXIT_SECONDS: nothing else would ever reap it.
+
+        A thread ends it with exit code 0. That thread needs the interpreter, which a long step in C
+        (parsing a module while the database opens at start-up, on a loaded machine) can hold for
+        a second: the kernel's own timer (SIGALRM, default action: the process ends) is the backstop.
+        """
+        if getattr(self, "_hangup_watchdog", None) is not None:
+            return
+        watchdog = self._hangup_watchdog = threading.Timer(HANGUP_EXIT_SECONDS, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, HANGUP_EXIT_SECONDS + HANGUP_BACKSTOP_SECONDS)
 
     def _hangup_received(self, signum: int) -> None:
         if getattr(self, "_hanging_up", False):
             return
         self._hanging_up = True
-        # Whatever happens next (a database that does not answer, a terminal write that never ends),
-        # the process is gone within HANGUP_EXIT_SECONDS: nothing else would ever reap it.
-        watchdog = threading.Timer(HANGUP_EXIT_SECONDS, os._exit, args=(0,))
-        watchdog.daemon = True
-        watchdog.start()
+        self._start_hangup_watchdog()
         self.run_worker(self._end_after_hangup(signal.Signals(signum).name), group="hangup", exit_on_error=False)
 
     async def _end_after_hangup(self, signal_name: str) -> None:
@@ -613,10 +637,12 @@ class CpfApp(App[int]):
 
     def action_help_key(self) -> None:
         """`?` opens the help, except while typing in a field (where it is a character)."""
+        from textual.actions import SkipAction
         from textual.widgets import Input, TextArea
 
-        if not isinstance(self.focused, Input | TextArea):
-            self.action_help()
+        if isinstance(self.focused, Input | TextArea):
+            raise SkipAction()  # a priority key: skipped, it goes on to the field
+        self.action_help()
 
     def action_command_palette(self) -> None:
         from textual.command import CommandPalette

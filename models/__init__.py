@@ -1,4 +1,10 @@
-"""Tortoise models of cpf-tui, one module per aggregate, re-exported here."""
+"""Tortoise models of cpf-tui, one module per aggregate, re-exported here.
+
+Every model sets `_no_comments = True`: without it Tortoise reads and parses each model's source file at
+import (`inspect.getsource`, to take `#:` comments as field descriptions; we write none). That parse ran on
+the event loop while the database opened at start-up, holding the interpreter for tens of milliseconds,
+seconds on a loaded machine (tests/test_models_import.py checks the flag on every model).
+"""
 
 from models.account import Account, AppSession, CguAcceptance, CguVersion, PasswordHistory
 from models.audit import AuditEvent

@@ -13,6 +13,8 @@ from models.organisation import Establishment, Organisation
 class Account(Model):
     """A person who logs in, never deleted (deactivation is a soft delete, identifiers never reused)."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     identifier = fields.CharField(max_length=16, unique=True)
     role = fields.CharEnumField(Role, max_length=20)
@@ -84,6 +86,8 @@ class Account(Model):
 class PasswordHistory(Model):
     """Previous password hashes, so that the last five cannot be chosen again."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="password_history", on_delete=fields.CASCADE
@@ -103,6 +107,8 @@ class PasswordHistory(Model):
 class CguVersion(Model):
     """A published version of the Conditions générales d'utilisation."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     version = fields.IntField(unique=True)
     text = fields.TextField()
@@ -119,6 +125,8 @@ class CguVersion(Model):
 
 class CguAcceptance(Model):
     """A user's acceptance of one CGU version (version and time recorded)."""
+
+    _no_comments = True  # see models/__init__.py
 
     id = fields.IntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
@@ -138,6 +146,8 @@ class CguAcceptance(Model):
 
 class AppSession(Model):
     """An open (or ended) application session: who, since when, from which terminal or SSH peer."""
+
+    _no_comments = True  # see models/__init__.py
 
     id = fields.IntField(primary_key=True)
     token = fields.CharField(max_length=64, unique=True)

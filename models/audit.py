@@ -11,6 +11,8 @@ from tortoise.models import Model
 class AuditEvent(Model):
     """One audited fact (change or login attempt), chained by `event_hash` it to the previous event."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     seq = fields.IntField(unique=True)
     at = fields.DatetimeField()

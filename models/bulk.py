@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 class BulkImport(Model):
     """One imported workbook, identified by its content hash so it cannot create accounts twice."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
         "models.Organisation", related_name="bulk_imports", on_delete=fields.RESTRICT

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class Dossier(Model):
     """A training file that mobilises a holder's hours: draft -> validated -> closed."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     number = fields.CharField(max_length=20, unique=True)
     holder: fields.ForeignKeyRelation[Holder] = fields.ForeignKeyField(
@@ -84,6 +86,8 @@ class Dossier(Model):
 
 class DossierEvent(Model):
     """One line of a training file's history: who did what, when."""
+
+    _no_comments = True  # see models/__init__.py
 
     id = fields.IntField(primary_key=True)
     dossier: fields.ForeignKeyRelation[Dossier] = fields.ForeignKeyField(

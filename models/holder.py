@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class Holder(Model):
     """A CPF account holder identified by its NIR, whose balance columns are a projection of the ledger."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     nir = fields.CharField(max_length=15, unique=True)
     nom_naissance = fields.CharField(max_length=100)
@@ -77,6 +79,8 @@ class Holder(Model):
 
 class HoursMovement(Model):
     """One ledger movement: amounts are non-negative, the kind gives the direction."""
+
+    _no_comments = True  # see models/__init__.py
 
     id = fields.IntField(primary_key=True)
     holder: fields.ForeignKeyRelation[Holder] = fields.ForeignKeyField(

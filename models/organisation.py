@@ -11,6 +11,8 @@ from models.enums import StructureType
 class Organisation(Model):
     """A partner organisation: 1 organisme = 1 SIRET = 1 administrateur principal."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     siret = fields.CharField(max_length=14, unique=True)
     siren = fields.CharField(max_length=9, db_index=True)
@@ -32,6 +34,8 @@ class Organisation(Model):
 
 class Establishment(Model):
     """The head office or a secondary establishment of an organisation (same SIREN)."""
+
+    _no_comments = True  # see models/__init__.py
 
     id = fields.IntField(primary_key=True)
     organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(

@@ -11,6 +11,8 @@ from models.enums import OutboxStatus
 class OutboxEmail(Model):
     """A plain-text French e-mail whose body loses any secret once delivered."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=40)
     to_address = fields.CharField(max_length=254)

@@ -9,6 +9,8 @@ from tortoise.models import Model
 class PlanningMilestone(Model):
     """One line of the partners' planning: dates as written in the kit plus parsed bounds."""
 
+    _no_comments = True  # see models/__init__.py
+
     id = fields.IntField(primary_key=True)
     position = fields.IntField()
     action = fields.CharField(max_length=200)

@@ -52,7 +52,10 @@ async def _finished(worker) -> None:  # noqa: ANN001 - a Textual Worker
 
 
 def _busy(app: App[object]) -> bool:
-    return any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in app.workers)
+    """Workers running, or keys the App's key gate still holds or is delivering (a burst in progress)."""
+    gate = getattr(app, "key_gate", None)
+    return (gate is not None and gate.pending) or any(
+        worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in app.workers)
 
 
 async def settle(pilot: Pilot[object], *, timeout: float = WAIT_SECONDS) -> None:

@@ -124,6 +124,11 @@ class KeyGate:
     def busy(self) -> bool:
         return self._round != 0
 
+    @property
+    def pending(self) -> bool:
+        """Whether keys are held or the last one delivered has not finished acting (the tests settle on it)."""
+        return self.busy or bool(self._held)
+
     async def receive(self, event: events.Event) -> None:
         """A key or paste from the terminal: delivered now when the App is at rest, else held."""
         if self.busy and isinstance(event, events.Key) and self._is_priority(event):
