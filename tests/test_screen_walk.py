@@ -104,7 +104,6 @@ KNOWN = (
     # Left for later (docs/thin-terminals.md, « Known limits »); each entry names the defect it tolerates.
     "orgs-table : colonne « Comptes »",  # seven columns whose narrowest widths need 88 cells
     "picker-place : « (/",  # a long folder path without spaces is folded
-    "n'ouvre pas l'aide",  # ? and F1 on the file picker, the journal detail and the planning box
     "ne se distingue pas sans couleur",  # an empty or unfocused-cursor table, the feed's radio set
 )
 """Defects still there, tolerated by name: any other defect fails the walk."""
