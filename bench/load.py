@@ -21,6 +21,8 @@ What it does, bounded in count and time, on loopback only, and stopping by itsel
    reads it for a time drawn uniformly in THINK (default 3–10 s); a confirmation dialog is only glanced
    at (0.5–1.5 s); text (identifier, password, NIR, names, e-mail) is typed one key at a time at TYPING
    keys per second (default 5, with ±50 % jitter); only the key that asks for the screen is timed.
+   The two baselines read for BASELINE_THINK (default 1–2 s) instead: the work behind each key is the
+   same, and a shorter idle time can only make the baseline faster (the ratio stricter).
 4. prints, per step, p50/p95/p99 and errors under load, p95 alone and the ratio; sessions per front
    end; PSS and private memory (from /proc/PID/smaps_rollup: the pre-loaded launcher shares its pages)
    of every session process once all are logged in and again at the end of their walk; CPU per session
@@ -35,7 +37,7 @@ Goals (issue 16): 60 sessions over 3 front ends; p95 ≤ 300 ms for search and o
 movements = validations + closures.
 
 Usage: .venv/bin/python bench/load.py [--sessions 60] [--admins 6] [--front-ends 3] [--holders 20000]
-       [--iterations 2] [--think 3-10] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR]
+       [--iterations 2] [--think 3-10] [--baseline-think 1-2] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR]
 The defaults fit a 2-core machine in under 10 minutes (≈ 7; the client runs on the same cores).
 `--think 1-1 --typing 0 --ramp 0` gives the earlier machine-gun pace (every key at once).
 """
@@ -160,7 +162,7 @@ class Rendezvous:
             self.all_finished.set()
             self.all_logged.set()
         try:
-            await asyncio.wait_for(self.may_close.wait(), 120)
+            await asyncio.wait_for(self.may_close.wait(), 600)  # the last arrivals may finish minutes later
         except asyncio.TimeoutError:
             pass
 
@@ -483,8 +485,9 @@ async def run(options: argparse.Namespace) -> int:
         # The baselines: the gestionnaire and the administrator, each alone on its own front end, side by
         # side (each waits for its person > 90 % of the time; one after the other would not fit 10 minutes).
         alone = Figures()
-        await asyncio.gather(*(act(servers[n % len(servers)], n % len(servers), person, 1000 + n, nirs, alone, pace,
-                                   n, deadline) for n, person in enumerate(alone_people)))
+        baseline_pace = Pace(options.baseline_think, options.typing)
+        await asyncio.gather(*(act(servers[n % len(servers)], n % len(servers), person, 1000 + n, nirs, alone,
+                                   baseline_pace, n, deadline) for n, person in enumerate(alone_people)))
         print(f"Seuls : faits ({time.perf_counter() - t0:.0f} s)", flush=True)
         deadline = time.monotonic() + options.max_seconds
 
@@ -619,6 +622,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=2, help="files each session validates and closes")
     parser.add_argument("--think", type=think_range, default=(3.0, 10.0),
                         help="MIN-MAX: seconds a person reads a screen before the next key (uniform)")
+    parser.add_argument("--baseline-think", type=think_range, default=(1.0, 2.0),
+                        help="MIN-MAX reading time of the two sessions alone (the work per key is the same)")
     parser.add_argument("--typing", type=float, default=5.0, help="keys per second when typing text (0: at once)")
     parser.add_argument("--ramp", type=float, default=60.0, help="sessions arrive one by one over this many seconds")
     parser.add_argument("--pool", type=int, default=2, help="connections per session process (URL ?maxsize=)")
