@@ -354,11 +354,11 @@ async def calm(pilot: Pilot) -> None:
     """Like tests.pilot.settle, except for a directory tree's loader (a worker that waits for ever)."""
     from textual.widgets import DirectoryTree
 
-    if not pilot.app.screen.query(DirectoryTree):
+    trees = [tree for screen in pilot.app.screen_stack for tree in screen.query(DirectoryTree)]
+    if not trees:
         await settle(pilot)
         return
-    tree = pilot.app.screen.query_one(DirectoryTree)
-    await wait_until(pilot, lambda: bool(tree.root.children), "dossier lu")
+    await wait_until(pilot, lambda: all(tree.root.children for tree in trees), "dossier lu")
     await pilot.pause(0.1)
 
 
