@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import BulkSettings
@@ -277,6 +277,38 @@ def _identifier_handed_by(actor: Any) -> str:
     return ""
 
 
+class _Specs(Sequence[Any]):
+    """The accounts to create, one `AccountSpec` per checked row, made when read (never all held at
+    once: `provision_accounts(bulk_path=True)` only counts and walks them)."""
+
+    def __init__(self, rows: list[BulkRow], places: list[Any], organisation: Any, spec: Any) -> None:
+        self.rows, self.places, self.organisation, self.spec = rows, places, organisation, spec
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _make(self, row: BulkRow, establishment: Any) -> Any:
+        return self.spec(
+            role=row.role, profile=row.profile, organisation=self.organisation, establishment=establishment,
+            nom=row.nom, prenom=row.prenom, email=row.email, phone=row.phone, service=row.service,
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._make(row, place) for row, place in zip(self.rows[index], self.places[index])]
+        return self._make(self.rows[index], self.places[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        for row, establishment in zip(self.rows, self.places):
+            yield self._make(row, establishment)
+
+
 async def import_workbook(
     path: str | Path,
     *,
@@ -341,20 +373,7 @@ async def import_workbook(
             )
             places = [establishments[row.siret] if row.siret else head for row in rows]
             accounts = await provision_accounts(
-                [
-                    AccountSpec(
-                        role=row.role,
-                        profile=row.profile,
-                        organisation=organisation,
-                        establishment=establishment,
-                        nom=row.nom,
-                        prenom=row.prenom,
-                        email=row.email,
-                        phone=row.phone,
-                        service=row.service,
-                    )
-                    for row, establishment in zip(rows, places)
-                ],
+                _Specs(rows, places, organisation, AccountSpec),
                 created_by=actor,
                 ctx=ctx,
                 using_db=conn,
