@@ -87,6 +87,9 @@ class PasswordScreen(CpfScreen):
             self.personal = password_policy.PersonalInfo(info.identifier, info.nom, info.prenom, info.email)
         self.query_one("#password-current" if not self.mandatory else "#password-new", Input).focus()
         self.refresh_checklist()
+        from screens.widgets.form_guard import remember_fields
+
+        remember_fields(self)
 
     def action_state(self, action: str) -> bool | None:
         if action == "back":
@@ -175,8 +178,11 @@ class PasswordScreen(CpfScreen):
         return True
 
     def action_back(self) -> None:
+        """Échap (when the change is not mandatory): back, after asking if something was typed (the one form guard)."""
         if not self.mandatory:
-            self.app.pop_screen()
+            from screens.widgets.form_guard import leave_form
+
+            leave_form(self, self.app.pop_screen)
 
     async def action_logout(self) -> None:
         self.app.post_message(LoggedOut("Vous êtes déconnecté. Votre mot de passe temporaire reste à changer."))

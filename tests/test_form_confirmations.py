@@ -249,3 +249,31 @@ async def test_the_logout_notice_is_gone_for_a_newcomer_on_the_cgu(db, settings,
         await log_in_with_keys(pilot, newcomer.identifier, DEFAULT_PASSWORD)
         await wait_until(pilot, lambda: isinstance(app.screen, CguScreen), "CGU du nouvel utilisateur")
         assert not any("déconnecté" in str(n.message) for n in app._notifications)
+
+
+async def test_escape_on_a_typed_password_change_asks_first(db, settings):
+    from screens.home import HomeScreen
+    from screens.password import PasswordScreen
+    from tests.pilot import open_section
+
+    account = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, account)
+        await open_section(pilot, "password")
+        screen = app.screen
+        assert isinstance(screen, PasswordScreen) and not screen.mandatory
+        await pilot.press("escape")  # nothing typed: back at once
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        await open_section(pilot, "password")
+        screen = app.screen
+        await pilot.press(*"Vx9#qLm2", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is screen and screen.focused is not None and screen.focused.value == "Vx9#qLm2"
+        await pilot.press("escape", "o")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)

@@ -25,11 +25,6 @@ QUEUE_LIMIT = 5
 """Lines listed per queue (the count is the whole queue)."""
 
 
-def _today() -> Any:
-    """Today's date where users are (a training ended when its end date is before it)."""
-    return clock.now().astimezone(clock.local_zone()).date()
-
-
 def _incomplete() -> Any:
     """Drafts with at least one field required at validation still empty."""
     from tortoise.expressions import Q
@@ -101,7 +96,7 @@ async def queues_for(actor: Account, *, limit: int = QUEUE_LIMIT) -> list[WorkQu
         queues.append(await _dossier_queue("to-validate", "À valider, plus anciens d'abord", ready,
                                            ("created_at", "id"), limit))
     if permissions.can(role, profile, Capability.DOSSIER_CLOSE):
-        ended = scoped_dossiers(actor).filter(status=DossierStatus.VALIDATED, end_date__lt=_today())
+        ended = scoped_dossiers(actor).filter(status=DossierStatus.VALIDATED, end_date__lt=clock.today())  # a training ended before today in Paris
         queues.append(await _dossier_queue("to-close", "Formations terminées à clôturer", ended,
                                            ("end_date", "id"), limit))
     if permissions.can(role, profile, Capability.ACCOUNT_REGENERATE_PASSWORD):
