@@ -321,7 +321,9 @@ async def test_a_checking_process_that_dies_is_replaced_by_the_checks_in_this_pr
 
     monkeypatch.setattr(holder_feed.CheckWorker, "receive", dies_after_two)
     result, report = await _report(_holder_file(tmp_path / "t.csv", 70, BAD_LINES), tmp_path, ignore_errors=True)
-    assert answers[2] is None and workers and all(_ended(pid) for pid in workers)
+    # Killed after its second answer: the answers it had already written may still come, then none.
+    assert None not in answers[:2] and None in answers[2:5]
+    assert workers and all(_ended(pid) for pid in workers)
     assert (result.lines, result.error_count, result.created) == (70, 5, 65)
     assert [line.split(";")[:2] for line in report[1:]] == REPORTED
 
