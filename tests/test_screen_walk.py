@@ -104,7 +104,7 @@ KNOWN = (
     # Left for later (docs/thin-terminals.md, « Known limits »); each entry names the defect it tolerates.
     "orgs-table : colonne « Comptes »",  # seven columns whose narrowest widths need 88 cells
     "picker-place : « (/",  # a long folder path without spaces is folded
-    "ne se distingue pas sans couleur",  # an empty or unfocused-cursor table, the feed's radio set
+    "RadioSet#feed-kind ne se distingue pas",  # its cursor label is drawn bold on a lighter grey, not reversed
 )
 """Defects still there, tolerated by name: any other defect fails the walk."""
 
@@ -300,6 +300,8 @@ def _focus_defects(screen, rows: list[list[Segment]]) -> list[str]:  # noqa: ANN
     if not isinstance(focused, Input | Select | DataTable | Tree | OptionList | RadioSet | Button) and not (
             focused is not None and isinstance(focused.parent, Select)):
         return []  # a scrolling text (help, CGU) is read with the arrows: no field to find
+    if isinstance(focused, DataTable) and focused.row_count == 0:
+        return []  # an empty table: no row to choose, nothing to point at
     if isinstance(focused, Input | Select) or focused.parent is not None and isinstance(focused.parent, Select):
         target = focused if not isinstance(focused.parent, Select) else focused.parent
     else:
