@@ -39,15 +39,15 @@ from cpf_tui.services.feed_files import (
     FEED_HOLDERS,
     FEED_HOURS,
     HOLDER_COLUMNS,
+    HOURS_COLUMNS,
     Batch,
+    FeedReader,
+    FileRefused,
+    LineError,
     RawBatch,
     check_lines,
     parser_for,
     write_frame,
-    HOURS_COLUMNS,
-    FeedReader,
-    FileRefused,
-    LineError,
 )
 from cpf_tui.services.ledger import acquisition_for_year, format_hours
 
