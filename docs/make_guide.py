@@ -380,7 +380,7 @@ def walk_roles(walk: Walk, holder_name: str, holder_birth: str, draft_nir: str, 
         wait_home(term, "PRNC2UNQ")
 
         open_section(term, "principal_admin", "cloture", "Journal d'audit")
-        walk.capture(term, "journal", "événement(s)", "Acteur", "Création de comp")
+        walk.capture(term, "journal", "événement(s)", "Acteur", "Création de com")
         term.keys("Escape")
         wait_home(term, "PRNC2UNQ")
         open_section(term, "principal_admin", "cloture", "Sessions ouvertes")
@@ -388,7 +388,7 @@ def walk_roles(walk: Walk, holder_name: str, holder_birth: str, draft_nir: str, 
         term.keys("Escape")
         wait_home(term, "PRNC2UNQ")
         open_section(term, "principal_admin", "cloture", "Planning")
-        walk.capture(term, "planning", "Planning partenaires — état au", "Traitement des fichiers")
+        walk.capture(term, "planning", "Planning partenaires — état au", "Traitement des fich")
 
     print("Administrateur délégué (ADMD2SEC)…")
     with walk.app() as term:
@@ -408,7 +408,7 @@ def walk_roles(walk: Walk, holder_name: str, holder_birth: str, draft_nir: str, 
         term.keys("Enter")
         walk.capture(term, "holders", "titulaire(s) trouvé(s)", holder_birth)
         term.keys("Enter")
-        walk.capture(term, "holder-page", "Historique du compte d'heures", "DIF disponible", "Consommation")
+        walk.capture(term, "holder-page", "Historique du compte d'heures", "DIF disponible", "Consommat")
         term.keys("s")
         walk.capture(term, "holder-dif", "Solde DIF (120 h au maximum", "Justification")
         term.keys("Escape", "Escape", "Escape")
