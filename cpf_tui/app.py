@@ -394,9 +394,11 @@ class CpfApp(App[int]):
             self.session = replace(self.session, home_queues=None)
             switched = self._replace_stack(home)
             if home.is_running and home is self.screen and home.outer_size == self.size:
-                # Laid out already (HomeScreen.rehearse): draw it whole now, not at the next frame tick.
+                # Laid out already (HomeScreen.rehearse): lay out what show_session filled and draw it
+                # whole now, not at the next frame tick. One layout, which draws the whole screen: a
+                # repaint asked as well (`refresh()`) drew it all a second time in the same call.
                 # (After a resize since, Textual lays it out again when it resumes.)
-                home.refresh()
+                home.refresh(repaint=False, layout=True)
                 home._on_timer_update()
             await switched
 
