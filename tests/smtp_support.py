@@ -22,13 +22,21 @@ class Recorder:
     (`stalled` is set) until `release` is set or 60 s pass, then refused with a temporary error, so a
     test can kill its sender in the middle of a delivery."""
 
-    def __init__(self, *, stall_first: bool = False) -> None:
+    def __init__(self, *, stall_first: bool = False, hold_until_sessions: int = 0) -> None:
         self.messages: list[email.message.EmailMessage] = []
         self.stall_first = stall_first
         self.stalled = threading.Event()
         self.release = threading.Event()
+        self.hold_until_sessions = hold_until_sessions
+        """Accept no message before this many SMTP sessions have sent one (or 60 s pass): senders overlap."""
+        self.sessions: set[int] = set()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        self.sessions.add(id(session))
+        for _ in range(3000):
+            if len(self.sessions) >= self.hold_until_sessions:
+                break
+            await asyncio.sleep(0.02)
         if self.stall_first and not self.stalled.is_set():
             self.stalled.set()
             for _ in range(3000):

@@ -59,7 +59,9 @@ async def _queue(count: int) -> list[str]:
 @pytest.mark.slow
 async def test_two_senders_at_once_send_each_of_1000_messages_exactly_once(db, tmp_path, children):
     subjects = await _queue(1000)
-    with SmtpServer(Recorder()) as server:
+    # No message is accepted until both senders are delivering: the first one cannot send all 1,000
+    # before the second has started (a quiet machine started them 1 s apart, and the first won them all).
+    with SmtpServer(Recorder(hold_until_sessions=2)) as server:
         env = _environment(db, server.port, tmp_path)
         senders = [_send(env, children), _send(env, children)]
         counts = [_sent_by(sender) for sender in senders]
