@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -164,6 +165,9 @@ async def headless_figures(url: str, folder: str, runs: int) -> tuple[str, list[
 
 def main_figures(runs: int, temporary: int) -> int:
     with tempfile.TemporaryDirectory() as folder:
+        # Everything the app writes (the journal's key first) stays in the bench's folder, never in the
+        # user's data directory.
+        os.environ["CPF_TUI_DATA_DIR"] = folder
         url = f"sqlite://{Path(folder) / 'bench.sqlite3'}"
         password_hash, pilot, service = asyncio.run(headless_figures(url, folder, runs))
         screen, verify = terminal_seconds(url, folder, password_hash, runs)
