@@ -57,19 +57,25 @@ async def test_search_expands_the_tree_onto_the_person_and_the_fiche_follows_the
         assert app.screen is tree_screen
 
 
+async def _user_tree_of(pilot, principal):  # noqa: ANN001, ANN202 - (UserTreeScreen, Tree)
+    """Log `principal` in, open Utilisateurs and wait until the tree lists accounts."""
+    await log_in(pilot, principal)
+    await open_section(pilot, "Utilisateurs")
+    screen = pilot.app.screen
+    tree = screen.query_one("#user-tree", Tree)
+    await wait_until(pilot, lambda: any(n.data is not None and n.data.kind == "account"
+                                        for est in tree.root.children for n in est.children),
+                     "comptes chargés")
+    return screen, tree
+
+
 async def test_a_greyed_key_on_an_account_says_why(db, settings):
     org = await make_organisation("Epsilon")
     head = await Establishment.get(organisation=org)
     principal = await make_staff(Role.PRINCIPAL_ADMIN, organisation=org, establishment=head, nom="Garnier")
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await log_in(pilot, principal)
-        await open_section(pilot, "Utilisateurs")
-        screen = app.screen
-        tree = screen.query_one("#user-tree", Tree)
-        await wait_until(pilot, lambda: any(n.data is not None and n.data.kind == "account"
-                                            for est in tree.root.children for n in est.children),
-                         "comptes chargés")
+        screen, tree = await _user_tree_of(pilot, principal)
         while not (tree.cursor_node is not None and tree.cursor_node.data is not None
                    and tree.cursor_node.data.kind == "account"):
             await pilot.press("down")
@@ -91,13 +97,7 @@ async def test_r_and_d_on_a_deactivated_or_own_account_say_why(db, settings):
     await Account.filter(id=gone.id).update(status=AccountStatus.DEACTIVATED)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await log_in(pilot, principal)
-        await open_section(pilot, "Utilisateurs")
-        screen = app.screen
-        tree = screen.query_one("#user-tree", Tree)
-        await wait_until(pilot, lambda: any(n.data is not None and n.data.kind == "account"
-                                            for est in tree.root.children for n in est.children),
-                         "comptes chargés")
+        screen, tree = await _user_tree_of(pilot, principal)
 
         async def cursor_on(account_id: int) -> None:
             for _ in range(12):
