@@ -137,9 +137,12 @@ def use_safe_terminal_writer() -> None:
     linux_driver.XTermParser = WholePasteParser  # type: ignore[misc]
 
 
-FRENCH_WORD = r"\s*(?:0\d(?: \d\d){4}|\S+)(?: : (?:0\d(?: \d\d){4}|\S+))*\s*"
+FRENCH_WORD = (r"\s*(?:0\d(?: \d\d){4}|[(~]?/[^\s/]+(?=/)|\S+)"
+               r"(?: : (?:0\d(?: \d\d){4}|\S+))*\s*")
 """A word for wrapping text: a phone number (06 12 34 56 78) is one word, and so is a « libellé : valeur »
-pair (French puts a space before the colon, where a line must not break: « Statut⏎: Actif »)."""
+pair (French puts a space before the colon, where a line must not break: « Statut⏎: Actif »). A folder
+path is a word per folder (« (/srv/cpf/depots/ » is « (/srv », « /cpf », « /depots/ »): a long path wraps
+before a « / », never in the middle of a folder's name. A date (15/01/2015) stays one word."""
 
 
 def use_french_wrap() -> None:
@@ -153,6 +156,39 @@ def use_french_wrap() -> None:
     from rich import _wrap
 
     _wrap.re_word = re.compile(FRENCH_WORD)
+
+
+def use_reverse_in_component_styles() -> None:
+    """Make a component class's `text-style: reverse` reach what Textual draws (idempotent).
+
+    `Widget.get_visual_style` (Textual 8.2) folds the CSS of a widget and its component classes into a
+    `textual.style.Style` keeping bold, dim, italic, underline and strike, but not reverse: a rule such
+    as app.tcss's `RadioSet:focus > RadioButton.-selected > .toggle--label { text-style: reverse }`
+    (the focus shown without colour) was dropped for every widget drawn through it (toggle buttons,
+    radio sets, checkboxes, option lists). Relies on `Widget.get_visual_style` and
+    `Widget.get_component_styles`.
+    """
+    from dataclasses import replace
+
+    from textual.widget import Widget
+
+    original = Widget.get_visual_style
+    if getattr(original, "keeps_reverse", False):
+        return
+
+    def get_visual_style(self: Widget, *component_classes: str, partial: bool = False) -> Any:
+        visual = original(self, *component_classes, partial=partial)
+        if visual.reverse is not None:
+            return visual
+        reverse = None
+        for name in component_classes:
+            text_style = self.get_component_styles(name).text_style
+            if text_style.reverse is not None:
+                reverse = text_style.reverse
+        return replace(visual, reverse=True) if reverse else visual
+
+    get_visual_style.keeps_reverse = True  # type: ignore[attr-defined]
+    Widget.get_visual_style = get_visual_style  # type: ignore[method-assign]
 
 
 def screen_strips(screen: Screen[object]) -> list[Strip]:

@@ -15,6 +15,11 @@ class StructureType(str, Enum):
     def label(self) -> str:
         return {"unique": "Structure unique", "multiple": "Structures multiples"}[self.value]
 
+    @property
+    def short_label(self) -> str:
+        """The label in a « Structure » column: « Unique » or « Multiples »."""
+        return {"unique": "Unique", "multiple": "Multiples"}[self.value]
+
 
 class Role(str, Enum):
     """Role of an account; the order of LEVELS gives who may manage whom."""

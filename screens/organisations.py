@@ -14,7 +14,6 @@ from models.enums import StructureType
 from screens.account_form import FormField, FormScreen, IdentifierModal
 from screens.base import CpfScreen
 from screens.modals import ConfirmModal
-from screens.widgets.console import glyph
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
 
@@ -82,8 +81,9 @@ class OrganisationsScreen(CpfScreen):
         return self.query_one("#orgs-table", CpfTable)
 
     def on_mount(self) -> None:
-        self.table.add_columns("SIREN", "SIRET", "Raison sociale", "Structure", "Admin. principal", "Étab.",
-                               "Comptes")
+        # The SIRET is shown as « SIREN NIC »: its first nine digits are the SIREN the rows are grouped by
+        # (a SIREN column of its own left no room for « Comptes » at 80 columns).
+        self.table.add_columns("SIRET", "Raison sociale", "Structure", "Admin. principal", "Étab.", "Comptes")
         self.table.focus()
         self.load()
 
@@ -96,10 +96,10 @@ class OrganisationsScreen(CpfScreen):
         groups = await orgs.list_organisations(self.ctx, query)
         self.rows = {row.id: row for group in groups for row in group.organisations}
         self.table.replace_rows(
-            ((Text(group.siren if index == 0 else f"  {glyph('″')}"), Text(row.siret), Text(row.raison_sociale),
-              Text(row.structure_label), Text(row.principal_label), str(row.establishments), str(row.accounts)),
+            ((Text(f"{row.siret[:9]} {row.siret[9:]}"), Text(row.raison_sociale), Text(row.structure_short),
+              Text(row.principal_label), str(row.establishments), str(row.accounts)),
              str(row.id))
-            for group in groups for index, row in enumerate(group.organisations)
+            for group in groups for row in group.organisations
         )
         self.show_message(f"{len(self.rows)} organisme(s), {len(groups)} SIREN")
 

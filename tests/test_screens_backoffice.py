@@ -60,7 +60,7 @@ async def test_operator_registers_an_organisation_with_the_keyboard(db, settings
         assert isinstance(app.screen, OrganisationsScreen)
         table = app.screen.query_one("#orgs-table", DataTable)
         assert table.row_count == 1
-        assert "CF Loire" in str(table.get_row_at(0)[2])
+        assert "CF Loire" in str(table.get_row_at(0)[1])
 
 
 async def test_operator_replaces_a_principal_and_opens_the_tree(db, settings, frozen_clock):

@@ -106,3 +106,46 @@ def test_the_linux_driver_uses_the_whole_paste_parser():
 
     use_safe_terminal_writer()
     assert linux_driver.XTermParser is WholePasteParser
+
+
+class _RadioApp(App[None]):
+    CSS = "RadioSet:focus > RadioButton.-selected > .toggle--label { text-style: reverse; }"
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import RadioButton, RadioSet
+
+        with RadioSet():
+            yield RadioButton("Titulaires", value=True)
+            yield RadioButton("Heures CPF")
+
+
+async def test_a_component_class_in_reverse_video_is_drawn_reversed():
+    from textual.widgets import RadioSet
+
+    from cpf_tui.textual_internals import screen_strips, use_reverse_in_component_styles
+
+    use_reverse_in_component_styles()
+    use_reverse_in_component_styles()  # idempotent
+    app = _RadioApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        app.query_one(RadioSet).focus()
+        await pilot.pause()
+        segments = [segment for strip in screen_strips(app.screen) for segment in strip]
+        reversed_text = "".join(s.text for s in segments if s.style is not None and s.style.reverse)
+        assert "Titulaires" in reversed_text and "Heures" not in reversed_text
+
+
+def test_word_wrap_breaks_a_long_folder_path_before_a_slash_only():
+    from rich.console import Console
+
+    from cpf_tui.textual_internals import use_french_wrap
+
+    use_french_wrap()
+    text = Text("Dans Téléchargements (/srv/cpf-tui/depots-des-organismes/exports) le 15/01/2015, "
+                "Statut : Actif, tél. 06 12 34 56 78")
+    lines = [line.plain.rstrip() for line in text.wrap(Console(width=30), 30)]
+    assert "".join(line if line.startswith("/") else " " + line for line in lines).strip() == text.plain
+    assert all(len(line) <= 30 for line in lines)
+    assert any(line.startswith("/") for line in lines)  # the path went on at a folder's start
+    for whole in ("15/01/2015,", "Statut : Actif,", "06 12 34 56 78", "/depots-des-organismes"):
+        assert any(whole in line for line in lines), (whole, lines)

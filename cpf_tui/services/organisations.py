@@ -65,6 +65,7 @@ class OrganisationRow:
     siren: str
     raison_sociale: str
     structure_label: str
+    structure_short: str
     principal_id: int | None
     principal_label: str
     establishments: int
@@ -169,7 +170,7 @@ async def list_organisations(ctx: RequestContext, query: str = "") -> list[Siren
         groups.setdefault(o.siren, []).append(
             OrganisationRow(
                 id=o.id, siret=o.siret, siren=o.siren, raison_sociale=o.raison_sociale,
-                structure_label=o.structure_type.label,
+                structure_label=o.structure_type.label, structure_short=o.structure_type.short_label,
                 principal_id=principal.id if principal else None,
                 principal_label=str(principal) if principal else "(aucun administrateur principal actif)",
                 establishments=establishment_counts.get(o.id, 0), accounts=account_counts.get(o.id, 0),
