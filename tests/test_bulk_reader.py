@@ -331,22 +331,3 @@ def test_result_rows_with_the_cell_cache_are_the_rows_written_one_by_one(rows):
     with pytest.MonkeyPatch.context() as patch:  # the cache emptied when full keeps the same output
         patch.setattr(bulk_export, "_CELL_CACHE_SIZE", 2)
         assert list(bulk_export._row_parts(rows, letters, ' s="1"', 3)) == expected
-
-
-def test_account_specs_are_made_when_read_and_are_the_rows_specs(tmp_path):
-    from cpf_tui.services.bulk import _Specs
-    from cpf_tui.services.provisioning import AccountSpec
-    from tests.bulk_support import valid_rows, write_book
-
-    parsed = bulk_workbook.parse_workbook(write_book(tmp_path / "ok.xlsx", valid_rows(40)))
-    assert not parsed.errors
-    places = [SimpleNamespace(name=f"établissement {i % 3}") for i in range(len(parsed.rows))]
-    organisation = SimpleNamespace(name="organisme")
-    expected = [
-        AccountSpec(role=row.role, profile=row.profile, organisation=organisation, establishment=place, nom=row.nom,
-                    prenom=row.prenom, email=row.email, phone=row.phone, service=row.service)
-        for row, place in zip(parsed.rows, places)
-    ]
-    specs = _Specs(parsed.rows, places, organisation, AccountSpec)
-    assert len(specs) == 40 and list(specs) == expected and list(zip(specs, specs)) == list(zip(expected, expected))
-    assert specs[3] == expected[3] and specs[-1] == expected[-1] and specs[5:9] == expected[5:9]

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import marshal
 import os
-from collections.abc import Callable, Iterator, Sequence
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, overload
@@ -27,11 +31,15 @@ from cpf_tui.services.bulk_workbook import (
     BulkRow,
     ParsedWorkbook,
     RowError,
+    WorkbookTooLarge,
+    _check_container,
+    _read_rows,
     display_value,
-    parse_workbook,
 )
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.mail import mail_time
+from cpf_tui.text import display
+from models.enums import Profile, Role
 
 DROP_DIR_ENV = "CPF_TUI_DROP_DIR"
 SYSTEM_ACTOR = "cli"
@@ -57,7 +65,7 @@ class BulkReport:
     errors: list[RowError] = field(default_factory=list)
 
     @property
-    def rows(self) -> list[BulkRow]:
+    def rows(self) -> Sequence[BulkRow]:
         return self.parsed.rows
 
     @property
@@ -87,13 +95,65 @@ class BulkReport:
         return [self.summary(), *self.notices, *(error.describe() for error in self.errors)]
 
 
+class Identifiers(Sequence[str]):
+    """The identifiers of the accounts an import created, in file order, kept as one text of
+    fixed-width identifiers (8 bytes each instead of about 60 as separate strings)."""
+
+    def __init__(self, parts: Iterable[str] = ()) -> None:
+        from cpf_tui.services.identifiers import LENGTH
+
+        self._width = LENGTH
+        pieces = []
+        for identifier in parts:
+            if len(identifier) != LENGTH:
+                raise ValueError(f"identifiant de longueur inattendue : {identifier!r}")
+            pieces.append(identifier)
+        self._text = "".join(pieces)
+
+    def extend(self, more: Iterable[str]) -> None:
+        self._text += Identifiers(more)._text  # noqa: SLF001
+
+    def __len__(self) -> int:
+        return len(self._text) // self._width
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("Identifiers index out of range")
+        width = self._width
+        return self._text[index * width : (index + 1) * width]
+
+    def __iter__(self) -> Iterator[str]:
+        width, text = self._width, self._text
+        return (text[start : start + width] for start in range(0, len(text), width))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Identifiers, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Identifiers({list(self)!r})"
+
+
 @dataclass(frozen=True)
 class BulkResult:
     """What an import created."""
 
     bulk_import_id: int
     created: int
-    identifiers: list[str]
+    identifiers: Sequence[str]
     result_path: Path
     organisation_label: str
 
@@ -219,6 +279,108 @@ async def _database_errors(parsed: ParsedWorkbook, organisation: Any, using_db: 
     return errors
 
 
+SPOOL_CHUNK = 2000
+"""Checked rows compressed together in `CheckedRows` (and imported together by `import_workbook`)."""
+_ROLES = {role.value: role for role in Role}
+_PROFILES = {profile.value: profile for profile in Profile}
+
+
+class CheckedRows(Sequence[BulkRow]):
+    """The checked rows of a file, kept compressed in memory `SPOOL_CHUNK` rows at a time (marshalled
+    tuples of their values, zlib level 1): about 25 bytes a row instead of about 300 as `BulkRow`s, so
+    that the report kept between the check and the import does not grow with the file. Filled by the
+    reader (`append`, `clear`), then read in order (`chunks`, iteration, indexing)."""
+
+    def __init__(self) -> None:
+        self._packed: list[bytes] = []
+        self._pending: list[tuple[Any, ...]] = []
+        self._count = 0
+
+    def append(self, row: BulkRow) -> None:
+        self._pending.append((
+            row.row, row.nom, row.prenom, row.email, row.phone, row.role.value,
+            row.profile.value, row.siret, row.service,
+        ))
+        self._count += 1
+        if len(self._pending) == SPOOL_CHUNK:
+            self._packed.append(zlib.compress(marshal.dumps(self._pending), 1))
+            self._pending = []
+
+    def clear(self) -> None:
+        self._packed, self._pending, self._count = [], [], 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @staticmethod
+    def _unpacked(values: list[tuple[Any, ...]]) -> list[BulkRow]:
+        roles, profiles = _ROLES, _PROFILES
+        return [
+            BulkRow(row, nom, prenom, email, phone, roles[role], profiles[profile], siret, service)
+            for row, nom, prenom, email, phone, role, profile, siret, service in values
+        ]
+
+    def chunks(self) -> Iterator[list[BulkRow]]:
+        """The rows, `SPOOL_CHUNK` at a time (the last chunk may be shorter)."""
+        for packed in self._packed:
+            yield self._unpacked(marshal.loads(zlib.decompress(packed)))
+        if self._pending:
+            yield self._unpacked(self._pending)
+
+    def __iter__(self) -> Iterator[BulkRow]:
+        for chunk in self.chunks():
+            yield from chunk
+
+    @overload
+    def __getitem__(self, index: int) -> BulkRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[BulkRow]: ...
+
+    def __getitem__(self, index: int | slice) -> BulkRow | list[BulkRow]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("CheckedRows index out of range")
+        chunk, at = divmod(index, SPOOL_CHUNK)
+        values = self._pending if chunk == len(self._packed) else marshal.loads(zlib.decompress(self._packed[chunk]))
+        return self._unpacked([values[at]])[0]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (CheckedRows, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CheckedRows({self._count} rows)"
+
+
+def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> ParsedWorkbook:
+    """`bulk_workbook.parse_workbook` (the same checks, errors and notices) with the checked rows kept
+    compressed as they are read (`CheckedRows`), never all held as `BulkRow`s."""
+    bulk = bulk or BulkSettings()
+    path = Path(path)
+    parsed = ParsedWorkbook(filename=display(path.name), rows=cast(list[BulkRow], CheckedRows()))
+    archive = _check_container(path, parsed, bulk)
+    if archive is None:
+        return parsed
+    try:
+        _read_rows(archive, parsed, bulk)
+    except WorkbookTooLarge as exc:
+        parsed.rows.clear()
+        parsed.file_error(exc.reason)
+    except Exception:  # noqa: BLE001 - any failure inside openpyxl means a damaged workbook
+        parsed.rows.clear()
+        parsed.file_error("Le classeur est corrompu ou illisible : ouvrez-le dans Excel et enregistrez-le de nouveau.")
+    finally:
+        archive.close()
+    return parsed
+
+
 async def analyse_workbook(
     path: str | Path,
     *,
@@ -277,36 +439,110 @@ def _identifier_handed_by(actor: Any) -> str:
     return ""
 
 
-class _Specs(Sequence[Any]):
-    """The accounts to create, one `AccountSpec` per checked row, made when read (never all held at
-    once: `provision_accounts(bulk_path=True)` only counts and walks them)."""
+_DONE = object()
 
-    def __init__(self, rows: list[BulkRow], places: list[Any], organisation: Any, spec: Any) -> None:
-        self.rows, self.places, self.organisation, self.spec = rows, places, organisation, spec
 
-    def __len__(self) -> int:
-        return len(self.rows)
+class _ResultWriterStopped(Exception):
+    """The import ended before its last row: the result workbook is not written."""
 
-    def _make(self, row: BulkRow, establishment: Any) -> Any:
-        return self.spec(
-            role=row.role, profile=row.profile, organisation=self.organisation, establishment=establishment,
-            nom=row.nom, prenom=row.prenom, email=row.email, phone=row.phone, service=row.service,
-        )
 
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
+class _ResultWriter:
+    """The result workbook written (`write_result`, in a thread) as the import hands over its rows,
+    chunk after chunk, through a short queue: the rows are never all held. `finish()` waits for the
+    file (written only once every row is in: never half a file); `stop()` drops it."""
 
-    @overload
-    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __init__(self, path: Path, title: str) -> None:
+        self.chunks: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.stopped = threading.Event()
+        self.task = asyncio.ensure_future(asyncio.to_thread(write_result, path, title, self._rows()))
 
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return [self._make(row, place) for row, place in zip(self.rows[index], self.places[index])]
-        return self._make(self.rows[index], self.places[index])
+    def _rows(self) -> Iterator[list[Any]]:
+        while True:
+            chunk = self.chunks.get()
+            if self.stopped.is_set():
+                raise _ResultWriterStopped
+            if chunk is _DONE:
+                return
+            yield from chunk
 
-    def __iter__(self) -> Iterator[Any]:
-        for row, establishment in zip(self.rows, self.places):
-            yield self._make(row, establishment)
+    async def add(self, rows: list[list[Any]]) -> None:
+        while True:
+            if self.task.done():
+                await self.task  # the writer failed: its error
+                raise RuntimeError("result workbook writer ended early")
+            try:
+                self.chunks.put_nowait(rows)
+                return
+            except queue.Full:
+                await asyncio.sleep(0.005)
+
+    async def finish(self) -> None:
+        await self.add(cast(list[list[Any]], _DONE))
+        await self.task
+
+    async def stop(self) -> None:
+        self.stopped.set()
+        while True:
+            try:
+                self.chunks.get_nowait()
+            except queue.Empty:
+                break
+        self.chunks.put_nowait(_DONE)
+        try:
+            await asyncio.shield(self.task)
+        except Exception:  # noqa: BLE001 - the import's own error is the one raised
+            pass
+
+
+def _chunks(rows: Sequence[BulkRow]) -> Iterable[list[BulkRow]]:
+    """The checked rows `SPOOL_CHUNK` at a time."""
+    if isinstance(rows, CheckedRows):
+        return rows.chunks()
+    return (list(rows[start : start + SPOOL_CHUNK]) for start in range(0, len(rows), SPOOL_CHUNK))
+
+
+async def _provision_rows(
+    rows: Sequence[BulkRow],
+    establishments: dict[str, Any],
+    head: Any,
+    writer: _ResultWriter,
+    *,
+    organisation: Any,
+    actor: Any,
+    ctx: RequestContext,
+    conn: Any,
+    temp_password_days: int,
+    progress: ProgressCallback | None,
+) -> Identifiers:
+    """Create the accounts of the checked `rows`, `SPOOL_CHUNK` at a time (`BulkProvisioner`, in the
+    import's transaction `conn`), handing each chunk's result rows to `writer`; their identifiers."""
+    from cpf_tui.services.provisioning import AccountSpec, BulkProvisioner
+
+    identifiers = Identifiers()
+    format_phone = validation.format_phone
+    async with BulkProvisioner(
+        expected=len(rows), created_by=actor, ctx=ctx, using_db=conn, temp_password_days=temp_password_days,
+        progress=progress, identifier_handed_by=_identifier_handed_by(actor),
+    ) as provisioner:
+        for chunk in _chunks(rows):
+            places = [establishments[row.siret] if row.siret else head for row in chunk]
+            records = await provisioner.add([
+                AccountSpec(
+                    role=row.role, profile=row.profile, organisation=organisation, establishment=place,
+                    nom=row.nom, prenom=row.prenom, email=row.email, phone=row.phone, service=row.service,
+                )
+                for row, place in zip(chunk, places)
+            ])
+            identifiers.extend([record.identifier for record in records])
+            await writer.add([
+                [
+                    record.identifier, row.nom, row.prenom, row.email, format_phone(row.phone),
+                    BULK_ROLES[row.role], row.profile.label, place.siret if place else "",
+                    place.name if place else "", row.service, row.row,
+                ]
+                for record, row, place in zip(records, chunk, places)
+            ])
+    return identifiers
 
 
 async def import_workbook(
@@ -332,7 +568,6 @@ async def import_workbook(
     from tortoise.exceptions import IntegrityError
 
     from cpf_tui.services.locking import serialised_transaction
-    from cpf_tui.services.provisioning import AccountSpec, provision_accounts
     from models import BulkImport, Establishment, ImportStatus
 
     if report is None:
@@ -371,54 +606,45 @@ async def import_workbook(
                 imported_by=actor,
                 using_db=conn,
             )
-            places = [establishments[row.siret] if row.siret else head for row in rows]
-            accounts = await provision_accounts(
-                _Specs(rows, places, organisation, AccountSpec),
-                created_by=actor,
-                ctx=ctx,
-                using_db=conn,
-                temp_password_days=temp_password_days,
-                progress=progress,
-                as_models=False,
-                identifier_handed_by=_identifier_handed_by(actor),
-                bulk_path=True,
-            )
-            identifiers = [account.identifier for account in accounts]
-            # Made as the result workbook is written (in its thread), not all held at once.
-            result_rows: Iterator[list[Any]] = (
-                [
-                    account.identifier, row.nom, row.prenom, row.email, validation.format_phone(row.phone),
-                    BULK_ROLES[row.role], row.profile.label, establishment.siret if establishment else "",
-                    establishment.name if establishment else "", row.service, row.row,
-                ]
-                for account, row, establishment in zip(accounts, rows, places)
-            )
-            await audit.record(
-                "bulk.import",
-                ctx=ctx,
-                actor=actor,
-                actor_identifier="" if actor is not None else SYSTEM_ACTOR,
-                target=bulk_import,
-                after={
-                    "filename": bulk_import.filename,
-                    "file_sha256": bulk_import.file_sha256,
-                    "created_count": total,
-                    "result_path": str(result_path),
-                },
-                organisation_id=organisation.id,
-                using_db=conn,
-            )
             title = (
                 f"Comptes créés pour {organisation.raison_sociale} (SIRET {organisation.siret}) — "
                 f"fichier « {report.parsed.filename} », le {mail_time(clock.now())}"
             )
+            writer = _ResultWriter(result_path, title)
             try:
-                await asyncio.to_thread(write_result, result_path, title, result_rows)
+                identifiers = await _provision_rows(
+                    rows, establishments, head, writer, organisation=organisation, actor=actor, ctx=ctx, conn=conn,
+                    temp_password_days=temp_password_days, progress=progress,
+                )
+                await audit.record(
+                    "bulk.import",
+                    ctx=ctx,
+                    actor=actor,
+                    actor_identifier="" if actor is not None else SYSTEM_ACTOR,
+                    target=bulk_import,
+                    after={
+                        "filename": bulk_import.filename,
+                        "file_sha256": bulk_import.file_sha256,
+                        "created_count": total,
+                        "result_path": str(result_path),
+                    },
+                    organisation_id=organisation.id,
+                    using_db=conn,
+                )
+            except BaseException:
+                await writer.stop()
+                raise
+            try:
+                await writer.finish()
             except OSError as exc:
                 raise ValidationError(
                     f"Impossible d'écrire le classeur de résultat {result_path} : {exc.strerror or exc}. "
                     "Aucun compte n'a été créé."
                 ) from None
+            except BaseException:
+                await writer.stop()
+                result_path.unlink(missing_ok=True)
+                raise
             written = True
     except IntegrityError:
         if written:

@@ -5,14 +5,16 @@ importing process, hashing only goes fast while the event loop waits: any Python
 each thread queue for the interpreter after every hash. A child process hashes on another core while
 the import writes its audit events and builds its rows.
 
-`python -m cpf_tui.services.hash_worker` reads passwords, one per line, on its standard input until
-end of file, and writes their hashes, one per line and in the same order, flushed every `SLICE`
-passwords. Nothing is stored: the child ends when its input is done or its parent closes the pipe.
+`python -m cpf_tui.services.hash_worker` reads passwords, one per line, on its standard input; at each
+empty line (the end of a batch) and at the end of its input it hashes those read so far and writes
+their hashes, one per line and in the same order, flushed every `SLICE` passwords. Nothing is stored:
+the child ends when its input ends (its parent closed the pipe, or was killed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,17 +35,129 @@ def _hash_slice(passwords_slice: list[str]) -> str:
 
 
 def main() -> int:
-    lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
     out = sys.stdout
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        for text in pool.map(_hash_slice, [lines[i : i + SLICE] for i in range(0, len(lines), SLICE)]):
+    batch: list[str] = []
+
+    def flush() -> None:
+        for text in pool.map(_hash_slice, [batch[i : i + SLICE] for i in range(0, len(batch), SLICE)]):
             out.write(text)
             out.flush()
+        batch.clear()
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        for raw in sys.stdin.buffer:
+            line = raw.rstrip(b"\n").decode("utf-8")
+            if line:
+                batch.append(line)
+            else:
+                flush()
+        flush()
     return 0
 
 
+class HashStream:
+    """Hashes of temporary passwords submitted batch after batch, computed by one child process.
+
+    `start(expected)` launches the child when `expected` passwords (the whole import) make it worth it;
+    `submit(batch)` sends a batch (followed by an empty line, which makes the child hash what it has)
+    and returns a future of its hashes, in order; the child hashes a batch while the caller works on
+    the next one. `close()` ends the child (killed if still running) and reaps it. Without a child (a
+    few passwords, or no process could be started: resource limits) `fallback` hashes each batch in
+    threads of this process.
+    """
+
+    def __init__(self, fallback: Callable[[list[str], Callable[[int, int], None] | None], Any]) -> None:
+        self.fallback = fallback
+        self.process: asyncio.subprocess.Process | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.waiting: collections.deque[tuple[asyncio.Future[list[str]], int, list[str]]] = collections.deque()
+        self.on_hash: Callable[[], None] | None = None
+
+    async def start(self, expected: int) -> HashStream:
+        if expected < MIN_PASSWORDS:
+            return self
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cpf_tui.services.hash_worker",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError:
+            return self
+        self.reader = asyncio.ensure_future(self._read())
+        return self
+
+    async def submit(self, plain_passwords: list[str], *, last: bool = False) -> asyncio.Future[list[str]]:
+        """The future hashes of `plain_passwords`; with `last`, the child's input is closed after them."""
+        if self.process is None:
+            hashed: asyncio.Future[list[str]] = asyncio.ensure_future(self.fallback(plain_passwords, None))
+            return hashed
+        process = self.process
+        assert process.stdin is not None
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        if not plain_passwords:
+            future.set_result([])
+            return future
+        self.waiting.append((future, len(plain_passwords), []))
+        process.stdin.write("".join(password + "\n" for password in plain_passwords).encode("utf-8") + b"\n")
+        await process.stdin.drain()
+        if last:
+            process.stdin.close()
+        return future
+
+    async def _read(self) -> None:
+        process = self.process
+        assert process is not None and process.stdout is not None
+        pending = b""
+        try:
+            while True:
+                chunk = await process.stdout.read(1 << 16)
+                if not chunk:
+                    break
+                *complete, pending = (pending + chunk).split(b"\n")
+                for line in complete:
+                    if not self.waiting:
+                        raise RuntimeError("hash worker wrote a hash nobody asked for")
+                    future, count, hashes = self.waiting[0]
+                    hashes.append(line.decode("ascii"))
+                    if self.on_hash is not None:
+                        self.on_hash()
+                    if len(hashes) == count:
+                        self.waiting.popleft()
+                        if not future.done():
+                            future.set_result(hashes)
+            await process.wait()
+            if process.returncode != 0 or pending or self.waiting:
+                missing = sum(count - len(hashes) for _future, count, hashes in self.waiting)
+                raise RuntimeError(f"hash worker failed (exit {process.returncode}, {missing} hash(es) missing)")
+        except BaseException as exc:
+            for future, _count, _hashes in self.waiting:
+                if not future.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        future.cancel()
+                    else:
+                        future.set_exception(exc)
+            self.waiting.clear()
+            raise
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            if not self.reader.done():
+                self.reader.cancel()
+            elif not self.reader.cancelled():
+                self.reader.exception()  # retrieved: the futures of the batches carry it
+        if self.process is not None and self.process.returncode is None:
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+            await self.process.wait()
+        for future, _count, _hashes in self.waiting:
+            future.cancel()
+        self.waiting.clear()
+
+
 class HashJob:
-    """The hashes of `plain_passwords`, computed by a child process (see the module's docstring).
+    """The hashes of `plain_passwords`, computed by a child process (a `HashStream` given one batch).
 
     `start()` launches it; `hashes()` waits for them, in order; `progress(done, total)` is called once
     per password as its hash arrives. `close()` ends the child (killed if still running) and reaps it.
@@ -60,60 +174,34 @@ class HashJob:
         self.plain_passwords = plain_passwords
         self.progress = progress
         self.fallback = fallback
-        self.process: asyncio.subprocess.Process | None = None
-        self.reader: asyncio.Task[list[str]] | None = None
+        self.stream = HashStream(fallback)
+        self.future: asyncio.Future[list[str]] | None = None
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        return self.stream.process
 
     async def start(self) -> HashJob:
-        if len(self.plain_passwords) < MIN_PASSWORDS:
-            return self
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cpf_tui.services.hash_worker",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            )
-        except OSError:
-            return self
-        self.reader = asyncio.ensure_future(self._exchange())
+        await self.stream.start(len(self.plain_passwords))
+        if self.stream.process is not None:
+            total, done = len(self.plain_passwords), [0]
+
+            def advanced() -> None:
+                done[0] += 1
+                if self.progress is not None:
+                    self.progress(done[0], total)
+
+            self.stream.on_hash = advanced
+            self.future = await self.stream.submit(self.plain_passwords, last=True)
         return self
 
-    async def _exchange(self) -> list[str]:
-        process = self.process
-        assert process is not None and process.stdin is not None and process.stdout is not None
-        total = len(self.plain_passwords)
-        process.stdin.write("".join(password + "\n" for password in self.plain_passwords).encode("utf-8"))
-        await process.stdin.drain()
-        process.stdin.close()
-        hashes: list[str] = []
-        pending = b""
-        while True:
-            chunk = await process.stdout.read(1 << 16)
-            if not chunk:
-                break
-            *complete, pending = (pending + chunk).split(b"\n")
-            start = len(hashes)
-            hashes.extend(line.decode("ascii") for line in complete)
-            if self.progress is not None:
-                for done in range(start + 1, len(hashes) + 1):
-                    self.progress(done, total)
-        await process.wait()
-        if process.returncode != 0 or pending or len(hashes) != total:
-            raise RuntimeError(f"hash worker failed (exit {process.returncode}, {len(hashes)} of {total} hashes)")
-        return hashes
-
     async def hashes(self) -> list[str]:
-        if self.reader is None:
+        if self.future is None:
             return list(await self.fallback(self.plain_passwords, self.progress))
-        return await self.reader
+        return await self.future
 
     async def close(self) -> None:
-        if self.reader is not None and not self.reader.done():
-            self.reader.cancel()
-        if self.process is not None and self.process.returncode is None:
-            try:
-                self.process.kill()
-            except ProcessLookupError:
-                pass
-            await self.process.wait()
+        await self.stream.close()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from cpf_tui import clock, text
 from cpf_tui.services import audit, outbox, passwords
 from cpf_tui.services.context import RequestContext
-from cpf_tui.services.hash_worker import HashJob
+from cpf_tui.services.hash_worker import HashStream
 from cpf_tui.services.identifiers import allocate_identifiers
 
 if TYPE_CHECKING:
@@ -224,6 +224,10 @@ def _search_parts(account: Any, establishment_name: str) -> list[str]:
     ]
 
 
+SEARCH_MEMO_SIZE = 4096
+"""Folded parts kept by `search_text_of`'s memo (emptied when full)."""
+
+
 def search_text_of(account: Any, establishment_name: str, memo: dict[str, str] | None = None) -> str:
     """The folded search key of an account: identifier, names, e-mail, service, profile, role, status, site.
 
@@ -239,6 +243,8 @@ def search_text_of(account: Any, establishment_name: str, memo: dict[str, str] |
         clean = memo.get(part)
         if clean is None:
             clean = " ".join(part.lower().split()) if part.isascii() else text.fold(part)
+            if len(memo) >= SEARCH_MEMO_SIZE:
+                memo.clear()  # identifiers and e-mails never repeat: memory stays flat
             memo[part] = clean
         if clean:
             folded.append(clean)
@@ -270,10 +276,10 @@ async def provision_accounts(
     organisation and establishment; it holds the identifier only with `identifier_by_mail`, else it
     says who hands it over (`identifier_handed_by`, by default the creator).
 
-    With `bulk_path` (files of thousands of accounts) each table is written at once through the
-    database's bulk path (`rows.copy_rows`: PostgreSQL COPY, SQLite one executemany), ids reserved
-    beforehand instead of read back, and `progress` follows the hashing of the temporary passwords
-    (the longest step); the rows written are the same.
+    With `bulk_path` (files of thousands of accounts) the accounts go through `BulkProvisioner`,
+    `BULK_CHUNK` at a time: each table written once per chunk through the database's bulk path
+    (`rows.copy_rows`: PostgreSQL COPY, SQLite one executemany), ids reserved beforehand instead of
+    read back, passwords hashed by a child process; the rows written are the same.
     """
     from cpf_tui.services.rows import insert_rows
     from models import Account, AccountStatus
@@ -282,15 +288,20 @@ async def provision_accounts(
     if total == 0:
         return []
     if bulk_path:
-        records, record_hashes, shared = await _provision_in_bulk(
-            specs, created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
+        records: list[SimpleNamespace] = []
+        record_hashes: list[str] = []
+        async with BulkProvisioner(
+            expected=total, created_by=created_by, ctx=ctx, using_db=using_db, temp_password_days=temp_password_days,
             audit_action=audit_action, progress=progress, identifier_by_mail=identifier_by_mail,
             identifier_handed_by=identifier_handed_by,
-        )
+        ) as provisioner:
+            for start in range(0, total, BULK_CHUNK):
+                records.extend(await provisioner.add(specs[start : start + BULK_CHUNK]))
+                record_hashes.extend(provisioner.hashes)
         if not as_models:
-            return list(records)
+            return records
         return [
-            _saved_account(spec, account, password_hash, shared, created_by)
+            _saved_account(spec, account, password_hash, provisioner.common, created_by)
             for spec, account, password_hash in zip(specs, records, record_hashes)
         ]
     identifiers = await allocate_identifiers(total, using_db=using_db)
@@ -382,120 +393,137 @@ async def provision_accounts(
     ]
 
 
-async def _provision_in_bulk(
-    specs: Sequence[AccountSpec],
-    *,
-    created_by: Account | None,
-    ctx: RequestContext,
-    using_db: Any,
-    temp_password_days: int,
-    audit_action: str,
-    progress: Callable[[int, int], None] | None,
-    identifier_by_mail: bool,
-    identifier_handed_by: str,
-) -> tuple[list[SimpleNamespace], list[str], dict[str, Any]]:
-    """`provision_accounts(bulk_path=True)`: one bulk write per table (accounts, e-mails, audit events),
-    the temporary passwords hashed meanwhile by a child process (`hash_worker.HashJob`).
-    Returns the records, the password hashes and the values common to every account."""
-    total = len(specs)
-    plain_passwords = [passwords.generate_temporary_password() for _ in range(total)]
-    job = await HashJob(plain_passwords, progress, _hash_temporary_passwords).start()
-    try:
-        return await _write_in_bulk(
-            specs, plain_passwords, job, created_by=created_by, ctx=ctx, using_db=using_db,
-            temp_password_days=temp_password_days, audit_action=audit_action,
-            identifier_by_mail=identifier_by_mail, identifier_handed_by=identifier_handed_by,
+BULK_CHUNK = 2000
+"""Accounts written per chunk by `BulkProvisioner` (each table once per chunk): what is held at once."""
+
+
+class BulkProvisioner:
+    """`provision_accounts(bulk_path=True)` for accounts given chunk after chunk, in the caller's
+    transaction `using_db` (all or nothing is the caller's): memory stays that of one chunk.
+
+    Each `add(specs)` draws the chunk's temporary passwords and sends them to the hashing child
+    (`hash_worker.HashStream`, started for `expected` accounts), draws and checks the identifiers,
+    reserves the ids, writes the audit events (one per account, chained after the journal's head) while
+    the child hashes, then the accounts and their e-mails, one bulk write per table (`rows.copy_rows`:
+    PostgreSQL COPY, SQLite one executemany), and returns the chunk's records (`id`, `identifier`,
+    `nom`, …, `created_at`). `progress(done, total)` is called once per account of a written chunk.
+    Use it as an async context manager (the child is ended and reaped on the way out).
+    """
+
+    def __init__(
+        self,
+        *,
+        expected: int,
+        created_by: Account | None,
+        ctx: RequestContext,
+        using_db: Any,
+        temp_password_days: int = 7,
+        audit_action: str = "account.create",
+        progress: Callable[[int, int], None] | None = None,
+        identifier_by_mail: bool = False,
+        identifier_handed_by: str = "",
+    ) -> None:
+        self.expected, self.created_by, self.ctx, self.using_db = expected, created_by, ctx, using_db
+        self.audit_action, self.progress = audit_action, progress
+        self.identifier_by_mail, self.identifier_handed_by = identifier_by_mail, identifier_handed_by
+        self.expires_at = clock.now() + timedelta(days=temp_password_days)
+        self.common: dict[str, Any] = dict(
+            password_is_temporary=True,
+            temp_password_expires_at=self.expires_at,
+            created_by_id=created_by.pk if created_by is not None else None,
         )
-    finally:
-        await job.close()
+        self.hasher = HashStream(_hash_temporary_passwords)
+        self.done = 0
+        self.hashes: list[str] = []
+        """The password hashes of the last chunk added, in order."""
+        self.folded: dict[str, str] = {}
 
+    async def __aenter__(self) -> BulkProvisioner:
+        await self.hasher.start(self.expected)
+        return self
 
-async def _write_in_bulk(
-    specs: Sequence[AccountSpec],
-    plain_passwords: list[str],
-    job: HashJob,
-    *,
-    created_by: Account | None,
-    ctx: RequestContext,
-    using_db: Any,
-    temp_password_days: int,
-    audit_action: str,
-    identifier_by_mail: bool,
-    identifier_handed_by: str,
-) -> tuple[list[SimpleNamespace], list[str], dict[str, Any]]:
-    """The writes of `_provision_in_bulk`: what does not need the hashes (identifiers, ids, audit
-    events) is done while `job` hashes the passwords, then accounts and e-mails."""
-    from cpf_tui.services.rows import copy_rows, reserve_ids
-    from models import Account, AccountStatus
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.hasher.close()
 
-    total = len(specs)
-    identifiers = await allocate_identifiers(total, using_db=using_db)
-    expires_at = clock.now() + timedelta(days=temp_password_days)
-    ids = await reserve_ids(Account, total, using_db=using_db)
-    common = dict(
-        password_is_temporary=True,
-        temp_password_expires_at=expires_at,
-        created_by_id=created_by.pk if created_by is not None else None,
-    )
-    created: list[SimpleNamespace] = []
-    folded: dict[str, str] = {}
-    for spec, identifier, account_id in zip(specs, identifiers, ids):
-        account = SimpleNamespace(
-            id=account_id, identifier=identifier, role=spec.role, profile=spec.profile, status=AccountStatus.ACTIVE,
-            nom=spec.nom, prenom=spec.prenom, email=spec.email, phone=spec.phone, service=spec.service,
-            organisation_id=spec.organisation.pk if spec.organisation is not None else None,
-            establishment_id=spec.establishment.pk if spec.establishment is not None else None,
+    async def add(self, specs: Sequence[AccountSpec]) -> list[SimpleNamespace]:
+        from cpf_tui.services.rows import copy_rows, reserve_ids
+        from models import Account, AccountStatus
+
+        count = len(specs)
+        if count == 0:
+            return []
+        using_db = self.using_db
+        plain_passwords = [passwords.generate_temporary_password() for _ in range(count)]
+        hashed = await self.hasher.submit(plain_passwords)
+        identifiers = await allocate_identifiers(count, using_db=using_db)
+        ids = await reserve_ids(Account, count, using_db=using_db)
+        created: list[SimpleNamespace] = []
+        folded = self.folded
+        active = AccountStatus.ACTIVE
+        for spec, identifier, account_id in zip(specs, identifiers, ids):
+            account = SimpleNamespace(
+                id=account_id, identifier=identifier, role=spec.role, profile=spec.profile, status=active,
+                nom=spec.nom, prenom=spec.prenom, email=spec.email, phone=spec.phone, service=spec.service,
+                organisation_id=spec.organisation.pk if spec.organisation is not None else None,
+                establishment_id=spec.establishment.pk if spec.establishment is not None else None,
+            )
+            account.search_text = search_text_of(account, spec.establishment.name if spec.establishment else "", folded)
+            account.pk = account_id
+            created.append(account)
+        created_by, ctx, action = self.created_by, self.ctx, self.audit_action
+        # The audit events describe the stored values, which do not depend on the hashes (never journaled).
+        await audit.record_batch(
+            (
+                dict(
+                    action=action,
+                    ctx=ctx,
+                    actor=created_by,
+                    target=account,
+                    target_type=Account.__name__,
+                    target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
+                    after=account_public_fields(account),
+                    organisation_id=account.organisation_id,
+                )
+                for account in created
+            ),
+            using_db=using_db,
         )
-        account.search_text = search_text_of(account, spec.establishment.name if spec.establishment else "", folded)
-        account.pk = account_id
-        created.append(account)
-    # The audit events describe the stored values, which do not depend on the hashes (never journaled).
-    await audit.record_batch(
-        (
-            dict(
-                action=audit_action,
-                ctx=ctx,
-                actor=created_by,
-                target=account,
-                target_type=Account.__name__,
-                target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
-                after=account_public_fields(account),
-                organisation_id=account.organisation_id,
-            )
-            for account in created
-        ),
-        using_db=using_db,
-    )
-    hashes = await job.hashes()
+        hashes = await hashed
 
-    def account_rows() -> Iterator[dict[str, Any]]:
-        for account, password_hash in zip(created, hashes, strict=True):
-            row = vars(account).copy()
-            del row["status"], row["id"], row["pk"]
-            row["password_hash"] = password_hash
-            yield row
+        def account_rows() -> Iterator[dict[str, Any]]:
+            for account, password_hash in zip(created, hashes, strict=True):
+                row = vars(account).copy()
+                del row["status"], row["id"], row["pk"]
+                row["password_hash"] = password_hash
+                yield row
 
-    automatic = await copy_rows(Account, account_rows(), using_db=using_db, common=common, ids=ids)
-    for account in created:
-        vars(account).update(automatic)
-    await outbox.enqueue_rows(
-        (
-            dict(
-                zip(("subject", "body"), welcome_mail(
-                    account, password, expires_at,
-                    organisation_name=spec.organisation.raison_sociale if spec.organisation else "",
-                    establishment_name=spec.establishment.name if spec.establishment else "",
-                    creator=created_by, with_identifier=identifier_by_mail, handed_by=identifier_handed_by,
-                )),
-                to_address=account.email, account_id=account.id,
-            )
-            for account, password, spec in zip(created, plain_passwords, specs)
-        ),
-        common=dict(kind="account_created", contains_secret=True),
-        using_db=using_db,
-        bulk_path=True,
-    )
-    return created, hashes, common
+        automatic = await copy_rows(Account, account_rows(), using_db=using_db, common=self.common, ids=ids)
+        for account in created:
+            vars(account).update(automatic)
+        self.hashes = hashes
+        await outbox.enqueue_rows(
+            (
+                dict(
+                    zip(("subject", "body"), welcome_mail(
+                        account, password, self.expires_at,
+                        organisation_name=spec.organisation.raison_sociale if spec.organisation else "",
+                        establishment_name=spec.establishment.name if spec.establishment else "",
+                        creator=created_by, with_identifier=self.identifier_by_mail,
+                        handed_by=self.identifier_handed_by,
+                    )),
+                    to_address=account.email, account_id=account.id,
+                )
+                for account, password, spec in zip(created, plain_passwords, specs)
+            ),
+            common=dict(kind="account_created", contains_secret=True),
+            using_db=using_db,
+            bulk_path=True,
+        )
+        if self.progress is not None:
+            for done in range(self.done + 1, self.done + count + 1):
+                self.progress(done, self.expected)
+        self.done += count
+        return created
 
 
 def _saved_account(

@@ -1,0 +1,164 @@
+"""The bulk import in chunks: the checked rows kept compressed (`bulk.CheckedRows`) are the rows the
+reader checked, chunk after chunk; an import of several chunks stores what one chunk stores, in file
+order, and a failure in its last chunk leaves nothing (no account, e-mail, journal event, import
+record or result workbook; the hashing child reaped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from cpf_tui.services import audit, bulk, bulk_workbook, hash_worker, outbox, provisioning
+from models import Account, AuditEvent, OutboxEmail
+from tests.bulk_support import counts, valid_rows, write_book
+from tests.test_bulk_corpus import CASES
+
+SMALL_CHUNK = 7
+
+
+def _outcome(parsed):
+    return list(parsed.rows), parsed.errors, parsed.notices, parsed.data_rows, parsed.sha256
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+async def test_the_spooled_reader_reports_what_the_reader_reports(case, world, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", SMALL_CHUNK)  # many chunks and a partial last one
+    path = tmp_path / f"{case.name}.xlsx"
+    built = case.build(path, world)
+    if hasattr(built, "__await__"):
+        await built
+    spooled = bulk.parse_workbook(path, case.settings)
+    assert isinstance(spooled.rows, bulk.CheckedRows)
+    assert _outcome(spooled) == _outcome(bulk_workbook.parse_workbook(path, case.settings))
+
+
+def test_checked_rows_read_back_by_chunk_index_and_slice(tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", SMALL_CHUNK)
+    path = write_book(tmp_path / "f.xlsx", valid_rows(40))
+    expected = bulk_workbook.parse_workbook(path).rows
+    rows = bulk.parse_workbook(path).rows
+    assert len(rows) == 40 and rows == expected and expected == rows and list(rows) == expected
+    assert [len(chunk) for chunk in rows.chunks()] == [7, 7, 7, 7, 7, 5]
+    assert [row for chunk in rows.chunks() for row in chunk] == expected
+    for index in (0, 6, 7, 34, 35, 39, -1, -40):
+        assert rows[index] == expected[index]
+    assert rows[5:16] == expected[5:16]
+    with pytest.raises(IndexError):
+        rows[40]
+    assert rows != expected[:-1]
+    rows.clear()
+    assert len(rows) == 0 and list(rows) == [] and rows == []
+
+
+def test_checked_rows_take_a_small_part_of_the_rows_memory(tmp_path):
+    import sys
+
+    path = write_book(tmp_path / "f.xlsx", valid_rows(bulk.SPOOL_CHUNK * 2))
+    rows = bulk.parse_workbook(path).rows
+    packed = sum(len(chunk) for chunk in rows._packed) + sys.getsizeof(rows._pending)  # noqa: SLF001
+    as_objects = sum(sys.getsizeof(row) + sum(sys.getsizeof(getattr(row, key)) for key in ("email", "phone"))
+                     for row in bulk_workbook.parse_workbook(path).rows)
+    assert packed * 5 < as_objects
+
+
+def _result_rows(path: Path) -> list[tuple]:
+    workbook = load_workbook(path, read_only=True)
+    try:
+        return [tuple(row) for row in workbook.active.iter_rows(min_row=3, values_only=True)]
+    finally:
+        workbook.close()
+
+
+async def test_an_import_of_many_chunks_keeps_the_file_order_everywhere(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
+    monkeypatch.setattr(hash_worker, "MIN_PASSWORDS", 1)  # the child hashes every chunk
+    path = write_book(tmp_path / "f.xlsx", valid_rows(250))
+    report = await bulk.analyse_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx)
+    seen: list[tuple[int, int]] = []
+    result = await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx,
+                                        output_dir=tmp_path, report=report, progress=lambda d, t: seen.append((d, t)))
+    assert result.created == 250 and len(set(result.identifiers)) == 250
+    assert seen == [(done, 250) for done in range(1, 251)]
+    rows = _result_rows(result.result_path)
+    assert [row[0] for row in rows] == result.identifiers
+    assert [row[10] for row in rows] == [checked.row for checked in report.rows]
+    assert [row[3] for row in rows] == [checked.email for checked in report.rows]
+    accounts = {a.identifier: a for a in await Account.filter(identifier__in=result.identifiers)}
+    assert [accounts[i].email for i in result.identifiers] == [checked.email for checked in report.rows]
+    ids = [accounts[i].id for i in result.identifiers]
+    assert ids == sorted(ids)  # ids given in file order across chunks
+    events = await AuditEvent.filter(action="account.create").order_by("seq")
+    assert [event.target_id for event in events] == [str(i) for i in ids]
+    assert await OutboxEmail.filter(account_id__in=ids).count() == 250
+    chain = await audit.verify_chain()
+    assert chain.ok, chain.message
+
+
+async def test_a_failure_in_the_last_chunk_leaves_nothing(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
+    monkeypatch.setattr(hash_worker, "MIN_PASSWORDS", 1)
+    path = write_book(tmp_path / "f.xlsx", valid_rows(250))
+    out = tmp_path / "resultats"
+    out.mkdir()
+    report = await bulk.analyse_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx)
+    before = await counts()
+    head = (await audit.verify_chain()).head_seq
+    real = outbox.enqueue_rows
+    calls: list[int] = []
+    streams: list[hash_worker.HashStream] = []
+    real_start = hash_worker.HashStream.start
+
+    async def start(self, expected):
+        streams.append(self)
+        return await real_start(self, expected)
+
+    async def failing(rows, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # the fifth chunk: rows 241 to 250
+            raise RuntimeError("panne simulée")
+        return await real(rows, **kwargs)
+
+    monkeypatch.setattr(hash_worker.HashStream, "start", start)
+    monkeypatch.setattr(provisioning.outbox, "enqueue_rows", failing)
+    with pytest.raises(RuntimeError, match="panne simulée"):
+        await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx,
+                                   output_dir=out, report=report)
+    assert len(calls) == 5
+    assert await counts() == before
+    chain = await audit.verify_chain()
+    assert chain.ok and chain.head_seq == head
+    assert list(out.iterdir()) == []
+    (stream,) = streams
+    assert stream.process is not None and stream.process.returncode is not None  # reaped
+
+
+async def test_an_unwritable_result_workbook_after_the_last_chunk_leaves_nothing(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
+    path = write_book(tmp_path / "f.xlsx", valid_rows(130))
+    out = tmp_path / "resultats"
+    out.mkdir()
+    before = await counts()
+
+    def refused(*_args, **_kwargs):
+        raise PermissionError(13, "Permission non accordée")
+
+    monkeypatch.setattr("cpf_tui.services.bulk_export._save", refused)
+    with pytest.raises(bulk.ValidationError, match="Impossible d'écrire le classeur de résultat .* Aucun compte"):
+        await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx, output_dir=out)
+    assert await counts() == before
+    assert list(out.iterdir()) == []
+
+
+def test_identifiers_are_kept_as_one_text_and_read_back_as_strings():
+    listed = ["K7MP4XQ2", "ABCDEFGH", "23456789"]
+    identifiers = bulk.Identifiers(listed[:1])
+    identifiers.extend(listed[1:])
+    assert len(identifiers) == 3 and identifiers == listed and listed == identifiers and list(identifiers) == listed
+    assert identifiers[1] == "ABCDEFGH" and identifiers[-1] == "23456789" and identifiers[1:] == listed[1:]
+    assert identifiers != listed[:2] and identifiers != ["K7MP4XQ2", "ABCDEFGH", "23456788"]
+    with pytest.raises(IndexError):
+        identifiers[3]
+    with pytest.raises(ValueError, match="longueur inattendue"):
+        identifiers.extend(["COURT"])
