@@ -162,3 +162,48 @@ def test_identifiers_are_kept_as_one_text_and_read_back_as_strings():
         identifiers[3]
     with pytest.raises(ValueError, match="longueur inattendue"):
         identifiers.extend(["COURT"])
+
+
+def test_texts_drawn_together_are_drawn_like_one_at_a_time():
+    import collections
+    import re
+
+    from cpf_tui.services import passwords
+    from cpf_tui.services.identifiers import ALPHABET, LENGTH
+
+    drawn = passwords.random_texts(ALPHABET, LENGTH, 5000)
+    assert len(drawn) == 5000 and len(set(drawn)) == 5000
+    assert all(len(text) == LENGTH and set(text) <= set(ALPHABET) for text in drawn)
+    counts_by_symbol = collections.Counter("".join(drawn))
+    expected = 5000 * LENGTH / len(ALPHABET)
+    assert set(counts_by_symbol) == set(ALPHABET)
+    assert all(0.85 * expected < count < 1.15 * expected for count in counts_by_symbol.values())
+    shape = re.compile(r"^[^-]{4}(-[^-]{4})+$")
+    single = passwords.generate_temporary_password()
+    many = passwords.generate_temporary_passwords(300)
+    assert len(many) == 300 and len(set(many)) == 300
+    assert all(shape.match(p) and len(p) == len(single) and set(p) - {"-"} <= set(passwords.TEMP_ALPHABET)
+               for p in many)
+
+
+async def test_identifiers_drawn_in_a_transaction_skip_those_already_taken(world, monkeypatch):
+    from cpf_tui.services import identifiers
+    from cpf_tui.services.locking import serialised_transaction
+
+    taken = await Account.all().values_list("identifier", flat=True)
+    assert taken
+    real = identifiers.random_texts
+    draws: list[int] = []
+
+    def rigged(alphabet, length, count):
+        draws.append(count)
+        if len(draws) == 1:  # the first draw collides with existing accounts
+            return [*taken[:count], *real(alphabet, length, max(0, count - len(taken)))][:count]
+        return real(alphabet, length, count)
+
+    monkeypatch.setattr(identifiers, "random_texts", rigged)
+    wanted = len(taken) + 3
+    async with serialised_transaction() as conn:
+        fresh = await identifiers.allocate_identifiers(wanted, using_db=conn)
+    assert len(fresh) == wanted == len(set(fresh)) and not set(fresh) & set(taken)
+    assert draws == [wanted, len(taken)]  # the taken ones drawn again

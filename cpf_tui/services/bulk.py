@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import marshal
 import os
 import queue
@@ -255,27 +256,30 @@ async def _database_errors(parsed: ParsedWorkbook, organisation: Any, using_db: 
     }
     own = set(cast(list[str], await Establishment.filter(organisation_id=organisation.id).using_db(using_db)
                    .values_list("siret", flat=True)))
-    wanted = {row.siret for row in parsed.rows if row.siret and row.siret not in own}
+    wanted = {
+        values[7] for chunk in _value_chunks(parsed.rows) for values in chunk if values[7] and values[7] not in own
+    }
     elsewhere = set(cast(list[str], await Establishment.filter(siret__in=list(wanted)).using_db(using_db)
                          .values_list("siret", flat=True))) if wanted else set()
     email_label = COLUMN_BY_KEY["email"].label
     siret_label = COLUMN_BY_KEY["siret"].label
-    for row in parsed.rows:
-        identifier = existing.get(row.email.casefold())
-        if identifier is not None:
-            errors.append(
-                RowError(
-                    row.row, email_label, display_value(row.email),
-                    f"cette adresse est déjà habilitée dans l'organisme (identifiant {identifier}).",
+    for chunk in _value_chunks(parsed.rows):
+        for number, _nom, _prenom, email, _phone, _role, _profile, siret, _service in chunk:
+            identifier = existing.get(email.casefold()) if existing else None
+            if identifier is not None:
+                errors.append(
+                    RowError(
+                        number, email_label, display_value(email),
+                        f"cette adresse est déjà habilitée dans l'organisme (identifiant {identifier}).",
+                    )
                 )
-            )
-        if row.siret and row.siret not in own:
-            reason = (
-                "cet établissement appartient à un autre organisme."
-                if row.siret in elsewhere
-                else "établissement inconnu : il doit d'abord être ajouté à l'organisme."
-            )
-            errors.append(RowError(row.row, siret_label, row.siret, reason))
+            if siret and siret not in own:
+                reason = (
+                    "cet établissement appartient à un autre organisme."
+                    if siret in elsewhere
+                    else "établissement inconnu : il doit d'abord être ajouté à l'organisme."
+                )
+                errors.append(RowError(number, siret_label, siret, reason))
     return errors
 
 
@@ -312,20 +316,21 @@ class CheckedRows(Sequence[BulkRow]):
     def __len__(self) -> int:
         return self._count
 
-    @staticmethod
-    def _unpacked(values: list[tuple[Any, ...]]) -> list[BulkRow]:
+    def value_chunks(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows' values, `SPOOL_CHUNK` rows at a time (the last chunk may be shorter): tuples in
+        `BulkRow`'s field order, role and profile as their enum members (cheaper than `BulkRow`s)."""
         roles, profiles = _ROLES, _PROFILES
-        return [
-            BulkRow(row, nom, prenom, email, phone, roles[role], profiles[profile], siret, service)
-            for row, nom, prenom, email, phone, role, profile, siret, service in values
-        ]
+        for values in itertools.chain((marshal.loads(zlib.decompress(packed)) for packed in self._packed),
+                                      [self._pending] if self._pending else []):
+            yield [
+                (row, nom, prenom, email, phone, roles[role], profiles[profile], siret, service)
+                for row, nom, prenom, email, phone, role, profile, siret, service in values
+            ]
 
     def chunks(self) -> Iterator[list[BulkRow]]:
         """The rows, `SPOOL_CHUNK` at a time (the last chunk may be shorter)."""
-        for packed in self._packed:
-            yield self._unpacked(marshal.loads(zlib.decompress(packed)))
-        if self._pending:
-            yield self._unpacked(self._pending)
+        for values in self.value_chunks():
+            yield [BulkRow(*value) for value in values]
 
     def __iter__(self) -> Iterator[BulkRow]:
         for chunk in self.chunks():
@@ -346,7 +351,8 @@ class CheckedRows(Sequence[BulkRow]):
             raise IndexError("CheckedRows index out of range")
         chunk, at = divmod(index, SPOOL_CHUNK)
         values = self._pending if chunk == len(self._packed) else marshal.loads(zlib.decompress(self._packed[chunk]))
-        return self._unpacked([values[at]])[0]
+        row, nom, prenom, email, phone, role, profile, siret, service = values[at]
+        return BulkRow(row, nom, prenom, email, phone, _ROLES[role], _PROFILES[profile], siret, service)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (CheckedRows, list, tuple)):
@@ -494,11 +500,17 @@ class _ResultWriter:
             pass
 
 
-def _chunks(rows: Sequence[BulkRow]) -> Iterable[list[BulkRow]]:
-    """The checked rows `SPOOL_CHUNK` at a time."""
+_FIELDS = ("row", "nom", "prenom", "email", "phone", "role", "profile", "siret", "service")
+
+
+def _value_chunks(rows: Sequence[BulkRow]) -> Iterable[list[tuple[Any, ...]]]:
+    """The checked rows' values `SPOOL_CHUNK` rows at a time (see `CheckedRows.value_chunks`)."""
     if isinstance(rows, CheckedRows):
-        return rows.chunks()
-    return (list(rows[start : start + SPOOL_CHUNK]) for start in range(0, len(rows), SPOOL_CHUNK))
+        return rows.value_chunks()
+    return (
+        [tuple(getattr(row, name) for name in _FIELDS) for row in rows[start : start + SPOOL_CHUNK]]
+        for start in range(0, len(rows), SPOOL_CHUNK)
+    )
 
 
 async def _provision_rows(
@@ -524,23 +536,23 @@ async def _provision_rows(
         expected=len(rows), created_by=actor, ctx=ctx, using_db=conn, temp_password_days=temp_password_days,
         progress=progress, identifier_handed_by=_identifier_handed_by(actor),
     ) as provisioner:
-        for chunk in _chunks(rows):
-            places = [establishments[row.siret] if row.siret else head for row in chunk]
+        for chunk in _value_chunks(rows):
+            places = [establishments[values[7]] if values[7] else head for values in chunk]
             records = await provisioner.add([
                 AccountSpec(
-                    role=row.role, profile=row.profile, organisation=organisation, establishment=place,
-                    nom=row.nom, prenom=row.prenom, email=row.email, phone=row.phone, service=row.service,
+                    role=role, profile=profile, organisation=organisation, establishment=place,
+                    nom=nom, prenom=prenom, email=email, phone=phone, service=service,
                 )
-                for row, place in zip(chunk, places)
+                for (_number, nom, prenom, email, phone, role, profile, _siret, service), place in zip(chunk, places)
             ])
             identifiers.extend([record.identifier for record in records])
             await writer.add([
                 [
-                    record.identifier, row.nom, row.prenom, row.email, format_phone(row.phone),
-                    BULK_ROLES[row.role], row.profile.label, place.siret if place else "",
-                    place.name if place else "", row.service, row.row,
+                    record.identifier, nom, prenom, email, format_phone(phone), BULK_ROLES[role], profile.label,
+                    place.siret if place else "", place.name if place else "", service, number,
                 ]
-                for record, row, place in zip(records, chunk, places)
+                for record, (number, nom, prenom, email, phone, role, profile, _siret, service), place
+                in zip(records, chunk, places)
             ])
     return identifiers
 

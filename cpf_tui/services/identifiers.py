@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, cast
 
-from cpf_tui.services.passwords import random_text
+from cpf_tui.services.passwords import random_text, random_texts
 from cpf_tui.text import display
 
 from models import Account
@@ -52,17 +52,37 @@ async def allocate_identifiers(
     for _ in range(MAX_ROUNDS):
         candidates: list[str] = []
         while len(candidates) < wanted:
-            candidate = new_identifier(rng)
-            if candidate not in seen:
-                seen.add(candidate)
-                candidates.append(candidate)
+            drawn = (
+                [new_identifier(rng) for _ in range(wanted - len(candidates))]
+                if rng is not None
+                else random_texts(ALPHABET, LENGTH, wanted - len(candidates))
+            )
+            for candidate in drawn:
+                if candidate not in seen:
+                    seen.add(candidate)
+                    candidates.append(candidate)
         taken: set[str] = set()
         for start in range(0, len(candidates), CHECK_BATCH):
-            part = candidates[start : start + CHECK_BATCH]
-            found = await Account.filter(identifier__in=part).using_db(using_db).values_list("identifier", flat=True)
-            taken.update(cast(list[str], found))
+            taken.update(await _taken(candidates[start : start + CHECK_BATCH], using_db))
         chosen.extend(candidate for candidate in candidates if candidate not in taken)
         wanted = count - len(chosen)
         if wanted == 0:
             return chosen
     raise RuntimeError("identifier space exhausted")
+
+
+async def _taken(candidates: list[str], using_db: Any) -> list[str]:
+    """Which of `candidates` are already some account's identifier: one query (on the caller's
+    transaction `using_db`, as plain SQL with bound parameters; through the ORM without one)."""
+    if using_db is None:
+        found = await Account.filter(identifier__in=candidates).values_list("identifier", flat=True)
+        return cast(list[str], found)
+    table = Account._meta.db_table  # noqa: SLF001
+    if using_db.capabilities.dialect == "postgres":
+        query = f'SELECT "identifier" FROM "{table}" WHERE "identifier" = ANY($1::text[])'
+        _, rows = await using_db.execute_query(query, [candidates])
+    else:
+        marks = ",".join("?" * len(candidates))
+        _, rows = await using_db.execute_query(f'SELECT "identifier" FROM "{table}" WHERE "identifier" IN ({marks})',
+                                               candidates)
+    return [row[0] for row in rows]

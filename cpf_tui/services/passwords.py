@@ -83,7 +83,30 @@ def random_text(alphabet: str, length: int) -> str:
     return "".join(symbols)
 
 
+def random_texts(alphabet: str, length: int, count: int) -> list[str]:
+    """`count` texts as `random_text` draws them (each symbol uniform and independent), from one
+    `os.urandom` call per few thousand symbols instead of one per text."""
+    size = len(alphabet)
+    limit = 256 - 256 % size
+    wanted = length * count
+    symbols: list[str] = []
+    while len(symbols) < wanted:
+        missing = wanted - len(symbols)
+        # Bytes at or above `limit` are rejected: draw a little more than needed.
+        symbols.extend(alphabet[byte % size] for byte in secrets.token_bytes(missing + missing // 8 + 8) if byte < limit)
+    drawn = "".join(symbols[:wanted])
+    return [drawn[start : start + length] for start in range(0, wanted, length)]
+
+
+def _grouped(raw: str) -> str:
+    return "-".join(raw[i : i + 4] for i in range(0, TEMP_LENGTH, 4))
+
+
 def generate_temporary_password() -> str:
     """A random temporary password of about 92 bits, grouped for reading: `Abcd-efgh-ijkm-npqr`."""
-    raw = random_text(TEMP_ALPHABET, TEMP_LENGTH)
-    return "-".join(raw[i : i + 4] for i in range(0, TEMP_LENGTH, 4))
+    return _grouped(random_text(TEMP_ALPHABET, TEMP_LENGTH))
+
+
+def generate_temporary_passwords(count: int) -> list[str]:
+    """`count` passwords as `generate_temporary_password` draws them, drawn together (`random_texts`)."""
+    return [_grouped(raw) for raw in random_texts(TEMP_ALPHABET, TEMP_LENGTH, count)]

@@ -82,6 +82,7 @@ def welcome_mail(
     creator: Any = None,
     with_identifier: bool = False,
     handed_by: str = "",
+    expiry_text: str = "",
 ) -> tuple[str, str]:
     """Subject and plain-text French body of the e-mail sent to a new account.
 
@@ -89,7 +90,8 @@ def welcome_mail(
     administrator hands over the identifier, so one intercepted e-mail is not enough. A principal
     administrator registered by the CDC (and an operator bootstrapped from the command line) gets
     « ses identifiants », both, as the registration kit says. `handed_by` names who passes the
-    identifier on when it is not the creator (a bulk file processed by a CDC operator).
+    identifier on when it is not the creator (a bulk file processed by a CDC operator). `expiry_text`
+    is `format_expiry(expires_at)` when the caller has it already (the same for a whole batch).
     """
     where = organisation_line(organisation_name, establishment_name)
     by_whom = f" par {_person(creator)}" if creator is not None else ""
@@ -116,7 +118,7 @@ def welcome_mail(
         f"{credentials}"
         "Ce mot de passe est temporaire : il vous sera demandé de le changer lors de votre première\n"
         "connexion, après l'acceptation des conditions générales d'utilisation.\n"
-        f"Il expire le {format_expiry(expires_at)}. Passé ce délai, demandez à votre administrateur\n"
+        f"Il expire le {expiry_text or format_expiry(expires_at)}. Passé ce délai, demandez à votre administrateur\n"
         "d'en générer un nouveau.\n\n"
         "Ne communiquez jamais votre mot de passe, y compris à votre administrateur.\n\n"
         f"Pour toute question : {CONTACT_EMAIL}\n\n"
@@ -228,27 +230,36 @@ SEARCH_MEMO_SIZE = 4096
 """Folded parts kept by `search_text_of`'s memo (emptied when full)."""
 
 
-def search_text_of(account: Any, establishment_name: str, memo: dict[str, str] | None = None) -> str:
+def _fold_part(part: str) -> str:
+    return " ".join(part.lower().split()) if part.isascii() else text.fold(part)
+
+
+def _fold_joined(parts: Sequence[str]) -> str:
+    return " ".join(clean for clean in map(_fold_part, parts) if clean)
+
+
+def search_text_of(account: Any, establishment_name: str, memo: dict[Any, str] | None = None) -> str:
     """The folded search key of an account: identifier, names, e-mail, service, profile, role, status, site.
 
     Each part is folded on its own (the same key as folding the joined parts: folding works character
-    by character, and the space between parts keeps one part's words from meeting the next one's);
-    `memo` keeps the folded parts across the accounts of a batch, where names, services and sites
-    repeat. ASCII parts (identifiers, most e-mails) have nothing to decompose: lower-casing and
-    collapsing their spaces is their fold.
+    by character, and the space between parts keeps one part's words from meeting the next one's).
+    `memo` keeps, across the accounts of a batch, the folded names and the folded rest (service,
+    role, profile, status, site), which repeat; identifiers and e-mails never do. ASCII parts
+    (identifiers, most e-mails) have nothing to decompose: lower-casing and collapsing their spaces
+    is their fold.
     """
     memo = {} if memo is None else memo
-    folded = []
-    for part in _search_parts(account, establishment_name):
-        clean = memo.get(part)
-        if clean is None:
-            clean = " ".join(part.lower().split()) if part.isascii() else text.fold(part)
-            if len(memo) >= SEARCH_MEMO_SIZE:
-                memo.clear()  # identifiers and e-mails never repeat: memory stays flat
-            memo[part] = clean
-        if clean:
-            folded.append(clean)
-    return " ".join(folded)[:600]
+    names_key = (account.nom, account.prenom)
+    rest_key = (account.service, account.role, account.profile, account.status, establishment_name)
+    names, rest = memo.get(names_key), memo.get(rest_key)
+    if names is None or rest is None:
+        parts = _search_parts(account, establishment_name)
+        names, rest = _fold_joined(parts[:2]), _fold_joined(parts[4:])
+        if len(memo) >= SEARCH_MEMO_SIZE:
+            memo.clear()  # memory stays flat whatever the number of accounts
+        memo[names_key], memo[rest_key] = names, rest
+    folded = (names, _fold_part(account.identifier), _fold_part(account.email), rest)
+    return " ".join(clean for clean in folded if clean)[:600]
 
 
 async def provision_accounts(
@@ -432,6 +443,7 @@ class BulkProvisioner:
             temp_password_expires_at=self.expires_at,
             created_by_id=created_by.pk if created_by is not None else None,
         )
+        self.expiry_text = format_expiry(self.expires_at)
         self.hasher = HashStream(_hash_temporary_passwords)
         self.done = 0
         self.hashes: list[str] = []
@@ -453,7 +465,7 @@ class BulkProvisioner:
         if count == 0:
             return []
         using_db = self.using_db
-        plain_passwords = [passwords.generate_temporary_password() for _ in range(count)]
+        plain_passwords = passwords.generate_temporary_passwords(count)
         hashed = await self.hasher.submit(plain_passwords)
         identifiers = await allocate_identifiers(count, using_db=using_db)
         ids = await reserve_ids(Account, count, using_db=using_db)
@@ -509,7 +521,7 @@ class BulkProvisioner:
                         organisation_name=spec.organisation.raison_sociale if spec.organisation else "",
                         establishment_name=spec.establishment.name if spec.establishment else "",
                         creator=created_by, with_identifier=self.identifier_by_mail,
-                        handed_by=self.identifier_handed_by,
+                        handed_by=self.identifier_handed_by, expiry_text=self.expiry_text,
                     )),
                     to_address=account.email, account_id=account.id,
                 )
