@@ -10,12 +10,39 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from cpf_tui.services import audit, bulk, bulk_workbook, hash_worker, outbox, provisioning
+from cpf_tui.services import audit, bulk, bulk_workbook, hash_worker, outbox, provisioning, result_worker
 from models import Account, AuditEvent, OutboxEmail
 from tests.bulk_support import counts, valid_rows, write_book
 from tests.test_bulk_corpus import CASES
 
 SMALL_CHUNK = 7
+WRITERS = pytest.mark.parametrize("writer", ["thread", "process"])
+
+
+def _use_writer(monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
+    """The result workbook written by a thread, or by the child process (`result_worker`)."""
+    monkeypatch.setattr(result_worker, "MIN_ROWS", 1 if writer == "process" else 10**9)
+
+
+def _workers_of_this_process() -> list[int]:
+    """Ids of this process's hashing and result-writing children still alive (from /proc)."""
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and (
+            b"cpf_tui.services.hash_worker" in command or b"cpf_tui.services.result_worker" in command
+        ):
+            found.append(int(entry.name))
+    return found
 
 
 def _outcome(parsed):
@@ -71,7 +98,9 @@ def _result_rows(path: Path) -> list[tuple]:
         workbook.close()
 
 
-async def test_an_import_of_many_chunks_keeps_the_file_order_everywhere(world, tmp_path, monkeypatch):
+@WRITERS
+async def test_an_import_of_many_chunks_keeps_the_file_order_everywhere(world, tmp_path, monkeypatch, writer):
+    _use_writer(monkeypatch, writer)
     monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
     monkeypatch.setattr(hash_worker, "MIN_PASSWORDS", 1)  # the child hashes every chunk
     path = write_book(tmp_path / "f.xlsx", valid_rows(250))
@@ -94,9 +123,13 @@ async def test_an_import_of_many_chunks_keeps_the_file_order_everywhere(world, t
     assert await OutboxEmail.filter(account_id__in=ids).count() == 250
     chain = await audit.verify_chain()
     assert chain.ok, chain.message
+    assert result.result_path.stat().st_mode & 0o777 == 0o600
+    assert _workers_of_this_process() == []
 
 
-async def test_a_failure_in_the_last_chunk_leaves_nothing(world, tmp_path, monkeypatch):
+@WRITERS
+async def test_a_failure_in_the_last_chunk_leaves_nothing(world, tmp_path, monkeypatch, writer):
+    _use_writer(monkeypatch, writer)
     monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
     monkeypatch.setattr(hash_worker, "MIN_PASSWORDS", 1)
     path = write_book(tmp_path / "f.xlsx", valid_rows(250))
@@ -132,23 +165,23 @@ async def test_a_failure_in_the_last_chunk_leaves_nothing(world, tmp_path, monke
     assert list(out.iterdir()) == []
     (stream,) = streams
     assert stream.process is not None and stream.process.returncode is not None  # reaped
+    assert _workers_of_this_process() == []
 
 
-async def test_an_unwritable_result_workbook_after_the_last_chunk_leaves_nothing(world, tmp_path, monkeypatch):
+@WRITERS
+async def test_an_unwritable_result_workbook_after_the_last_chunk_leaves_nothing(world, tmp_path, monkeypatch, writer):
+    _use_writer(monkeypatch, writer)
     monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
     path = write_book(tmp_path / "f.xlsx", valid_rows(130))
-    out = tmp_path / "resultats"
-    out.mkdir()
     before = await counts()
-
-    def refused(*_args, **_kwargs):
-        raise PermissionError(13, "Permission non accordée")
-
-    monkeypatch.setattr("cpf_tui.services.bulk_export._save", refused)
+    head = (await audit.verify_chain()).head_seq
     with pytest.raises(bulk.ValidationError, match="Impossible d'écrire le classeur de résultat .* Aucun compte"):
-        await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx, output_dir=out)
+        # The output folder would be inside a file: the workbook cannot be written there.
+        await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx,
+                                   output_dir=path / "resultats")
     assert await counts() == before
-    assert list(out.iterdir()) == []
+    assert (await audit.verify_chain()).head_seq == head
+    assert _workers_of_this_process() == []
 
 
 def test_identifiers_are_kept_as_one_text_and_read_back_as_strings():

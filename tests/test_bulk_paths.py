@@ -165,7 +165,7 @@ async def test_hash_job_child_is_killed_and_reaped_when_closed_early():
 
 
 def _hash_workers_of(pid: int) -> list[int]:
-    """Ids of the hash-worker children of process `pid` (from /proc)."""
+    """Ids of the hash-worker and result-writer children of process `pid` (from /proc)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -176,7 +176,7 @@ def _hash_workers_of(pid: int) -> list[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and b"cpf_tui.services.hash_worker" in command:
+        if parent == pid and (b"cpf_tui.services.hash_worker" in command or b"cpf_tui.services.result_worker" in command):
             found.append(int(entry.name))
     return found
 
@@ -197,7 +197,7 @@ async def test_kill_9_in_the_middle_of_an_import_leaves_nothing(world, db_url, t
     children.append(process)
     deadline = time.monotonic() + WAIT_SECONDS
     workers: list[int] = []
-    while not workers:  # the hash worker runs inside the import's transaction
+    while len(workers) < 2:  # the hash worker and the result writer run inside the import's transaction
         assert process.poll() is None, "the import ended before it could be killed"
         assert time.monotonic() < deadline, "no hash worker seen"
         workers = _hash_workers_of(process.pid)

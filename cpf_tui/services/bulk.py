@@ -23,7 +23,7 @@ from cpf_tui import clock, permissions
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, sessions, validation
+from cpf_tui.services import audit, result_worker, sessions, validation
 from cpf_tui.services.bulk_export import TemplateData, write_result, write_template
 from cpf_tui.services.bulk_workbook import (
     BULK_ROLES,
@@ -39,6 +39,7 @@ from cpf_tui.services.bulk_workbook import (
 )
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.mail import mail_time
+from cpf_tui.services.result_worker import ResultProcess
 from cpf_tui.text import display
 from models.enums import Profile, Role
 
@@ -503,6 +504,16 @@ class _ResultWriter:
 _FIELDS = ("row", "nom", "prenom", "email", "phone", "role", "profile", "siret", "service")
 
 
+async def _result_writer(path: Path, title: str, rows: int) -> _ResultWriter | ResultProcess:
+    """Who writes the result workbook: a child process for `result_worker.MIN_ROWS` rows or more (when
+    one can be started), else a thread."""
+    if rows >= result_worker.MIN_ROWS:
+        process = ResultProcess(path, title)
+        if await process.start():
+            return process
+    return _ResultWriter(path, title)
+
+
 def _value_chunks(rows: Sequence[BulkRow]) -> Iterable[list[tuple[Any, ...]]]:
     """The checked rows' values `SPOOL_CHUNK` rows at a time (see `CheckedRows.value_chunks`)."""
     if isinstance(rows, CheckedRows):
@@ -517,7 +528,7 @@ async def _provision_rows(
     rows: Sequence[BulkRow],
     establishments: dict[str, Any],
     head: Any,
-    writer: _ResultWriter,
+    writer: _ResultWriter | ResultProcess,
     *,
     organisation: Any,
     actor: Any,
@@ -622,7 +633,7 @@ async def import_workbook(
                 f"Comptes créés pour {organisation.raison_sociale} (SIRET {organisation.siret}) — "
                 f"fichier « {report.parsed.filename} », le {mail_time(clock.now())}"
             )
-            writer = _ResultWriter(result_path, title)
+            writer = await _result_writer(result_path, title, total)
             try:
                 identifiers = await _provision_rows(
                     rows, establishments, head, writer, organisation=organisation, actor=actor, ctx=ctx, conn=conn,
