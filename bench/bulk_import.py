@@ -13,8 +13,8 @@ peak memory (ru_maxrss) is its own:
   events, the import's record and the result workbook, committed. SQLite: a new database file;
   PostgreSQL: a new database on the server of `--postgres` (default `$CPF_TUI_TEST_PG_URL`), dropped after.
 Prints best and median seconds, peak memory and the ratio of the medians to the plain pass measured
-in the same run, and the processor time (this process and the hash worker: steadier than wall time
-when other work loads the machine); `--detail` adds where the import's time goes (wall time per step, one run).
+in the same run, and the processor time (this process and its children, the hash worker and the
+result writer: steadier than wall time when other work loads the machine); `--detail` adds where the import's time goes (wall time per step, one run).
 Goals (issue 21): ratio ≤ 2 and peak ≤ 150 MB at 10,000 rows; the same ratio at 100,000 rows with
 a peak within 1.2 × the 10,000-row peak.
 """
@@ -58,7 +58,7 @@ def peak_mb() -> float:
 
 
 def cpu_seconds() -> float:
-    """Processor time of this process and its ended children (the hash worker), user and system."""
+    """Processor time of this process and its ended children (hash worker, result writer), user and system."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
@@ -108,7 +108,7 @@ def child_parse(path: Path) -> dict[str, Any]:
 
 def _timed_steps() -> dict[str, float]:
     """Wrap the import's steps to add up their wall time (`--detail`)."""
-    from cpf_tui.services import audit, bulk, bulk_workbook, hash_worker, identifiers, outbox, provisioning, rows
+    from cpf_tui.services import audit, bulk, bulk_workbook, identifiers, outbox, provisioning, result_worker, rows
 
     spent: dict[str, float] = collections.defaultdict(float)
 
@@ -141,8 +141,9 @@ def _timed_steps() -> dict[str, float]:
     wrap(rows, "insert_rows", "INSERT par lots")
     wrap(audit, "record_batch", "journal (calcul + écriture)")
     wrap(outbox, "enqueue_rows", "e-mails (calcul + écriture)")
-    wrap(hash_worker.HashJob, "hashes", "attente des empreintes (processus fils)")
-    wrap(bulk, "write_result", "classeur de résultat (thread)")
+    wrap(provisioning.BulkProvisioner, "add", "comptes, e-mails et journal par lot (total)")
+    wrap(bulk, "write_result", "classeur de résultat (thread, moins de 2 000 lignes)")
+    wrap(result_worker.ResultProcess, "finish", "classeur de résultat : attente du processus fils")
     del bulk_workbook, identifiers
     return spent
 
