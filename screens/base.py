@@ -46,6 +46,9 @@ class CpfSeam:
     TYPE_TO_SEARCH: ClassVar[str] = ""
     """Selector of the screen's search box: a printable key that is no action of the focused list goes
     there, with the focus (the App's KeyGate, screens/widgets/typeahead.py). Empty: none."""
+    BACKGROUND_WORKERS: ClassVar[frozenset[str]] = frozenset()
+    """Groups of the screen's workers that keys typed next do not wait for (long work shown by a progress
+    bar); the KeyGate waits for every other worker a key started on the screen."""
 
     if TYPE_CHECKING:
         app: CpfApp

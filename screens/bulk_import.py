@@ -120,6 +120,7 @@ def browse_into(screen: CpfScreen, picker: type[FilePickerModal], files: UserFil
 class BulkImportScreen(CpfScreen):
     """Operators import for any organisation (SIRET typed), principal administrators for their own."""
 
+    BACKGROUND_WORKERS = frozenset({"bulk-import"})  # progress bar: keys do not wait for the import
     HELP_TITLE = "Habilitation en masse"
     HELP_TEXT = (
         "Importer un classeur « Habilitation en masse » rempli : Ctrl+T écrit le modèle de l'organisme,"

@@ -46,6 +46,7 @@ class CsvPickerModal(FilePickerModal):
 class HolderFeedScreen(CpfScreen):
     """Load the holder register or credit a year of CPF hours from a CDC file (all or nothing)."""
 
+    BACKGROUND_WORKERS = frozenset({"feed"})  # progress bar: keys do not wait for the import
     HELP_TITLE = "Alimentation des titulaires et des heures"
     HELP_TEXT = (
         "Charger le fichier des titulaires (création ou mise à jour par NIR) ou créditer les heures CPF d'une"

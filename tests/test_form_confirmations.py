@@ -277,3 +277,88 @@ async def test_escape_on_a_typed_password_change_asks_first(db, settings):
         await pilot.press("escape", "o")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
+
+
+async def _escape_asks_then_keeps_then_discards(pilot, dialog_type) -> None:  # noqa: ANN001
+    """On the dialog shown: Échap unchanged closes it; typed then Échap asks, `n` keeps, Échap `o` closes."""
+    app = pilot.app
+    dialog = app.screen
+    assert isinstance(dialog, dialog_type), type(dialog).__name__
+    field = dialog.focused
+    assert isinstance(field, Input), field
+    await pilot.press("end", *"xyz", "escape")
+    await settle(pilot)
+    assert isinstance(app.screen, ConfirmModal)
+    await pilot.press("n")  # keep typing
+    await settle(pilot)
+    assert app.screen is dialog and field.value.endswith("xyz")
+    await pilot.press("escape", "o")
+    await settle(pilot)
+    assert not isinstance(app.screen, dialog_type | ConfirmModal)
+
+
+async def _holder_page(pilot, user):  # noqa: ANN001
+    from tests.holder_helpers import funded_holder
+    from tests.pilot import login_and_open
+
+    holder = await funded_holder(dif_minutes=60 * 10)
+    await login_and_open(pilot, user, "holders")
+    await pilot.press(*holder.nir, "enter")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("key", ["e", "s"], ids=["coordonnees", "solde-dif"])
+async def test_escape_on_a_changed_holder_dialog_asks_and_keeps_the_input(db, settings, key):
+    from models import Profile
+    from screens.holder_page import HolderPageScreen
+
+    user = await make_staff(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _holder_page(pilot, user)
+        page = app.screen
+        assert isinstance(page, HolderPageScreen)
+        await pilot.press(key)
+        await settle(pilot)
+        await _escape_asks_then_keeps_then_discards(pilot, type(app.screen))
+        assert app.screen is page
+
+
+async def test_escape_on_a_changed_closure_dialog_asks_and_keeps_the_input(db, settings, frozen_clock):
+    from models import Profile
+    from screens.dossier_form import DossierFormScreen
+    from tests.factories import make_account, make_organisation
+    from tests.holder_helpers import funded_holder
+    from tests.pilot import login_and_open
+    from tests.test_screens_dossiers import _file, open_first_file
+
+    org = await make_organisation()
+    await _file(org, await funded_holder(60 * 60), validated=True)
+    frozen_clock.current = datetime(2026, 3, 30, 9, 0, tzinfo=timezone.utc)  # the training has ended
+    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        form = await open_first_file(app, pilot)
+        assert isinstance(form, DossierFormScreen)
+        await pilot.press("f6")
+        await settle(pilot)
+        await _escape_asks_then_keeps_then_discards(pilot, type(app.screen))
+        assert app.screen is form
+
+
+async def test_escape_on_a_changed_planning_line_asks_and_keeps_the_input(db, settings, frozen_clock):
+    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
+    await reference.load_reference_data()
+    operator = await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, operator)
+        await open_section(pilot, "Planning")
+        planning = app.screen
+        await pilot.press("e")
+        await settle(pilot)
+        await _escape_asks_then_keeps_then_discards(pilot, PlanningEditModal)
+        assert app.screen is planning

@@ -165,3 +165,38 @@ async def test_a_burst_changes_the_password(db, settings, fast_argon2):
         from models import Account
 
         assert passwords.verify((await Account.get(id=account.id)).password_hash, strong)
+
+
+async def test_a_key_typed_while_the_password_is_checked_acts_on_home(db, settings):
+    """« identifier, Entrée, password, Entrée, 2 » in one burst: the 2 waits for the check, then opens section 2."""
+    from models import Profile
+    from screens.dossiers import DossierListScreen
+    from tests.factories import DEFAULT_PASSWORD
+    from tests.pilot import wait_for_screen
+
+    user = await make_staff(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_screen(pilot, "LoginScreen")
+        await app.wait_database()
+        burst(app, user.identifier, "enter", DEFAULT_PASSWORD, "enter", "2")
+        await settle(pilot)
+        assert isinstance(app.screen, DossierListScreen)
+
+
+async def test_enter_typed_while_a_search_runs_opens_the_holder_found(db, settings):
+    """« NIR, Entrée, Entrée » in one burst: the second Entrée waits for the results and opens the holder."""
+    from models import Profile
+    from screens.holder_page import HolderPageScreen
+    from tests.holder_helpers import funded_holder
+    from tests.pilot import login_and_open
+
+    holder = await funded_holder()
+    user = await make_staff(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "holders")
+        burst(app, holder.nir, "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HolderPageScreen)
+        assert app.screen.holder_id == holder.id

@@ -11,6 +11,7 @@ keys on to the new focus.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from textual.widgets import Input
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.worker import Worker
     from textual.dom import DOMNode
     from textual.widget import Widget
     from textual.widgets import Label
@@ -98,6 +100,15 @@ class KeyGate:
     SAFETY_SECONDS (long: a loaded machine makes rounds slow, never wrong); priority keys (Ctrl+Q) act at
     once meanwhile. A stream of messages that never stops releases them after MAX_ROUNDS rounds.
 
+    A key's effects include the workers it started on the screen shown (a login's password check, a
+    search's query, a form's save: the screen's own workers, not a widget's or the App's): the next
+    key waits for them, so that "password, Enter, 2" opens
+    home's section 2 and "NIR, Enter, Enter" opens the holder found, instead of acting on the screen as
+    it was before the work ended. Two exceptions: text typed on into the field the previous character
+    went to does not wait (a search run at each key never slows typing), and a worker stops being waited for once another screen
+    is shown (a worker asking for a confirmation with `push_screen_wait`) or when its screen declares its
+    group in `BACKGROUND_WORKERS` (an import with a progress bar, which keys do not depend on).
+
     On a screen that declares a search box (`TYPE_TO_SEARCH`, an Input's selector), a printable key
     that is no action of the focused list (table or tree) starts the search: the box takes the focus
     and the key ("competences" typed on the Organismes list no longer opens the operator form at "o").
@@ -105,6 +116,8 @@ class KeyGate:
 
     MAX_ROUNDS = 24
     SAFETY_SECONDS = 30.0
+    WORKER_POLL_SECONDS = 0.005
+    """How often a held key looks again at the workers it waits for."""
 
     def __init__(self, app: App[object], deliver: Callable[[events.Event], Awaitable[None]]) -> None:
         self.app = app
@@ -117,6 +130,12 @@ class KeyGate:
         self._round_started = 0.0
         self._before: tuple[object, object] = (None, None)
         self._search_tried: events.Key | None = None
+        self._workers_before: set[int] = set()
+        """Workers (by id) that existed when the last key was delivered: the others are its own."""
+        self._last_typed_into: Widget | None = None
+        """The field the last key typed a character into (None: it was no text typed into a field)."""
+        self._waiter: asyncio.Task[None] | None = None
+        """The task that lets held keys go once the last key's workers are done (a reference keeps it)."""
         self.rounds_total = 0
         """Rounds run since the App started (bench/typeahead.py reports it per key)."""
 
@@ -158,16 +177,75 @@ class KeyGate:
             focused = app.focused
             self._start_round([app.screen, *(focused.ancestors_with_self if focused is not None else [])])
             return
+        if not force and self._key_waits(self._held[0]):
+            self._wait_for_workers()
+            return
         event = self._held.popleft()
         if isinstance(event, events.Key) and self._start_search(event):
             self._held.appendleft(event)  # delivered to the search box once it has the focus
         else:
+            self._workers_before = {id(worker) for worker in app.workers}
+            self._last_typed_into = self._typed_into(event)
             await self._deliver(event)
         if not app.is_running:
             return
         self._rounds_for_key = 0
         focused = app.focused
         self._start_round([*(focused.ancestors_with_self if focused is not None else [app.screen, app])])
+
+    def _workers_of_last_key(self) -> list[Worker[object]]:
+        """Workers the last key started that still run on the screen shown (see the class doc)."""
+        from textual.worker import WorkerState
+
+        app = self.app
+        try:
+            shown = app.screen
+        except Exception:  # no screen any more
+            return []
+        own = []
+        for worker in app.workers:
+            if id(worker) in self._workers_before or worker.state not in (WorkerState.PENDING, WorkerState.RUNNING):
+                continue
+            # The screen's own work only: a widget's (a DirectoryTree's loader runs for ever) or the App's
+            # (the home prepared while the login is typed, the session's activity) is no answer to a key.
+            if worker.node is shown and worker.group not in getattr(shown, "BACKGROUND_WORKERS", ()):
+                own.append(worker)
+        return own
+
+    def _typed_into(self, event: events.Event) -> Widget | None:
+        """The text field `event` types a character into (None: it is no text typed into a field)."""
+        from textual.widgets import Input
+
+        focused = self.app.focused
+        if isinstance(event, events.Key) and event.is_printable and isinstance(focused, Input):
+            return focused
+        return None
+
+    def _key_waits(self, event: events.Event) -> bool:
+        """Whether `event` must wait for the workers of the key before it.
+
+        Text typed on into the field the previous character went to does not wait (a search run at each
+        key); any other key does, text included ("password, Enter, 2": the 2 is for home).
+        """
+        field = self._typed_into(event)
+        if field is not None and field is self._last_typed_into:
+            return False
+        return bool(self._workers_of_last_key())
+
+    def _wait_for_workers(self) -> None:
+        """Hold the keys until the last key's workers are done, then let their effects settle."""
+        self._round += 1
+        self._round_started = time.monotonic()
+        self._waiter = asyncio.get_running_loop().create_task(self._after_workers(self._round))
+
+    async def _after_workers(self, number: int) -> None:
+        while number == self._round and self._workers_of_last_key():
+            await asyncio.sleep(self.WORKER_POLL_SECONDS)
+        if number != self._round:
+            return  # abandoned (SAFETY_SECONDS)
+        self._rounds_for_key = 0
+        focused = self.app.focused
+        self._start_round([self.app.screen, *(focused.ancestors_with_self if focused is not None else [])])
 
     def _start_search(self, event: events.Key) -> bool:
         """Give a printable key that is no action of the screen to its search box (see class doc)."""
