@@ -194,6 +194,7 @@ def test_cli_without_its_key_says_how_to_create_it(db_url, capsys, monkeypatch, 
     assert cli.main(["audit", "verify"]) == 0
 
 
+@pytest.mark.slow  # many processes: started first in the suite (tests/conftest.py)
 def test_the_training_sandbox_gets_a_key_of_its_own(tmp_path, monkeypatch):
     for name in ("CPF_TUI_CONFIG", "CPF_TUI_DB_URL"):
         monkeypatch.delenv(name, raising=False)

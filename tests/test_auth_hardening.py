@@ -84,6 +84,7 @@ def _guesser(url: str, identifier: str, password: str, barrier, results) -> None
     results.put(child_outcome(lambda: asyncio.run(_guess(url, identifier, password, barrier))))
 
 
+@pytest.mark.slow  # many processes: started first in the suite (tests/conftest.py)
 async def test_thirty_processes_guessing_at_once_get_at_most_the_limit_verified(db, fast_argon2):
     account = await make_account(identifier="RAFALEAA")
     guesses = [(db, account.identifier, f"Mauvais-essai-{n}") for n in range(GUESSERS)]

@@ -86,6 +86,7 @@ def fresh_url(tmp_path: Path) -> Iterator[str]:
     yield f"sqlite://{tmp_path / 'installation.sqlite3'}"
 
 
+@pytest.mark.slow  # many processes: started first in the suite (tests/conftest.py)
 def test_a_fresh_installation_is_fed_by_the_cdc_then_a_gestionnaire_works_on_a_holder(
     fresh_url, tmp_path, children
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from textual.widgets import Input
 
@@ -154,6 +155,7 @@ def status_after(app, pilot, screen):
     return typed
 
 
+@pytest.mark.slow  # many processes: started first in the suite (tests/conftest.py)
 async def test_over_ssh_the_picker_and_the_path_stay_in_the_users_drop_folder(db, settings, tmp_path, monkeypatch):
     """alice cannot reach bob's folder nor the server's disk, by the picker or by a typed path, and a
     refusal says nothing about what exists outside her folder."""
