@@ -200,3 +200,54 @@ async def test_enter_typed_while_a_search_runs_opens_the_holder_found(db, settin
         await settle(pilot)
         assert isinstance(app.screen, HolderPageScreen)
         assert app.screen.holder_id == holder.id
+
+
+async def test_a_training_file_typed_in_one_burst_is_saved_as_typed(db, settings, frozen_clock):
+    """« n », eight fields each followed by Entrée, then Ctrl+S, in one burst: the draft holds exactly what was typed."""
+    from datetime import date
+
+    from models import Dossier, DossierStatus, Profile
+    from tests.factories import make_account, make_organisation
+    from tests.holder_helpers import funded_holder
+    from tests.pilot import login_and_open
+    from tests.test_screens_dossiers import SIRET
+
+    org = await make_organisation()
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    holder = await funded_holder(50 * 60)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        typed = [holder.nir, "Anglais des affaires", "Lingua Pro", SIRET, "02/03/2026", "30/04/2026", "40 h",
+                 "30 h 30"]
+        burst(app, "n", *(key for value in typed for key in (value, "enter")), "ctrl+s")
+        await settle(pilot)
+        dossier = await Dossier.get()
+        assert (dossier.status, dossier.training_title, dossier.provider_name, dossier.start_date,
+                dossier.end_date, dossier.requested_minutes) == (
+            DossierStatus.DRAFT, "Anglais des affaires", "Lingua Pro", date(2026, 3, 2), date(2026, 4, 30), 30 * 60 + 30)
+
+
+async def test_the_holder_dialogs_typed_in_one_burst_store_what_was_typed(db, settings):
+    """On a holder's page, « e », e-mail, Entrée, mobile, Entrée then « s », hours, Entrée, reason, Entrée."""
+    from models import Holder, Profile
+    from screens.holder_page import HolderPageScreen
+    from tests.holder_helpers import funded_holder
+    from tests.pilot import login_and_open
+
+    holder = await funded_holder(dif_minutes=60 * 10)
+    user = await make_staff(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "holders")
+        burst(app, holder.nir, "enter", "enter", "e", "ctrl+a", "ctrl+k", "burst@exemple.fr", "enter",
+              "ctrl+a", "ctrl+k", "0612345678", "enter", "s", "ctrl+a", "ctrl+k", "12 h 30", "enter",
+              "Attestation employeur", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HolderPageScreen)
+        stored = await Holder.get(id=holder.id)
+        assert (stored.email, stored.mobile) == ("burst@exemple.fr", "+33612345678")
+        from cpf_tui.services import holders
+
+        page = await holders.holder_page(app.screen.ctx, holder.id)
+        assert page.balances.dif_total == 12 * 60 + 30
