@@ -310,3 +310,18 @@ def test_plan_is_the_same_in_another_process():
         for seed in ("1", "2")
     }
     assert digests == {hashlib.sha256(repr(sandbox.make_plan()).encode()).hexdigest()}
+
+
+async def test_every_sandbox_account_has_the_services_search_key(sandbox_db):
+    """The sandbox writes the same search key as the services (its site included: « lyon » finds GSTN4VAD)."""
+    from cpf_tui.services.accounts import is_search_text_current, search_accounts
+    from cpf_tui.services.context import RequestContext
+
+    accounts = await Account.all().prefetch_related("establishment")
+    assert len(accounts) >= 10
+    stale = [a.identifier for a in accounts
+             if not is_search_text_current(a, a.establishment.name if a.establishment else "")]
+    assert stale == []
+    principal = RequestContext(account_id=(await Account.get(identifier="PRNC2UNQ")).id)
+    found = [row.identifier for row in await search_accounts(principal, "lyon")]
+    assert "GSTN4VAD" in found

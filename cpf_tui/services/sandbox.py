@@ -16,6 +16,7 @@ from typing import Any
 
 from cpf_tui import text
 from cpf_tui.hours import Balances, acquisition_for_year, reservation_split, settlement
+from cpf_tui.services.provisioning import search_text_of
 from models import (
     Account,
     AccountStatus,
@@ -601,20 +602,22 @@ async def _write_accounts(conn: Any, plan: SandboxPlan, organisations: dict[str,
     for index, spec in enumerate(ACCOUNTS, start=1):
         domain = ORGANISATIONS_BY_KEY[spec.organisation].domain if spec.organisation else "caissedesdepots.example"
         email = _account_email(spec.prenom, spec.nom, domain)
-        account = await Account.create(
+        establishment = establishments.get(spec.establishment)
+        account = Account(
             identifier=spec.identifier, role=Role(spec.role), profile=Profile(spec.profile),
-            organisation=organisations.get(spec.organisation), establishment=establishments.get(spec.establishment),
+            organisation=organisations.get(spec.organisation), establishment=establishment,
             nom=spec.nom, prenom=spec.prenom, email=email,
             phone=f"+33241{index:06d}" if not spec.organisation else f"+33612{index:06d}", service=spec.service,
-            search_text=text.fold(f"{spec.identifier} {spec.nom} {spec.prenom} {email} {spec.service}"),
             password_hash=pending_hash if spec.pending else password_hash,
             password_is_temporary=spec.pending,
             temp_password_expires_at=PENDING_EXPIRY if spec.pending else None,
             password_changed_at=None if spec.pending else SETUP_AT,
             cgu_version_accepted=None if spec.pending else 1,
             cgu_accepted_at=None if spec.pending else SETUP_AT,
-            using_db=conn,
         )
+        # The service's search key (names, identifier, e-mail, service, role, profile, status, site).
+        account.search_text = search_text_of(account, establishment.name if establishment else "")
+        await account.save(using_db=conn)
         if not spec.pending:
             await CguAcceptance.create(account=account, version=1, using_db=conn)
             await PasswordHistory.create(account=account, password_hash=password_hash, using_db=conn)
@@ -625,19 +628,20 @@ async def _write_accounts(conn: Any, plan: SandboxPlan, organisations: dict[str,
         principal = next(s.identifier for s in ACCOUNTS
                          if s.role == "principal_admin" and s.organisation == extra.organisation)
         email = _account_email(extra.prenom, extra.nom, ORGANISATIONS_BY_KEY[extra.organisation].domain)
-        accounts[extra.identifier] = await Account.create(
+        colleague = Account(
             identifier=extra.identifier, role=Role(extra.role), profile=Profile(extra.profile),
             organisation=organisation, establishment=establishments[extra.establishment],
             nom=extra.nom, prenom=extra.prenom, email=email, service=extra.service,
-            search_text=text.fold(f"{extra.identifier} {extra.nom} {extra.prenom} {email} {extra.service}"),
             password_hash=colleague_hash, password_is_temporary=False, password_changed_at=SETUP_AT,
             cgu_version_accepted=1, cgu_accepted_at=SETUP_AT,
             status=AccountStatus.DEACTIVATED if extra.deactivated else AccountStatus.ACTIVE,
             deactivated_at=SETUP_AT + timedelta(days=10) if extra.deactivated else None,
             deactivated_by=accounts[principal] if extra.deactivated else None,
             created_by=accounts[principal] if extra.role == "gestionnaire" else operator,
-            using_db=conn,
         )
+        colleague.search_text = search_text_of(colleague, establishments[extra.establishment].name)
+        await colleague.save(using_db=conn)
+        accounts[extra.identifier] = colleague
     return accounts
 
 
