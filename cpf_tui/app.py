@@ -489,9 +489,9 @@ class CpfApp(App[int]):
         self.use_command_palette = self.ENABLE_COMMAND_PALETTE
         if ctx is not None:
             await self._end_session_record(ctx, reason)
+        # The message is the login screen's own line (no toast: at 80x24 one lay over the F3 and F2
+        # windows opened from the login screen for its ten seconds).
         await self._replace_stack(LoginScreen(notice=message))
-        if message:
-            self.notify(message, title="Session", timeout=10, markup=False)
 
     async def _end_session_record(self, ctx: RequestContext, reason: str) -> None:
         """Close the AppSession row; never blocks leaving (the database may be gone)."""

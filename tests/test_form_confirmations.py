@@ -162,6 +162,19 @@ def test_an_impossible_compact_date_is_refused_in_french():
         parse_date_fr("31021991", "Date de naissance")
 
 
+def _login_message(app) -> str:  # noqa: ANN001
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#login-message", Static).content)
+
+
+def _screen_text(app) -> list[str]:  # noqa: ANN001
+    """The lines the screen draws now (toasts included)."""
+    from cpf_tui.textual_internals import screen_strips
+
+    return [strip.text for strip in screen_strips(app.screen)]
+
+
 async def test_the_previous_users_logout_notice_is_gone_for_the_next_one(db, settings):
     account = await make_staff(Role.OPERATOR)
     other = await make_staff(Role.OPERATOR)
@@ -170,9 +183,10 @@ async def test_the_previous_users_logout_notice_is_gone_for_the_next_one(db, set
         await log_in(pilot, account)
         await pilot.press("x", "o")
         await settle(pilot)
-        assert any("déconnecté" in str(n.message) for n in app._notifications)
+        assert "déconnecté" in _login_message(app)
+        assert not app._notifications  # on the login screen's line, not in a toast over its windows (F3, F2)
         await log_in(pilot, other)
-        assert not any("déconnecté" in str(n.message) for n in app._notifications)
+        assert not any("déconnecté" in line for line in _screen_text(app))
 
 
 async def test_holder_search_by_compact_birth_date_and_no_stale_row_after_a_refusal(db, settings):
@@ -245,10 +259,10 @@ async def test_the_logout_notice_is_gone_for_a_newcomer_on_the_cgu(db, settings,
         await log_in(pilot, account)
         await pilot.press("x", "o")
         await settle(pilot)
-        assert any("déconnecté" in str(n.message) for n in app._notifications)
+        assert "déconnecté" in _login_message(app)
         await log_in_with_keys(pilot, newcomer.identifier, DEFAULT_PASSWORD)
         await wait_until(pilot, lambda: isinstance(app.screen, CguScreen), "CGU du nouvel utilisateur")
-        assert not any("déconnecté" in str(n.message) for n in app._notifications)
+        assert not any("déconnecté" in line for line in _screen_text(app))
 
 
 async def test_escape_on_a_typed_password_change_asks_first(db, settings):
