@@ -136,32 +136,49 @@ async def test_every_e_mailed_password_opens_its_account_after_a_bulk_import(wor
     assert report.ok, report.message
 
 
-async def test_hash_job_falls_back_to_threads_when_no_process_can_start(monkeypatch):
+async def test_hash_stream_falls_back_to_threads_when_no_process_can_start(monkeypatch):
     async def refused(*_args, **_kwargs):
         raise OSError("RLIMIT_NPROC")
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", refused)
-    plain = [passwords.generate_temporary_password() for _ in range(hash_worker.MIN_PASSWORDS)]
-    seen: list[tuple[int, int]] = []
     from cpf_tui.services.provisioning import _hash_temporary_passwords
 
-    job = await hash_worker.HashJob(plain, lambda d, t: seen.append((d, t)), _hash_temporary_passwords).start()
+    batches = [passwords.generate_temporary_passwords(count) for count in (hash_worker.MIN_PASSWORDS, 7)]
+    stream = await hash_worker.HashStream(_hash_temporary_passwords).start(sum(map(len, batches)))
     try:
-        hashes = await job.hashes()
+        futures = [await stream.submit(batch) for batch in batches]
+        hashed = [await future for future in futures]
     finally:
-        await job.close()
-    assert job.process is None and len(seen) == len(plain) and seen[-1] == (len(plain), len(plain))
-    assert all(passwords.verify(h, p) for h, p in zip(hashes, plain))
+        await stream.close()
+    assert stream.process is None
+    for plain, hashes in zip(batches, hashed):
+        assert len(hashes) == len(plain) and all(passwords.verify(h, p) for h, p in zip(hashes, plain))
 
 
-async def test_hash_job_child_is_killed_and_reaped_when_closed_early():
+async def test_hash_stream_child_hashes_batch_after_batch_in_order():
     from cpf_tui.services.provisioning import _hash_temporary_passwords
 
-    plain = [passwords.generate_temporary_password() for _ in range(20_000)]
-    job = await hash_worker.HashJob(plain, None, _hash_temporary_passwords).start()
-    assert job.process is not None
-    await job.close()
-    assert job.process.returncode is not None
+    batches = [passwords.generate_temporary_passwords(count) for count in (300, 1, 260)]
+    stream = await hash_worker.HashStream(_hash_temporary_passwords).start(hash_worker.MIN_PASSWORDS)
+    try:
+        assert stream.process is not None
+        futures = [await stream.submit(batch) for batch in batches]
+        hashed = [await future for future in futures]
+    finally:
+        await stream.close()
+    assert stream.process.returncode is not None
+    for plain, hashes in zip(batches, hashed):
+        assert len(hashes) == len(plain) and all(passwords.verify(h, p) for h, p in zip(hashes, plain))
+
+
+async def test_hash_stream_child_is_killed_and_reaped_when_closed_early():
+    from cpf_tui.services.provisioning import _hash_temporary_passwords
+
+    stream = await hash_worker.HashStream(_hash_temporary_passwords).start(20_000)
+    assert stream.process is not None
+    future = await stream.submit(passwords.generate_temporary_passwords(20_000))
+    await stream.close()
+    assert stream.process.returncode is not None and future.cancelled()
 
 
 def _hash_workers_of(pid: int) -> list[int]:

@@ -71,7 +71,6 @@ class HashStream:
         self.process: asyncio.subprocess.Process | None = None
         self.reader: asyncio.Task[None] | None = None
         self.waiting: collections.deque[tuple[asyncio.Future[list[str]], int, list[str]]] = collections.deque()
-        self.on_hash: Callable[[], None] | None = None
 
     async def start(self, expected: int) -> HashStream:
         if expected < MIN_PASSWORDS:
@@ -119,8 +118,6 @@ class HashStream:
                         raise RuntimeError("hash worker wrote a hash nobody asked for")
                     future, count, hashes = self.waiting[0]
                     hashes.append(line.decode("ascii"))
-                    if self.on_hash is not None:
-                        self.on_hash()
                     if len(hashes) == count:
                         self.waiting.popleft()
                         if not future.done():
@@ -154,54 +151,6 @@ class HashStream:
         for future, _count, _hashes in self.waiting:
             future.cancel()
         self.waiting.clear()
-
-
-class HashJob:
-    """The hashes of `plain_passwords`, computed by a child process (a `HashStream` given one batch).
-
-    `start()` launches it; `hashes()` waits for them, in order; `progress(done, total)` is called once
-    per password as its hash arrives. `close()` ends the child (killed if still running) and reaps it.
-    When no process can be started (resource limits) or for a few passwords, threads of this process
-    hash them instead when `hashes()` is awaited.
-    """
-
-    def __init__(
-        self,
-        plain_passwords: list[str],
-        progress: Callable[[int, int], None] | None,
-        fallback: Callable[[list[str], Callable[[int, int], None] | None], Any],
-    ) -> None:
-        self.plain_passwords = plain_passwords
-        self.progress = progress
-        self.fallback = fallback
-        self.stream = HashStream(fallback)
-        self.future: asyncio.Future[list[str]] | None = None
-
-    @property
-    def process(self) -> asyncio.subprocess.Process | None:
-        return self.stream.process
-
-    async def start(self) -> HashJob:
-        await self.stream.start(len(self.plain_passwords))
-        if self.stream.process is not None:
-            total, done = len(self.plain_passwords), [0]
-
-            def advanced() -> None:
-                done[0] += 1
-                if self.progress is not None:
-                    self.progress(done[0], total)
-
-            self.stream.on_hash = advanced
-            self.future = await self.stream.submit(self.plain_passwords, last=True)
-        return self
-
-    async def hashes(self) -> list[str]:
-        if self.future is None:
-            return list(await self.fallback(self.plain_passwords, self.progress))
-        return await self.future
-
-    async def close(self) -> None:
-        await self.stream.close()
 
 
 if __name__ == "__main__":
