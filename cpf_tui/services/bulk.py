@@ -23,7 +23,7 @@ from cpf_tui import clock, permissions
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, result_worker, sessions, validation
+from cpf_tui.services import audit, bulk_workbook, result_worker, sessions, validation
 from cpf_tui.services.bulk_export import TemplateData, write_result, write_template
 from cpf_tui.services.bulk_workbook import (
     BULK_ROLES,
@@ -32,15 +32,11 @@ from cpf_tui.services.bulk_workbook import (
     BulkRow,
     ParsedWorkbook,
     RowError,
-    WorkbookTooLarge,
-    _check_container,
-    _read_rows,
     display_value,
 )
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.mail import mail_time
 from cpf_tui.services.result_worker import ResultProcess
-from cpf_tui.text import display
 from models.enums import Profile, Role
 
 DROP_DIR_ENV = "CPF_TUI_DROP_DIR"
@@ -369,23 +365,7 @@ class CheckedRows(Sequence[BulkRow]):
 def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> ParsedWorkbook:
     """`bulk_workbook.parse_workbook` (the same checks, errors and notices) with the checked rows kept
     compressed as they are read (`CheckedRows`), never all held as `BulkRow`s."""
-    bulk = bulk or BulkSettings()
-    path = Path(path)
-    parsed = ParsedWorkbook(filename=display(path.name), rows=cast(list[BulkRow], CheckedRows()))
-    archive = _check_container(path, parsed, bulk)
-    if archive is None:
-        return parsed
-    try:
-        _read_rows(archive, parsed, bulk)
-    except WorkbookTooLarge as exc:
-        parsed.rows.clear()
-        parsed.file_error(exc.reason)
-    except Exception:  # noqa: BLE001 - any failure inside openpyxl means a damaged workbook
-        parsed.rows.clear()
-        parsed.file_error("Le classeur est corrompu ou illisible : ouvrez-le dans Excel et enregistrez-le de nouveau.")
-    finally:
-        archive.close()
-    return parsed
+    return bulk_workbook.parse_workbook(path, bulk, rows=cast(list[BulkRow], CheckedRows()))
 
 
 async def analyse_workbook(

@@ -576,11 +576,16 @@ def _all_blank(cells: Any) -> bool:
     return True
 
 
-def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> ParsedWorkbook:
-    """Check a workbook from the container to every cell; errors are collected, never raised."""
+def parse_workbook(path: str | Path, bulk: BulkSettings | None = None, *,
+                   rows: list[BulkRow] | None = None) -> ParsedWorkbook:
+    """Check a workbook from the container to every cell; errors are collected, never raised.
+
+    `rows`: the list the checked rows are appended to (`bulk.CheckedRows` keeps them compressed).
+    """
     bulk = bulk or BulkSettings()
     path = Path(path)
-    parsed = ParsedWorkbook(filename=display(path.name))
+    parsed = ParsedWorkbook(filename=display(path.name)) if rows is None else ParsedWorkbook(
+        filename=display(path.name), rows=rows)
     archive = _check_container(path, parsed, bulk)
     if archive is None:
         return parsed
