@@ -2,7 +2,9 @@
 
 Each role of the training sandbox logs in and opens, by keyboard, every section of its home and the
 screens reachable from there (forms, fiches, detail panels, confirmations, file picker, help, command
-palette). On each screen, from what Textual draws (the screen's cells):
+palette); a second walk sees what comes before and around a session: the login, the training accounts
+and exercises windows, a first login's CGU and mandatory new password, the lock screen. On each screen,
+from what Textual draws (the screen's cells):
 
 - no text of the screen is cut: every word of every text widget is shown whole, inside the widget and
   inside the screen (not under the key bar, not past the right edge, not lost below a fixed height), a
@@ -19,6 +21,7 @@ See docs/thin-terminals.md.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -26,14 +29,17 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static, Tree
+from textual.worker import WorkerState
 
 from cpf_tui.app import make_app
+from cpf_tui.clock import FrozenClock
 from cpf_tui.config import Settings
 from cpf_tui.textual_internals import screen_strips
 from screens.widgets.keybar import KeyBar
-from tests.pilot import log_in, open_section, settle, wait_until
+from tests.pilot import log_in, new_app, open_section, settle, wait_until
 from tests.test_snapshots import sandbox_settings, snapshot_sandbox  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.slow
@@ -41,6 +47,9 @@ pytestmark = pytest.mark.slow
 SIZE = (80, 24)
 GLYPHS_FILE = Path(__file__).parent / "fixtures" / "linux_console_glyphs.txt"
 FOCUS_FRAME = set("║═╔╗╚╝")
+STEP_SECONDS = 10
+"""Longest wait for the screen a step's keys open (a save hashes a password, the suite loads the machine);
+a key the role is not offered is noted at once, without waiting."""
 
 ROLES = {
     "operateur-cdc": "CDC2TRNG",
@@ -52,19 +61,38 @@ ROLES = {
     "gestionnaire-cloture": "GSTN5CTR",
 }
 
+
+def _status_filter(downs: int) -> tuple[str, ...]:
+    """On the dossier list: the status filter moved `downs` entries down, then the list focused."""
+    return ("slash", "shift+tab", "shift+tab", "enter", *["down"] * downs, "enter", "tab", "tab", "enter")
+
+
+NEW_ACCOUNT = (*"Marchand", "enter", *"Ada", "enter", *"ada.marchand@example.fr", "enter", "enter", "enter")
+"""The new account form's Nom (focused), Prénom, E-mail, an empty phone and service: Entrée saves."""
+
+
 # Screens reachable by keyboard from each section, as (keys, expected screen class) followed by the
-# keys that go back. None as the screen: the keys stay on the same screen (a panel changes).
+# keys that go back. None as the screen: the keys stay on the same screen (a panel changes). A key the
+# screen does not offer to the role is noted as missed and the walk goes on with the next step; keys
+# pressed that do not bring the expected screen end the section's walk.
 SUB_SCREENS: dict[str, list[tuple[tuple[str, ...], str | None, tuple[str, ...]]]] = {
     "OrganisationsScreen": [
         (("n",), "FormScreen", ("escape",)),
         (("o",), "FormScreen", ("escape",)),
+        (("a",), "FormScreen", ("escape",)),  # a secondary establishment of the first organisation
+        (("p",), "ConfirmModal", ("n",)),  # replace its principal administrator
         (("enter",), "UserTreeScreen", ("escape",)),
     ],
     "UserTreeScreen": [
-        (("down", "down", "down"), None, ()),  # an account: its fiche
-        (("end",), None, ()),  # the last establishment line, its counts
-        (("slash",), "UserSearchScreen", ("escape",)),
-        (("home", "down", "n"), "FormScreen", ("escape",)),
+        (("slash",), "UserSearchScreen", ()),
+        ((*"Lambert", "enter"), None, ()),  # a gestionnaire in every administrator's scope
+        (("enter",), "UserTreeScreen", ()),  # the tree opened on that account: its fiche
+        (("e",), "FormScreen", ("escape",)),  # its edit form
+        (("end",), None, ()),  # the last line of the tree
+        (("a",), "FormScreen", ("escape",)),  # a secondary establishment
+        (("home", "down", "n"), "FormScreen", ()),
+        (("tab", "tab", "x", "escape"), "ConfirmModal", ("n", "backspace")),  # « Abandonner vos modifications ? »
+        (NEW_ACCOUNT, "IdentifierModal", ("escape",)),  # the new account's identifier (the sandbox is the test's)
     ],
     "OutboxScreen": [],
     "BulkImportScreen": [(("ctrl+o",), "FilePickerModal", ("escape",))],
@@ -78,8 +106,16 @@ SUB_SCREENS: dict[str, list[tuple[tuple[str, ...], str | None, tuple[str, ...]]]
         (("escape",), "HolderSearchScreen", ()),
     ],
     "DossierListScreen": [
-        (("enter",), "DossierFormScreen", ("escape",)),
         (("n",), "DossierFormScreen", ("escape",)),
+        (_status_filter(1), None, ()),  # files « en cours d'élaboration »
+        (("enter",), "DossierFormScreen", ()),
+        (("f5",), "ConfirmModal", ("n",)),  # validate
+        (("f8",), "ConfirmModal", ("n",)),  # delete
+        (("escape",), "DossierListScreen", ()),
+        (_status_filter(1), None, ()),  # validated files (the filter moves one more down)
+        (("enter",), "DossierFormScreen", ()),
+        (("f6",), "CloseModal", ("escape",)),  # the closure dialog
+        (("escape",), "DossierListScreen", ()),
     ],
     "SessionsScreen": [],
     "PlanningScreen": [(("down", "down"), None, ()), (("e",), "PlanningEditModal", ("escape",))],
@@ -88,17 +124,26 @@ SUB_SCREENS: dict[str, list[tuple[tuple[str, ...], str | None, tuple[str, ...]]]
 
 
 PLANNING_EDIT = "Planning › e → PlanningEditModal"  # only CDC operators edit the planning
+FILE_ACTIONS = [f"Dossiers de formation › {key} → {screen}"
+                for key, screen in (("f5", "ConfirmModal"), ("f8", "ConfirmModal"), ("f6", "CloseModal"))]
+NEW_FILE = "Dossiers de formation › n → DossierFormScreen"
+VALIDATE, DELETE, CLOSE = FILE_ACTIONS
 MISSED: dict[str, list[str]] = {
-    "CDC2TRNG": ["Titulaires › e → ContactModal",  # the CDC reads holders' pages, changes nothing there
-                 "Dossiers de formation › n → DossierFormScreen"],
-    "PRNC2UNQ": ["Journal d'audit › enter → JournalEventModal", PLANNING_EDIT],  # no event in its scope yet
-    "ADMD2SEC": ["Journal d'audit › enter → JournalEventModal", PLANNING_EDIT],
-    "GSTN2CSN": ["Dossiers de formation › n → DossierFormScreen", PLANNING_EDIT],  # Consultation creates none
-    "GSTN3CRE": [PLANNING_EDIT],
-    "GSTN4VAD": [PLANNING_EDIT],
+    # The CDC reads holders' pages and training files, changes nothing there.
+    "CDC2TRNG": ["Titulaires › e → ContactModal", "Titulaires › s → DifModal", NEW_FILE, *FILE_ACTIONS],
+    "PRNC2UNQ": [PLANNING_EDIT],
+    "ADMD2SEC": ["Utilisateurs › a → FormScreen", PLANNING_EDIT],  # establishments are the principal's
+    "GSTN2CSN": [NEW_FILE, *FILE_ACTIONS, PLANNING_EDIT],  # Consultation changes no file
+    "GSTN3CRE": [VALIDATE, CLOSE, PLANNING_EDIT],  # Création creates and deletes drafts
+    "GSTN4VAD": [CLOSE, PLANNING_EDIT],
     "GSTN5CTR": [PLANNING_EDIT],
 }
 """Screens a role cannot open (no right, nothing to show), by identifier: any other miss fails."""
+
+CLOSING, CLOSING_DAY = "GSTN5CTR", datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
+"""The Clôture gestionnaire walks on a day every validated file's training has ended (the closure dialog
+with the hours done); the others on the sandbox's day, before those trainings (0 h and a reason)."""
+
 
 def console_glyphs() -> frozenset[str]:
     """The characters of tests/fixtures/linux_console_glyphs.txt (lines starting with # are comments)."""
@@ -132,9 +177,21 @@ def _crop(line: str, x: int, width: int) -> str:
 
 
 def _plain(widget: Widget) -> str:
+    """The widget's whole text; a Rich renderable (the help's grid) as Rich draws it at the widget's width."""
+    import io
+
+    from rich.console import Console
+
     rendered = widget.render()
     plain = getattr(rendered, "plain", None)
-    return plain if isinstance(plain, str) else str(rendered)
+    if isinstance(plain, str):
+        return plain
+    content = getattr(widget, "content", None)
+    if content is not None and not isinstance(content, str) and hasattr(content, "__rich_console__"):
+        console = Console(file=io.StringIO(), width=max(widget.content_region.width, 1), color_system=None)
+        lines = console.render_lines(content, console.options, pad=False)
+        return "\n".join("".join(segment.text for segment in line) for line in lines)
+    return str(rendered)
 
 
 def _visible_region(widget: Widget):  # noqa: ANN202 - a Region
@@ -352,16 +409,35 @@ def screen_defects(app) -> list[str]:  # noqa: ANN001 - the App
     return [f"{type(screen).__name__} : {defect}" for defect in defects]
 
 
+def _below(app, worker) -> bool:  # noqa: ANN001 - the App, a Worker
+    """Whether the worker belongs to a screen under the one shown (a worker waiting for a confirmation)."""
+    node = worker.node
+    screen = node if isinstance(node, Screen) else getattr(node, "screen", None) if isinstance(node, Widget) else None
+    return screen is not None and screen is not app.screen and screen in app.screen_stack
+
+
 async def calm(pilot: Pilot) -> None:
-    """Like tests.pilot.settle, except for a directory tree's loader (a worker that waits for ever)."""
+    """Like tests.pilot.settle, except for the workers of the screens under the one shown (a validation
+    waiting for its confirmation) and a directory tree's loader (a worker that waits for ever)."""
     from textual.widgets import DirectoryTree
 
-    trees = [tree for screen in pilot.app.screen_stack for tree in screen.query(DirectoryTree)]
-    if not trees:
-        await settle(pilot)
+    app = pilot.app
+    trees = [tree for screen in app.screen_stack for tree in screen.query(DirectoryTree)]
+    if trees:
+        await wait_until(pilot, lambda: all(tree.root.children for tree in trees), "dossier lu")
+        await pilot.pause(0.1)
         return
-    await wait_until(pilot, lambda: all(tree.root.children for tree in trees), "dossier lu")
-    await pilot.pause(0.1)
+
+    def busy() -> bool:
+        gate = getattr(app, "key_gate", None)
+        return (gate is not None and gate.pending) or any(
+            worker.state in (WorkerState.PENDING, WorkerState.RUNNING) and not _below(app, worker)
+            for worker in app.workers)
+
+    await pilot.pause()
+    await wait_until(pilot, lambda: not busy(), f"l'écran {type(app.screen).__name__} se stabilise")
+    await pilot.pause()
+    await wait_until(pilot, lambda: not busy(), f"l'écran {type(app.screen).__name__} se stabilise")
 
 
 # -- the walk ------------------------------------------------------------------------------------------
@@ -405,16 +481,18 @@ class Walk:
         active = self.pilot.app.screen.active_bindings.get(key)
         return active is not None and active.enabled
 
-    async def go(self, keys: tuple[str, ...], expected: str | None, where: str) -> bool:
-        """Press `keys`; False when `expected` does not come (the role may not open it)."""
+    async def go(self, keys: tuple[str, ...], expected: str | None, where: str) -> bool | None:
+        """Press `keys` and look at `expected`: True when it came; None when the one key is not offered
+        here (nothing pressed, the walk may go on); False when it did not come (the role may not open it)."""
         before = self.screen_name
         if expected not in (None, before) and len(keys) == 1 and not self.can_press(keys[0]):
             self.missed.append(f"{where} → {expected}")  # the key is not offered here: no wait
-            return False
+            return None
         await self.pilot.press(*keys)
         target = expected or before
         try:
-            await wait_until(self.pilot, lambda: self.screen_name == target, f"{where} : écran {target}", timeout=3)
+            await wait_until(self.pilot, lambda: self.screen_name == target, f"{where} : écran {target}",
+                             timeout=STEP_SECONDS)
         except AssertionError:
             self.missed.append(f"{where} → {target}")
             return False
@@ -445,7 +523,10 @@ async def walk_role(pilot: Pilot, identifier: str) -> Walk:
         await walk.help(section.label)
         for keys, expected, back in SUB_SCREENS.get(name, []):
             where = f"{section.label} › {' '.join(keys)}"
-            if not await walk.go(keys, expected, where):
+            shown = await walk.go(keys, expected, where)
+            if shown is None:
+                continue
+            if not shown:
                 break
             if expected is not None and expected != name:
                 await walk.help(where)
@@ -462,8 +543,10 @@ async def walk_role(pilot: Pilot, identifier: str) -> Walk:
 
 @pytest.mark.parametrize("identifier", list(ROLES.values()), ids=list(ROLES))
 async def test_every_screen_at_80x24_on_the_linux_console_without_colour(
-    walk_settings: Settings, monkeypatch: pytest.MonkeyPatch, identifier: str,
+    walk_settings: Settings, monkeypatch: pytest.MonkeyPatch, frozen_clock: FrozenClock, identifier: str,
 ) -> None:
+    if identifier == CLOSING:
+        frozen_clock.current = CLOSING_DAY
     monkeypatch.setenv("TERM", "linux")
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app(walk_settings)
@@ -471,5 +554,58 @@ async def test_every_screen_at_80x24_on_the_linux_console_without_colour(
         walk = await walk_role(pilot, identifier)
     assert len(set(walk.visited)) >= 4, walk.visited
     assert walk.missed == MISSED.get(identifier, []), (identifier, walk.missed)
+    defects = list(dict.fromkeys(walk.defects))
+    assert not defects, "\n".join(defects)
+
+
+FIRST_LOGIN = "GSTN6NEW"
+"""The training account that has neither accepted the CGU nor chosen its own password yet."""
+NEW_PASSWORD = "Tournesol-Bleu-Marine-42"
+
+
+async def walk_first_login_and_lock(pilot: Pilot) -> Walk:
+    """Before any session (login, training accounts, exercises), a first login (CGU, the mandatory new
+    password), then the lock screen of a session left idle: all by keyboard."""
+    from tests.test_snapshots import password_of
+
+    app = pilot.app
+    walk = Walk(pilot)
+    await wait_until(pilot, lambda: walk.screen_name == "LoginScreen", "écran de connexion")
+    await app.wait_database()
+    await walk.look("connexion")
+    await walk.help("connexion")
+    for key, modal, where in (("f3", "TrainingAccountsModal", "comptes de formation"),
+                              ("f2", "ExercisesModal", "exercices")):
+        assert await walk.go((key,), modal, where), walk.missed
+        await walk.help(where)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: walk.screen_name == "LoginScreen", f"retour de {where}")
+
+    await pilot.press(*FIRST_LOGIN, "enter", *password_of(FIRST_LOGIN), "enter")
+    await wait_until(pilot, lambda: walk.screen_name == "CguScreen", "conditions générales")
+    await walk.look("conditions générales")
+    await walk.help("conditions générales")
+    assert await walk.go(("end", "o"), "PasswordScreen", "mot de passe obligatoire"), walk.missed
+    await walk.help("mot de passe obligatoire")
+    await pilot.press(*NEW_PASSWORD, "enter", *NEW_PASSWORD, "enter")
+    await wait_until(pilot, lambda: walk.screen_name == "HomeScreen", "accueil après la première connexion")
+
+    app.monotonic.advance(app.idle_timeout_seconds + 1)  # the session left idle: the next key locks it
+    assert await walk.go(("down",), "LockScreen", "verrouillage"), walk.missed
+    await walk.help("verrouillage")
+    assert await walk.go((*NEW_PASSWORD, "enter"), "HomeScreen", "déverrouillage"), walk.missed
+    return walk
+
+
+async def test_login_first_login_and_lock_at_80x24_on_the_linux_console_without_colour(
+    walk_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "linux")
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = new_app(walk_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        walk = await walk_first_login_and_lock(pilot)
+    assert {"LoginScreen", "TrainingAccountsModal", "ExercisesModal", "CguScreen", "PasswordScreen",
+            "LockScreen", "HelpModal"} <= set(walk.visited), walk.visited
     defects = list(dict.fromkeys(walk.defects))
     assert not defects, "\n".join(defects)
