@@ -5,7 +5,7 @@ Usage: `.venv/bin/python bench/bulk_import.py [--lignes 10000 [100000 ...]] [--r
 [--postgres postgres://postgres@127.0.0.1:5432/test | --sans-postgres] [--detail]`
 
 For each size, each backend and each repetition, every measure runs in a fresh subprocess so that its
-peak memory (ru_maxrss) is its own:
+peak memory (VmHWM, tests/memory.py) is its own:
 - the plain pass: `openpyxl.load_workbook(read_only=True)` and every cell value read;
 - the analysis alone (`parse_workbook`, no database);
 - the import end to end as an operator does it: `analyse_workbook` (file read and checked, database
@@ -54,7 +54,10 @@ SIRET = "73282932000074"
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak (VmHWM): ru_maxrss would start from the parent's (tests/memory.py)."""
+    from tests.memory import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 def cpu_seconds() -> float:

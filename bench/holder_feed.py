@@ -41,7 +41,10 @@ BATCH = 5000
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak (VmHWM): ru_maxrss would start from the parent's (tests/memory.py)."""
+    from tests.memory import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 def write_holders(path: Path, first: int, count: int) -> None:

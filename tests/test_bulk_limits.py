@@ -35,12 +35,12 @@ from tests.bulk_support import counts
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_LIMIT_MB = 200
 CHILD = """
-import json, resource, sys
+import json, sys
 from cpf_tui.services.bulk_workbook import parse_workbook
+from tests.memory import peak_rss_mb
 parsed = parse_workbook(sys.argv[1])
 print(json.dumps({
-    "errors": [error.describe() for error in parsed.errors], "rows": len(parsed.rows),
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "errors": [error.describe() for error in parsed.errors], "rows": len(parsed.rows), "peak_mb": peak_rss_mb(),
 }))
 """
 
