@@ -26,6 +26,10 @@ TMUX = shutil.which("tmux")
 requires_tmux = pytest.mark.skipif(TMUX is None, reason="tmux n'est pas installé : tests en terminal réel ignorés")
 
 
+EXIT_SETTLE_SECONDS = 1.0
+"""How long the screen is looked at again once the program has ended (its last output may still come)."""
+
+
 class TmuxTerminal:
     """One private tmux server (own socket) running one command in an 80x24 window."""
 
@@ -81,9 +85,24 @@ class TmuxTerminal:
             if predicate():
                 return
             if self.exited():
+                if self._holds_after_exit(predicate):
+                    return
                 raise AssertionError(f"L'application s'est terminée avant : {what}. Écran :\n{self.screen()}")
             time.sleep(0.1)
         raise AssertionError(f"Délai dépassé : {what}. Écran :\n{self.screen()}")
+
+    def _holds_after_exit(self, predicate: Callable[[], bool]) -> bool:
+        """Whether `predicate` holds once the pane has shown everything the ended program wrote.
+
+        A program may write its last lines and end between two looks at the screen, and tmux may draw
+        those lines after the exit file appears: look again for EXIT_SETTLE_SECONDS before failing.
+        """
+        end = time.monotonic() + EXIT_SETTLE_SECONDS
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.1)
+        return predicate()
 
     def wait_gone(self, text: str, timeout: float = 20.0) -> str:
         self.wait_until(lambda: text not in self.screen(), f"« {text} » devait disparaître", timeout)
@@ -133,6 +152,9 @@ class TmuxTerminal:
             if text in screen:
                 return screen
             if self.exited():
+                if self._holds_after_exit(lambda: text in self.screen()):
+                    return self.screen()
+                screen = self.screen()
                 break
             time.sleep(0.1)
         raise AssertionError(f"« {text} » n'est pas apparu à l'écran. Écran :\n{screen}")
