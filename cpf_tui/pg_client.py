@@ -82,13 +82,34 @@ class ResilientTransactionWrapper(_Resilient, TransactionWrapper):
 
 
 class _TransactionContext(TransactionContextPooled):
-    """Tortoise's pooled transaction context, whose end always restores the connection context.
+    """Tortoise's pooled transaction context, whose start and end always restore the connection context.
 
     Tortoise releases the connection to the pool, then resets the context variable that makes the
     transaction current. When the server went away, the release itself can fail: the reset was then
     skipped, the dead transaction stayed current, and every later transaction of the process became a
     savepoint on a released connection (« connection has been released back to the pool »).
+
+    The same happened when `BEGIN` itself failed (the server stopped between two transactions): Tortoise
+    makes the transaction current before `BEGIN`, and a failed `__aenter__` has no `__aexit__`. The
+    connection is then given back to the pool and the context restored before the error goes on.
     """
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            connection = getattr(self.client, "_connection", None)
+            pool = self.client._parent._pool  # noqa: SLF001
+            try:
+                if connection is not None and pool:
+                    await pool.release(connection)
+            except Exception:  # noqa: BLE001 - the server is gone: the pool drops the connection itself
+                pass
+            finally:
+                token = getattr(self, "token", None)
+                if token is not None and not getattr(token, "_used", True):
+                    get_connections().reset(token)
+            raise
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         try:

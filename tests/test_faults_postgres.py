@@ -161,3 +161,45 @@ async def test_an_open_session_says_the_database_is_unavailable_then_goes_on_by_
     assert server.process.poll() is None and len(server.apps()) == 1
     assert b"Traceback" not in term.output and b"connection floor" not in term.output  # no log on the screen
     conn.close()
+
+
+def test_a_transaction_whose_begin_fails_leaves_no_transaction_current(own_postgres, monkeypatch):
+    """The server gone between two transactions: `BEGIN` fails. The next transaction of the same task is
+    a transaction of its own, not a savepoint of the dead one (« connection has been released back to
+    the pool », seen in CI), its connection went back to the pool, and the database closes cleanly."""
+    url = own_postgres.create_database("cpf")
+    asyncio.run(db_module.migrate(url))
+    asyncio.run(_begin_fails_once(url, monkeypatch))
+
+
+async def _begin_fails_once(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncpg
+    from tortoise.connection import get_connections
+    from tortoise.transactions import in_transaction
+
+    from cpf_tui.pg_client import ResilientTransactionWrapper
+
+    original = ResilientTransactionWrapper.begin
+    begun: list[bool] = []
+
+    async def begin(self) -> None:  # noqa: ANN001 - a ResilientTransactionWrapper
+        begun.append(True)
+        if len(begun) == 1:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        await original(self)
+
+    monkeypatch.setattr(ResilientTransactionWrapper, "begin", begin)
+    await db_module.open_database(url)
+    try:
+        client = get_connections().get("default")
+        with pytest.raises(asyncpg.ConnectionDoesNotExistError):
+            async with in_transaction():
+                pass
+        assert get_connections().get("default") is client  # no dead transaction left current
+        pool = client._pool  # noqa: SLF001
+        assert pool.get_idle_size() == pool.get_size()  # its connection went back
+        async with in_transaction() as conn:
+            assert await conn.execute_query_dict("SELECT txid_current_if_assigned() IS NULL AS fresh")
+        assert len(begun) == 2  # a BEGIN of its own, no savepoint
+    finally:
+        await db_module.close_database()
