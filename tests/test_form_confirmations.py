@@ -346,7 +346,8 @@ async def test_escape_on_a_changed_closure_dialog_asks_and_keeps_the_input(db, s
     from tests.factories import make_account, make_organisation
     from tests.holder_helpers import funded_holder
     from tests.pilot import login_and_open
-    from tests.test_screens_dossiers import _file, open_first_file
+    from tests.holder_helpers import open_first_file
+    from tests.holder_helpers import training_file as _file
 
     org = await make_organisation()
     await _file(org, await funded_holder(60 * 60), validated=True)

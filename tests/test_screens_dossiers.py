@@ -11,38 +11,17 @@ from cpf_tui.app import make_app
 from cpf_tui.services import dossiers, ledger
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.dossiers import DossierInput
-from models import Dossier, DossierStatus, Holder, Profile, Role
+from models import Dossier, DossierStatus, Profile, Role
 from screens.dossier_form import DossierFormScreen
 from screens.dossiers import DossierListScreen
 from screens.modals import ConfirmModal
-from tests.factories import make_account, make_organisation, make_siren, make_siret
-from tests.holder_helpers import funded_holder
+from tests.factories import make_account, make_organisation
+from tests.holder_helpers import PROVIDER_SIRET as SIRET
+from tests.holder_helpers import funded_holder, open_first_file
+from tests.holder_helpers import training_file as _file
 from tests.pilot import bound_actions, login_and_open, type_into, wait_until, workers_done
 
 H = 60
-SIRET = make_siret(make_siren(904), 21)
-
-
-async def open_first_file(app, pilot) -> DossierFormScreen:
-    assert isinstance(app.screen, DossierListScreen)
-    await pilot.press("enter")
-    await pilot.pause()
-    await workers_done(app)
-    await pilot.pause()
-    assert isinstance(app.screen, DossierFormScreen)
-    return app.screen
-
-
-async def _file(org, holder: Holder, *, validated: bool = False) -> Dossier:
-    owner = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
-    ctx = RequestContext(account_id=owner.id)
-    data = DossierInput(
-        holder_nir=holder.nir, training_title="Comptabilité", provider_name="Compta Formation",
-        provider_siret=SIRET, start_date=date(2026, 3, 2), end_date=date(2026, 3, 27), duration_minutes=35 * H,
-        requested_minutes=35 * H,
-    )
-    dossier = await dossiers.create_draft(ctx, data)
-    return await dossiers.validate(ctx, dossier.id) if validated else dossier
 
 
 async def test_creation_profile_creates_and_saves_a_draft(db, settings, frozen_clock):

@@ -210,7 +210,7 @@ async def test_a_training_file_typed_in_one_burst_is_saved_as_typed(db, settings
     from tests.factories import make_account, make_organisation
     from tests.holder_helpers import funded_holder
     from tests.pilot import login_and_open
-    from tests.test_screens_dossiers import SIRET
+    from tests.holder_helpers import PROVIDER_SIRET as SIRET
 
     org = await make_organisation()
     user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
