@@ -251,3 +251,50 @@ async def test_the_holder_dialogs_typed_in_one_burst_store_what_was_typed(db, se
 
         page = await holders.holder_page(app.screen.ctx, holder.id)
         assert page.balances.dif_total == 12 * 60 + 30
+
+
+async def test_keys_held_for_a_stuck_worker_go_on_after_the_safety_delay(monkeypatch):
+    """A key's worker that never ends (a dead database) holds the next keys SAFETY_SECONDS at most."""
+    import asyncio
+
+    from textual.app import App
+    from textual.binding import Binding
+    from textual.screen import Screen
+
+    from screens.widgets.typeahead import KeyGate
+
+    monkeypatch.setattr(KeyGate, "SAFETY_SECONDS", 0.3)
+    acted: list[str] = []
+
+    class Stuck(Screen[None]):
+        BINDINGS = [Binding("s", "stuck", "Bloqué"), Binding("a", "act('a')", "A"), Binding("b", "act('b')", "B")]
+
+        def action_stuck(self) -> None:
+            self.run_worker(asyncio.Event().wait(), group="stuck")
+
+        def action_act(self, name: str) -> None:
+            acted.append(name)
+
+    class GateApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.key_gate = KeyGate(self, super().on_event)
+
+        def on_mount(self) -> None:
+            self.push_screen(Stuck())
+
+        async def on_event(self, event) -> None:  # noqa: ANN001 - any event
+            if isinstance(event, events.Key) and not event.is_forwarded:
+                await self.key_gate.receive(event)
+                return
+            await super().on_event(event)
+
+    app = GateApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        burst(app, "s", "a")
+        await pilot.pause(0.1)
+        assert acted == []  # held: the worker "s" started is still running
+        await pilot.pause(0.4)
+        burst(app, "b")
+        await wait_until(pilot, lambda: acted == ["a", "b"], "touches relâchées après le délai de sûreté")

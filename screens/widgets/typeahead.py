@@ -156,6 +156,8 @@ class KeyGate:
         self._held.append(event)
         if self.busy and time.monotonic() - self._round_started > self.SAFETY_SECONDS:
             self._round = 0  # abandon the stuck round: keys go on being delivered
+            # and no longer wait for the work still running (a worker stuck on a dead database).
+            self._workers_before = {id(worker) for worker in self.app.workers}
         if not self.busy:
             await self._deliver_next()
 
