@@ -93,7 +93,19 @@ class BulkReport:
         return [self.summary(), *self.notices, *(error.describe() for error in self.errors)]
 
 
-class Identifiers(Sequence[str]):
+class _ComparedAsList:
+    """A compact sequence equal to a list or tuple of the same items (and to its own kind)."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (type(self), list, tuple)):
+            mine, theirs = cast(Sequence[Any], self), cast(Sequence[Any], other)
+            return len(mine) == len(theirs) and all(a == b for a, b in zip(mine, theirs))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Identifiers(_ComparedAsList, Sequence[str]):
     """The identifiers of the accounts an import created, in file order, kept as one text of
     fixed-width identifiers (8 bytes each instead of about 60 as separate strings)."""
 
@@ -133,13 +145,6 @@ class Identifiers(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         width, text = self._width, self._text
         return (text[start : start + width] for start in range(0, len(text), width))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (Identifiers, list, tuple)):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Identifiers({list(self)!r})"
@@ -286,7 +291,7 @@ _ROLES = {role.value: role for role in Role}
 _PROFILES = {profile.value: profile for profile in Profile}
 
 
-class CheckedRows(Sequence[BulkRow]):
+class CheckedRows(_ComparedAsList, Sequence[BulkRow]):
     """The checked rows of a file, kept compressed in memory `SPOOL_CHUNK` rows at a time (marshalled
     tuples of their values, zlib level 1): about 25 bytes a row instead of about 300 as `BulkRow`s, so
     that the report kept between the check and the import does not grow with the file. Filled by the
@@ -350,13 +355,6 @@ class CheckedRows(Sequence[BulkRow]):
         values = self._pending if chunk == len(self._packed) else marshal.loads(zlib.decompress(self._packed[chunk]))
         row, nom, prenom, email, phone, role, profile, siret, service = values[at]
         return BulkRow(row, nom, prenom, email, phone, _ROLES[role], _PROFILES[profile], siret, service)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (CheckedRows, list, tuple)):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"CheckedRows({self._count} rows)"

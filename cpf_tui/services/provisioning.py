@@ -44,6 +44,17 @@ def account_public_fields(account: Any) -> dict[str, Any]:
     }
 
 
+def _created_event(account: Any, action: str, ctx: RequestContext, actor: Any) -> dict[str, Any]:
+    """The journal event of one account made in bulk (`audit.record_many` / `record_batch` values)."""
+    from models import Account
+
+    return dict(
+        action=action, ctx=ctx, actor=actor, target=account, target_type=Account.__name__,
+        target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
+        after=account_public_fields(account), organisation_id=account.organisation_id,
+    )
+
+
 def _value(item: Any) -> Any:
     return getattr(item, "value", item)
 
@@ -376,19 +387,7 @@ async def provision_accounts(
             using_db=using_db,
         )
         await audit.record_many(
-            (
-                dict(
-                    action=audit_action,
-                    ctx=ctx,
-                    actor=created_by,
-                    target=account,
-                    target_type=Account.__name__,
-                    target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
-                    after=account_public_fields(account),
-                    organisation_id=account.organisation_id,
-                )
-                for account in batch
-            ),
+            (_created_event(account, audit_action, ctx, created_by) for account in batch),
             using_db=using_db,
             returning=False,
         )
@@ -485,20 +484,7 @@ class BulkProvisioner:
         created_by, ctx, action = self.created_by, self.ctx, self.audit_action
         # The audit events describe the stored values, which do not depend on the hashes (never journaled).
         await audit.record_batch(
-            (
-                dict(
-                    action=action,
-                    ctx=ctx,
-                    actor=created_by,
-                    target=account,
-                    target_type=Account.__name__,
-                    target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
-                    after=account_public_fields(account),
-                    organisation_id=account.organisation_id,
-                )
-                for account in created
-            ),
-            using_db=using_db,
+            (_created_event(account, action, ctx, created_by) for account in created), using_db=using_db,
         )
         hashes = await hashed
 
