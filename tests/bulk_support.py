@@ -105,3 +105,22 @@ async def world(db, frozen_clock) -> BulkWorld:
         organisation, list(establishments), RequestContext(account_id=operator.id),
         RequestContext(account_id=principal.id), principal,
     )
+
+
+def import_children(pid: int) -> list[int]:
+    """Ids of the live (not zombie) hash-worker and result-writer children of process `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == pid and state != "Z" and (
+            b"cpf_tui.services.hash_worker" in command or b"cpf_tui.services.result_worker" in command
+        ):
+            found.append(int(entry.name))
+    return found

@@ -19,7 +19,7 @@ from cpf_tui import db as db_module
 from cpf_tui.clock import FrozenClock
 from cpf_tui.config import Settings
 
-pytest_plugins = ["tests.bulk_support"]
+pytest_plugins = ["tests.bulk_support", "tests.sandbox_support"]
 """Fixtures of the bulk-habilitation tests (`world`), available to every test module."""
 
 PG_URL = os.environ.get("CPF_TUI_TEST_PG_URL", "")

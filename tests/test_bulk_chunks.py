@@ -5,6 +5,7 @@ record or result workbook; the hashing child reaped)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from openpyxl import load_workbook
 
 from cpf_tui.services import audit, bulk, bulk_workbook, hash_worker, outbox, provisioning, result_worker
 from models import Account, AuditEvent, OutboxEmail
-from tests.bulk_support import counts, valid_rows, write_book
-from tests.test_bulk_corpus import CASES
+from tests.bulk_support import counts, import_children, valid_rows, write_book
+from tests.bulk_corpus import CASES
 
 SMALL_CHUNK = 7
 WRITERS = pytest.mark.parametrize("writer", ["thread", "process"])
@@ -22,27 +23,6 @@ WRITERS = pytest.mark.parametrize("writer", ["thread", "process"])
 def _use_writer(monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
     """The result workbook written by a thread, or by the child process (`result_worker`)."""
     monkeypatch.setattr(result_worker, "MIN_ROWS", 1 if writer == "process" else 10**9)
-
-
-def _workers_of_this_process() -> list[int]:
-    """Ids of this process's hashing and result-writing children still alive (from /proc)."""
-    import os
-
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == os.getpid() and fields[0] != "Z" and (
-            b"cpf_tui.services.hash_worker" in command or b"cpf_tui.services.result_worker" in command
-        ):
-            found.append(int(entry.name))
-    return found
 
 
 def _outcome(parsed):
@@ -124,7 +104,7 @@ async def test_an_import_of_many_chunks_keeps_the_file_order_everywhere(world, t
     chain = await audit.verify_chain()
     assert chain.ok, chain.message
     assert result.result_path.stat().st_mode & 0o777 == 0o600
-    assert _workers_of_this_process() == []
+    assert import_children(os.getpid()) == []
 
 
 @WRITERS
@@ -165,7 +145,7 @@ async def test_a_failure_in_the_last_chunk_leaves_nothing(world, tmp_path, monke
     assert list(out.iterdir()) == []
     (stream,) = streams
     assert stream.process is not None and stream.process.returncode is not None  # reaped
-    assert _workers_of_this_process() == []
+    assert import_children(os.getpid()) == []
 
 
 @WRITERS
@@ -181,7 +161,7 @@ async def test_an_unwritable_result_workbook_after_the_last_chunk_leaves_nothing
                                    output_dir=path / "resultats")
     assert await counts() == before
     assert (await audit.verify_chain()).head_seq == head
-    assert _workers_of_this_process() == []
+    assert import_children(os.getpid()) == []
 
 
 def test_identifiers_are_kept_as_one_text_and_read_back_as_strings():

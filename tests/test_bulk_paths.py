@@ -21,7 +21,7 @@ from cpf_tui.services import audit, bulk, hash_worker, passwords
 from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.provisioning import AccountSpec, provision_accounts
 from models import Account, AuditEvent, OutboxEmail, Profile, Role
-from tests.bulk_support import counts, valid_rows, write_book
+from tests.bulk_support import counts, import_children, valid_rows, write_book
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60.0
@@ -181,23 +181,6 @@ async def test_hash_stream_child_is_killed_and_reaped_when_closed_early():
     assert stream.process.returncode is not None and future.cancelled()
 
 
-def _hash_workers_of(pid: int) -> list[int]:
-    """Ids of the hash-worker and result-writer children of process `pid` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and (b"cpf_tui.services.hash_worker" in command or b"cpf_tui.services.result_worker" in command):
-            found.append(int(entry.name))
-    return found
-
-
 async def test_kill_9_in_the_middle_of_an_import_leaves_nothing(world, db_url, tmp_path, children):
     path = write_book(tmp_path / "f.xlsx", valid_rows(3000))
     out = tmp_path / "resultats"
@@ -217,7 +200,7 @@ async def test_kill_9_in_the_middle_of_an_import_leaves_nothing(world, db_url, t
     while len(workers) < 2:  # the hash worker and the result writer run inside the import's transaction
         assert process.poll() is None, "the import ended before it could be killed"
         assert time.monotonic() < deadline, "no hash worker seen"
-        workers = _hash_workers_of(process.pid)
+        workers = import_children(process.pid)
         await asyncio.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)

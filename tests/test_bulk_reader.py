@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cpf_tui import clock
 from cpf_tui.services import bulk_workbook
 from tests.bulk_hostile import MAIN_NS, write_parts
-from tests.test_bulk_corpus import CASES
+from tests.bulk_corpus import CASES
 
 XML_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff"),

@@ -40,7 +40,6 @@ from cpf_tui.config import Settings
 from cpf_tui.textual_internals import screen_strips
 from screens.widgets.keybar import KeyBar
 from tests.pilot import log_in, new_app, open_section, settle, wait_until
-from tests.test_snapshots import sandbox_settings, snapshot_sandbox  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.slow
 
@@ -152,8 +151,8 @@ def console_glyphs() -> frozenset[str]:
 
 
 @pytest.fixture
-def walk_settings(sandbox_settings: Settings) -> Settings:  # noqa: F811 - the imported fixture
-    """The snapshots' frozen sandbox (tests/test_snapshots.py), with a CSV file for the feed's picker."""
+def walk_settings(sandbox_settings: Settings) -> Settings:
+    """The frozen sandbox (tests/sandbox_support.py), with a CSV file for the feed's picker."""
     Path("titulaires.csv").write_text("nir;nom\n", encoding="utf-8")  # sandbox_settings went to tmp_path
     return sandbox_settings
 
@@ -566,7 +565,7 @@ NEW_PASSWORD = "Tournesol-Bleu-Marine-42"
 async def walk_first_login_and_lock(pilot: Pilot) -> Walk:
     """Before any session (login, training accounts, exercises), a first login (CGU, the mandatory new
     password), then the lock screen of a session left idle: all by keyboard."""
-    from tests.test_snapshots import password_of
+    from tests.sandbox_support import password_of
 
     app = pilot.app
     walk = Walk(pilot)
