@@ -120,3 +120,13 @@ async def login(account: Account) -> RequestContext:
 
     info = await auth.authenticate(account.identifier, DEFAULT_PASSWORD, ORIGIN)
     return ORIGIN.as_account(info.account_id, info.session_token)
+
+
+async def planning_ready(frozen_clock) -> None:  # noqa: ANN001 - the frozen_clock fixture
+    """The kit's planning loaded and « now » on 10 December 2014, in the middle of it."""
+    from datetime import datetime, timezone
+
+    from cpf_tui.services import reference
+
+    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
+    await reference.load_reference_data()

@@ -9,14 +9,13 @@ from textual.widgets import Input
 
 from cpf_tui.app import make_app
 from cpf_tui.errors import ValidationError
-from cpf_tui.services import reference
 from cpf_tui.services.planning import parse_planning_date, planning_date_text
 from models import PlanningMilestone, Role
 from screens.account_form import FormScreen
 from screens.modals import ConfirmModal
 from screens.organisations import OrganisationsScreen
 from screens.planning import PlanningEditModal, PlanningScreen
-from tests.factories import make_staff
+from tests.factories import make_staff, planning_ready
 from tests.pilot import log_in, open_section, settle
 
 
@@ -34,8 +33,7 @@ def test_a_date_that_is_no_date_is_refused_in_french():
 
 
 async def test_planning_edit_enter_moves_on_and_the_date_is_stored_in_one_form(db, settings, frozen_clock):
-    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
-    await reference.load_reference_data()
+    await planning_ready(frozen_clock)
     operator = await make_staff(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -365,8 +363,7 @@ async def test_escape_on_a_changed_closure_dialog_asks_and_keeps_the_input(db, s
 
 
 async def test_escape_on_a_changed_planning_line_asks_and_keeps_the_input(db, settings, frozen_clock):
-    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
-    await reference.load_reference_data()
+    await planning_ready(frozen_clock)
     operator = await make_staff(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:

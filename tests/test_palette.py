@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from textual.command import CommandList, CommandPalette
 
 from cpf_tui.app import make_app
-from cpf_tui.services import reference
 from models import Profile, Role
 from screens.home import HomeScreen
 from screens.planning import PlanningScreen
-from tests.factories import make_account
+from tests.factories import make_account, planning_ready
 from tests.pilot import log_in, workers_done
 
 ENGLISH_SYSTEM_COMMANDS = {"Theme", "Quit", "Keys", "Screenshot", "Maximize", "Minimize"}
@@ -69,8 +67,7 @@ async def test_operator_and_administrator_get_their_commands(db, settings):
 
 
 async def test_palette_opens_a_section_and_offers_the_screen_actions(db, settings, frozen_clock):
-    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
-    await reference.load_reference_data()
+    await planning_ready(frozen_clock)
     reader = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     operator = await make_account(Role.OPERATOR)
     for account, may_edit in ((reader, False), (operator, True)):

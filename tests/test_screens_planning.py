@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from textual.widgets import DataTable, Input, Static
 
 from cpf_tui.app import make_app
-from cpf_tui.services import reference
 from models import AuditEvent, PlanningMilestone, Profile, Role
 from screens.help import HelpModal
 from screens.home import HomeScreen
 from screens.planning import PlanningEditModal, PlanningScreen
-from tests.factories import make_account
+from tests.factories import make_account, planning_ready
 from tests.pilot import log_in, open_section, workers_done
 
 
@@ -21,8 +19,7 @@ def column(table: DataTable, key: str) -> list[str]:
 
 
 async def test_gestionnaire_sees_statuses_and_cannot_edit(db, settings, frozen_clock):
-    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
-    await reference.load_reference_data()
+    await planning_ready(frozen_clock)
     account = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -50,8 +47,7 @@ async def test_gestionnaire_sees_statuses_and_cannot_edit(db, settings, frozen_c
 
 
 async def test_operator_edits_a_line_with_french_date_check(db, settings, frozen_clock):
-    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
-    await reference.load_reference_data()
+    await planning_ready(frozen_clock)
     operator = await make_account(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -13,7 +13,7 @@ from cpf_tui.app import make_app
 from models import Role
 from screens.account_form import FormScreen
 from screens.organisations import OrganisationsScreen
-from tests.factories import make_staff
+from tests.factories import make_staff, planning_ready
 from tests.pilot import log_in, open_section, settle, wait_until
 
 
@@ -94,14 +94,11 @@ async def test_a_key_that_is_an_action_of_the_list_still_acts(db, settings):
 
 
 async def test_a_burst_fills_the_planning_box_opened_by_its_first_key(db, settings, frozen_clock):
-    from datetime import datetime, timezone
 
-    from cpf_tui.services import reference
     from models import PlanningMilestone
     from screens.planning import PlanningEditModal
 
-    frozen_clock.current = datetime(2014, 12, 10, 8, 0, tzinfo=timezone.utc)
-    await reference.load_reference_data()
+    await planning_ready(frozen_clock)
     operator = await make_staff(Role.OPERATOR)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
