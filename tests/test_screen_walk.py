@@ -223,8 +223,8 @@ def _joined(lines: list[str]) -> str:
     """The lines as one text: a line that starts with « / » goes on a folder path (wrapped before a « / »)."""
     text = ""
     for line in lines:
-        glued = text and not text[-1].isspace() and line.startswith("/")
-        text += line.rstrip() if glued or not text else " " + line.rstrip()
+        separator = "" if not text or line.startswith("/") else " "
+        text += separator + line.rstrip()
     return text
 
 

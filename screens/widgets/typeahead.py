@@ -101,13 +101,12 @@ class KeyGate:
     once meanwhile. A stream of messages that never stops releases them after MAX_ROUNDS rounds.
 
     A key's effects include the workers it started on the screen shown (a login's password check, a
-    search's query, a form's save: the screen's own workers, not a widget's or the App's): the next
-    key waits for them, so that "password, Enter, 2" opens
-    home's section 2 and "NIR, Enter, Enter" opens the holder found, instead of acting on the screen as
-    it was before the work ended. Two exceptions: text typed on into the field the previous character
-    went to does not wait (a search run at each key never slows typing), and a worker stops being waited for once another screen
-    is shown (a worker asking for a confirmation with `push_screen_wait`) or when its screen declares its
-    group in `BACKGROUND_WORKERS` (an import with a progress bar, which keys do not depend on).
+    search's query, a form's save): the next key waits for them, so that "password, Enter, 2" opens
+    home's section 2 and "NIR, Enter, Enter" opens the holder found. Not waited for: text typed on into
+    the field the previous character went to (a search run at each key never slows typing); a worker
+    once another screen is shown (one asking for a confirmation with `push_screen_wait`); widgets' and
+    the App's own workers (a DirectoryTree's loader never ends, the home prepared during the login);
+    the groups a screen declares in `BACKGROUND_WORKERS` (an import shown by a progress bar).
 
     On a screen that declares a search box (`TYPE_TO_SEARCH`, an Input's selector), a printable key
     that is no action of the focused list (table or tree) starts the search: the box takes the focus
