@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from stdnum.fr import nir as nir_module
 
 from cpf_tui.errors import ValidationError
-from cpf_tui.services import feed_files
+from cpf_tui.services import phone_prefixes
 from cpf_tui.services.feed_files import (
-    _digit_tail_prefix,
     _holder_rule,
     _hours_rule,
     fast_email,
@@ -29,7 +28,9 @@ from cpf_tui.services.feed_files import (
     hours_parser,
 )
 from cpf_tui.services.holders import normalise_nir
-from cpf_tui.services.validation import NATIONAL_PLAN_REGIONS, validate_email, validate_phone
+from cpf_tui.services.phone_prefixes import _digit_tail_prefix
+from cpf_tui.services.validation import NATIONAL_PLAN_REGIONS, phone_by_library, validate_email, validate_phone
+from cpf_tui.text import clean_line
 from tests.feed_helpers import holder_fields, valid_nir
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,26 +94,39 @@ def _national_numbers():
                      st.text("0123456789 .-+", max_size=14), st.text(max_size=14))
 
 
+def _library(value, mobile):
+    """What the phonenumbers library reads in `value`, as `validate_phone` would say it without the cache."""
+    text = clean_line(value)
+    return _rule(lambda cleaned: phone_by_library(cleaned, "téléphone", mobile=mobile), text) if text else ""
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_national_numbers())
-@example("06 12 34 56 78")
-@example("06.12.34.56.78")
-@example("0692 03 67 28")
-@example("0639 01 23 45")
-@example("07 09 01 23 45")
-@example("0806 12 34 56")
-@example("01 23 45 67 89")
-@example("+33 6 12 34 56 78")
-def test_the_mobile_fast_path_gives_what_validate_phone_gives(value):
-    fast = fast_mobile(value)
+@given(_national_numbers(), st.booleans())
+@example("06 12 34 56 78", True)
+@example("06.12.34.56.78", True)
+@example("0692 03 67 28", True)
+@example("0639 01 23 45", True)
+@example("07 09 01 23 45", True)
+@example("0806 12 34 56", True)
+@example("0806 12 34 56", False)
+@example("01 23 45 67 89", True)
+@example("01 23 45 67 89", False)
+@example("0590 27 12 34", False)
+@example("+33 6 12 34 56 78", False)
+def test_validate_phone_gives_what_the_library_reads(value, mobile):
+    """`validate_phone` (prefix verdicts first) against the library alone: value or message, both modes."""
+    fast = phone_prefixes.accepted(clean_line(value), mobile=mobile)
+    expected = _library(value, mobile)
     if fast is not None:
-        assert fast == validate_phone(value, "téléphone", required=False, mobile=True)
+        assert fast == expected
+    assert _rule(lambda text: validate_phone(text, "téléphone", required=False, mobile=mobile), value) == expected
 
 
 def test_the_mobile_fast_path_takes_the_mobiles_of_a_cdc_file_overseas_ones_included():
     for value in ("06 12 34 56 78", "0756781234", "06.12.34.56.78", "0692 03 67 28", "0639 01 23 45"):
-        assert fast_mobile(value) == validate_phone(value, "téléphone", required=False, mobile=True)
+        assert fast_mobile(value) == _library(value, True)
     assert fast_mobile("0692 03 67 28") == "+262692036728"
+    assert phone_prefixes.accepted("01 23 45 67 89", mobile=False) == "+33123456789"
     for refused in ("01 23 45 67 89", "0800 12 34 56", "06 12 34 56"):  # the rule gives the message
         assert fast_mobile(refused) is None
         with pytest.raises(ValidationError):
@@ -121,18 +135,18 @@ def test_the_mobile_fast_path_takes_the_mobiles_of_a_cdc_file_overseas_ones_incl
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(min_value=10**8, max_value=10**9 - 1))
-def test_every_prefix_verdict_holds_for_any_number_under_that_prefix(number):
-    """The cache by prefix against the rule, number by number, over the whole national range."""
+@given(st.integers(min_value=10**8, max_value=10**9 - 1), st.booleans())
+def test_every_prefix_verdict_holds_for_any_number_under_that_prefix(number, mobile):
+    """The cache by prefix against the library, number by number, over the whole national range."""
     value = f"0{number}"
-    fast = fast_mobile(value)
-    expected = _rule(lambda text: validate_phone(text, "téléphone", required=False, mobile=True), value)
-    assert fast == (None if isinstance(expected, tuple) else expected)  # every mobile the rule accepts
+    expected = _library(value, mobile)
+    assert phone_prefixes.accepted(value, mobile=mobile) == (None if isinstance(expected, tuple) else expected)
 
 
 def test_without_a_proof_of_the_library_patterns_every_number_goes_to_the_rule(monkeypatch):
-    monkeypatch.setattr(feed_files, "_phone_prefix_length", lambda: None)
+    monkeypatch.setattr(phone_prefixes, "prefix_length", lambda: None)
     assert fast_mobile("06 12 34 56 78") is None
+    assert validate_phone("06 12 34 56 78") == "+33612345678"  # read by the library
     parse = holder_parser(TODAY)
     fields = holder_fields(3)
     assert parse(2, fields) == _holder_rule(TODAY)(2, fields)
@@ -142,7 +156,7 @@ def test_without_a_proof_of_the_library_patterns_every_number_goes_to_the_rule(m
 def _patterns():
     for region in NATIONAL_PLAN_REGIONS:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        for name in feed_files._DESC_NAMES:
+        for name in phone_prefixes._DESC_NAMES:
             pattern = getattr(getattr(metadata, name, None), "national_number_pattern", None)
             if pattern:
                 yield pattern

@@ -214,13 +214,20 @@ def read_phone(text: str) -> Any:
 def validate_phone(value: str, label: str = "Téléphone", *, required: bool = True, mobile: bool = False) -> str:
     """A phone number, returned in E.164 form (+33…, +262…): French national numbers of every region of
     the national plan, or any number in international form."""
-    import phonenumbers
+    from cpf_tui.services import phone_prefixes
 
     text = clean_line(value or "")
     if not text:
         if required:
             raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
         return ""
+    return phone_prefixes.accepted(text, mobile=mobile) or phone_by_library(text, label, mobile=mobile)
+
+
+def phone_by_library(text: str, label: str, *, mobile: bool) -> str:
+    """`validate_phone` of a cleaned, non-empty `text`, read by the phonenumbers library."""
+    import phonenumbers
+
     number = read_phone(text)
     if number is None or not phonenumbers.is_valid_number(number):
         raise ValidationError(f"{label} : numéro de téléphone invalide.", {label: "invalide"})
