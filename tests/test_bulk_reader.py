@@ -5,6 +5,7 @@ the bulk row conversions what the fields' `to_db_value` give, the result rows wh
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpf_tui import clock
+from cpf_tui.config import BulkSettings
 from cpf_tui.services import bulk_workbook
 from tests.bulk_hostile import MAIN_NS, write_parts
 from tests.bulk_corpus import CASES
@@ -331,3 +333,88 @@ def test_result_rows_with_the_cell_cache_are_the_rows_written_one_by_one(rows):
     with pytest.MonkeyPatch.context() as patch:  # the cache emptied when full keeps the same output
         patch.setattr(bulk_export, "_CELL_CACHE_SIZE", 2)
         assert list(bulk_export._row_parts(rows, letters, ' s="1"', 3)) == expected
+
+
+_EVERY_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|row|sheetData|mergeCell|dimension)\b([^>]*)")
+
+
+def _scan_tag_by_tag(data: bytes, limit_cells: int, max_row_cells: int, max_row_bytes: int) -> Any:
+    """The sheet scan as one pass over every tag of the whole part: what `_scan_sheet` must find."""
+    merged, late, started, cells, row_cells, row_start = [], False, False, 0, 0, None
+
+    def row_ended(at: int) -> None:
+        if row_start is not None and at - row_start > max_row_bytes:
+            raise bulk_workbook.WorkbookTooLarge("octets")
+
+    try:
+        for match in _EVERY_TAG.finditer(data):
+            closing, name = match.group(1), match.group(2)
+            if name == b"c":
+                if not closing:
+                    cells, row_cells = cells + 1, row_cells + 1
+                    if cells > limit_cells:
+                        raise bulk_workbook.WorkbookTooLarge("cellules")
+                    if row_cells > max_row_cells:
+                        raise bulk_workbook.WorkbookTooLarge("ligne")
+            elif name == b"row":
+                if not closing:
+                    row_ended(match.start())
+                    row_start, row_cells = match.start(), 0
+            elif name == b"sheetData":
+                if closing:
+                    row_ended(match.start())
+                    row_start = None
+                else:
+                    started = True
+            elif name == b"dimension":
+                late = late or started
+            elif not closing and (ref := re.search(rb'\bref="([A-Z0-9:]+)"', match.group(3))):
+                merged.append(ref.group(1).decode())
+        row_ended(len(data))
+    except bulk_workbook.WorkbookTooLarge as exc:
+        return str(exc)
+    return merged, late
+
+
+_SCAN_CELL = st.sampled_from([
+    '<c r="A{n}" t="inlineStr"><is><t>x</t></is></c>', "<c><v>1</v></c>", "<c/>", '<x:c r="B{n}"/>', "<col/>",
+    '<c:c t="s"><v>0</v></c:c>', "<cx>texte</cx>", '<c  s="1"><v>{pad}</v></c>', "<!-- <c> -->",
+])
+_SCAN_ROW = st.tuples(st.lists(_SCAN_CELL, max_size=7), st.sampled_from(["row", "x:row", "c:row"]),
+                      st.integers(0, 300))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(_SCAN_ROW, max_size=14), merge=st.booleans(), late=st.booleans(),
+       block=st.integers(16, 1500), limit=st.integers(1, 60), per_row=st.integers(1, 8),
+       row_bytes=st.integers(100, 2500))
+def test_the_sheet_scan_counts_what_a_tag_by_tag_pass_counts(rows, merge, late, block, limit, per_row, row_bytes):
+    """Cells counted row by row, in blocks of any size: the same caps, messages, merged ranges and late
+    dimension as one pass over every tag."""
+    body = "".join(
+        f"<{tag}>" + "".join(cell.format(n=n, pad="9" * pad) for cell in cells) + f"</{tag}>"
+        for n, (cells, tag, pad) in enumerate(rows, start=1)
+    )
+    xml = (f'<worksheet xmlns="{MAIN_NS}" xmlns:x="{MAIN_NS}" xmlns:c="{MAIN_NS}"><sheetData>{body}</sheetData>'
+           + ('<dimension ref="A1"/>' if late else "")
+           + ('<mergeCells><mergeCell ref="A1:B2"/></mergeCells>' if merge else "") + "</worksheet>").encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", xml)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bulk_workbook, "_SCAN_BLOCK", block)
+        patch.setattr(bulk_workbook, "max_cells", lambda _bulk: limit)
+        patch.setattr(bulk_workbook, "MAX_CELLS_PER_ROW", per_row)
+        patch.setattr(bulk_workbook, "MAX_ROW_BYTES", row_bytes)
+        expected = _scan_tag_by_tag(xml, limit, per_row, row_bytes)
+        try:
+            scan = bulk_workbook._scan_sheet(zipfile.ZipFile(buffer), "/xl/worksheets/sheet1.xml", BulkSettings())
+        except bulk_workbook.WorkbookTooLarge as exc:
+            assert isinstance(expected, str), (str(exc), expected)
+            assert _SCAN_MESSAGES[expected] in str(exc)
+        else:
+            assert (scan.merged, scan.late_dimension) == expected
+
+
+_SCAN_MESSAGES = {"cellules": "Le classeur contient plus de", "ligne": "Une ligne du classeur contient",
+                  "octets": "Une ligne du classeur occupe"}

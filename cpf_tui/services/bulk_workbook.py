@@ -45,7 +45,11 @@ MAX_ROW_BYTES = 2 * 1024 * 1024
 TEXT_CHARS_PER_ROW = 1024
 """Shared-string characters allowed per accepted row (a real row holds about a hundred)."""
 _MERGE_REF = re.compile(rb'\bref="([A-Z0-9:]+)"')
-_SHEET_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|row|sheetData|mergeCell|dimension)\b([^>]*)")
+_SHEET_TOKEN = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|sheetData|mergeCell|dimension)\b([^>]*)")
+"""The tags `_scan_sheet` reads one by one."""
+_CELL_TAG = re.compile(rb"<(?!(?:[A-Za-z_][\w.-]*:)?(?:row|sheetData|mergeCell|dimension)\b)(?:[A-Za-z_][\w.-]*:)?c\b")
+"""A cell's opening tag (`<c …>`, `<x:c …>`): the tags `_scan_sheet` counts (a prefixed `<c:row>` is a row)."""
+_SCAN_BLOCK = 1 << 20
 _TOKEN_MARGIN = 512
 """Bytes kept from one chunk of a sheet to the next so that a tag cut by the chunk is read whole."""
 
@@ -300,7 +304,10 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -
     """One streaming pass over a sheet part's bytes, before it is parsed: its merged-cell ranges
     (read-only mode does not load them), and the caps that keep the parse bounded in time and memory
     (cells in all, cells and bytes per row: the parser builds a whole row before reading its cells).
-    Raises WorkbookTooLarge."""
+    Raises WorkbookTooLarge.
+
+    Rows, `sheetData`, `mergeCell` and `dimension` tags are found one by one; the cells between two of
+    them are counted at once (`_CELL_TAG`), the same tags as one scan of every tag would count."""
     limit_cells = max_cells(bulk)
     scan = _SheetScan()
     ranges = scan.merged
@@ -317,9 +324,26 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -
                 "le classeur est refusé par sécurité."
             )
 
+    def counted(window: bytes, start: int, end: int) -> None:
+        """Add the cell tags of `window[start:end]` (which ends before a tag or at the window's end)."""
+        nonlocal cells, row_cells
+        found = len(_CELL_TAG.findall(window, start, end))
+        if not found:
+            return
+        # Which cap a tag by tag count would pass first: the cells in all on a tie.
+        if cells + found > limit_cells and limit_cells - cells <= MAX_CELLS_PER_ROW - row_cells:
+            raise _too_many_cells(bulk)
+        if row_cells + found > MAX_CELLS_PER_ROW:
+            raise WorkbookTooLarge(
+                f"Une ligne du classeur contient plus de {_count(MAX_CELLS_PER_ROW)} cellules : "
+                "le classeur est refusé par sécurité."
+            )
+        cells += found
+        row_cells += found
+
     with archive.open(sheet_path.lstrip("/")) as stream:
         while True:
-            chunk = stream.read(1 << 20)
+            chunk = stream.read(_SCAN_BLOCK)
             final = not chunk
             window = tail + chunk
             usable = len(window) if final else len(window) - _TOKEN_MARGIN
@@ -327,21 +351,10 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -
             for match in _SHEET_TOKEN.finditer(window):
                 if match.start() >= usable:
                     break
+                counted(window, done, match.start())
                 done = match.end()
                 closing, name = match.group(1), match.group(2)
-                if name == b"c":
-                    if closing:
-                        continue
-                    cells += 1
-                    row_cells += 1
-                    if cells > limit_cells:
-                        raise _too_many_cells(bulk)
-                    if row_cells > MAX_CELLS_PER_ROW:
-                        raise WorkbookTooLarge(
-                            f"Une ligne du classeur contient plus de {_count(MAX_CELLS_PER_ROW)} cellules : "
-                            "le classeur est refusé par sécurité."
-                        )
-                elif name == b"row":
+                if name == b"row":
                     if not closing:
                         row_ended(offset + match.start())
                         row_start, row_cells = offset + match.start(), 0
@@ -358,9 +371,16 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet_path: str, bulk: BulkSettings) -
                     if ref:
                         ranges.append(ref.group(1).decode("ascii"))
             if final:
+                counted(window, done, len(window))
                 row_ended(offset + len(window))
                 return scan
+            # The cells up to the last tag that starts near the end of the usable part: that tag is
+            # read whole with the next block.
             cut = max(done, usable)
+            if usable > done:
+                last_tag = window.rfind(b"<", max(done, usable - _TOKEN_MARGIN), usable)
+                cut = cut if last_tag == -1 else last_tag
+            counted(window, done, cut)
             tail = window[cut:]
             offset += cut
 
