@@ -220,3 +220,17 @@ async def test_identifiers_drawn_in_a_transaction_skip_those_already_taken(world
         fresh = await identifiers.allocate_identifiers(wanted, using_db=conn)
     assert len(fresh) == wanted == len(set(fresh)) and not set(fresh) & set(taken)
     assert draws == [wanted, len(taken)]  # the taken ones drawn again
+
+
+@pytest.mark.parametrize("child", ["cpf_tui.services.result_worker", "cpf_tui.services.hash_worker"])
+def test_the_import_s_children_load_neither_the_models_nor_the_orm(child):
+    """Each child starts while the import works on the other core: what it loads is processor time taken
+    from the import (the ORM and the models were about 0.13 s of the result writer's start)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, {child}; "
+            "from cpf_tui.services import result_book, passwords; "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tortoise', 'models', 'pypika_tortoise')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert loaded.stdout.strip() == "[]"

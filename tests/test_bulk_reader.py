@@ -302,7 +302,7 @@ async def test_bulk_conversions_are_the_fields_own(db):
 
 def _reference_row_parts(rows: Any, letters: list[str], quoted: str, first_row: int) -> Any:
     """The result rows as written before the cell cache (one rendering per value)."""
-    from cpf_tui.services.bulk_export import _XML_ESCAPES, FORMULA_TRIGGERS, _clean
+    from cpf_tui.services.result_book import _XML_ESCAPES, FORMULA_TRIGGERS, _clean
 
     for number, row in enumerate(rows, start=first_row):
         cells = []
@@ -325,14 +325,14 @@ def _reference_row_parts(rows: Any, letters: list[str], quoted: str, first_row: 
 @given(st.lists(st.lists(st.one_of(XML_TEXT, st.sampled_from(["=SOMME(A1)", "+33", " x ", "", "Gestionnaire"]),
                                    st.integers(0, 10**6)), min_size=3, max_size=3), max_size=30))
 def test_result_rows_with_the_cell_cache_are_the_rows_written_one_by_one(rows):
-    from cpf_tui.services import bulk_export
+    from cpf_tui.services import result_book
 
     letters = ["A", "B", "C"]
     expected = list(_reference_row_parts(rows, letters, ' s="1"', 3))
-    assert list(bulk_export._row_parts(rows, letters, ' s="1"', 3)) == expected
+    assert list(result_book._row_parts(rows, letters, ' s="1"', 3)) == expected
     with pytest.MonkeyPatch.context() as patch:  # the cache emptied when full keeps the same output
-        patch.setattr(bulk_export, "_CELL_CACHE_SIZE", 2)
-        assert list(bulk_export._row_parts(rows, letters, ' s="1"', 3)) == expected
+        patch.setattr(result_book, "_CELL_CACHE_SIZE", 2)
+        assert list(result_book._row_parts(rows, letters, ' s="1"', 3)) == expected
 
 
 _EVERY_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|row|sheetData|mergeCell|dimension)\b([^>]*)")

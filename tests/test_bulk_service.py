@@ -11,7 +11,7 @@ from cpf_tui import clock
 from cpf_tui.config import BulkSettings
 from cpf_tui.errors import PermissionDenied
 from cpf_tui.services import bulk
-from cpf_tui.services.bulk_export import RESULT_HEADERS, write_result
+from cpf_tui.services.result_book import RESULT_HEADERS, write_result
 from cpf_tui.services.context import RequestContext
 from models import Account, AuditEvent, BulkImport, OutboxEmail, Profile, Role
 from tests.factories import make_account, make_organisation
@@ -225,7 +225,7 @@ def test_result_rows_read_back_like_cells_written_by_openpyxl(tmp_path):
     """The rows written into the sheet XML read back as openpyxl's own cells would (value, type, quote prefix)."""
     from openpyxl import Workbook
 
-    from cpf_tui.services.bulk_export import RESULT_SHEET, text_cell
+    from cpf_tui.services.result_book import RESULT_SHEET, text_cell
 
     rows = [
         ["ABCD2345", "Lefèvre", "Élodie", "e@x.fr", "06 12 34 56 78", "Gestionnaire", "Clôture", "73282932000074",

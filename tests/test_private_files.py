@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cpf_tui import private_files
-from cpf_tui.services import bulk_export, holder_feed, xlsx_export
+from cpf_tui.services import holder_feed, result_book, xlsx_export
 from cpf_tui.services.context import RequestContext
 from tests.feed_helpers import HOLDER_HEADER, holder_line, write_feed
 
@@ -82,7 +82,7 @@ def test_init_restricts_a_data_folder_made_earlier(tmp_path):
 
 def test_workbooks_are_private_whatever_the_umask(tmp_path):
     with umask(UMASK):
-        result = bulk_export.write_result(tmp_path / "resultats" / "resultat.xlsx", "Résultat", [["A", 1]])
+        result = result_book.write_result(tmp_path / "resultats" / "resultat.xlsx", "Résultat", [["A", 1]])
         export = xlsx_export.write_workbook(
             tmp_path / "exports" / "export.xlsx", [xlsx_export.SheetData("Journal", ["Colonne"], [["valeur"]])]
         )

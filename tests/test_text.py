@@ -92,7 +92,7 @@ def test_report_workbooks_write_controls_out(tmp_path):
 def test_the_bulk_result_workbook_uses_the_same_rule(tmp_path):
     from openpyxl import load_workbook
 
-    from cpf_tui.services.bulk_export import RESULT_SHEET, write_result
+    from cpf_tui.services.result_book import RESULT_SHEET, write_result
 
     row = ["ABCD2345", "Dupont\u202etnopuD", "a\x01b", "e@x.fr", "", "Gestionnaire", "Clôture", "", "", "", 1]
     path = write_result(tmp_path / "resultat.xlsx", "Titre", [row])

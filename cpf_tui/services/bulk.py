@@ -24,7 +24,8 @@ from cpf_tui.config import BulkSettings
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, bulk_workbook, result_worker, sessions, validation
-from cpf_tui.services.bulk_export import TemplateData, write_result, write_template
+from cpf_tui.services.bulk_export import TemplateData, write_template
+from cpf_tui.services.result_book import write_result
 from cpf_tui.services.bulk_workbook import (
     BULK_ROLES,
     COLUMN_BY_KEY,

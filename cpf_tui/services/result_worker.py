@@ -1,6 +1,6 @@
 """Writing a bulk import's result workbook in a child process, beside the importing process's own work.
 
-The result workbook (`bulk_export.write_result`: one XML row per account, compressed) is Python work
+The result workbook (`result_book.write_result`: one XML row per account, compressed) is Python work
 of about 20 µs a row; in a thread of the importing process it takes turns with the import for the
 interpreter. A child process writes it on the other core while the import goes on.
 
@@ -45,7 +45,7 @@ def _frames(stream: Any) -> Iterator[Any]:
 
 
 def main(argv: list[str]) -> int:
-    from cpf_tui.services.bulk_export import write_result
+    from cpf_tui.services.result_book import write_result
 
     frames = _frames(sys.stdin.buffer)
 
