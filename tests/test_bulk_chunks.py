@@ -234,3 +234,16 @@ def test_the_import_s_children_load_neither_the_models_nor_the_orm(child):
             "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tortoise', 'models', 'pypika_tortoise')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert loaded.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("alphabet", ["ABCDEFGHJKMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", "àbcdé"])
+def test_each_random_byte_gives_its_symbol_and_bytes_past_the_limit_are_rejected(alphabet, monkeypatch):
+    from cpf_tui.services import passwords
+
+    stream = iter([bytes(range(256)), bytes(range(256))])
+    monkeypatch.setattr(passwords.secrets, "token_bytes", lambda _count: next(stream))
+    limit = 256 - 256 % len(alphabet)
+    expected = "".join(alphabet[byte % len(alphabet)] for byte in range(256) if byte < limit)
+    drawn = passwords.random_texts(alphabet, 3, (len(expected) + 10) // 3)
+    assert "".join(drawn) == (expected + expected)[: len(drawn) * 3]
+    assert all(len(text) == 3 for text in drawn)

@@ -85,17 +85,33 @@ def random_text(alphabet: str, length: int) -> str:
 
 def random_texts(alphabet: str, length: int, count: int) -> list[str]:
     """`count` texts as `random_text` draws them (each symbol uniform and independent), from one
-    `os.urandom` call per few thousand symbols instead of one per text."""
+    `os.urandom` call per few thousand symbols instead of one per text, the bytes turned into symbols
+    by one `bytes.translate` (byte b below the rejection limit gives symbol b mod the alphabet's size)."""
+    if not alphabet.isascii():
+        return ["".join(symbols) for symbols in zip(*[iter(_symbols(alphabet, length * count))] * length)]
     size = len(alphabet)
     limit = 256 - 256 % size
+    table = bytes(ord(alphabet[byte % size]) if byte < limit else 0 for byte in range(256))
+    rejected = bytes(range(limit, 256))
     wanted = length * count
+    drawn = b""
+    while len(drawn) < wanted:
+        missing = wanted - len(drawn)
+        # Bytes at or above `limit` are rejected: draw a little more than needed.
+        drawn += secrets.token_bytes(missing + missing // 8 + 8).translate(table, rejected)
+    text = drawn[:wanted].decode("ascii")
+    return [text[start : start + length] for start in range(0, wanted, length)]
+
+
+def _symbols(alphabet: str, wanted: int) -> list[str]:
+    """`wanted` symbols of any alphabet of at most 256 symbols, drawn byte by byte."""
+    size = len(alphabet)
+    limit = 256 - 256 % size
     symbols: list[str] = []
     while len(symbols) < wanted:
         missing = wanted - len(symbols)
-        # Bytes at or above `limit` are rejected: draw a little more than needed.
         symbols.extend(alphabet[byte % size] for byte in secrets.token_bytes(missing + missing // 8 + 8) if byte < limit)
-    drawn = "".join(symbols[:wanted])
-    return [drawn[start : start + length] for start in range(0, wanted, length)]
+    return symbols[:wanted]
 
 
 def _grouped(raw: str) -> str:
