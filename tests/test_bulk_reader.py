@@ -376,26 +376,36 @@ def _scan_tag_by_tag(data: bytes, limit_cells: int, max_row_cells: int, max_row_
     return merged, late
 
 
-_SCAN_CELL = st.sampled_from([
-    '<c r="A{n}" t="inlineStr"><is><t>x</t></is></c>', "<c><v>1</v></c>", "<c/>", '<x:c r="B{n}"/>', "<col/>",
-    '<c:c t="s"><v>0</v></c:c>', "<cx>texte</cx>", '<c  s="1"><v>{pad}</v></c>', "<!-- <c> -->",
-])
-_SCAN_ROW = st.tuples(st.lists(_SCAN_CELL, max_size=7), st.sampled_from(["row", "x:row", "c:row"]),
-                      st.integers(0, 300))
+_PLAIN_SCAN_CELLS = ['<c r="A{n}" t="inlineStr"><is><t>x</t></is></c>', "<c><v>1</v></c>", "<c/>", "<col/>",
+                     "<cx>texte</cx>", '<c\n s="1"><v>{pad}</v></c>', "<!-- <c> -->", '<c\tr="C{n}"/>']
+_PREFIXED_SCAN_CELLS = ['<x:c r="B{n}"/>', '<c:c t="s"><v>0</v></c:c>']
+_SCAN_ROW = st.tuples(st.lists(st.sampled_from(_PLAIN_SCAN_CELLS + _PREFIXED_SCAN_CELLS), max_size=7),
+                      st.sampled_from(["row", "x:row", "c:row"]), st.integers(0, 300))
+_PLAIN_SCAN_ROW = st.tuples(st.lists(st.sampled_from(_PLAIN_SCAN_CELLS), max_size=7), st.just("row"),
+                            st.integers(0, 300))
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(_SCAN_ROW, max_size=14), merge=st.booleans(), late=st.booleans(),
-       block=st.integers(16, 1500), limit=st.integers(1, 60), per_row=st.integers(1, 8),
+@given(prefixes=st.sampled_from(["", ' xmlns:x="{ns}" xmlns:c="{ns}"', "late"]), data=st.data(), merge=st.booleans(),
+       late=st.booleans(), block=st.integers(16, 1500), limit=st.integers(1, 60), per_row=st.integers(1, 8),
        row_bytes=st.integers(100, 2500))
-def test_the_sheet_scan_counts_what_a_tag_by_tag_pass_counts(rows, merge, late, block, limit, per_row, row_bytes):
-    """Cells counted row by row, in blocks of any size: the same caps, messages, merged ranges and late
-    dimension as one pass over every tag."""
+def test_the_sheet_scan_counts_what_a_tag_by_tag_pass_counts(prefixes, data, merge, late, block, limit, per_row,
+                                                             row_bytes):
+    """Cells counted row by row, in blocks of any size, with or without namespace prefixes (declared on
+    the root, or on a row far into the part): the same caps, messages, merged ranges and late dimension
+    as one pass over every tag."""
+    rows = data.draw(st.lists(_PLAIN_SCAN_ROW if prefixes == "" else _SCAN_ROW, max_size=14))
+    if prefixes == "late":  # every prefix declared on the first prefixed row
+        declared, prefixes = False, ""
+        for index, (cells, tag, pad) in enumerate(rows):
+            if not declared and (":" in tag or any(":" in cell for cell in cells)):
+                rows[index] = (cells, tag + f' xmlns:x="{MAIN_NS}" xmlns:c="{MAIN_NS}"', pad)
+                declared = True
     body = "".join(
-        f"<{tag}>" + "".join(cell.format(n=n, pad="9" * pad) for cell in cells) + f"</{tag}>"
+        f"<{tag}>" + "".join(cell.format(n=n, pad="9" * pad) for cell in cells) + f"</{tag.split()[0]}>"
         for n, (cells, tag, pad) in enumerate(rows, start=1)
     )
-    xml = (f'<worksheet xmlns="{MAIN_NS}" xmlns:x="{MAIN_NS}" xmlns:c="{MAIN_NS}"><sheetData>{body}</sheetData>'
+    xml = (f'<worksheet xmlns="{MAIN_NS}"{prefixes.format(ns=MAIN_NS)}><sheetData>{body}</sheetData>'
            + ('<dimension ref="A1"/>' if late else "")
            + ('<mergeCells><mergeCell ref="A1:B2"/></mergeCells>' if merge else "") + "</worksheet>").encode()
     buffer = io.BytesIO()
@@ -418,3 +428,17 @@ def test_the_sheet_scan_counts_what_a_tag_by_tag_pass_counts(rows, merge, late, 
 
 _SCAN_MESSAGES = {"cellules": "Le classeur contient plus de", "ligne": "Une ligne du classeur contient",
                   "octets": "Une ligne du classeur occupe"}
+
+
+def test_a_prefix_declared_across_two_blocks_is_seen_before_its_cells_are_counted():
+    xml = (f'<worksheet xmlns="{MAIN_NS}"><sheetData><row r="1"><c/></row>'
+           f'<row r="2" xmlns:x="{MAIN_NS}"><x:c/><x:c/><x:c/></row></sheetData></worksheet>').encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", xml)
+    for block in range(xml.index(b"xmlns:x") + 1, xml.index(b"xmlns:x") + 6):  # "xmlns:" cut in two
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bulk_workbook, "_SCAN_BLOCK", block)
+            patch.setattr(bulk_workbook, "MAX_CELLS_PER_ROW", 2)
+            with pytest.raises(bulk_workbook.WorkbookTooLarge, match="Une ligne du classeur contient"):
+                bulk_workbook._scan_sheet(zipfile.ZipFile(buffer), "/xl/worksheets/sheet1.xml", BulkSettings())
