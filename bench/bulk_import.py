@@ -170,7 +170,8 @@ def child_import(path: Path, url: str, out: Path, detail: str = "") -> dict[str,
             await Establishment.create(organisation=organisation, siret=SIRET, name="Siège", is_head_office=True)
             ctx = RequestContext(terminal="bench")
             cpu, start = cpu_seconds(), time.perf_counter()
-            report = await bulk.analyse_workbook(path, siret=SIRET, ctx=ctx, as_system=True, bulk=bench_settings())
+            report = await bulk.analyse_workbook(path, siret=SIRET, ctx=ctx, as_system=True, bulk=bench_settings(),
+                                                 prepare=True)
             assert report.ok, report.lines()[:3]
             checked = time.perf_counter()
             result = await bulk.import_workbook(

@@ -566,7 +566,7 @@ def cmd_habilitation(args: argparse.Namespace) -> int:
                 print(f"Modèle écrit : {path}")
                 return 0
             report = await bulk.analyse_workbook(
-                args.file, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk
+                args.file, siret=args.siret, ctx=ctx, as_system=True, bulk=settings.bulk, prepare=not args.dry_run
             )
             for line in report.lines():
                 print(display(line))

@@ -269,7 +269,7 @@ class BulkImportScreen(CpfScreen):
         self.show_report([])
         path = self.files.resolve(path_text)
         siret = self.siret_input.value
-        report = await bulk.analyse_workbook(path, siret=siret, ctx=self.ctx, bulk=self.settings.bulk)
+        report = await bulk.analyse_workbook(path, siret=siret, ctx=self.ctx, bulk=self.settings.bulk, prepare=True)
         self.checked_path, self.checked_siret = path, siret
         self.set_report(report)
         if report.ok:

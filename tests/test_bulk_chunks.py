@@ -123,9 +123,9 @@ async def test_a_failure_in_the_last_chunk_leaves_nothing(world, tmp_path, monke
     streams: list[hash_worker.HashStream] = []
     real_start = hash_worker.HashStream.start
 
-    async def start(self, expected):
+    async def start(self, expected, **options):
         streams.append(self)
-        return await real_start(self, expected)
+        return await real_start(self, expected, **options)
 
     async def failing(rows, **kwargs):
         calls.append(1)
@@ -247,3 +247,66 @@ def test_each_random_byte_gives_its_symbol_and_bytes_past_the_limit_are_rejected
     drawn = passwords.random_texts(alphabet, 3, (len(expected) + 10) // 3)
     assert "".join(drawn) == (expected + expected)[: len(drawn) * 3]
     assert all(len(text) == 3 for text in drawn)
+
+
+_PASSWORD = __import__("re").compile(r"Votre mot de passe temporaire : (\S+)")
+
+
+async def _mailed_passwords(identifiers: list[str]) -> list[str]:
+    """The temporary password of each account's welcome e-mail, in the order of `identifiers`, each
+    checked against the account's stored hash."""
+    from cpf_tui.services import passwords
+
+    accounts = {a.identifier: a for a in await Account.filter(identifier__in=identifiers)}
+    mails = {m.account_id: m for m in await OutboxEmail.filter(account_id__in=[a.id for a in accounts.values()])}
+    found = []
+    for identifier in identifiers:
+        account = accounts[identifier]
+        password = _PASSWORD.search(mails[account.id].body).group(1)
+        assert passwords.verify(account.password_hash, password)
+        found.append(password)
+    return found
+
+
+@pytest.mark.parametrize(("rows", "limit"), [(250, 20_000), (250, 120)], ids=["all-prepared", "beyond-the-limit"])
+async def test_passwords_prepared_while_the_file_is_checked_are_the_import_s(world, tmp_path, monkeypatch, rows, limit):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
+    monkeypatch.setattr(hash_worker, "MIN_PASSWORDS", 1)
+    monkeypatch.setattr(provisioning.PreparedPasswords, "LIMIT", limit)
+    path = write_book(tmp_path / "f.xlsx", valid_rows(rows))
+    report = await bulk.analyse_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx, prepare=True)
+    prepared = report.prepared
+    assert prepared is not None and prepared.count == min(rows, limit)
+    assert [len(plain) for plain, _hashes in prepared.batches] == (
+        [60, 60, 60, 60, 10] if limit > rows else [60, 60])
+    prepared_passwords = [password for plain, _hashes in prepared.batches for password in plain]
+    await prepared.hasher.reader  # its input closed: the child hashes what it was sent, then ends
+    assert prepared.hasher.process.returncode == 0
+    result = await bulk.import_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx,
+                                        output_dir=tmp_path, report=report)
+    assert report.prepared is None  # taken once
+    mailed = await _mailed_passwords(list(result.identifiers))
+    assert mailed[: len(prepared_passwords)] == prepared_passwords
+    assert len(set(mailed)) == rows
+    assert (await audit.verify_chain()).ok
+    assert import_children(os.getpid()) == []
+
+
+async def test_a_refused_file_keeps_no_prepared_password_nor_child(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
+    rows = valid_rows(200)
+    rows[150][2] = "pas-une-adresse"  # the e-mail of one row, after two chunks were prepared
+    path = write_book(tmp_path / "f.xlsx", rows)
+    report = await bulk.analyse_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx, prepare=True)
+    assert not report.ok and report.prepared is None
+    assert import_children(os.getpid()) == []
+
+
+async def test_a_report_that_is_not_imported_gives_its_child_back(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "SPOOL_CHUNK", 60)
+    path = write_book(tmp_path / "f.xlsx", valid_rows(130))
+    report = await bulk.analyse_workbook(path, siret=world.organisation.siret, ctx=world.operator_ctx, prepare=True)
+    process = report.prepared.hasher.process
+    await report.discard_prepared()
+    assert report.prepared is None and process.returncode is not None
+    assert import_children(os.getpid()) == []

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import BulkSettings
@@ -39,6 +39,9 @@ from cpf_tui.services.context import RequestContext
 from cpf_tui.services.mail import mail_time
 from cpf_tui.services.result_worker import ResultProcess
 from models.enums import Profile, Role
+
+if TYPE_CHECKING:
+    from cpf_tui.services.provisioning import PreparedPasswords
 
 DROP_DIR_ENV = "CPF_TUI_DROP_DIR"
 SYSTEM_ACTOR = "cli"
@@ -62,6 +65,19 @@ class BulkReport:
     organisation_siret: str
     parsed: ParsedWorkbook
     errors: list[RowError] = field(default_factory=list)
+    prepared: PreparedPasswords | None = field(default=None, compare=False, repr=False)
+    """Temporary passwords hashed while the file was checked (`analyse_workbook(prepare=True)`), for
+    the import of this report only: `import_workbook` takes them (`take_prepared`)."""
+
+    def take_prepared(self) -> PreparedPasswords | None:
+        prepared, self.prepared = self.prepared, None
+        return prepared
+
+    async def discard_prepared(self) -> None:
+        """End the hashing child of a report that will not be imported (it also ends by itself)."""
+        prepared = self.take_prepared()
+        if prepared is not None:
+            await prepared.close()
 
     @property
     def rows(self) -> Sequence[BulkRow]:
@@ -298,10 +314,12 @@ class CheckedRows(_ComparedAsList, Sequence[BulkRow]):
     that the report kept between the check and the import does not grow with the file. Filled by the
     reader (`append`, `clear`), then read in order (`chunks`, iteration, indexing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_chunk: Callable[[int], None] | None = None) -> None:
         self._packed: list[bytes] = []
         self._pending: list[tuple[Any, ...]] = []
         self._count = 0
+        self.on_chunk = on_chunk
+        """Called with `SPOOL_CHUNK` each time that many more rows are checked (in the reading thread)."""
 
     def append(self, row: BulkRow) -> None:
         self._pending.append((
@@ -312,6 +330,8 @@ class CheckedRows(_ComparedAsList, Sequence[BulkRow]):
         if len(self._pending) == SPOOL_CHUNK:
             self._packed.append(zlib.compress(marshal.dumps(self._pending), 1))
             self._pending = []
+            if self.on_chunk is not None:
+                self.on_chunk(SPOOL_CHUNK)
 
     def clear(self) -> None:
         self._packed, self._pending, self._count = [], [], 0
@@ -361,10 +381,12 @@ class CheckedRows(_ComparedAsList, Sequence[BulkRow]):
         return f"CheckedRows({self._count} rows)"
 
 
-def parse_workbook(path: str | Path, bulk: BulkSettings | None = None) -> ParsedWorkbook:
+def parse_workbook(
+    path: str | Path, bulk: BulkSettings | None = None, on_chunk: Callable[[int], None] | None = None
+) -> ParsedWorkbook:
     """`bulk_workbook.parse_workbook` (the same checks, errors and notices) with the checked rows kept
-    compressed as they are read (`CheckedRows`), never all held as `BulkRow`s."""
-    return bulk_workbook.parse_workbook(path, bulk, rows=cast(list[BulkRow], CheckedRows()))
+    compressed as they are read (`CheckedRows`, which calls `on_chunk`), never all held as `BulkRow`s."""
+    return bulk_workbook.parse_workbook(path, bulk, rows=cast(list[BulkRow], CheckedRows(on_chunk)))
 
 
 async def analyse_workbook(
@@ -374,19 +396,45 @@ async def analyse_workbook(
     ctx: RequestContext,
     as_system: bool = False,
     bulk: BulkSettings | None = None,
+    prepare: bool = False,
 ) -> BulkReport:
-    """Check a whole file for an organisation and report every problem at once; writes nothing."""
+    """Check a whole file for an organisation and report every problem at once; writes nothing.
+
+    With `prepare` (an import is expected to follow), the temporary passwords of the rows checked are
+    drawn and hashed by a child process meanwhile (`PreparedPasswords`, kept in the report for its
+    import); for a file refused they are dropped and the child ended.
+    """
+    from cpf_tui.services.provisioning import PreparedPasswords
+
     _actor, organisation = await _authorise(ctx, siret, as_system)
-    parsed = await asyncio.to_thread(parse_workbook, Path(path).expanduser(), bulk or BulkSettings())
-    errors = parsed.errors + await _database_errors(parsed, organisation)
-    errors.sort(key=_sort_key)
-    return BulkReport(
-        organisation_id=organisation.id,
-        organisation_label=str(organisation),
-        organisation_siret=organisation.siret,
-        parsed=parsed,
-        errors=errors,
-    )
+    prepared = PreparedPasswords() if prepare else None
+    try:
+        on_chunk = None
+        if prepared is not None:
+            loop, request = asyncio.get_running_loop(), prepared.request
+
+            def on_chunk(count: int) -> None:
+                loop.call_soon_threadsafe(request, count)
+
+        parsed = await asyncio.to_thread(parse_workbook, Path(path).expanduser(), bulk or BulkSettings(), on_chunk)
+        errors = parsed.errors + await _database_errors(parsed, organisation)
+        errors.sort(key=_sort_key)
+        report = BulkReport(
+            organisation_id=organisation.id,
+            organisation_label=str(organisation),
+            organisation_siret=organisation.siret,
+            parsed=parsed,
+            errors=errors,
+        )
+        if prepared is not None and report.ok:
+            if prepared.count:  # a file of fewer rows than a chunk is hashed during its import
+                prepared.request(len(parsed.rows) % SPOOL_CHUNK)
+            await prepared.finish()
+            report.prepared, prepared = prepared, None
+        return report
+    finally:
+        if prepared is not None:
+            await prepared.close()
 
 
 def file_sha256(path: Path) -> str:
@@ -515,6 +563,7 @@ async def _provision_rows(
     conn: Any,
     temp_password_days: int,
     progress: ProgressCallback | None,
+    prepared: PreparedPasswords | None = None,
 ) -> Identifiers:
     """Create the accounts of the checked `rows`, `SPOOL_CHUNK` at a time (`BulkProvisioner`, in the
     import's transaction `conn`), handing each chunk's result rows to `writer`; their identifiers."""
@@ -524,7 +573,7 @@ async def _provision_rows(
     format_phone = validation.format_phone
     async with BulkProvisioner(
         expected=len(rows), created_by=actor, ctx=ctx, using_db=conn, temp_password_days=temp_password_days,
-        progress=progress, identifier_handed_by=_identifier_handed_by(actor),
+        progress=progress, identifier_handed_by=_identifier_handed_by(actor), prepared=prepared,
     ) as provisioner:
         for chunk in _value_chunks(rows):
             places = [establishments[values[7]] if values[7] else head for values in chunk]
@@ -565,8 +614,36 @@ async def import_workbook(
     Raises BulkImportRejected (with the full report) when anything is wrong: nothing is written then.
     `expected_sha256` (from the checked report) refuses a file changed since it was checked. With
     `report` (what `analyse_workbook` returned for this file) the file is not parsed again: its bytes
-    must still be the ones checked, and the checks that need the database run again in the transaction.
+    must still be the ones checked, and the checks that need the database run again in the transaction;
+    the passwords it prepared (if any) are used, once.
     """
+    prepared = report.take_prepared() if report is not None else None
+    try:
+        return await _import_checked(
+            path, siret=siret, ctx=ctx, output_dir=output_dir, as_system=as_system, bulk=bulk,
+            temp_password_days=temp_password_days, expected_sha256=expected_sha256, progress=progress,
+            report=report, prepared=prepared,
+        )
+    finally:
+        if prepared is not None:
+            await prepared.close()
+
+
+async def _import_checked(
+    path: str | Path,
+    *,
+    siret: str,
+    ctx: RequestContext,
+    output_dir: Path,
+    as_system: bool,
+    bulk: BulkSettings | None,
+    temp_password_days: int,
+    expected_sha256: str,
+    progress: ProgressCallback | None,
+    report: BulkReport | None,
+    prepared: PreparedPasswords | None,
+) -> BulkResult:
+    """`import_workbook`, with the passwords `prepared` while `report` was made (None: drawn here)."""
     from tortoise.exceptions import IntegrityError
 
     from cpf_tui.services.locking import serialised_transaction
@@ -616,7 +693,7 @@ async def import_workbook(
             try:
                 identifiers = await _provision_rows(
                     rows, establishments, head, writer, organisation=organisation, actor=actor, ctx=ctx, conn=conn,
-                    temp_password_days=temp_password_days, progress=progress,
+                    temp_password_days=temp_password_days, progress=progress, prepared=prepared,
                 )
                 await audit.record(
                     "bulk.import",

@@ -34,7 +34,11 @@ def _hash_slice(passwords_slice: list[str]) -> str:
     return "".join(hash_temporary(password) + "\n" for password in passwords_slice)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Hash the passwords of standard input (see the module's doc); `--threads N` hashing threads
+    (default `THREADS`)."""
+    args = sys.argv[1:] if argv is None else argv
+    threads = int(args[1]) if len(args) == 2 and args[0] == "--threads" and args[1].isdigit() else THREADS
     out = sys.stdout
     batch: list[str] = []
 
@@ -44,7 +48,7 @@ def main() -> int:
             out.flush()
         batch.clear()
 
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for raw in sys.stdin.buffer:
             line = raw.rstrip(b"\n").decode("utf-8")
             if line:
@@ -72,12 +76,12 @@ class HashStream:
         self.reader: asyncio.Task[None] | None = None
         self.waiting: collections.deque[tuple[asyncio.Future[list[str]], int, list[str]]] = collections.deque()
 
-    async def start(self, expected: int) -> HashStream:
+    async def start(self, expected: int, *, threads: int = THREADS) -> HashStream:
         if expected < MIN_PASSWORDS:
             return self
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cpf_tui.services.hash_worker",
+                sys.executable, "-m", "cpf_tui.services.hash_worker", "--threads", str(threads),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             )
         except OSError:
@@ -102,6 +106,11 @@ class HashStream:
         if last:
             process.stdin.close()
         return future
+
+    def end_input(self) -> None:
+        """No more batches: the child hashes those sent, then ends (and is reaped by the reader)."""
+        if self.process is not None and self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
 
     async def _read(self) -> None:
         process = self.process

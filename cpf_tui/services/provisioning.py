@@ -407,11 +407,73 @@ BULK_CHUNK = 2000
 """Accounts written per chunk by `BulkProvisioner` (each table once per chunk): what is held at once."""
 
 
+class PreparedPasswords:
+    """Temporary passwords drawn, and hashed by a child process on the other core, while a file is still
+    being checked (`bulk.analyse_workbook(prepare=True)`): the check keeps one core busy, the hashing
+    the other, and the import that follows finds its first `LIMIT` passwords ready.
+
+    `request(count)` (on the event loop) draws a batch and sends it to the child, started with the
+    first batch; `finish()` ends the child's input once the last batch is sent (the child then ends by
+    itself); `take(count)` gives `BulkProvisioner` the next batch, with the future of its hashes, when
+    it has exactly `count` passwords (each batch is taken once); `close()` ends and reaps the child.
+    """
+
+    LIMIT = 20_000
+    """Passwords prepared at most (about 4 MB held with their hashes until the import): memory stays
+    flat whatever the size of the file; the accounts after them are hashed during the import."""
+
+    def __init__(self) -> None:
+        self.hasher = HashStream(_hash_temporary_passwords)
+        self.started: asyncio.Future[HashStream] | None = None
+        self.batches: list[tuple[list[str], asyncio.Task[asyncio.Future[list[str]]]]] = []
+        self.count = 0
+        self.closed = False
+
+    def request(self, count: int) -> None:
+        if self.closed or count <= 0 or self.count + count > self.LIMIT:
+            return
+        if self.started is None:
+            # One hashing thread: the check of the file holds the other core.
+            self.started = asyncio.ensure_future(self.hasher.start(self.LIMIT, threads=1))
+        plain = passwords.generate_temporary_passwords(count)
+        self.count += count
+        self.batches.append((plain, asyncio.ensure_future(self._submit(plain))))
+
+    async def _submit(self, plain: list[str]) -> asyncio.Future[list[str]]:
+        assert self.started is not None
+        await self.started
+        return await self.hasher.submit(plain)
+
+    async def finish(self) -> None:
+        """Every batch requested is sent; the child's input is closed (it ends once they are hashed)."""
+        if self.batches:
+            await asyncio.gather(*(submitted for _plain, submitted in self.batches))
+        self.hasher.end_input()
+
+    def take(self, count: int) -> tuple[list[str], asyncio.Task[asyncio.Future[list[str]]]] | None:
+        if self.batches and len(self.batches[0][0]) == count:
+            return self.batches.pop(0)
+        for _plain, submitted in self.batches:  # out of step with the import's chunks: hashed as usual
+            submitted.cancel()
+        self.batches.clear()
+        return None
+
+    async def close(self) -> None:
+        self.closed = True
+        for _plain, submitted in self.batches:
+            submitted.cancel()
+        self.batches.clear()
+        if self.started is not None:
+            await asyncio.gather(self.started, return_exceptions=True)
+        await self.hasher.close()
+
+
 class BulkProvisioner:
     """`provision_accounts(bulk_path=True)` for accounts given chunk after chunk, in the caller's
     transaction `using_db` (all or nothing is the caller's): memory stays that of one chunk.
 
-    Each `add(specs)` draws the chunk's temporary passwords and sends them to the hashing child
+    Each `add(specs)` draws the chunk's temporary passwords and sends them to the hashing child (or takes
+    the batch `prepared` while the file was checked)
     (`hash_worker.HashStream`, started for `expected` accounts), draws and checks the identifiers,
     reserves the ids, writes the audit events (one per account, chained after the journal's head) while
     the child hashes, then the accounts and their e-mails, one bulk write per table (`rows.copy_rows`:
@@ -432,8 +494,10 @@ class BulkProvisioner:
         progress: Callable[[int, int], None] | None = None,
         identifier_by_mail: bool = False,
         identifier_handed_by: str = "",
+        prepared: PreparedPasswords | None = None,
     ) -> None:
         self.expected, self.created_by, self.ctx, self.using_db = expected, created_by, ctx, using_db
+        self.prepared = prepared
         self.audit_action, self.progress = audit_action, progress
         self.identifier_by_mail, self.identifier_handed_by = identifier_by_mail, identifier_handed_by
         self.expires_at = clock.now() + timedelta(days=temp_password_days)
@@ -450,7 +514,7 @@ class BulkProvisioner:
         self.folded: dict[str, str] = {}
 
     async def __aenter__(self) -> BulkProvisioner:
-        await self.hasher.start(self.expected)
+        await self.hasher.start(self.expected - (self.prepared.count if self.prepared is not None else 0))
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -464,8 +528,13 @@ class BulkProvisioner:
         if count == 0:
             return []
         using_db = self.using_db
-        plain_passwords = passwords.generate_temporary_passwords(count)
-        hashed = await self.hasher.submit(plain_passwords)
+        taken = self.prepared.take(count) if self.prepared is not None else None
+        if taken is not None:
+            plain_passwords, submitted = taken
+            hashed = await submitted
+        else:
+            plain_passwords = passwords.generate_temporary_passwords(count)
+            hashed = await self.hasher.submit(plain_passwords)
         identifiers = await allocate_identifiers(count, using_db=using_db)
         ids = await reserve_ids(Account, count, using_db=using_db)
         created: list[SimpleNamespace] = []
