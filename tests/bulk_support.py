@@ -108,7 +108,7 @@ async def world(db, frozen_clock) -> BulkWorld:
 
 
 def import_children(pid: int) -> list[int]:
-    """Ids of the live (not zombie) hash-worker and result-writer children of process `pid` (from /proc)."""
+    """Ids of the live (not zombie) hash-worker, result-writer and chaining children of process `pid` (from /proc)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -121,6 +121,7 @@ def import_children(pid: int) -> list[int]:
         state, parent = stat.rsplit(")", 1)[1].split()[:2]
         if int(parent) == pid and state != "Z" and (
             b"cpf_tui.services.hash_worker" in command or b"cpf_tui.services.result_worker" in command
+            or b"cpf_tui.services.audit_worker" in command
         ):
             found.append(int(entry.name))
     return found

@@ -21,8 +21,12 @@ WRITERS = pytest.mark.parametrize("writer", ["thread", "process"])
 
 
 def _use_writer(monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
-    """The result workbook written by a thread, or by the child process (`result_worker`)."""
+    """The result workbook written, and the journal events chained, by this process or by child
+    processes (`result_worker`, `audit_worker`)."""
+    from cpf_tui.services import audit_worker
+
     monkeypatch.setattr(result_worker, "MIN_ROWS", 1 if writer == "process" else 10**9)
+    monkeypatch.setattr(audit_worker, "MIN_ACCOUNTS", 1 if writer == "process" else 10**9)
 
 
 def _outcome(parsed):
@@ -222,7 +226,8 @@ async def test_identifiers_drawn_in_a_transaction_skip_those_already_taken(world
     assert draws == [wanted, len(taken)]  # the taken ones drawn again
 
 
-@pytest.mark.parametrize("child", ["cpf_tui.services.result_worker", "cpf_tui.services.hash_worker"])
+@pytest.mark.parametrize("child", ["cpf_tui.services.result_worker", "cpf_tui.services.hash_worker",
+                                   "cpf_tui.services.audit_worker"])
 def test_the_import_s_children_load_neither_the_models_nor_the_orm(child):
     """Each child starts while the import works on the other core: what it loads is processor time taken
     from the import (the ORM and the models were about 0.13 s of the result writer's start)."""
@@ -309,4 +314,85 @@ async def test_a_report_that_is_not_imported_gives_its_child_back(world, tmp_pat
     process = report.prepared.hasher.process
     await report.discard_prepared()
     assert report.prepared is None and process.returncode is not None
+    assert import_children(os.getpid()) == []
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def _journal_written(chain_in_child: bool, accounts, ctx, actor) -> list[dict]:
+    """The events of `accounts` written in two chunks by the chaining child or by `record_batch`, read
+    back, then rolled back."""
+    from tortoise.transactions import in_transaction
+
+    from cpf_tui.services import audit_worker
+
+    columns = [name for name in AuditEvent._meta.fields_map if name != "id"]
+    written: list[dict] = []
+    try:
+        async with in_transaction() as conn:
+            head = (await audit.chain_head(conn))[0]
+            chain = audit_worker.ChainProcess("account.create", ctx, actor) if chain_in_child else None
+            assert chain is None or await chain.start()
+            try:
+                for chunk in (accounts[:7], accounts[7:]):
+                    if chain is not None:
+                        await chain.send(conn, chunk, [provisioning._label(account) for account in chunk])
+                        assert await chain.write(conn) == len(chunk)
+                    else:
+                        await audit.record_batch(
+                            (provisioning._created_event(account, "account.create", ctx, actor) for account in chunk),
+                            using_db=conn,
+                        )
+            finally:
+                if chain is not None:
+                    await chain.close()
+            written = await AuditEvent.filter(seq__gt=head).using_db(conn).order_by("seq").values(*columns)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return written
+
+
+@pytest.mark.parametrize("with_actor", [True, False], ids=["operator", "system"])
+async def test_the_chaining_child_writes_the_events_record_batch_writes(world, with_actor):
+    from types import SimpleNamespace
+
+    from cpf_tui.services.context import RequestContext
+    from models import AccountStatus, Profile, Role
+
+    establishment = world.establishments[1]
+    accounts = [
+        SimpleNamespace(
+            id=5000 + i, pk=5000 + i, identifier=f"ZK{i:06d}", role=Role.GESTIONNAIRE if i % 5 else Role.DELEGATED_ADMIN,
+            profile=Profile.CREATION if i % 2 else Profile.CLOTURE, status=AccountStatus.ACTIVE, nom="Dupré-Éloi",
+            prenom="Zoé", email=f"zoe.{i}@exemple.fr", phone="+262692036728" if i % 3 else "",
+            service="Paie « RH »" if i % 4 else "", organisation_id=world.organisation.id,
+            establishment_id=establishment.id if i % 2 else None,
+        )
+        for i in range(19)
+    ]
+    actor = await Account.get(id=world.operator_ctx.account_id) if with_actor else None
+    ctx = RequestContext(account_id=actor.id if actor else None, session_token="s" * 43, ssh_user="jean",
+                         ssh_key_fingerprint="SHA256:abc", terminal="ssh")
+    expected = await _journal_written(False, accounts, ctx, actor)
+    assert len(expected) == 19
+    assert await _journal_written(True, accounts, ctx, actor) == expected  # the clock is frozen: same times
+    assert import_children(os.getpid()) == []
+
+
+async def test_a_value_the_database_would_not_store_as_it_is_fails_the_chunk(world, tmp_path, monkeypatch):
+    from cpf_tui.services import audit_worker
+    from cpf_tui.services.context import RequestContext
+
+    monkeypatch.setattr(audit_worker, "MIN_ACCOUNTS", 1)
+    path = write_book(tmp_path / "f.xlsx", valid_rows(40))
+    ctx = RequestContext(account_id=world.operator_ctx.account_id, ssh_user="x" * 101)  # the column holds 100
+    report = await bulk.analyse_workbook(path, siret=world.organisation.siret, ctx=ctx)
+    assert report.ok, report.lines()
+    before = await counts()
+    with pytest.raises(RuntimeError, match="valeur non conforme dans la colonne ssh_user"):
+        await bulk.import_workbook(path, siret=world.organisation.siret, ctx=ctx, output_dir=tmp_path, report=report)
+    assert await counts() == before
     assert import_children(os.getpid()) == []

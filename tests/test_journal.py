@@ -179,7 +179,7 @@ def _audited_keys() -> set[str]:
     from types import SimpleNamespace
 
     from cpf_tui.services import dossiers, planning
-    from cpf_tui.services.provisioning import account_public_fields
+    from cpf_tui.services.audit import account_public_fields
 
     keys: set[str] = set()
 

@@ -63,7 +63,7 @@ async def test_provision_account_creates_identifier_mail_and_audit(db, frozen_cl
     assert not passwords.verify(stored.password_hash, password + "x")
 
     event = await AuditEvent.get(action="account.create", target_id=str(account.id))
-    assert event.after == provisioning.account_public_fields(stored)
+    assert event.after == audit.account_public_fields(stored)
     assert event.after["role"] == "gestionnaire"
     dumped = repr(event.before) + repr(event.after) + event.target_label
     assert password not in dumped
@@ -159,7 +159,7 @@ async def test_provision_accounts_batches_like_single_provisioning(db, frozen_cl
         assert f"créé pour vous par {creator.prenom} {creator.nom}" in mail.body and org.raison_sociale in mail.body
         assert passwords.verify(stored.password_hash, PASSWORD_IN_MAIL.search(mail.body).group(1))
         event = await AuditEvent.get(action="account.create", target_id=str(account.id))
-        assert event.after == provisioning.account_public_fields(stored) and event.actor_id == creator.id
+        assert event.after == audit.account_public_fields(stored) and event.actor_id == creator.id
     assert len({m.body for m in await OutboxEmail.all()}) == 10
     # A returned account is a saved instance: saving it again updates the row.
     accounts[0].service = "Autre"
@@ -273,7 +273,7 @@ async def test_provision_accounts_records_equal_the_models(db, frozen_clock):
         )
     stored = await Account.get(id=record.id)
     assert record.identifier == stored.identifier and record.search_text == stored.search_text
-    assert provisioning.account_public_fields(record) == provisioning.account_public_fields(stored)
+    assert audit.account_public_fields(record) == audit.account_public_fields(stored)
     event = await AuditEvent.get(action="account.create", target_id=str(stored.id))
     assert event.target_type == "Account" and event.target_label == str(stored)
     assert event.organisation_id == org.id

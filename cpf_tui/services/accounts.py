@@ -22,8 +22,8 @@ from cpf_tui.services import audit, sessions, validation
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
 from cpf_tui.services.organisations import PersonInput, collect, raise_if_errors, refresh_search_text
+from cpf_tui.services.audit import account_public_fields
 from cpf_tui.services.provisioning import (
-    account_public_fields,
     issue_temporary_password,
     provision_account,
     search_text_of,

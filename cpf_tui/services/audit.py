@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
@@ -64,6 +64,36 @@ def hashed_fields(event: Any, *, with_establishment: bool = True) -> dict[str, A
     if with_establishment:
         row["establishment_id"] = event.establishment_id
     return _hashed_row(row)
+
+
+def account_public_fields(account: Any) -> dict[str, Any]:
+    """The fields of an account that may appear in the audit journal (never a password or hash)."""
+    return {
+        "identifier": account.identifier,
+        "role": _value(account.role),
+        "profile": _value(account.profile),
+        "status": _value(account.status),
+        "nom": account.nom,
+        "prenom": account.prenom,
+        "email": account.email,
+        "phone": account.phone,
+        "service": account.service,
+        "organisation_id": account.organisation_id,
+        "establishment_id": account.establishment_id,
+    }
+
+
+def _value(item: Any) -> Any:
+    return getattr(item, "value", item)
+
+
+def account_created_event(account: Any, label: str, action: str, ctx: RequestContext, actor: Any) -> dict[str, Any]:
+    """The journal event (`record_many` / `record_batch` values) of one account made in bulk, whose
+    label (`str(account)`) is `label`."""
+    return dict(
+        action=action, ctx=ctx, actor=actor, target=account, target_type="Account", target_label=label,
+        after=account_public_fields(account), organisation_id=account.organisation_id,
+    )
 
 
 async def record(
@@ -288,16 +318,11 @@ async def record_batch(events: Iterable[Mapping[str, Any]], *, using_db: Any) ->
     them (never all held at once). Returns the number of events written."""
     from models import AuditEvent
 
-    from cpf_tui.services import audit_key
     from cpf_tui.services.rows import copy_rows
 
-    if using_db.capabilities.dialect == "postgres":
-        await using_db.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
-    last = await last_event(using_db)
-    seq = last.seq if last else 0
-    key = audit_key.active(head_seq=seq)
+    seq, prev_hash, key = await chain_head(using_db)
     values = (_event_values(**event) for event in events)
-    rows = _batch_chain(values, seq, last.event_hash if last else GENESIS, key)
+    rows = _batch_chain(values, seq, prev_hash, key)
     written = 0
 
     def counted() -> Iterator[dict[str, Any]]:
@@ -310,18 +335,54 @@ async def record_batch(events: Iterable[Mapping[str, Any]], *, using_db: Any) ->
     return written
 
 
+async def chain_head(using_db: Any) -> tuple[int, str, Any]:
+    """The sequence number and hash of the journal's head and the key that signs what follows, read in
+    the caller's transaction `using_db` under the chain's serialisation (PostgreSQL: an advisory lock
+    held to the end of the transaction; SQLite: the writer lock the transaction holds)."""
+    from cpf_tui.services import audit_key
+
+    if using_db.capabilities.dialect == "postgres":
+        await using_db.execute_query("SELECT pg_advisory_xact_lock($1)", [PG_CHAIN_LOCK_KEY])
+    last = await last_event(using_db)
+    seq = last.seq if last else 0
+    return seq, last.event_hash if last else GENESIS, audit_key.active(head_seq=seq)
+
+
 def _batch_chain(values: Iterable[dict[str, Any]], seq: int, prev_hash: str, key: Any) -> Iterator[dict[str, Any]]:
     """`_chain` for `record_batch`: the same rows (sequence numbers, times, keyed hashes), with the work
-    that does not depend on the event done once per batch: the time zone the model converts `at` to,
-    one JSON encoder for the canonical form (what `canonical` gives: the standard library's encoder
-    with the same options), one-shot HMACs (`hmac.digest`, the same digest as `hmac.new`)."""
-    from _json import make_encoder  # the encoder `json.dumps` itself runs
-    from json.encoder import encode_basestring
+    that does not depend on the event done once per batch (`chain_rows`)."""
+    zone = model_zone()
 
+    def moment() -> datetime:
+        return event_time(zone)
+
+    return chain_rows(values, seq, prev_hash, key, moment)
+
+
+def model_zone() -> Any:
+    """The time zone `AuditEvent.at` holds its times in (None: naive times, without time zones)."""
     from models import AuditEvent
 
     at_field = AuditEvent._meta.fields_map["at"]  # noqa: SLF001
-    zone = at_field.to_python_value(datetime(2000, 1, 1, tzinfo=timezone.utc)).tzinfo
+    return at_field.to_python_value(datetime(2000, 1, 1, tzinfo=timezone.utc)).tzinfo
+
+
+def event_time(zone: Any) -> datetime:
+    """Now, as `AuditEvent(at=clock.now())` holds it: converted to the model's `zone` (naive without)."""
+    moment = clock.now().astimezone(timezone.utc)
+    return moment.astimezone(zone) if zone is not None else moment.replace(tzinfo=None)
+
+
+def chain_rows(
+    values: Iterable[dict[str, Any]], seq: int, prev_hash: str, key: Any, moment: Callable[[], datetime]
+) -> Iterator[dict[str, Any]]:
+    """The rows of `values` chained after event `seq` whose hash is `prev_hash`, each at `moment()`:
+    one JSON encoder for the canonical form (what `canonical` gives: the standard library's encoder
+    with the same options), one-shot HMACs (`hmac.digest`, the same digest as `hmac.new`). Also run by
+    the chaining child of a bulk import (`audit_worker`), which has no database."""
+    from _json import make_encoder  # the encoder `json.dumps` itself runs
+    from json.encoder import encode_basestring
+
     # `canonical`'s options (default=str, ensure_ascii=False, compact separators, sorted keys), no
     # circular-reference markers (events are plain JSON values).
     encoder = make_encoder(None, str, encode_basestring, None, ":", ",", True, False, True)
@@ -331,10 +392,7 @@ def _batch_chain(values: Iterable[dict[str, Any]], seq: int, prev_hash: str, key
 
     for fields in values:
         seq += 1
-        moment = clock.now().astimezone(timezone.utc)
-        # What `at_field.to_python_value` gives an aware time: the model's zone (naive without time zones).
-        at = moment.astimezone(zone) if zone is not None else moment.replace(tzinfo=None)
-        row = dict(seq=seq, at=at, prev_hash=prev_hash, **fields)
+        row = dict(seq=seq, at=moment(), prev_hash=prev_hash, **fields)
         signing = _signing_key(seq, key)
         hashed = _hashed_row(row if signing is not None else {**row, "establishment_id": None})
         content = (prev_hash + encoded(hashed)).encode("utf-8")

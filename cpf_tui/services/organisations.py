@@ -21,7 +21,8 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions, validation
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import serialised_transaction
-from cpf_tui.services.provisioning import account_public_fields, provision_account, search_text_of
+from cpf_tui.services.audit import account_public_fields
+from cpf_tui.services.provisioning import provision_account, search_text_of
 from cpf_tui.text import fold
 
 from models import Account, AccountStatus, AppSession, Establishment, Organisation, Profile, Role, StructureType

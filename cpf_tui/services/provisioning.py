@@ -21,42 +21,23 @@ from cpf_tui.services.hash_worker import HashStream
 from cpf_tui.services.identifiers import allocate_identifiers
 
 if TYPE_CHECKING:
+    from cpf_tui.services import audit_worker
     from models import Account, Establishment, Organisation, Profile, Role
 
 PORTAL_NAME = "l'espace privé de gestion du Compte personnel de formation (CPF)"
 CONTACT_EMAIL = "CPF-gestion@caissedesdepots.fr"
 
 
-def account_public_fields(account: Any) -> dict[str, Any]:
-    """The fields of an account that may appear in the audit journal (never a password or hash)."""
-    return {
-        "identifier": account.identifier,
-        "role": _value(account.role),
-        "profile": _value(account.profile),
-        "status": _value(account.status),
-        "nom": account.nom,
-        "prenom": account.prenom,
-        "email": account.email,
-        "phone": account.phone,
-        "service": account.service,
-        "organisation_id": account.organisation_id,
-        "establishment_id": account.establishment_id,
-    }
-
-
 def _created_event(account: Any, action: str, ctx: RequestContext, actor: Any) -> dict[str, Any]:
     """The journal event of one account made in bulk (`audit.record_many` / `record_batch` values)."""
+    return audit.account_created_event(account, _label(account), action, ctx, actor)
+
+
+def _label(account: Any) -> str:
+    """The label `str(account)` gives an account."""
     from models import Account
 
-    return dict(
-        action=action, ctx=ctx, actor=actor, target=account, target_type=Account.__name__,
-        target_label=Account.__str__(cast(Account, account)),  # the label `str(account)` gives
-        after=account_public_fields(account), organisation_id=account.organisation_id,
-    )
-
-
-def _value(item: Any) -> Any:
-    return getattr(item, "value", item)
+    return Account.__str__(cast(Account, account))
 
 
 def format_expiry(moment: datetime) -> str:
@@ -508,17 +489,29 @@ class BulkProvisioner:
         )
         self.expiry_text = format_expiry(self.expires_at)
         self.hasher = HashStream(_hash_temporary_passwords)
+        self.chain: audit_worker.ChainProcess | None = None
+        """The child chaining the journal events (`audit_worker`), from `MIN_ACCOUNTS` accounts."""
         self.done = 0
         self.hashes: list[str] = []
         """The password hashes of the last chunk added, in order."""
         self.folded: dict[str, str] = {}
 
     async def __aenter__(self) -> BulkProvisioner:
+        from cpf_tui.services import audit_worker
+
         await self.hasher.start(self.expected - (self.prepared.count if self.prepared is not None else 0))
+        if self.expected >= audit_worker.MIN_ACCOUNTS:
+            chain = audit_worker.ChainProcess(self.audit_action, self.ctx, self.created_by)
+            if await chain.start():
+                self.chain = chain
         return self
 
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.hasher.close()
+    async def __aexit__(self, exc_type: object, *_exc: object) -> None:
+        try:
+            await self.hasher.close()
+        finally:
+            if self.chain is not None:
+                await (self.chain.close() if exc_type is None else self.chain.kill())
 
     async def add(self, specs: Sequence[AccountSpec]) -> list[SimpleNamespace]:
         from cpf_tui.services.rows import copy_rows, reserve_ids
@@ -551,10 +544,15 @@ class BulkProvisioner:
             account.pk = account_id
             created.append(account)
         created_by, ctx, action = self.created_by, self.ctx, self.audit_action
-        # The audit events describe the stored values, which do not depend on the hashes (never journaled).
-        await audit.record_batch(
-            (_created_event(account, action, ctx, created_by) for account in created), using_db=using_db,
-        )
+        # The audit events describe the stored values, which do not depend on the hashes (never journaled):
+        # chained by the child while the accounts and e-mails are written, else here.
+        chain = self.chain
+        if chain is not None:
+            await chain.send(using_db, created, [_label(account) for account in created])
+        else:
+            await audit.record_batch(
+                (_created_event(account, action, ctx, created_by) for account in created), using_db=using_db,
+            )
         hashes = await hashed
 
         def account_rows() -> Iterator[dict[str, Any]]:
@@ -586,6 +584,8 @@ class BulkProvisioner:
             using_db=using_db,
             bulk_path=True,
         )
+        if chain is not None:
+            await chain.write(using_db)
         if self.progress is not None:
             for done in range(self.done + 1, self.done + count + 1):
                 self.progress(done, self.expected)

@@ -89,15 +89,20 @@ def _converter(field: Any) -> Callable[[Any], Any]:
     return other
 
 
-def _json_encoder(encoder: Callable[[Any], str]) -> Callable[[Any], str]:
-    """`encoder`, or for Tortoise's default (`json.dumps` with compact separators) one reused
-    `json.JSONEncoder` with the same options: the same text without building an encoder per value."""
-    if (
+def is_default_json_encoder(encoder: Callable[[Any], str]) -> bool:
+    """Whether a JSON field's `encoder` is Tortoise's default: `json.dumps` with compact separators."""
+    return (
         isinstance(encoder, functools.partial)
         and encoder.func is json.dumps
         and not encoder.args
         and encoder.keywords == {"separators": (",", ":")}
-    ):
+    )
+
+
+def _json_encoder(encoder: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`encoder`, or for Tortoise's default (`json.dumps` with compact separators) one reused
+    `json.JSONEncoder` with the same options: the same text without building an encoder per value."""
+    if is_default_json_encoder(encoder):
         return json.JSONEncoder(separators=(",", ":")).encode
     return encoder
 
@@ -268,3 +273,26 @@ async def copy_rows(
         query, ([identifier, *values_of(row)] for identifier, row in zip(ids, rows, strict=True))
     )
     return automatic
+
+
+async def copy_values(model: Any, columns: Sequence[str], values: Iterable[Sequence[Any]], *, using_db: Any) -> None:
+    """Rows already converted to database values (`columns`: their fields, in order), written through
+    the database's bulk path on the caller's transaction `using_db`, as `copy_rows` writes them."""
+    from tortoise.exceptions import IntegrityError
+
+    projection = model._meta.fields_db_projection  # noqa: SLF001
+    names = [projection[name] for name in columns]
+    table = model._meta.db_table  # noqa: SLF001
+    if _is_postgres(using_db):
+        import asyncpg
+
+        try:
+            async with using_db.acquire_connection() as connection:
+                await connection.copy_records_to_table(table, records=values, columns=names)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(exc) from exc
+        return
+    query = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
+        table, ",".join(f'"{name}"' for name in names), ",".join("?" * len(names))
+    )
+    await using_db.execute_many(query, values)
