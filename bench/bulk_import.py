@@ -124,7 +124,7 @@ def _timed_steps() -> dict[str, float]:
                 try:
                     return await function(*args, **kwargs)
                 finally:
-                    key = f"{label} {args[0].__name__}" if name in ("copy_rows", "insert_rows") else label
+                    key = f"{label} {args[0].__name__}" if name in ("copy_rows", "insert_rows", "copy_values") else label
                     spent[key] += time.perf_counter() - start
         else:
             @functools.wraps(function)
@@ -142,6 +142,7 @@ def _timed_steps() -> dict[str, float]:
     wrap(rows, "reserve_ids", "ids réservés")
     wrap(rows, "copy_rows", "écriture en bloc")
     wrap(rows, "insert_rows", "INSERT par lots")
+    wrap(rows, "copy_values", "écriture en bloc (valeurs du fils)")
     wrap(audit, "record_batch", "journal (calcul + écriture)")
     wrap(outbox, "enqueue_rows", "e-mails (calcul + écriture)")
     wrap(provisioning.BulkProvisioner, "add", "comptes, e-mails et journal par lot (total)")

@@ -225,3 +225,15 @@ HOURS_CELLS = ["", "2025", "2024", "２０２５", " 2025 ", "100", "50,5", "0",
 def test_an_hours_line_gets_the_same_row_or_errors_as_with_the_rules_alone(index, cells):
     values = [valid_nir(index), *cells]
     assert hours_parser(2025)(4, list(values)) == _hours_rule(2025)(4, list(values))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=10**8, max_value=10**9 - 1))
+@example(262123456)
+@example(692036728)
+@example(596123456)
+def test_the_region_of_a_national_number_by_prefix_is_the_library_s(number):
+    from cpf_tui.services.validation import national_number
+
+    digits = str(number)
+    assert phone_prefixes.national_country_code(digits) == national_number(digits).country_code

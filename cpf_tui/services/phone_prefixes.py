@@ -155,3 +155,24 @@ def accepted(text: str, *, mobile: bool) -> str | None:
         country = code if e164 == f"+{code}{sample}" and code.isdigit() else None
         _COUNTRY_BY_PREFIX[key] = country
     return None if country is None else f"+{country}{digits}"
+
+
+_COUNTRY_OF_PREFIX: dict[str, int] = {}
+"""The country code `validation.national_number` gives the 9 digits under a prefix."""
+
+
+def national_country_code(digits: str) -> int:
+    """`validation.national_number(digits).country_code` for 9 ASCII digits dialled after a national 0,
+    from the answer it gave one sample of their prefix (when the library's patterns are proved to
+    depend on no more digits, `prefix_length`)."""
+    from cpf_tui.services.validation import national_number
+
+    length = prefix_length()
+    if length is None:
+        return int(national_number(digits).country_code)
+    prefix = digits[:length]
+    try:
+        return _COUNTRY_OF_PREFIX[prefix]
+    except KeyError:
+        code = _COUNTRY_OF_PREFIX[prefix] = int(national_number(prefix + "0" * (9 - length)).country_code)
+        return code

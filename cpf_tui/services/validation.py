@@ -316,8 +316,10 @@ def format_phone(e164: str) -> str:
 
     if not e164:
         return ""
+    from cpf_tui.services.phone_prefixes import national_country_code
+
     pairs = _FR_E164_PAIRS.fullmatch(e164)
-    if pairs and national_number(e164[3:]).country_code == 33:
+    if pairs and national_country_code(e164[3:]) == 33:
         return "0" + " ".join(pairs.groups())
     try:
         number = phonenumbers.parse(e164, "FR")
