@@ -571,6 +571,9 @@ async def _provision_rows(
 
     identifiers = Identifiers()
     format_phone = validation.format_phone
+    profile_labels = {profile: profile.label for profile in Profile}
+    shown_places: dict[Any, tuple[str, str]] = {None: ("", "")}
+    shown_places.update((place, (place.siret, place.name)) for place in establishments.values())
     async with BulkProvisioner(
         expected=len(rows), created_by=actor, ctx=ctx, using_db=conn, temp_password_days=temp_password_days,
         progress=progress, identifier_handed_by=_identifier_handed_by(actor), prepared=prepared,
@@ -587,8 +590,8 @@ async def _provision_rows(
             identifiers.extend([record.identifier for record in records])
             await writer.add([
                 [
-                    record.identifier, nom, prenom, email, format_phone(phone), BULK_ROLES[role], profile.label,
-                    place.siret if place else "", place.name if place else "", service, number,
+                    record.identifier, nom, prenom, email, format_phone(phone), BULK_ROLES[role], profile_labels[profile],
+                    *shown_places[place], service, number,
                 ]
                 for record, (number, nom, prenom, email, phone, role, profile, _siret, service), place
                 in zip(records, chunk, places)

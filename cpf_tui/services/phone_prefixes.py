@@ -165,14 +165,14 @@ def national_country_code(digits: str) -> int:
     """`validation.national_number(digits).country_code` for 9 ASCII digits dialled after a national 0,
     from the answer it gave one sample of their prefix (when the library's patterns are proved to
     depend on no more digits, `prefix_length`)."""
-    from cpf_tui.services.validation import national_number
-
     length = prefix_length()
-    if length is None:
-        return int(national_number(digits).country_code)
-    prefix = digits[:length]
     try:
-        return _COUNTRY_OF_PREFIX[prefix]
-    except KeyError:
+        return _COUNTRY_OF_PREFIX[digits[:length]]
+    except KeyError:  # a prefix not seen yet (without a proof, `digits[:None]` is never stored)
+        from cpf_tui.services.validation import national_number
+
+        if length is None:
+            return int(national_number(digits).country_code)
+        prefix = digits[:length]
         code = _COUNTRY_OF_PREFIX[prefix] = int(national_number(prefix + "0" * (9 - length)).country_code)
         return code

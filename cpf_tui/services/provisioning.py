@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
@@ -35,9 +36,14 @@ def _created_event(account: Any, action: str, ctx: RequestContext, actor: Any) -
 
 def _label(account: Any) -> str:
     """The label `str(account)` gives an account."""
+    return _account_str()(account)
+
+
+@lru_cache(maxsize=1)
+def _account_str() -> Callable[[Any], str]:
     from models import Account
 
-    return Account.__str__(cast(Account, account))
+    return cast(Callable[[Any], str], Account.__str__)
 
 
 def format_expiry(moment: datetime) -> str:
@@ -251,7 +257,7 @@ def search_text_of(account: Any, establishment_name: str, memo: dict[Any, str] |
             memo.clear()  # memory stays flat whatever the number of accounts
         memo[names_key], memo[rest_key] = names, rest
     folded = (names, _fold_part(account.identifier), _fold_part(account.email), rest)
-    return " ".join(clean for clean in folded if clean)[:600]
+    return " ".join(filter(None, folded))[:600]
 
 
 async def provision_accounts(

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from cpf_tui.errors import ValidationError
+from cpf_tui.services import phone_prefixes
 from cpf_tui.text import CONTROL_CHARS_REFUSED, clean_line, has_control_chars
 
 CIVIL_REGISTER_LETTERS = "àâäéèêëïîôöùûüÿçæœ"
@@ -214,8 +215,6 @@ def read_phone(text: str) -> Any:
 def validate_phone(value: str, label: str = "Téléphone", *, required: bool = True, mobile: bool = False) -> str:
     """A phone number, returned in E.164 form (+33…, +262…): French national numbers of every region of
     the national plan, or any number in international form."""
-    from cpf_tui.services import phone_prefixes
-
     text = clean_line(value or "")
     if not text:
         if required:
@@ -316,10 +315,8 @@ def format_phone(e164: str) -> str:
 
     if not e164:
         return ""
-    from cpf_tui.services.phone_prefixes import national_country_code
-
     pairs = _FR_E164_PAIRS.fullmatch(e164)
-    if pairs and national_country_code(e164[3:]) == 33:
+    if pairs and phone_prefixes.national_country_code(e164[3:]) == 33:
         return "0" + " ".join(pairs.groups())
     try:
         number = phonenumbers.parse(e164, "FR")
