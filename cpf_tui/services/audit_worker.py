@@ -20,17 +20,19 @@ would store as it is. It keeps nothing, and ends when its input ends.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import marshal
 import sys
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cpf_tui.services import audit
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.result_worker import _LENGTH, _Ended, _frames, frame
+
+if TYPE_CHECKING:  # the child process does without asyncio: its start takes processor time from the import
+    import asyncio
 
 MIN_ACCOUNTS = 2000
 """Below this many accounts, starting a process costs more than it saves: `audit.record_batch` chains."""
@@ -167,6 +169,8 @@ class ChainProcess:
         self.at: datetime | None = None
 
     async def start(self) -> bool:
+        import asyncio
+
         if self.plan is None:
             return False
         try:
@@ -178,16 +182,17 @@ class ChainProcess:
             return False
         return True
 
-    async def _send(self, value: Any) -> None:
+    def _send(self, value: Any) -> None:
+        """Queue a frame for the child without waiting for it to read (a chunk is a few hundred KB,
+        buffered by the transport: the import goes on while the child starts or reads)."""
         assert self.process is not None and self.process.stdin is not None
         self.process.stdin.write(frame(value))
-        await self.process.stdin.drain()
 
     async def send(self, using_db: Any, accounts: list[Any], labels: list[str]) -> None:
         if not self.begun:
             seq, prev_hash, key = await audit.chain_head(using_db)
             actor = self.actor
-            await self._send(dict(
+            self._send(dict(
                 action=self.action, ctx=vars(self.ctx), columns=self.plan, seq=seq, prev_hash=prev_hash,
                 secret=key.secret, keyed_from=key.keyed_from,
                 actor=None if actor is None else dict(
@@ -197,10 +202,12 @@ class ChainProcess:
             ))
             self.zone, self.begun = audit.model_zone(), True
         self.at = audit.event_time(self.zone)
-        await self._send((self.at.isoformat(), [account_values(a, label) for a, label in zip(accounts, labels)]))
+        self._send((self.at.isoformat(), [account_values(a, label) for a, label in zip(accounts, labels)]))
 
     async def write(self, using_db: Any) -> int:
         """Receive the rows of the chunk sent last and write them; their number."""
+        import asyncio
+
         from cpf_tui.services.rows import copy_values
         from models import AuditEvent
 
@@ -221,6 +228,8 @@ class ChainProcess:
 
     async def close(self) -> None:
         """End the child (its input closed: it ends by itself; killed after `STOP_SECONDS`); reaped."""
+        import asyncio
+
         process = self.process
         if process is None:
             return

@@ -13,12 +13,14 @@ the child ends when its input ends (its parent closed the pipe, or was killed).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the child process does without asyncio: its start takes processor time from the import
+    import asyncio
 
 SLICE = 250
 """Passwords hashed per task in the child, and hashes written per flush."""
@@ -77,6 +79,8 @@ class HashStream:
         self.waiting: collections.deque[tuple[asyncio.Future[list[str]], int, list[str]]] = collections.deque()
 
     async def start(self, expected: int, *, threads: int = THREADS) -> HashStream:
+        import asyncio
+
         if expected < MIN_PASSWORDS:
             return self
         try:
@@ -91,6 +95,8 @@ class HashStream:
 
     async def submit(self, plain_passwords: list[str], *, last: bool = False) -> asyncio.Future[list[str]]:
         """The future hashes of `plain_passwords`; with `last`, the child's input is closed after them."""
+        import asyncio
+
         if self.process is None:
             hashed: asyncio.Future[list[str]] = asyncio.ensure_future(self.fallback(plain_passwords, None))
             return hashed
@@ -113,6 +119,8 @@ class HashStream:
             self.process.stdin.close()
 
     async def _read(self) -> None:
+        import asyncio
+
         process = self.process
         assert process is not None and process.stdout is not None
         pending = b""

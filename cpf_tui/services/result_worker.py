@@ -14,13 +14,15 @@ input ends before the empty list (the import failed, or its process was killed),
 
 from __future__ import annotations
 
-import asyncio
 import marshal
 import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the child process does without asyncio: its start takes processor time from the import
+    import asyncio
 
 _LENGTH = struct.Struct(">I")
 MIN_ROWS = 2000
@@ -83,6 +85,8 @@ class ResultProcess:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> bool:
+        import asyncio
+
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "cpf_tui.services.result_worker", str(self.path),
@@ -118,6 +122,8 @@ class ResultProcess:
     async def stop(self) -> None:
         """End the child: its input closed before the last row, it writes nothing and exits (killed
         after `STOP_SECONDS`); reaped."""
+        import asyncio
+
         process = self.process
         if process is None:
             return
