@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpf_tui.services import audit
 from cpf_tui.services.context import RequestContext
-from cpf_tui.services.result_worker import _LENGTH, _Ended, _frames, frame
+from cpf_tui.services.result_worker import _LENGTH, _Ended, _frames, end_child, frame
 
 if TYPE_CHECKING:  # the child process does without asyncio: its start takes processor time from the import
     import asyncio
@@ -228,33 +228,13 @@ class ChainProcess:
 
     async def close(self) -> None:
         """End the child (its input closed: it ends by itself; killed after `STOP_SECONDS`); reaped."""
-        import asyncio
-
-        process = self.process
-        if process is None:
-            return
-        if process.stdin is not None and not process.stdin.is_closing():
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), STOP_SECONDS)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            if process.returncode is None:
-                try:
-                    process.kill()
-                except ProcessLookupError:
-                    pass
-            await process.wait()
+        if self.process is not None:
+            await end_child(self.process, STOP_SECONDS)
 
     async def kill(self) -> None:
         """End the child at once (the import failed); reaped."""
-        process = self.process
-        if process is not None and process.returncode is None:
-            try:
-                process.kill()
-            except ProcessLookupError:
-                pass
-            await process.wait()
-
+        if self.process is not None:
+            await end_child(self.process, 0)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -122,22 +122,26 @@ class ResultProcess:
     async def stop(self) -> None:
         """End the child: its input closed before the last row, it writes nothing and exits (killed
         after `STOP_SECONDS`); reaped."""
-        import asyncio
+        if self.process is not None:
+            await end_child(self.process, STOP_SECONDS)
 
-        process = self.process
-        if process is None:
-            return
-        if process.stdin is not None and not process.stdin.is_closing():
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), STOP_SECONDS)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            if process.returncode is None:
-                try:
-                    process.kill()
-                except ProcessLookupError:
-                    pass
-            await process.wait()
+
+async def end_child(process: asyncio.subprocess.Process, seconds: float) -> None:
+    """End a child of the import: its input closed, it may end by itself for `seconds`, then it is
+    killed; reaped in every case (also when the caller is cancelled meanwhile)."""
+    import asyncio
+
+    if process.stdin is not None and not process.stdin.is_closing():
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(asyncio.shield(process.wait()), seconds)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        if process.returncode is None:
+            try:
+                process.kill()
+            except ProcessLookupError:
+                pass
+        await process.wait()
 
 
 if __name__ == "__main__":
