@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -464,7 +464,8 @@ class BulkProvisioner:
     (`hash_worker.HashStream`, started for `expected` accounts), draws and checks the identifiers,
     reserves the ids, writes the audit events (one per account, chained after the journal's head) while
     the child hashes, then the accounts and their e-mails, one bulk write per table (`rows.copy_rows`:
-    PostgreSQL COPY, SQLite one executemany), and returns the chunk's records (`id`, `identifier`,
+    PostgreSQL COPY, SQLite one executemany); from `audit_worker.MIN_ACCOUNTS` accounts the events are
+    chained by a child process while the accounts and e-mails are written, and written after them, and returns the chunk's records (`id`, `identifier`,
     `nom`, …, `created_at`). `progress(done, total)` is called once per account of a written chunk.
     Use it as an async context manager (the child is ended and reaped on the way out).
     """
