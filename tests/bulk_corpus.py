@@ -33,6 +33,15 @@ def rows_with(row_index: int, column: int, value: Any, count: int = ROWS) -> lis
     return rows
 
 
+def one_cell(row_index: int, column: int, value: Any) -> Callable[[Path, BulkWorld], Path]:
+    """A case: valid rows but one cell (`rows_with`)."""
+
+    def build(path: Path, _world: BulkWorld) -> Path:
+        return write_book(path, rows_with(row_index, column, value))
+
+    return build
+
+
 def good_book(path: Path, _world: BulkWorld | None = None) -> Path:
     return write_book(path, valid_rows(ROWS))
 
@@ -132,56 +141,8 @@ def wrong_sheet(path: Path, _world: BulkWorld) -> Path:
     return write_book(path, valid_rows(ROWS), sheet="Feuil1", tweak=extra)
 
 
-def formula_cell(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(3, 0, '=CONCATENER("Mar";"tin")'))
-
-
 def merged_cells(path: Path, _world: BulkWorld) -> Path:
     return write_book(path, valid_rows(ROWS), tweak=lambda ws: ws.merge_cells("H3:H4"))
-
-
-def date_cell(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(2, 1, datetime(2026, 3, 1)))
-
-
-def number_cell(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(6, 0, 612345678))
-
-
-def ambiguous_phone_number(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(6, 3, 687412345))
-
-
-def long_siret_number(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(9, 6, 123456789012345))
-
-
-def duplicated_email(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(8, 2, "AGENT.1@EXAMPLE.FR"))
-
-
-def invalid_email(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(4, 2, "claire.martin@@exemple"))
-
-
-def invalid_phone(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(5, 3, "01 23"))
-
-
-def invalid_siret(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(5, 6, "12345678901234"))
-
-
-def unknown_role(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(7, 4, "Chef de projet"))
-
-
-def principal_role(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(7, 4, "administrateur PRINCIPAL"))
-
-
-def unknown_profile(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(7, 5, "Super-utilisateur"))
 
 
 async def other_organisation_establishment(path: Path, _world: BulkWorld) -> Path:
@@ -193,35 +154,10 @@ def unknown_establishment(path: Path, _world: BulkWorld) -> Path:
     return write_book(path, rows_with(9, 6, make_siret(make_siren(987), 55)))
 
 
-def control_characters(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(3, 1, "Jean\tPierre"))
-
-
-def escape_sequence(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(3, 0, "Martin\x9b31m"))
-
-
-def textual_markup(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(3, 0, "[bold red]Martin[/]"))
-
-
-def clear_sequence_in_service(path: Path, _world: BulkWorld) -> Path:
-    # Brackets alone are ordinary characters (never markup); a C1 sequence that clears the screen is not.
-    return write_book(path, rows_with(3, 7, "Comptabilité [siège]\x9b2J"))
-
-
 def duplicate_header(path: Path, _world: BulkWorld) -> Path:
 
 
     return write_book(path, [row + ["x@example.fr"] for row in valid_rows(ROWS)], header=[*HEADER, "Courriel"])
-
-
-def missing_name(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(10, 0, "   \u00a0 "))
-
-
-def gestionnaire_without_profile(path: Path, _world: BulkWorld) -> Path:
-    return write_book(path, rows_with(1, 5, None))
 
 
 CASES = [
@@ -241,29 +177,39 @@ CASES = [
     Case("missing_column", missing_column, "manquante(s) ou renommée(s) dans l'en-tête (ligne 1) : « Téléphone »"),
     Case("renamed_column", renamed_column, "« Nom de famille » non reconnue"),
     Case("wrong_sheet", wrong_sheet, "Feuille « Habilitations » introuvable"),
-    Case("formula", formula_cell, "Ligne 5, colonne « Nom », valeur « =CONCATENER(\"Mar\";\"tin\") » : formule interdite"),
+    Case("formula", one_cell(3, 0, '=CONCATENER("Mar";"tin")'),
+         "Ligne 5, colonne « Nom », valeur « =CONCATENER(\"Mar\";\"tin\") » : formule interdite"),
     Case("merged_cells", merged_cells, "cellules fusionnées (H3:H4)"),
-    Case("date", date_cell, "Ligne 4, colonne « Prénom », valeur « 01/03/2026 00:00 » : une date"),
-    Case("number", number_cell, "Ligne 8, colonne « Nom », valeur « 612345678 » : un nombre"),
-    Case("ambiguous_phone_number", ambiguous_phone_number,
+    Case("date", one_cell(2, 1, datetime(2026, 3, 1)),
+         "Ligne 4, colonne « Prénom », valeur « 01/03/2026 00:00 » : une date"),
+    Case("number", one_cell(6, 0, 612345678), "Ligne 8, colonne « Nom », valeur « 612345678 » : un nombre"),
+    Case("ambiguous_phone_number", one_cell(6, 3, 687412345),
          "Ligne 8, colonne « Téléphone », valeur « 687412345 » : le nombre 687412345 peut se lire 06 87 41 23 45 "
          "ou +687 41.23.45"),
-    Case("long_siret_number", long_siret_number, "valeur « 123456789012345 » : le SIRET comporte 14 chiffres"),
-    Case("duplicated_email", duplicated_email, "e-mail en double dans le fichier (déjà à la ligne 3)"),
-    Case("invalid_email", invalid_email, "Ligne 6, colonne « E-mail », valeur « claire.martin@@exemple » : adresse"),
-    Case("invalid_phone", invalid_phone, "Ligne 7, colonne « Téléphone », valeur « 01 23 » : numéro de téléphone"),
-    Case("invalid_siret", invalid_siret, "numéro SIRET invalide (clé de contrôle)"),
-    Case("unknown_role", unknown_role, "valeur « Chef de projet » : rôle inconnu"),
-    Case("principal_role", principal_role, "ce rôle ne peut pas être attribué par fichier"),
-    Case("unknown_profile", unknown_profile, "profil inconnu (Consultation, Création, Validation ou Clôture)"),
+    Case("long_siret_number", one_cell(9, 6, 123456789012345),
+         "valeur « 123456789012345 » : le SIRET comporte 14 chiffres"),
+    Case("duplicated_email", one_cell(8, 2, "AGENT.1@EXAMPLE.FR"),
+         "e-mail en double dans le fichier (déjà à la ligne 3)"),
+    Case("invalid_email", one_cell(4, 2, "claire.martin@@exemple"),
+         "Ligne 6, colonne « E-mail », valeur « claire.martin@@exemple » : adresse"),
+    Case("invalid_phone", one_cell(5, 3, "01 23"),
+         "Ligne 7, colonne « Téléphone », valeur « 01 23 » : numéro de téléphone"),
+    Case("invalid_siret", one_cell(5, 6, "12345678901234"), "numéro SIRET invalide (clé de contrôle)"),
+    Case("unknown_role", one_cell(7, 4, "Chef de projet"), "valeur « Chef de projet » : rôle inconnu"),
+    Case("principal_role", one_cell(7, 4, "administrateur PRINCIPAL"), "ce rôle ne peut pas être attribué par fichier"),
+    Case("unknown_profile", one_cell(7, 5, "Super-utilisateur"),
+         "profil inconnu (Consultation, Création, Validation ou Clôture)"),
     Case("other_organisation", other_organisation_establishment, "appartient à un autre organisme"),
     Case("unknown_establishment", unknown_establishment, "établissement inconnu"),
-    Case("control_characters", control_characters, "valeur « Jean\\x09Pierre » : caractères de contrôle interdits"),
-    Case("escape_sequence", escape_sequence, "valeur « Martin\\x9b31m » : caractères de contrôle interdits"),
-    Case("markup_in_name", textual_markup, "caractère « [ » non accepté"),
-    Case("clear_sequence_in_service", clear_sequence_in_service,
+    Case("control_characters", one_cell(3, 1, "Jean\tPierre"),
+         "valeur « Jean\\x09Pierre » : caractères de contrôle interdits"),
+    Case("escape_sequence", one_cell(3, 0, "Martin\x9b31m"),
+         "valeur « Martin\\x9b31m » : caractères de contrôle interdits"),
+    Case("markup_in_name", one_cell(3, 0, "[bold red]Martin[/]"), "caractère « [ » non accepté"),
+    # Brackets alone are ordinary characters (never markup); a C1 sequence that clears the screen is not.
+    Case("clear_sequence_in_service", one_cell(3, 7, "Comptabilité [siège]\x9b2J"),
          "colonne « Service », valeur « Comptabilité [siège]\\x9b2J » : caractères de contrôle interdits"),
     Case("duplicate_header", duplicate_header, "colonne en double dans l'en-tête"),
-    Case("missing_name", missing_name, "Ligne 12, colonne « Nom » : champ obligatoire"),
-    Case("no_profile", gestionnaire_without_profile, "Ligne 3, colonne « Profil » : profil obligatoire"),
+    Case("missing_name", one_cell(10, 0, "   \u00a0 "), "Ligne 12, colonne « Nom » : champ obligatoire"),
+    Case("no_profile", one_cell(1, 5, None), "Ligne 3, colonne « Profil » : profil obligatoire"),
 ]
