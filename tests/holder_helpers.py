@@ -3,12 +3,12 @@ training files."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 from cpf_tui.services import dossiers
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.dossiers import DossierInput
-from models import Bucket, Dossier, Holder, HoursMovement, MovementKind, Profile, Role
+from models import Account, Bucket, Dossier, Holder, HoursMovement, MovementKind, Profile, Role
 from screens.dossier_form import DossierFormScreen
 from screens.dossiers import DossierListScreen
 from tests.factories import make_account, make_holder, make_siren, make_siret
@@ -55,3 +55,11 @@ async def training_file(org, holder: Holder, *, validated: bool = False) -> Doss
     )
     dossier = await dossiers.create_draft(ctx, data)
     return await dossiers.validate(ctx, dossier.id) if validated else dossier
+
+
+async def closable_file(org, holder: Holder, frozen_clock) -> tuple[Dossier, Account]:  # noqa: ANN001
+    """A validated `training_file` of `holder` whose training has ended (the clock moved to 30 March
+    2026), and a Clôture gestionnaire of `org` who may close it."""
+    dossier = await training_file(org, holder, validated=True)
+    frozen_clock.current = datetime(2026, 3, 30, 9, 0, tzinfo=timezone.utc)  # the training has ended
+    return dossier, await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)

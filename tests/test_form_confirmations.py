@@ -12,11 +12,13 @@ from cpf_tui.errors import ValidationError
 from cpf_tui.services.planning import parse_planning_date, planning_date_text
 from models import PlanningMilestone, Role
 from screens.account_form import FormScreen
+from screens.dossier_form import DossierFormScreen
 from screens.modals import ConfirmModal
 from screens.organisations import OrganisationsScreen
 from screens.planning import PlanningEditModal, PlanningScreen
-from tests.factories import make_staff, planning_ready
-from tests.pilot import log_in, open_section, settle
+from tests.factories import make_organisation, make_staff, planning_ready
+from tests.holder_helpers import closable_file, funded_holder, open_first_file
+from tests.pilot import log_in, login_and_open, open_section, settle
 
 
 @pytest.mark.parametrize("typed, stored", [
@@ -339,18 +341,8 @@ async def test_escape_on_a_changed_holder_dialog_asks_and_keeps_the_input(db, se
 
 
 async def test_escape_on_a_changed_closure_dialog_asks_and_keeps_the_input(db, settings, frozen_clock):
-    from models import Profile
-    from screens.dossier_form import DossierFormScreen
-    from tests.factories import make_account, make_organisation
-    from tests.holder_helpers import funded_holder
-    from tests.pilot import login_and_open
-    from tests.holder_helpers import open_first_file
-    from tests.holder_helpers import training_file as _file
-
     org = await make_organisation()
-    await _file(org, await funded_holder(60 * 60), validated=True)
-    frozen_clock.current = datetime(2026, 3, 30, 9, 0, tzinfo=timezone.utc)  # the training has ended
-    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
+    _dossier, user = await closable_file(org, await funded_holder(60 * 60), frozen_clock)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "dossiers")

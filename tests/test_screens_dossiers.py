@@ -3,7 +3,7 @@ profiles, and the stale-save conflict that keeps the user's input."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 from textual.widgets import DataTable, Input, Static
 
@@ -17,7 +17,7 @@ from screens.dossiers import DossierListScreen
 from screens.modals import ConfirmModal
 from tests.factories import make_account, make_organisation
 from tests.holder_helpers import PROVIDER_SIRET as SIRET
-from tests.holder_helpers import funded_holder, open_first_file
+from tests.holder_helpers import closable_file, funded_holder, open_first_file
 from tests.holder_helpers import training_file as _file
 from tests.pilot import bound_actions, login_and_open, type_into, wait_until, workers_done
 
@@ -120,9 +120,7 @@ async def test_validation_refused_for_lack_of_hours_is_explained(db, settings):
 async def test_cloture_profile_closes_with_fewer_hours(db, settings, frozen_clock):
     org = await make_organisation()
     holder = await funded_holder(60 * H)
-    dossier = await _file(org, holder, validated=True)
-    frozen_clock.current = datetime(2026, 3, 30, 9, 0, tzinfo=timezone.utc)  # the training has ended
-    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
+    dossier, user = await closable_file(org, holder, frozen_clock)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "dossiers")
