@@ -9,9 +9,13 @@ form, a refused number, a library whose patterns are of another shape) is read b
 from __future__ import annotations
 
 from functools import lru_cache
+import re
 from typing import Any
 
 from cpf_tui.errors import ValidationError
+
+FR_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9][0-9]){4}")
+"""A number typed the French national way (06 12 34 56 78, 0692 03 67 28): 0 and 9 digits."""
 
 _PHONE_PREFIX_MAX = 6
 """Longest national-number prefix the phone fast path caches verdicts by (10^6 entries at worst)."""
@@ -136,16 +140,16 @@ def accepted(text: str, *, mobile: bool) -> str | None:
     """What `validate_phone(text, mobile=mobile)` returns (E.164) for `text`, a cleaned national number
     (0 and 9 digits, spaces, dots or hyphens between pairs) it accepts, from the verdict the rule gave
     one sample of its prefix; None for anything else (the rule then reads it and gives its message)."""
-    from cpf_tui.services.validation import _FR_NATIONAL, phone_by_library
-
     length = prefix_length()
-    if length is None or not _FR_NATIONAL.fullmatch(text):
+    if length is None or not FR_NATIONAL.fullmatch(text):
         return None
     digits = text.replace(" ", "").replace(".", "").replace("-", "")[1:]
     key = (digits[:length], mobile)
     try:
         country = _COUNTRY_BY_PREFIX[key]
     except KeyError:
+        from cpf_tui.services.validation import phone_by_library
+
         sample = key[0] + "0" * (9 - length)
         try:
             e164 = phone_by_library("0" + sample, "téléphone", mobile=mobile)

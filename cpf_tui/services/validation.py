@@ -25,8 +25,6 @@ NAME_RULE = (
     "les espaces, apostrophes, points et traits d'union"
 )
 """What a name may hold, as the messages say it."""
-_FR_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9][0-9]){4}")
-"""A number typed the French national way (06 12 34 56 78, 0692 03 67 28): 0 and 9 digits."""
 _FR_E164_PAIRS = re.compile(r"\+33([1-79])([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
 """A stored metropolitan number shown as 0X XX XX XX XX (the 08 numbers have another layout)."""
 NATIONAL_PLAN_REGIONS = ("FR", "RE", "YT", "GP", "BL", "MF", "MQ", "GF")
@@ -194,7 +192,7 @@ def read_phone(text: str) -> Any:
     """
     import phonenumbers
 
-    if _FR_NATIONAL.fullmatch(text):
+    if phone_prefixes.FR_NATIONAL.fullmatch(text):
         return national_number(re.sub(r"\D", "", text)[1:])
     try:
         number = phonenumbers.parse(text, "FR", keep_raw_input=True)
