@@ -16,7 +16,9 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from cpf_tui.config import Settings
@@ -139,6 +141,19 @@ class CpfApp(App[int]):
         if renderable is not None:
             # With the frame, not a refresh later: a focus change shows or hides the cursor at once.
             self._place_terminal_cursor()
+
+    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
+        """Textual's restyle at a class change, skipped for a widget that is not mounted yet.
+
+        Textual restyles a node (every rule matched again, its descendants too) at each class change,
+        including those a widget makes while it is built: every Input sets "-textual-compact" and
+        "-valid" before it is mounted, two restyles per field that a form of eight fields paid at each
+        opening. Mounting applies the stylesheet to every new widget anyway (`App._register`), so a
+        widget not yet in the App gets its styles, classes included, when it is mounted.
+        """
+        if isinstance(node, Widget) and not self.is_mounted(node):
+            return
+        super().update_styles(node, animate)
 
     def action_redraw(self) -> None:
         """Ctrl+L: draw the whole screen again (after a garbled line, a message from the system)."""

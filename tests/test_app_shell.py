@@ -54,3 +54,29 @@ async def test_quit_asks_for_confirmation(db, settings):
         await pilot.press("o")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_a_widget_is_restyled_once_mounted_not_while_it_is_built(db, settings, monkeypatch):
+    """Class changes made while a widget is built (an Input's "-textual-compact", "-valid") restyle
+    nothing; mounting applies the stylesheet, classes included; a mounted widget's class change does."""
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await workers_done(app)
+        restyled: list[object] = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def spy(nodes, animate=False):  # noqa: ANN001, ANN202 - Textual's signature
+            nodes = list(nodes)
+            restyled.extend(nodes)
+            return update_nodes(nodes, animate=animate)
+
+        monkeypatch.setattr(app.stylesheet, "update_nodes", spy)
+        field = Input("déjà rempli", compact=True)
+        field.add_class("-error")
+        assert field.has_class("-textual-compact", "-error") and field not in restyled
+        await app.screen.mount(field)
+        await pilot.pause()
+        assert field not in restyled
+        assert field.outer_size.height == 1  # the compact style (no border) was applied at mounting
+        field.add_class("-shown")
+        assert field in restyled
