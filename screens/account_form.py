@@ -65,7 +65,7 @@ class FormScreen(CpfScreen):
         yield Static(self.form_title, id="form-title", markup=False)
         if self.intro:
             yield Static(self.intro, id="form-intro", markup=False)
-        with VerticalScroll(id="form-body"):
+        with VerticalScroll(id="form-body", can_focus=False):
             for spec in self.fields:
                 with Horizontal(classes="form-row"):
                     yield Label(spec.label, classes="form-label", markup=False)

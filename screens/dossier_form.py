@@ -67,28 +67,35 @@ class DossierFormScreen(CpfScreen):
     ]
     MESSAGE_ID = "dossier-message"
 
-    def __init__(self, dossier_id: int | None, *, holder_nir: str = "") -> None:
+    def __init__(self, dossier_id: int | None, *, holder_nir: str = "", view=None,  # noqa: ANN001
+                 balance=None) -> None:  # noqa: ANN001 - dossiers.DossierView, holders.HolderBalance
         super().__init__()
         self.dossier_id = dossier_id
         self.holder_nir = holder_nir
         """A new file's holder, given when the file is started from the holder's page."""
-        self.view = None
+        self.view = view
+        """The file shown (`dossiers.DossierView`); given by `prepared_form`, the screen is composed filled in."""
         self.loaded_values: dict[str, str] = {}
-        self.holder_balance = None
+        self.holder_balance = balance
         """The holder named by the NIR field and its balances (`holders.HolderBalance`), None if unknown."""
 
     def compose(self) -> ComposeResult:
+        # Composed with its data when it has them (`prepared_form`): one layout and one drawing, no
+        # field filled in afterwards (each a restyle and a relayout of the form).
+        texts = self.view.as_text_fields() if self.view is not None else {"holder_nir": self.holder_nir}
+        locked = not self.editable()
         yield Header()
-        yield Static("Nouveau dossier de formation", id="dossier-title", markup=False)
+        yield Static(self.title_text(), id="dossier-title", markup=False)
         yield Static("", id="dossier-balance", markup=False)
-        with VerticalScroll(id="dossier-body"):
+        with VerticalScroll(id="dossier-body", can_focus=False):
             for key, label, placeholder in FIELDS:
                 with Horizontal(classes="dossier-row"):
                     yield Label(label, classes="dossier-label")
-                    yield Input(placeholder=placeholder, id=f"dossier-{key}", compact=True, max_length=200)
+                    yield Input(texts.get(key, ""), placeholder=placeholder, id=f"dossier-{key}", compact=True,
+                                max_length=200, disabled=locked)
                 yield Static("", id=f"dossier-error-{key}", classes="dossier-error", markup=False)
             yield Static("", id="dossier-message", markup=False)
-            yield Static("", id="dossier-info", markup=False)
+            yield Static(self.info_text(), id="dossier-info", markup=False)
             yield Static("Historique", id="dossier-history-title")
             yield CpfTable(id="dossier-history", zebra_stripes=False)
         yield KeyBar()
@@ -129,8 +136,10 @@ class DossierFormScreen(CpfScreen):
     # -- display ------------------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.query_one("#dossier-history", CpfTable).add_columns("Date", "Par", "Action", "Détail")
-        if self.dossier_id is None:
-            self.query_one("#dossier-holder_nir", Input).value = self.holder_nir
+        if self.view is not None:
+            self._view_shown()
+            self.show_balance()
+        elif self.dossier_id is None:
             self.loaded_values = self.values()
             remember_fields(self)
             self._apply_editability()
@@ -231,23 +240,20 @@ class DossierFormScreen(CpfScreen):
     def _requested_changed(self) -> None:
         self.show_balance()
 
-    def show_view(self, view, *, keep_input: bool = False) -> None:
-        from cpf_tui.services.ledger import format_hours
-
-        self.view = view
-        self.dossier_id = view.id
+    def title_text(self) -> str:
+        view = self.view
+        if view is None:
+            return "Nouveau dossier de formation"
         # No action of this user on the file (Consultation, or a closed file): said before anything else.
         read_only = " (lecture seule)" if not self.allowed() & {"save", "validate", "close", "delete"} else ""
-        self.query_one("#dossier-title", Static).update(
-            f"Dossier {view.number} — {view.status.label}{read_only} — {view.holder_name}"
-        )
-        texts = view.as_text_fields()
-        if not keep_input:
-            for key, _, _ in FIELDS:
-                self.query_one(f"#dossier-{key}", Input).value = texts[key]
-        self.loaded_values = texts
-        if not keep_input:  # kept input (a conflict) stays "changed": Échap still asks before dropping it
-            remember_fields(self)
+        return f"Dossier {view.number} — {view.status.label}{read_only} — {view.holder_name}"
+
+    def info_text(self) -> str:
+        from cpf_tui.services.ledger import format_hours
+
+        view = self.view
+        if view is None:
+            return ""
         info = [f"Organisme : {view.organisation}" + (f" — {view.establishment}" if view.establishment else "")]
         if view.validated_at:
             info.append(
@@ -260,7 +266,25 @@ class DossierFormScreen(CpfScreen):
                 f"Clos le {clock.shown(view.closed_at)} par {view.closed_by} — réalisé "
                 f"{format_hours(view.done_minutes)}" + (f" — motif : {view.closure_reason}" if view.closure_reason else "")
             )
-        self.query_one("#dossier-info", Static).update("\n".join(info))
+        return "\n".join(info)
+
+    def show_view(self, view, *, keep_input: bool = False) -> None:
+        self.view = view
+        self.dossier_id = view.id
+        self.query_one("#dossier-title", Static).update(self.title_text())
+        if not keep_input:
+            texts = view.as_text_fields()
+            for key, _, _ in FIELDS:
+                self.query_one(f"#dossier-{key}", Input).value = texts[key]
+        self.query_one("#dossier-info", Static).update(self.info_text())
+        self._view_shown(keep_input=keep_input)
+
+    def _view_shown(self, *, keep_input: bool = False) -> None:
+        """What follows the fields once they show `self.view`: the unchanged state, history, focus."""
+        view = self.view
+        self.loaded_values = view.as_text_fields()
+        if not keep_input:  # kept input (a conflict) stays "changed": Échap still asks before dropping it
+            remember_fields(self)
         self.query_one("#dossier-history", CpfTable).replace_rows(
             ((Text(clock.shown(event.at)), Text(event.actor), Text(event.label), Text(event.summary)), str(index))
             for index, event in enumerate(reversed(view.events))
@@ -371,6 +395,27 @@ class DossierFormScreen(CpfScreen):
         await dossiers.delete_draft(self.ctx, self.view.id, expected_version=self.view.version)
         self.app.notify(f"Dossier {self.view.number} supprimé.", title="Dossiers")
         self.app.pop_screen()
+
+
+async def prepared_form(ctx, dossier_id: int) -> DossierFormScreen:  # noqa: ANN001 - a RequestContext
+    """The form of file `dossier_id` with its data and its holder's balances read first.
+
+    A form shown empty and filled in afterwards costs a restyle and a relayout per field, and draws the
+    screen several times over; composed with its data it is laid out and drawn once.
+    """
+    from cpf_tui.services import dossiers, holders
+
+    view = await dossiers.get_dossier(ctx, dossier_id)
+    try:
+        balance = await holders.balance_for_nir(ctx, view.holder_nir)
+    except ValidationError:
+        balance = None
+    return DossierFormScreen(dossier_id, view=view, balance=balance)
+
+
+def open_dossier(screen: CpfScreen, dossier_id: int) -> None:
+    """Open file `dossier_id` from `screen` (a list, a holder's page, a work queue), read first."""
+    screen.push_when_read(lambda: prepared_form(screen.ctx, dossier_id), group="open-dossier")
 
 
 class CloseModal(CpfModal[bool]):

@@ -34,11 +34,25 @@ class DossierListScreen(CpfScreen):
     ACTION_CAPABILITY = {"new": Capability.DOSSIER_EDIT_DRAFT}
     MESSAGE_ID = "dossiers-message"
 
-    def __init__(self) -> None:
+    def __init__(self, *, page=None, establishments: list[tuple[int, str]] | None = None) -> None:  # noqa: ANN001
         super().__init__()
         self.page_number = 1
         self.sort = SORT_ORDER[0]
         self.has_next = False
+        self.first_page = page
+        """The first page (`dossiers.DossierPage`), when read before the screen is shown (`prepared`)."""
+        self.establishments = establishments
+        self.left = False
+        """Whether another screen was shown over this one (the list is read again when it comes back)."""
+
+    @classmethod
+    async def prepared(cls, ctx) -> DossierListScreen:  # noqa: ANN001 - a RequestContext
+        """The list with its first page and establishments read before it is shown (`push_when_read`)."""
+        from cpf_tui.services import dossiers
+        from cpf_tui.services.dossiers import DossierFilter
+
+        page = await dossiers.list_dossiers(ctx, DossierFilter(sort=SORT_ORDER[0]), page=1)
+        return cls(page=page, establishments=await dossiers.establishments_in_scope(ctx))
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -47,7 +61,8 @@ class DossierListScreen(CpfScreen):
                 [(Text(s.label), s.value) for s in DossierStatus], prompt="Tous statuts", id="filter-status",
                 compact=True,
             )
-            yield Select([], prompt="Tous établissements", id="filter-establishment", compact=True)
+            yield Select([(Text(name), i) for i, name in self.establishments or ()], prompt="Tous établissements",
+                         id="filter-establishment", compact=True)
         with Horizontal(id="dossiers-filters-2"):
             yield Input(placeholder="Titulaire : NIR ou nom", id="filter-holder", compact=True, max_length=60)
             yield Input(placeholder="Début du JJ/MM/AAAA", id="filter-from", compact=True, max_length=10)
@@ -63,11 +78,20 @@ class DossierListScreen(CpfScreen):
     def on_mount(self) -> None:
         self.table.add_columns("Numéro", "Statut", "Titulaire", "Formation", "Début", "Heures")
         self.table.focus()
-        self.load_establishments()
-        self.load()
+        if self.establishments is None:
+            self.load_establishments()
+        if self.first_page is None:
+            self.load()
+        else:
+            self.show_page(self.first_page)
+
+    def on_screen_suspend(self) -> None:
+        self.left = True
 
     def on_screen_resume(self) -> None:
-        self.load()
+        """Back from a file: read the page again (a file validated, closed or deleted has changed)."""
+        if self.left:
+            self.load()
 
     def action_state(self, action: str) -> bool | None:
         if action == "next_page":
@@ -100,10 +124,13 @@ class DossierListScreen(CpfScreen):
     @work(exclusive=True, group="dossiers-list", exit_on_error=False)
     async def load(self) -> None:
         from cpf_tui.services import dossiers
+
+        self.show_page(await dossiers.list_dossiers(self.ctx, self.filters(), page=self.page_number))
+
+    def show_page(self, page) -> None:  # noqa: ANN001 - dossiers.DossierPage
         from cpf_tui.services.dossiers import SORT_LABELS, format_date_fr
         from cpf_tui.services.ledger import format_hours
 
-        page = await dossiers.list_dossiers(self.ctx, self.filters(), page=self.page_number)
         self.has_next = page.has_next
         self.table.replace_rows(
             ((Text(row.number), Text(row.status.label), Text(row.holder_name), Text(row.training_title),
@@ -158,7 +185,7 @@ class DossierListScreen(CpfScreen):
 
     @on(DataTable.RowSelected, "#dossiers-table")
     def _open(self, event: DataTable.RowSelected) -> None:
-        from screens.dossier_form import DossierFormScreen
+        from screens.dossier_form import open_dossier
 
         if event.row_key.value:
-            self.app.push_screen(DossierFormScreen(int(event.row_key.value)))
+            open_dossier(self, int(event.row_key.value))

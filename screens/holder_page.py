@@ -37,18 +37,22 @@ class HolderPageScreen(CpfScreen):
                          "new_file": Capability.DOSSIER_EDIT_DRAFT}
     MESSAGE_ID = "holder-identity"
 
-    def __init__(self, holder_id: int) -> None:
+    def __init__(self, holder_id: int, *, page=None) -> None:  # noqa: ANN001 - holders.HolderPage
         super().__init__()
         self.holder_id = holder_id
-        self.page = None
+        self.left = False
+        """Whether another screen was shown over this one (read again when it comes back)."""
+        self.page = page
+        """What is shown (`holders.HolderPage`); given by `prepared_holder_page`, the screen is composed filled in."""
 
     def compose(self) -> ComposeResult:
+        identity, contact, balances = self.card_texts() if self.page is not None else ("Chargement…", "", "")
         yield Header()
         with Vertical(id="holder-card"):
-            yield Static("Chargement…", id="holder-identity", markup=False)
-            yield Static("", id="holder-contact", markup=False)
-            yield Static("", id="holder-balances", markup=False)
-        yield Static("Dossiers de formation", id="holder-files-title")
+            yield Static(identity, id="holder-identity", markup=False)
+            yield Static(contact, id="holder-contact", markup=False)
+            yield Static(balances, id="holder-balances", markup=False)
+        yield Static(self.files_title(), id="holder-files-title")
         yield CpfTable(id="holder-files")
         yield Static("Historique du compte d'heures", id="holder-ledger-title")
         yield CpfTable(id="holder-ledger")
@@ -66,37 +70,53 @@ class HolderPageScreen(CpfScreen):
         self.files_table.add_columns("Dossier", "Statut", "Formation", "Demandé", "Réservé", "Réalisé")
         self.ledger_table.add_columns("Date", "Mouvement", "Heures", "Dossier", "Auteur", "Motif")
         self.ledger_table.focus()
-        self.load()
+        if self.page is None:
+            self.load()
+        else:
+            self.fill_tables()
 
     @work(exclusive=True, group="holder-page", exit_on_error=False)
     async def load(self) -> None:
         from cpf_tui.services import holders
+
+        self.page = await holders.holder_page(self.ctx, self.holder_id)
+        identity, contact, balances = self.card_texts()
+        self.query_one("#holder-identity", Static).update(identity)
+        self.query_one("#holder-contact", Static).update(contact)
+        self.query_one("#holder-balances", Static).update(balances)
+        self.query_one("#holder-files-title", Static).update(self.files_title())
+        self.fill_tables()
+
+    def card_texts(self) -> tuple[str, str, str]:
+        """The holder's identity, contact and balances lines."""
         from cpf_tui.services.ledger import format_hours
         from cpf_tui.services.validation import format_phone
 
-        page = await holders.holder_page(self.ctx, self.holder_id)
-        self.page = page
+        page = self.page
         names = page.nom_naissance + (f" (usage : {page.nom_usage})" if page.nom_usage else "")
-        self.query_one("#holder-identity", Static).update(
-            f"{page.prenoms} {names} — NIR {page.nir} — né(e) le {page.date_naissance:%d/%m/%Y}"
-        )
-        self.query_one("#holder-contact", Static).update(
-            f"E-mail : {page.email or '—'}   Mobile : {format_phone(page.mobile) or '—'}"
-        )
         b = page.balances
-        self.query_one("#holder-balances", Static).update(
+        return (
+            f"{page.prenoms} {names} — NIR {page.nir} — né(e) le {page.date_naissance:%d/%m/%Y}",
+            f"E-mail : {page.email or '—'}   Mobile : {format_phone(page.mobile) or '—'}",
             f"CPF disponible {format_hours(b.cpf_available)} (acquis {format_hours(b.cpf_acquired)}, "
             f"réservé {format_hours(b.cpf_reserved)}, consommé {format_hours(b.cpf_consumed)})\n"
             f"DIF disponible {format_hours(b.dif_available)} (solde {format_hours(b.dif_total)}, "
-            f"réservé {format_hours(b.dif_reserved)}, consommé {format_hours(b.dif_consumed)})"
+            f"réservé {format_hours(b.dif_reserved)}, consommé {format_hours(b.dif_consumed)})",
         )
+
+    def files_title(self) -> str:
+        return "Dossiers de formation" if self.page is None else f"Dossiers de formation : {len(self.page.files)}"
+
+    def fill_tables(self) -> None:
+        from cpf_tui.services.ledger import format_hours
+
+        page = self.page
         self.files_table.replace_rows(
             ((Text(f.label), Text(f.status.label), Text(f.training_title), Text(format_hours(f.requested_minutes)),
               Text(format_hours(f.reserved_minutes)), Text(format_hours(f.done_minutes))),
              str(f.dossier_id) if f.dossier_id is not None else f"other-{index}")
             for index, f in enumerate(page.files)
         )
-        self.query_one("#holder-files-title", Static).update(f"Dossiers de formation : {len(page.files)}")
 
         def hours(line: MovementLine) -> str:
             shown = format_hours(line.minutes)
@@ -111,8 +131,12 @@ class HolderPageScreen(CpfScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def on_screen_suspend(self) -> None:
+        self.left = True
+
     def on_screen_resume(self) -> None:
-        if self.page is not None:
+        """Back from a file or a dialog: read again (balances and files may have changed)."""
+        if self.left and self.page is not None:
             self.load()
 
     def action_new_file(self) -> None:
@@ -124,11 +148,11 @@ class HolderPageScreen(CpfScreen):
 
     @on(CpfTable.RowSelected, "#holder-files")
     def _open_file(self, event: CpfTable.RowSelected) -> None:
-        from screens.dossier_form import DossierFormScreen
+        from screens.dossier_form import open_dossier
 
         key = event.row_key.value or ""
         if key.isdigit():
-            self.app.push_screen(DossierFormScreen(int(key)))
+            open_dossier(self, int(key))
 
     def action_edit_contact(self) -> None:
         if self.page is not None:
@@ -142,6 +166,13 @@ class HolderPageScreen(CpfScreen):
         if changed:
             self.load()
 
+
+
+async def prepared_holder_page(ctx, holder_id: int) -> HolderPageScreen:  # noqa: ANN001 - a RequestContext
+    """The page of holder `holder_id`, read before it is shown (`CpfSeam.push_when_read`)."""
+    from cpf_tui.services import holders
+
+    return HolderPageScreen(holder_id, page=await holders.holder_page(ctx, holder_id))
 
 class HolderModal(CpfModal[bool]):
     """A small keyboard form over the holder's page: Ctrl+S saves, Échap cancels, errors stay visible."""

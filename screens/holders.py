@@ -80,15 +80,12 @@ class HolderSearchScreen(CpfScreen):
         text = self.query_input.value
         # The previous answer goes at once: a refused search (bad NIR key) must not leave it on screen.
         self.results.replace_rows(())
-        self.results.loading = True
-        try:
+        with self.results.loading_while():
             if holders.looks_like_nir(text):
                 rows = await holders.search(self.ctx, nir=text)
             else:
                 birth = parse_date_fr(self.birth_input.value, "Date de naissance")
                 rows = await holders.search(self.ctx, name=text, birth_date=birth)
-        finally:
-            self.results.loading = False
         self.results.replace_rows(
             ((Text(row.nir), Text(row.nom_naissance), Text(row.nom_usage), Text(row.prenoms),
               Text(row.date_naissance.strftime("%d/%m/%Y"))), str(row.id))
@@ -103,7 +100,8 @@ class HolderSearchScreen(CpfScreen):
 
     @on(DataTable.RowSelected, "#holder-results")
     def _open(self, event: DataTable.RowSelected) -> None:
-        from screens.holder_page import HolderPageScreen
+        from screens.holder_page import prepared_holder_page
 
         if event.row_key.value:
-            self.app.push_screen(HolderPageScreen(int(event.row_key.value)))
+            holder_id = int(event.row_key.value)
+            self.push_when_read(lambda: prepared_holder_page(self.ctx, holder_id), group="open-holder")

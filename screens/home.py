@@ -235,9 +235,9 @@ class HomeScreen(CpfScreen):
         if not target.isdigit():
             return
         if kind == "dossier":
-            from screens.dossier_form import DossierFormScreen
+            from screens.dossier_form import open_dossier
 
-            self.app.push_screen(DossierFormScreen(int(target)))
+            open_dossier(self, int(target))
         elif kind == "account":
             from screens.user_tree import UserTreeScreen
 
@@ -257,7 +257,13 @@ class HomeScreen(CpfScreen):
     def open_section(self, section_id: str) -> None:
         for section in self.sections:
             if section.id == section_id:
-                self.app.push_screen(section.factory())
+                # A screen that can read its data first is shown filled in (`push_when_read`).
+                screen_class = section.screen_class()
+                prepared = getattr(screen_class, "prepared", None)
+                if prepared is None:
+                    self.app.push_screen(screen_class())
+                else:
+                    self.push_when_read(lambda: prepared(self.ctx), group="open-section")
                 return
 
     def action_logout(self) -> None:

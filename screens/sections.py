@@ -43,10 +43,13 @@ class Section:
             return False
         return self.capability is None or can(info.role, info.profile, self.capability)
 
-    def factory(self) -> Screen:
+    def screen_class(self) -> type[Screen]:
         module, _, name = self.screen.partition(":")
         screen_class: type[Screen] = getattr(import_module(module), name)
-        return screen_class()
+        return screen_class
+
+    def factory(self) -> Screen:
+        return self.screen_class()()
 
 
 SECTIONS: tuple[Section, ...] = (

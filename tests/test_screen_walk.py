@@ -377,6 +377,19 @@ def _focus_defects(screen, rows: list[list[Segment]]) -> list[str]:  # noqa: ANN
     return [f"le widget actif {type(focused).__name__}#{focused.id} ne se distingue pas sans couleur"]
 
 
+def _scroll_defects(screen) -> list[str]:  # noqa: ANN001 - any Textual screen
+    """A scrolling body around fields never takes the focus itself: the focus goes to its fields (a
+    focused body shows nothing to the eye, and each focus change in and out of it restyled every field)."""
+    from textual.containers import ScrollableContainer
+
+    defects = []
+    for body in screen.query(ScrollableContainer):
+        fields = [w for w in body.query("*") if isinstance(w, Input | Select | Button | DataTable) and w.can_focus]
+        if fields and body.can_focus:
+            defects.append(f"le défilement {type(body).__name__}#{body.id} prend le focus au lieu de ses champs")
+    return defects
+
+
 def screen_defects(app) -> list[str]:  # noqa: ANN001 - the App
     """Every defect of the screen shown now (empty: nothing to report)."""
     screen = app.screen
@@ -405,6 +418,7 @@ def screen_defects(app) -> list[str]:  # noqa: ANN001 - the App
     if strange:
         defects.append("glyphes hors de la console Linux : " + " ".join(f"{c} (U+{ord(c):04X})" for c in strange))
     defects += _focus_defects(screen, rows)
+    defects += _scroll_defects(screen)
     return [f"{type(screen).__name__} : {defect}" for defect in defects]
 
 

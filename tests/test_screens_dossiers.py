@@ -284,3 +284,84 @@ async def test_an_open_drop_down_list_offers_its_key_in_french(db, settings):
                  if active.binding.show}
         assert shown.get("dismiss") == "Fermer la liste"
         assert "Dismiss menu" not in shown.values()
+
+
+async def test_an_opened_file_is_composed_with_its_data_and_a_vanished_one_is_said_on_the_list(
+        db, settings, monkeypatch):
+    """Entrée reads the file first, then shows its form filled in (an empty form filled in afterwards
+    cost a restyle and a relayout per field); a file deleted meanwhile is said on the list."""
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    first = await _file(org, holder)
+    second = await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    app = make_app(settings)
+    composed_with: list[str] = []
+    original_compose = DossierFormScreen.compose
+
+    def spying_compose(screen: DossierFormScreen):  # noqa: ANN202 - the form's widgets
+        composed_with.append(screen.view.number if screen.view is not None else "")
+        yield from original_compose(screen)
+
+    list_loads: list[int] = []
+    original_load = DossierListScreen.load
+
+    def spying_load(screen: DossierListScreen):  # noqa: ANN202 - the worker
+        list_loads.append(screen.page_number)
+        return original_load(screen)
+
+    monkeypatch.setattr(DossierFormScreen, "compose", spying_compose)
+    monkeypatch.setattr(DossierListScreen, "load", spying_load)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        await workers_done(app)
+        await pilot.pause()
+        # The list too was read before it was shown (section opened from home): not read again.
+        assert list_loads == [] and app.screen.first_page is not None
+        form = await open_first_file(app, pilot)
+        assert composed_with == [form.view.number]  # read before the form was built
+        assert form.query_one("#dossier-holder_nir", Input).value == holder.nir
+        assert "disponible" in str(form.query_one("#dossier-balance", Static).content)
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        assert list_loads == [1]  # back from a file: the list is read again
+        # The first row's file is deleted by its owner while the list still shows it.
+        row_key = app.screen.query_one(DataTable).coordinate_to_cell_key((0, 0)).row_key.value
+        gone = first if row_key == str(first.id) else second
+        await dossiers.delete_draft(RequestContext(account_id=gone.created_by_id), gone.id)
+        await pilot.press("enter")
+        await workers_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, DossierListScreen)
+        assert "Dossier introuvable" in str(app.screen.query_one("#dossiers-message", Static).content)
+        assert composed_with == [form.view.number]
+
+
+async def test_opening_a_file_styles_its_form_once(db, settings, monkeypatch):
+    """The form's widgets are styled when mounted and not again: no restyle of a widget being built,
+    no second styling of the whole screen when it is first shown, no focus passing through the
+    scrolling body (each restyled every field)."""
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        await workers_done(app)
+        await pilot.pause()
+        restyled: list[object] = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def spy(nodes, animate=False):  # noqa: ANN001, ANN202 - Textual's signature
+            nodes = list(nodes)
+            restyled.extend(nodes)
+            return update_nodes(nodes, animate=animate)
+
+        monkeypatch.setattr(app.stylesheet, "update_nodes", spy)
+        form = await open_first_file(app, pilot)
+        widgets = list(form.walk_children(with_self=True))
+        assert len(widgets) > 40
+        assert len(restyled) < 10, sorted({type(node).__name__ for node in restyled})
+        assert form.focused is form.query_one("#dossier-holder_nir", Input) or form.focused.id == "dossier-history"

@@ -143,3 +143,43 @@ async def test_holder_page_accepts_a_reunion_mobile(db, settings, frozen_clock):
         assert "Mobile : 0692 03 67 28" in str(page.query_one("#holder-contact", Static).content)
     await holder.refresh_from_db()
     assert holder.mobile == "+262692036728"
+
+
+async def test_a_holder_page_is_shown_filled_in_and_read_again_when_it_comes_back(db, settings, monkeypatch):
+    """Entrée on a search result reads the holder first, then shows the page composed with it (no empty
+    page filled in afterwards); the page reads again only when it comes back from another screen."""
+    await funded_holder(40 * H, nir=NIR, nom_naissance="Durand", search_name="DURAND", mobile="+33611111111")
+    user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
+    composed_with: list[bool] = []
+    loads: list[int] = []
+    original_compose, original_load = HolderPageScreen.compose, HolderPageScreen.load
+
+    def spying_compose(screen: HolderPageScreen):  # noqa: ANN202 - the page's widgets
+        composed_with.append(screen.page is not None)
+        yield from original_compose(screen)
+
+    def spying_load(screen: HolderPageScreen):  # noqa: ANN202 - the worker
+        loads.append(screen.holder_id)
+        return original_load(screen)
+
+    monkeypatch.setattr(HolderPageScreen, "compose", spying_compose)
+    monkeypatch.setattr(HolderPageScreen, "load", spying_load)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "holders")
+        await pilot.press(*NIR, "enter")
+        await workers_done(app)
+        await pilot.pause()
+        await pilot.press("enter")
+        await workers_done(app)
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, HolderPageScreen)
+        assert composed_with == [True] and loads == []
+        assert "CPF disponible 40 h" in str(page.query_one("#holder-balances", Static).content)
+        await pilot.press("e")  # the contact dialog, closed without a change
+        await pilot.pause()
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        assert app.screen is page and loads == [page.holder_id]
