@@ -113,11 +113,8 @@ class JournalScreen(CpfScreen):
     async def load(self, page: int) -> None:
         from cpf_tui.services import journal
 
-        self.table.loading = True
-        try:
+        with self.table.loading_while():
             result = await journal.search(self.ctx, self.filters, page=page)
-        finally:
-            self.table.loading = False
         self.post_message(self.PageLoaded(result))
 
     def on_journal_screen_page_loaded(self, message: PageLoaded) -> None:

@@ -97,11 +97,8 @@ class PlanningScreen(CpfScreen):
     async def load(self) -> None:
         from cpf_tui.services import planning
 
-        self.table.loading = True
-        try:
+        with self.table.loading_while():
             lines = await planning.list_lines(self.ctx)
-        finally:
-            self.table.loading = False
         self.post_message(self.LinesLoaded(lines))
 
     def on_planning_screen_lines_loaded(self, message: LinesLoaded) -> None:

@@ -60,11 +60,8 @@ class SessionsScreen(CpfScreen):
         """Read the open sessions (errors, an ended session included, go to the App's handler)."""
         from cpf_tui.services import sessions
 
-        self.table.loading = True
-        try:
+        with self.table.loading_while():
             rows = await sessions.list_open_sessions(self.ctx)
-        finally:
-            self.table.loading = False
         self.rows = rows
         self.table.replace_rows(
             ((Text(row.identifier), Text(f"{row.full_name} (vous)" if row.is_self else row.full_name),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.cells import cell_len
@@ -70,6 +71,10 @@ def fitted_widths(labels: Sequence[str], cells: Sequence[Sequence[str]], room: i
     return widths
 
 
+LOADING_DELAY_SECONDS = 0.3
+"""A table shows its loading indicator only when its rows take longer than this to come."""
+
+
 class CpfTable(DataTable[Cell]):
     """A DataTable whose columns fit the width it is given, and whose `replace_rows` leaves it ready.
 
@@ -86,6 +91,20 @@ class CpfTable(DataTable[Cell]):
 
     def __init__(self, *, id: str, cursor_type: str = "row", zebra_stripes: bool = True) -> None:  # noqa: A002
         super().__init__(id=id, cursor_type=cursor_type, zebra_stripes=zebra_stripes)  # type: ignore[arg-type]
+
+    @contextmanager
+    def loading_while(self) -> Iterator[None]:
+        """The loading indicator over the table while the block runs, if it lasts LOADING_DELAY_SECONDS.
+
+        A search answered in 50 ms showed the indicator and took it away again: a widget mounted,
+        styled, animated and removed, and two more frames, for nothing a person could see.
+        """
+        timer = self.set_timer(LOADING_DELAY_SECONDS, lambda: setattr(self, "loading", True))
+        try:
+            yield
+        finally:
+            timer.stop()
+            self.loading = False
 
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None,
                 label: Any = None) -> Any:
