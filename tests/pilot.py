@@ -169,3 +169,26 @@ async def type_into(pilot: Pilot[object], text: str) -> None:
 def bound_actions(screen) -> set[str]:  # noqa: ANN001 - any Textual screen
     """The actions the key bar offers as available on `screen`."""
     return {active.binding.action for active in screen.active_bindings.values() if active.enabled}
+
+
+def restyled_nodes(app: App[object], monkeypatch) -> list[object]:  # noqa: ANN001 - pytest's MonkeyPatch
+    """From now on, every node the App's stylesheet restyles (rules matched again), in order."""
+    restyled: list[object] = []
+    update_nodes = app.stylesheet.update_nodes
+
+    def spy(nodes, animate=False):  # noqa: ANN001, ANN202 - Textual's signature
+        nodes = list(nodes)
+        restyled.extend(nodes)
+        return update_nodes(nodes, animate=animate)
+
+    monkeypatch.setattr(app.stylesheet, "update_nodes", spy)
+    return restyled
+
+
+class TableApp(App[None]):
+    """An App showing only a CpfTable (#table), for the table's own tests."""
+
+    def compose(self):  # noqa: ANN201 - Textual's ComposeResult
+        from screens.widgets.table import CpfTable
+
+        yield CpfTable(id="table")

@@ -9,7 +9,7 @@ from models import Profile, Role
 from screens.home import HomeScreen
 from screens.login import LoginScreen
 from tests.factories import DEFAULT_PASSWORD, make_account
-from tests.pilot import workers_done
+from tests.pilot import restyled_nodes, workers_done
 
 
 async def test_login_with_keyboard_reaches_home(db, settings):
@@ -62,15 +62,7 @@ async def test_a_widget_is_restyled_once_mounted_not_while_it_is_built(db, setti
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await workers_done(app)
-        restyled: list[object] = []
-        update_nodes = app.stylesheet.update_nodes
-
-        def spy(nodes, animate=False):  # noqa: ANN001, ANN202 - Textual's signature
-            nodes = list(nodes)
-            restyled.extend(nodes)
-            return update_nodes(nodes, animate=animate)
-
-        monkeypatch.setattr(app.stylesheet, "update_nodes", spy)
+        restyled = restyled_nodes(app, monkeypatch)
         field = Input("déjà rempli", compact=True)
         field.add_class("-error")
         assert field.has_class("-textual-compact", "-error") and field not in restyled

@@ -19,7 +19,7 @@ from tests.factories import make_account, make_organisation
 from tests.holder_helpers import PROVIDER_SIRET as SIRET
 from tests.holder_helpers import closable_file, funded_holder, open_first_file
 from tests.holder_helpers import training_file as _file
-from tests.pilot import bound_actions, login_and_open, type_into, wait_until, workers_done
+from tests.pilot import bound_actions, login_and_open, restyled_nodes, type_into, wait_until, workers_done
 
 H = 60
 
@@ -351,15 +351,7 @@ async def test_opening_a_file_styles_its_form_once(db, settings, monkeypatch):
         await login_and_open(pilot, user, "dossiers")
         await workers_done(app)
         await pilot.pause()
-        restyled: list[object] = []
-        update_nodes = app.stylesheet.update_nodes
-
-        def spy(nodes, animate=False):  # noqa: ANN001, ANN202 - Textual's signature
-            nodes = list(nodes)
-            restyled.extend(nodes)
-            return update_nodes(nodes, animate=animate)
-
-        monkeypatch.setattr(app.stylesheet, "update_nodes", spy)
+        restyled = restyled_nodes(app, monkeypatch)
         form = await open_first_file(app, pilot)
         widgets = list(form.walk_children(with_self=True))
         assert len(widgets) > 40

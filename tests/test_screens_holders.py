@@ -19,6 +19,19 @@ H = 60
 NIR = "185057800608491"
 
 
+async def open_holder(pilot, query: str) -> HolderPageScreen:  # noqa: ANN001 - a Pilot
+    """On the holder search: `query`, Entrée (the search), Entrée (the first holder's page, read first)."""
+    await pilot.press(*query, "enter")
+    await workers_done(pilot.app)
+    await pilot.pause()
+    await pilot.press("enter")
+    await workers_done(pilot.app)
+    await pilot.pause()
+    page = pilot.app.screen
+    assert isinstance(page, HolderPageScreen)
+    return page
+
+
 async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_clock):
     holder = await funded_holder(40 * H, nir=NIR, nom_naissance="Durand", search_name="DURAND",
                                  mobile="+33611111111")
@@ -102,14 +115,7 @@ async def test_operator_sees_holder_without_edit_keys(db, settings):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, operator, "holders")
-        await pilot.press(*NIR, "enter")
-        await workers_done(app)
-        await pilot.pause()
-        await pilot.press("enter")
-        await workers_done(app)
-        await pilot.pause()
-        page = app.screen
-        assert isinstance(page, HolderPageScreen)
+        page = await open_holder(pilot, NIR)
         assert not bound_actions(page) & {"edit_contact", "set_dif"}
         await pilot.press("e", "s")
         await pilot.pause()
@@ -123,14 +129,7 @@ async def test_holder_page_accepts_a_reunion_mobile(db, settings, frozen_clock):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "holders")
-        await pilot.press(*NIR, "enter")
-        await workers_done(app)
-        await pilot.pause()
-        await pilot.press("enter")
-        await workers_done(app)
-        await pilot.pause()
-        page = app.screen
-        assert isinstance(page, HolderPageScreen)
+        page = await open_holder(pilot, NIR)
         await pilot.press("e")
         await pilot.pause()
         await pilot.press("tab")
@@ -167,14 +166,7 @@ async def test_a_holder_page_is_shown_filled_in_and_read_again_when_it_comes_bac
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "holders")
-        await pilot.press(*NIR, "enter")
-        await workers_done(app)
-        await pilot.pause()
-        await pilot.press("enter")
-        await workers_done(app)
-        await pilot.pause()
-        page = app.screen
-        assert isinstance(page, HolderPageScreen)
+        page = await open_holder(pilot, NIR)
         assert composed_with == [True] and loads == []
         assert "CPF disponible 40 h" in str(page.query_one("#holder-balances", Static).content)
         await pilot.press("e")  # the contact dialog, closed without a change

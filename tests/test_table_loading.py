@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.app import App, ComposeResult
-
 from screens.widgets.table import LOADING_DELAY_SECONDS, CpfTable
-
-
-class _TableApp(App[None]):
-    def compose(self) -> ComposeResult:
-        yield CpfTable(id="table")
+from tests.pilot import TableApp
 
 
 async def test_the_indicator_shows_for_a_slow_read_only():
-    app = _TableApp()
+    app = TableApp()
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.query_one(CpfTable)
         seen: list[bool] = []

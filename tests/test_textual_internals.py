@@ -10,15 +10,11 @@ from textual.app import App, ComposeResult
 
 from cpf_tui.textual_internals import WRITE_TIMEOUT_SECONDS, TerminalWriter, size_table_now
 from screens.widgets.table import CpfTable
-
-
-class _TableApp(App[None]):
-    def compose(self) -> ComposeResult:
-        yield CpfTable(id="table")
+from tests.pilot import TableApp
 
 
 async def test_a_filled_table_has_its_column_widths_before_the_next_frame():
-    app = _TableApp()
+    app = TableApp()
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.query_one(CpfTable)
         table.add_columns("N°", "Statut")
@@ -61,7 +57,7 @@ def test_the_output_thread_writes_everything_to_a_live_terminal():
 async def test_screen_strips_are_the_lines_the_screen_draws():
     from cpf_tui.textual_internals import screen_strips
 
-    app = _TableApp()
+    app = TableApp()
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.query_one(CpfTable)
         table.add_columns("Statut")
