@@ -337,7 +337,7 @@ class DossierFormScreen(CpfScreen):
 
     @work(exclusive=True, group="dossier-action", exit_on_error=False)
     async def run_validate(self) -> None:
-        from cpf_tui.services import dossiers
+        from cpf_tui.services import dossiers, holders
         from screens.modals import ConfirmModal
 
         if self.dirty():
@@ -348,6 +348,9 @@ class DossierFormScreen(CpfScreen):
             return
         await dossiers.validate(self.ctx, self.view.id, expected_version=self.view.version)
         self.show_view(await dossiers.get_dossier(self.ctx, self.view.id))
+        # The balances shown are read again: the validation reserved some of them.
+        self.holder_balance = await holders.balance_for_nir(self.ctx, self.view.holder_nir)
+        self.show_balance()
         self.say(f"Dossier {self.view.number} validé : heures réservées.")
 
     async def validation_question(self) -> str:

@@ -98,6 +98,8 @@ async def test_validation_profile_validates_a_draft(db, settings, frozen_clock):
         assert "Validé (lecture seule)" in str(form.query_one("#dossier-title", Static).content)
         assert "validate" not in bound_actions(form) and "save" not in bound_actions(form)
         assert form.query_one("#dossier-training_title", Input).disabled
+        # The holder's balances shown are those after the reservation (10 h DIF, then 25 h CPF).
+        assert "disponible : CPF 5 h, DIF 0 h" in str(form.query_one("#dossier-balance", Static).content)
 
 
 async def test_validation_refused_for_lack_of_hours_is_explained(db, settings):
