@@ -197,12 +197,8 @@ class DossierFormScreen(CpfScreen):
     @work(exclusive=True, group="dossier-balance", exit_on_error=False)
     async def load_balance(self, nir: str) -> None:
         """Read the holder named by `nir` and its balances (a malformed or unknown NIR clears the line)."""
-        from cpf_tui.services import holders
 
-        try:
-            self.holder_balance = await holders.balance_for_nir(self.ctx, nir)
-        except ValidationError:
-            self.holder_balance = None
+        self.holder_balance = await balance_or_none(self.ctx, nir)
         self.show_balance()
 
     def requested_minutes(self) -> int | None:
@@ -309,7 +305,7 @@ class DossierFormScreen(CpfScreen):
 
     @work(exclusive=True, group="dossier-action", exit_on_error=False)
     async def run_save(self, values: dict[str, str]) -> None:
-        from cpf_tui.services import dossiers, holders
+        from cpf_tui.services import dossiers
         from cpf_tui.services.dossiers import DossierInput
         from cpf_tui.services.ledger import format_hours
 
@@ -321,7 +317,7 @@ class DossierFormScreen(CpfScreen):
         self.show_errors({})
         view = await dossiers.get_dossier(self.ctx, saved.id)
         self.show_view(view)
-        self.holder_balance = await holders.balance_for_nir(self.ctx, view.holder_nir)
+        self.holder_balance = await balance_or_none(self.ctx, view.holder_nir)
         self.show_balance()
         if self.holder_balance is not None and view.requested_minutes > self.holder_balance.balances.total_available:
             self.say(f"Dossier {view.number} enregistré en brouillon. Attention : "
@@ -337,7 +333,7 @@ class DossierFormScreen(CpfScreen):
 
     @work(exclusive=True, group="dossier-action", exit_on_error=False)
     async def run_validate(self) -> None:
-        from cpf_tui.services import dossiers, holders
+        from cpf_tui.services import dossiers
         from screens.modals import ConfirmModal
 
         if self.dirty():
@@ -349,7 +345,7 @@ class DossierFormScreen(CpfScreen):
         await dossiers.validate(self.ctx, self.view.id, expected_version=self.view.version)
         self.show_view(await dossiers.get_dossier(self.ctx, self.view.id))
         # The balances shown are read again: the validation reserved some of them.
-        self.holder_balance = await holders.balance_for_nir(self.ctx, self.view.holder_nir)
+        self.holder_balance = await balance_or_none(self.ctx, self.view.holder_nir)
         self.show_balance()
         self.say(f"Dossier {self.view.number} validé : heures réservées.")
 
@@ -400,20 +396,26 @@ class DossierFormScreen(CpfScreen):
         self.app.pop_screen()
 
 
+async def balance_or_none(ctx, nir: str):  # noqa: ANN001, ANN201 - a RequestContext; holders.HolderBalance | None
+    """The holder named by `nir` and their balances; None for an unknown or malformed NIR."""
+    from cpf_tui.services import holders
+
+    try:
+        return await holders.balance_for_nir(ctx, nir)
+    except ValidationError:
+        return None
+
+
 async def prepared_form(ctx, dossier_id: int) -> DossierFormScreen:  # noqa: ANN001 - a RequestContext
     """The form of file `dossier_id` with its data and its holder's balances read first.
 
     A form shown empty and filled in afterwards costs a restyle and a relayout per field, and draws the
     screen several times over; composed with its data it is laid out and drawn once.
     """
-    from cpf_tui.services import dossiers, holders
+    from cpf_tui.services import dossiers
 
     view = await dossiers.get_dossier(ctx, dossier_id)
-    try:
-        balance = await holders.balance_for_nir(ctx, view.holder_nir)
-    except ValidationError:
-        balance = None
-    return DossierFormScreen(dossier_id, view=view, balance=balance)
+    return DossierFormScreen(dossier_id, view=view, balance=await balance_or_none(ctx, view.holder_nir))
 
 
 def open_dossier(screen: CpfScreen, dossier_id: int) -> None:
