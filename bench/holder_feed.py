@@ -122,12 +122,12 @@ def child_checks(holders_path: Path, hours_path: Path) -> dict[str, float]:
     """The reading and the line checks alone, without any database: the share of the field rules."""
     from datetime import date
 
-    from cpf_tui.services.feed_files import HOLDER_COLUMNS, HOURS_COLUMNS, FeedReader, holder_parser, hours_parser
+    from cpf_tui.services.feed_files import HOLDER_COLUMNS, HOURS_COLUMNS, FeedReader, holder_check, hours_check
 
     figures: dict[str, float] = {}
     for key, path, columns, parser in (
-        ("holders_seconds", holders_path, HOLDER_COLUMNS, holder_parser(date.today())),
-        ("hours_seconds", hours_path, HOURS_COLUMNS, hours_parser(YEAR)),
+        ("holders_seconds", holders_path, HOLDER_COLUMNS, holder_check(date.today())),
+        ("hours_seconds", hours_path, HOURS_COLUMNS, hours_check(YEAR)),
     ):
         start, cpu = time.perf_counter(), time.process_time()
         reader = FeedReader(path, columns)

@@ -27,6 +27,8 @@ UNSAFE = re.compile(f"[{_C0_LAYOUT}{_C0_OTHERS}{_OTHERS_CLASS}]")
 """One character a terminal must never receive as is."""
 _UNSAFE_EXCEPT_LAYOUT = re.compile(f"[{_C0_OTHERS}{_OTHERS_CLASS}]")
 """The same set with tab and newline allowed (multi-line texts)."""
+UNSAFE_INPUT = _UNSAFE_EXCEPT_LAYOUT
+"""What `has_control_chars` looks for, for a check that joins it to a larger pattern (a feed's lines)."""
 
 
 def fold(text: str) -> str:

@@ -21,7 +21,10 @@ from cpf_tui.services import phone_prefixes
 from cpf_tui.services.feed_files import (
     _holder_rule,
     _hours_rule,
-    fast_email,
+    MAX_LINE_BYTES,
+    FeedReader,
+    fast_holder_line,
+    fast_hours_line,
     fast_mobile,
     fast_nir,
     holder_parser,
@@ -29,9 +32,15 @@ from cpf_tui.services.feed_files import (
 )
 from cpf_tui.services.holders import normalise_nir
 from cpf_tui.services.phone_prefixes import _digit_tail_prefix
-from cpf_tui.services.validation import NATIONAL_PLAN_REGIONS, phone_by_library, validate_email, validate_phone
-from cpf_tui.text import clean_line
-from tests.feed_helpers import holder_fields, valid_nir
+from cpf_tui.services.validation import (
+    NATIONAL_PLAN_REGIONS,
+    accepted_email,
+    phone_by_library,
+    validate_email,
+    validate_phone,
+)
+from cpf_tui.text import UNSAFE_INPUT, clean_line, has_control_chars
+from tests.feed_helpers import HOLDER_HEADER, holder_fields, holder_line, valid_nir
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TODAY = date(2026, 12, 3)
@@ -189,9 +198,20 @@ def test_a_pattern_of_another_shape_is_not_assumed(pattern, head):
 @example("a..b@exemple.fr")
 @example("pas-une-adresse")
 def test_the_email_fast_path_gives_what_validate_email_gives(value):
-    fast = fast_email(value)
-    expected = _rule(lambda text: validate_email(text, "courriel"), value)
-    assert fast == (None if isinstance(expected, tuple) else expected)
+    """`accepted_email` (an ASCII address, its domain checked once) is `validate_email`'s own answer for
+    a clean line; None leaves the address to email-validator."""
+    text = clean_line(value)
+    if has_control_chars(text):
+        return
+    fast = accepted_email(text)
+    if fast is not None:
+        assert fast == _rule(lambda address: validate_email(address, "courriel"), text)
+
+
+def test_the_email_fast_path_takes_the_usual_addresses():
+    assert accepted_email("titulaire1@exemple.fr") == "titulaire1@exemple.fr"
+    assert accepted_email("a..b@exemple.fr") is None  # refused by the rule, with its message
+    assert accepted_email("zoé@exemple.fr") is None  # not ASCII: email-validator reads it
 
 
 # -- whole lines ---------------------------------------------------------------------------------------
@@ -237,3 +257,86 @@ def test_the_region_of_a_national_number_by_prefix_is_the_library_s(number):
 
     digits = str(number)
     assert phone_prefixes.national_country_code(digits) == national_number(digits).country_code
+
+
+# -- whole lines, as the fast reading sees them (text with any number of cells) ----------------------
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=5_000_000),
+       st.lists(st.tuples(st.integers(0, 6), st.one_of(st.sampled_from([*BAD_CELLS, "a;b", ";"]),
+                                                       st.text(max_size=12))), max_size=3))
+def test_the_fast_holder_line_gives_the_rules_row_or_leaves_the_line_to_them(index, changes):
+    values = holder_fields(index)
+    for position, value in changes:
+        values[position] = value
+    text = ";".join(values)
+    for as_text in (False, True):
+        row = fast_holder_line(TODAY, dates_as_text=as_text)(5, text)
+        if row is not None:
+            assert (row, []) == _holder_rule(TODAY, as_text)(5, text.split(";"))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=5_000_000),
+       st.lists(st.one_of(st.sampled_from([*HOURS_CELLS, "1;2"]), st.text(max_size=8)), min_size=3, max_size=3))
+def test_the_fast_hours_line_gives_the_rules_row_or_leaves_the_line_to_them(index, cells):
+    text = ";".join([valid_nir(index), *cells])
+    row = fast_hours_line(2025)(4, text)
+    if row is not None:
+        assert (row, []) == _hours_rule(2025)(4, text.split(";"))
+
+
+def test_the_usual_lines_are_read_by_the_fast_reading():
+    assert fast_holder_line(TODAY)(2, holder_line(3)) is not None
+    assert fast_holder_line(TODAY)(2, holder_line(3, usage="DURAND", email="", phone="")) is not None
+    assert fast_hours_line(2025)(2, f"{valid_nir(3)};2025;80;") == (2, valid_nir(3), 80)
+
+
+def test_every_character_has_control_chars_refuses_is_not_printable():
+    """The fast reading looks for control characters only in a line that is not all printable (a check
+    made in C): that is exact only if no character of the refused set counts as printable."""
+    refused = [code for code in range(0x110000) if UNSAFE_INPUT.match(chr(code))]
+    assert len(refused) > 200
+    assert not [hex(code) for code in refused if chr(code).isprintable()]
+
+
+# -- reading by blocks ---------------------------------------------------------------------------------
+def _lines_by_reference(data: bytes) -> list[bytes | None]:
+    """The data lines of a file as the line-by-line reading gave them (None: too long, a CR counted)."""
+    parts = data.split(b"\n")
+    if parts[-1] == b"":
+        parts.pop()
+    return [None if len(part) > MAX_LINE_BYTES else part.removesuffix(b"\r") for part in parts[1:]]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+                          st.integers(MAX_LINE_BYTES - 2, MAX_LINE_BYTES + 2).map(lambda n: b"x" * n),
+                          st.integers(MAX_LINE_BYTES + 3, 3 * MAX_LINE_BYTES).map(lambda n: b"y" * n)), max_size=40),
+       st.sampled_from([b"\n", b"\r\n"]), st.booleans(), st.integers(1, 5), st.sampled_from([7, 64, 5000, 1 << 18]))
+def test_reading_by_blocks_cuts_the_lines_as_reading_them_one_by_one(tmp_path, monkeypatch, lines, end, last_end,
+                                                                    batch, block):
+    """Lines across block ends, lines longer than a block or than MAX_LINE_BYTES, CR LF, no final end."""
+    import hashlib
+
+    from cpf_tui.services import feed_files
+
+    monkeypatch.setattr(feed_files, "READ_BYTES", block)
+    data = end.join([HOLDER_HEADER.encode(), *lines]) + (end if last_end else b"")
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    reader = FeedReader(path, feed_files.HOLDER_COLUMNS)
+    reader.read_header()
+    found: list[bytes | None] = []
+    first_lines = []
+    while True:
+        raw = reader.next_raw_batch(batch)
+        first_lines.append(raw.first_line)
+        assert len(raw.lines) <= batch
+        found.extend(raw.lines)
+        if raw.eof:
+            break
+    assert found == _lines_by_reference(data)
+    assert first_lines == list(range(2, 2 + batch * len(first_lines), batch))
+    assert reader.sha256() == hashlib.sha256(data).hexdigest() and reader.bytes_read == len(data)
+    reader.close()

@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from cpf_tui.errors import ValidationError
 from cpf_tui.services import phone_prefixes
-from cpf_tui.text import clean_line, fold, has_control_chars
+from cpf_tui.text import UNSAFE_INPUT, clean_line, fold, has_control_chars
 
 MAX_LINE_BYTES = 4096
 """Longest accepted line (a holder line is at most about 3 000 bytes even in 4-byte UTF-8)."""
+READ_BYTES = 1 << 18
+"""The file is read by blocks of this size (hashed once each); lines are cut in the block."""
 SEPARATOR = ";"
 BOM = b"\xef\xbb\xbf"
 FORMULA_START = ("=", "@")
@@ -95,6 +97,17 @@ class Batch:
 
 
 LineParser = Callable[[int, list[str]], tuple[tuple[Any, ...] | None, list[LineError]]]
+"""The check of one line by the rules, field by field: its staging row, or the errors of a bad line."""
+FastLine = Callable[[int, str], "tuple[Any, ...] | None"]
+"""The fast reading of one whole line (number, text): the row the rules would give, or None when it is not
+certain (then the rules read the line and give its errors)."""
+
+
+class LineCheck(NamedTuple):
+    """How the lines of a feed are checked: the fast reading first (if any), then the rules."""
+
+    parse: LineParser
+    fast: FastLine | None = None
 
 
 def header_line(columns: tuple[FeedColumn, ...]) -> str:
@@ -120,6 +133,9 @@ class FeedReader:
         self._hash = hashlib.sha256()
         self.bytes_read = 0
         self.line_no = 0
+        self._buffer = b""
+        self._pos = 0
+        self._eof = False
 
     @property
     def filename(self) -> str:
@@ -128,31 +144,51 @@ class FeedReader:
     def close(self) -> None:
         self._file.close()
 
-    def _read(self, size: int) -> bytes:
-        chunk = self._file.readline(size)
-        self._hash.update(chunk)
-        self.bytes_read += len(chunk)
-        return chunk
+    def _fill(self) -> bool:
+        """Read the next block after what is left of the buffer (hashed as read); False at the end."""
+        if self._eof:
+            return False
+        block = self._file.read(READ_BYTES)
+        if not block:
+            self._eof = True
+            return False
+        self._hash.update(block)
+        self.bytes_read += len(block)
+        self._buffer = self._buffer[self._pos:] + block
+        self._pos = 0
+        return True
 
     def _next_raw(self) -> tuple[bytes | None, bool]:
         """The next line without its end, or None at the end; True when it was too long (and skipped)."""
-        chunk = self._read(MAX_LINE_BYTES + 1)
-        if not chunk:
-            return None, False
-        if chunk.endswith(b"\n"):
-            return chunk[:-1].removesuffix(b"\r"), False
-        if len(chunk) <= MAX_LINE_BYTES:
-            return chunk.removesuffix(b"\r"), False
-        while True:  # too long: skip to the end of the line, never holding it whole
-            rest = self._read(1 << 16)
-            if not rest or rest.endswith(b"\n"):
-                return b"", True
+        while True:
+            start = self._pos
+            end = self._buffer.find(b"\n", start)
+            if end >= 0:
+                self._pos = end + 1
+                if end - start > MAX_LINE_BYTES:
+                    return b"", True
+                return self._buffer[start:end].removesuffix(b"\r"), False
+            if len(self._buffer) - start > MAX_LINE_BYTES:
+                # too long: skip to the end of the line, never holding it whole
+                while True:
+                    self._buffer, self._pos = b"", 0
+                    if not self._fill():
+                        return b"", True
+                    end = self._buffer.find(b"\n")
+                    if end >= 0:
+                        self._pos = end + 1
+                        return b"", True
+            if not self._fill():
+                if start >= len(self._buffer):
+                    return None, False
+                last = self._buffer[start:]
+                self._buffer, self._pos = b"", 0
+                return last.removesuffix(b"\r"), False
 
     def sha256(self) -> str:
         """SHA-256 of the whole file (the rest is read if the reading stopped early)."""
-        while chunk := self._file.read(1 << 20):
-            self._hash.update(chunk)
-            self.bytes_read += len(chunk)
+        while self._fill():
+            self._buffer, self._pos = b"", 0
         return self._hash.hexdigest()
 
     def read_header(self) -> None:
@@ -201,17 +237,35 @@ class FeedReader:
         raw_batch = RawBatch(first_line=self.line_no + 1)
         lines = raw_batch.lines
         while len(lines) < max_lines:
-            raw, too_long = self._next_raw()
-            if raw is None:
-                raw_batch.eof = True
-                break
-            self.line_no += 1
-            lines.append(None if too_long else raw)
+            # The whole lines already read are cut at once; a partial line, a line too long for the
+            # buffer and the last line go one by one.
+            last = self._buffer.rfind(b"\n", self._pos)
+            if last < 0:
+                raw, too_long = self._next_raw()
+                if raw is None:
+                    raw_batch.eof = True
+                    break
+                self.line_no += 1
+                lines.append(None if too_long else raw)
+                continue
+            wanted = max_lines - len(lines)
+            region = self._buffer[self._pos:last]
+            parts = region.split(b"\n", wanted)
+            if len(parts) > wanted:
+                self._pos += len(region) - len(parts.pop())
+            else:
+                self._pos = last + 1
+            if max(map(len, parts)) > MAX_LINE_BYTES:
+                parts = [None if len(part) > MAX_LINE_BYTES else part for part in parts]  # type: ignore[misc]
+            if b"\r" in region:
+                parts = [part[:-1] if part and part.endswith(b"\r") else part for part in parts]
+            self.line_no += len(parts)
+            lines.extend(parts)
         return raw_batch
 
-    def next_batch(self, parse: LineParser, max_lines: int) -> Batch:
+    def next_batch(self, check: LineCheck, max_lines: int) -> Batch:
         """Read up to `max_lines` data lines: parsed rows and the errors of the lines refused."""
-        return check_lines(self.next_raw_batch(max_lines), parse, len(self.columns))
+        return check_lines(self.next_raw_batch(max_lines), check, len(self.columns))
 
 
 @dataclass
@@ -223,32 +277,51 @@ class RawBatch:
     eof: bool = False
 
 
-def check_lines(raw_batch: RawBatch, parse: LineParser, width: int) -> Batch:
+def check_lines(raw_batch: RawBatch, check: LineCheck, width: int) -> Batch:
     """Check the lines of a raw batch: parsed rows and the errors of the lines refused (in this process
-    or in a checking process, see `CheckWorker`: the same function either way)."""
+    or in a checking process, see `CheckWorker`: the same function either way).
+
+    The batch is decoded at once when it can be (a line that is not UTF-8, or too long, makes it go
+    line by line); each line is first given to the check's fast reading, then to its rules."""
     batch = Batch(lines=len(raw_batch.lines), eof=raw_batch.eof)
-    for line, raw in enumerate(raw_batch.lines, raw_batch.first_line):
-        if raw is None:
-            batch.errors.append(LineError(line, "", "", f"ligne de plus de {MAX_LINE_BYTES} octets : "
-                                          "elle est ignorée."))
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            batch.errors.append(LineError(line, "", "", _encoding_reason(raw, exc)))
-            continue
+    rows, errors = batch.rows, batch.errors
+    parse, fast = check.parse, check.fast
+    lines = raw_batch.lines
+    texts: list[str] | None
+    try:
+        texts = b"\n".join(lines).decode("utf-8").split("\n") if lines else []  # type: ignore[arg-type]
+    except (TypeError, UnicodeDecodeError):  # a line too long (None), or not UTF-8
+        texts = None
+    for index, line in enumerate(range(raw_batch.first_line, raw_batch.first_line + len(lines))):
+        if texts is not None:
+            text = texts[index]
+        else:
+            raw = lines[index]
+            if raw is None:
+                errors.append(LineError(line, "", "", f"ligne de plus de {MAX_LINE_BYTES} octets : elle est ignorée."))
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(LineError(line, "", "", _encoding_reason(raw, exc)))
+                continue
+        if fast is not None:
+            row = fast(line, text)
+            if row is not None:
+                rows.append(row)
+                continue
         if not text.strip():
-            batch.errors.append(LineError(line, "", "", "ligne vide."))
+            errors.append(LineError(line, "", "", "ligne vide."))
             continue
         values = text.split(SEPARATOR)
         if len(values) != width:
-            batch.errors.append(LineError(line, "", _clip(text), _width_reason(text, len(values), width)))
+            errors.append(LineError(line, "", _clip(text), _width_reason(text, len(values), width)))
             continue
-        row, errors = parse(line, values)
-        if errors:
-            batch.errors.extend(errors)
+        row, problems = parse(line, values)
+        if problems:
+            errors.extend(problems)
         elif row is not None:
-            batch.rows.append(row)
+            rows.append(row)
     return batch
 
 
@@ -331,7 +404,18 @@ def _nir(value: str) -> tuple[str, str]:
 # -- fast paths of the field rules, for the lines a national file is made of -------------------------
 # Each returns what the rule returns, or None when it is not certain (then the rule itself is called):
 # a line with any problem always goes through the rules, so its messages are the rules' own.
-_RISKY_START = frozenset("=@+-")
+_RISKY_START = re.compile(r";[\s=@+\-]")
+"""In a line with `;` put before it: a cell starting with a blank, a formula or a sign character
+(`_raw_problem`, the mobile's + included), which the fast reading leaves to the rules."""
+
+
+def _risky_line(text: str) -> bool:
+    """True when the fast reading leaves a line to the rules: a control character (`has_control_chars`:
+    only possible in a line that is not all printable, a check made in C) or a risky cell start."""
+    return (not text.isprintable() and UNSAFE_INPUT.search(text) is not None) or (
+        _RISKY_START.search(SEPARATOR + text) is not None)
+CACHE_ENTRIES = 1 << 16
+"""Distinct names, dates or numbers remembered by a fast reading (a national file repeats them)."""
 
 
 def fast_nir(value: str) -> str | None:
@@ -350,16 +434,6 @@ def fast_mobile(value: str) -> str | None:
     return phone_prefixes.accepted(clean_line(value), mobile=True)
 
 
-def fast_email(value: str) -> str | None:
-    """`validate_email(value, "courriel")` when it accepts the address, else None."""
-    from cpf_tui.services.validation import validate_email
-
-    try:
-        return validate_email(value, "courriel")
-    except ValidationError:
-        return None
-
-
 @lru_cache(maxsize=1 << 16)
 def _search_key(name: str) -> str:
     from cpf_tui.services.holders import name_key
@@ -367,46 +441,84 @@ def _search_key(name: str) -> str:
     return name_key(name)[:100]
 
 
-def _safe_cells(text: str, values: list[str]) -> bool:
-    """True when `_raw_problem` finds nothing in any cell: no control character in the whole line (a
-    cell is part of it) and no cell starting, after blanks, with a formula or sign character."""
-    if has_control_chars(text):
-        return False
-    for value in values:
-        first = value[:1]
-        if first in _RISKY_START or first.isspace():
-            return False
-    return True
+class _Memo(dict[str, Any]):
+    """The verdicts of a fast reading by raw cell value, forgotten all at once past CACHE_ENTRIES."""
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        if len(self) >= CACHE_ENTRIES:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
+
+def fast_holder_line(today: date, *, dates_as_text: bool = False) -> FastLine:
+    """The fast reading of a holder line (its text): the staging row the rules give (`_holder_rule`) when
+    every cell is of the usual form, else None. Names and dates are read by their rule once per value."""
+    from cpf_tui.services.validation import accepted_email
+
+    def name(value: str) -> tuple[str, str] | None:  # the rule's name and search key, None if refused
+        clean, problem = _person_name(value.strip(), "nom", True)
+        return None if problem else (clean, _search_key(clean))
+
+    def born(value: str) -> Any:
+        when, problem = _birth_date(value.strip(), today)
+        return None if problem or when is None else when.isoformat() if dates_as_text else when
+
+    names, dates = _Memo(name), _Memo(born)
+    no_name = ("", "")
+    risky, accepted_mobile = _risky_line, phone_prefixes.accepted
+
+    def fast(line: int, text: str) -> tuple[Any, ...] | None:
+        if risky(text):
+            return None
+        values = text.split(SEPARATOR)
+        if len(values) != 7:
+            return None
+        nir, birth_raw, usage_raw, given_raw, born_raw, email_raw, mobile_raw = values
+        if (len(nir) != 15 or not nir.isascii() or not nir.isdigit()
+                or "%02d" % (97 - int(nir[:13]) % 97) != nir[13:]):
+            return None
+        birth, given, when = names[birth_raw], names[given_raw], dates[born_raw]
+        usage = names[usage_raw] if usage_raw else no_name
+        if birth is None or given is None or usage is None or when is None:
+            return None
+        email: str | None = email_raw.strip()
+        if email:
+            email = accepted_email(email) if email.isascii() else None
+            if email is None:
+                return None
+        mobile: str | None = mobile_raw
+        if mobile_raw:
+            mobile = accepted_mobile(mobile_raw.rstrip() if mobile_raw.isascii() else clean_line(mobile_raw),
+                                     mobile=True)
+            if mobile is None:
+                return None
+        return (line, nir, birth[0], usage[0], given[0], when, email, mobile, birth[1], usage[1])
+
+    return fast
 
 
 def holder_parser(today: date, *, dates_as_text: bool = False) -> LineParser:
-    """The check of one holder line: a staging row (NIR, names, birth date, contact, search keys), the
-    birth date as a `date` or, with `dates_as_text`, as ISO text (SQLite's staging).
-
-    A line is first read by the fast paths; one they are not certain of (any problem included) is
-    checked by the rules one by one, which give the errors.
-    """
+    """The check of one holder line (its cells): the fast reading, else the rules one by one, which give
+    the errors (the same check as `holder_check`, for a line already cut into cells)."""
+    fast = fast_holder_line(today, dates_as_text=dates_as_text)
     rule = _holder_rule(today, dates_as_text)
-    mobile_check = fast_mobile
 
     def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
-        nir_raw, birth_raw, usage_raw, given_raw, born_raw, email_raw, mobile_raw = values
-        if _safe_cells(SEPARATOR.join(values), values):
-            nir = fast_nir(nir_raw)
-            birth_name, birth_problem = _person_name(birth_raw.strip(), "nom de naissance", True)
-            usage, usage_problem = _person_name(usage_raw.strip(), "nom d'usage", False)
-            given, given_problem = _person_name(given_raw.strip(), "prénoms", True)
-            born, born_problem = _birth_date(born_raw.strip(), today)
-            email_text = email_raw.strip()
-            email = fast_email(email_text) if email_text else ""
-            mobile = mobile_check(mobile_raw) if clean_line(mobile_raw) else ""
-            if (nir is not None and not (birth_problem or usage_problem or given_problem or born_problem)
-                    and email is not None and mobile is not None):
-                return (line, nir, birth_name, usage, given, born.isoformat() if dates_as_text else born,  # type: ignore[union-attr]
-                        email, mobile, _search_key(birth_name), _search_key(usage)), []
-        return rule(line, values)
+        row = fast(line, SEPARATOR.join(values)) if len(values) == len(HOLDER_COLUMNS) else None
+        return (row, []) if row is not None else rule(line, values)
 
     return parse
+
+
+def holder_check(today: date, *, dates_as_text: bool = False) -> LineCheck:
+    """The check of the lines of a holder file: a staging row (NIR, names, birth date as a `date` or,
+    with `dates_as_text`, as ISO text for SQLite's staging, contact, search keys) or the line's errors."""
+    return LineCheck(_holder_rule(today, dates_as_text), fast_holder_line(today, dates_as_text=dates_as_text))
 
 
 def _holder_rule(today: date, dates_as_text: bool = False) -> LineParser:
@@ -480,27 +592,55 @@ def work_ratio_from_hours(hours: float) -> int:
     return min(100, int(hours * 100 / FULL_TIME_HOURS + 0.5))
 
 
-def hours_parser(year: int) -> LineParser:
-    """The check of one hours line for the year fed: a staging row (line, NIR, work ratio in percent).
-
-    As for holders, a line is first read by the fast paths, and by the rules when they are not certain.
-    """
-    rule = _hours_rule(year)
+def fast_hours_line(year: int) -> FastLine:
+    """The fast reading of an hours line for the year fed (its text): the staging row (line, NIR, work
+    ratio in percent) the rules give (`_hours_rule`) when every cell is of the usual form, else None."""
     year_text = str(year)
 
+    def ratio(value: str) -> tuple[float | None, str]:
+        return _number(value, "quotité", maximum=100, unit="%")
+
+    def hours(value: str) -> tuple[float | None, str]:
+        return _number(value, "durée travaillée", maximum=ABSURD_HOURS, unit="h")
+
+    ratios, worked = _Memo(ratio), _Memo(hours)
+    risky = _risky_line
+
+    def fast(line: int, text: str) -> tuple[Any, ...] | None:
+        if risky(text):
+            return None
+        values = text.split(SEPARATOR)
+        if len(values) != 4:
+            return None
+        nir, year_raw, ratio_raw, hours_raw = values
+        if (len(nir) != 15 or not nir.isascii() or not nir.isdigit()
+                or "%02d" % (97 - int(nir[:13]) % 97) != nir[13:] or year_raw.strip() != year_text):
+            return None
+        share, share_problem = ratios[ratio_raw]
+        count, count_problem = worked[hours_raw]
+        if share_problem or count_problem or (share is None) == (count is None):
+            return None
+        percent = int(share) if share is not None else work_ratio_from_hours(count or 0)
+        return (line, nir, percent) if percent >= 1 else None
+
+    return fast
+
+
+def hours_parser(year: int) -> LineParser:
+    """The check of one hours line (its cells): the fast reading, else the rules one by one."""
+    fast = fast_hours_line(year)
+    rule = _hours_rule(year)
+
     def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
-        if _safe_cells(SEPARATOR.join(values), values):
-            nir = fast_nir(values[0])
-            if nir is not None and values[1].strip() == year_text:
-                ratio, ratio_problem = _number(values[2], "quotité", maximum=100, unit="%")
-                hours, hours_problem = _number(values[3], "durée travaillée", maximum=ABSURD_HOURS, unit="h")
-                if not ratio_problem and not hours_problem and (ratio is None) != (hours is None):
-                    percent = int(ratio) if ratio is not None else work_ratio_from_hours(hours or 0)
-                    if percent >= 1:
-                        return (line, nir, percent), []
-        return rule(line, values)
+        row = fast(line, SEPARATOR.join(values)) if len(values) == len(HOURS_COLUMNS) else None
+        return (row, []) if row is not None else rule(line, values)
 
     return parse
+
+
+def hours_check(year: int) -> LineCheck:
+    """The check of the lines of an hours file for the year fed: (line, NIR, work ratio in percent)."""
+    return LineCheck(_hours_rule(year), fast_hours_line(year))
 
 
 def _hours_rule(year: int) -> LineParser:
@@ -556,11 +696,11 @@ def _hours_rule(year: int) -> LineParser:
 FEED_HOLDERS, FEED_HOURS = "holders", "hours"
 
 
-def parser_for(kind: str, argument: str, dates_as_text: bool) -> LineParser:
+def line_check(kind: str, argument: str, dates_as_text: bool) -> LineCheck:
     """The line check of a feed: holders (`argument`: today, ISO) or hours (`argument`: the year fed)."""
     if kind == FEED_HOLDERS:
-        return holder_parser(date.fromisoformat(argument), dates_as_text=dates_as_text)
-    return hours_parser(int(argument))
+        return holder_check(date.fromisoformat(argument), dates_as_text=dates_as_text)
+    return hours_check(int(argument))
 
 
 def columns_of(kind: str) -> tuple[FeedColumn, ...]:
@@ -589,11 +729,11 @@ def worker_main(argv: list[str]) -> int:
     that is when its parent closes the pipe or dies (kill -9 included); nothing is stored.
     """
     kind, argument, as_text = argv
-    parse = parser_for(kind, argument, as_text == "1")
+    check = line_check(kind, argument, as_text == "1")
     width = len(columns_of(kind))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while (frame := _read_frame(stdin)) is not None:
-        write_frame(stdout, check_lines(pickle.loads(frame), parse, width))
+        write_frame(stdout, check_lines(pickle.loads(frame), check, width))
         stdout.flush()
     return 0
 

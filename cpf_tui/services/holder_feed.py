@@ -46,7 +46,7 @@ from cpf_tui.services.feed_files import (
     LineError,
     RawBatch,
     check_lines,
-    parser_for,
+    line_check,
     write_frame,
 )
 from cpf_tui.services.ledger import acquisition_for_year, format_hours
@@ -400,14 +400,14 @@ async def _checked_batches(
 ) -> AsyncGenerator[Batch, None]:
     """The file's batches, checked, in order: by a `CheckWorker` when the file has more than one batch,
     else (or when the child fails) in a thread of this process."""
-    parse = parser_for(kind, argument, sqlite)
+    check = line_check(kind, argument, sqlite)
     width = len(reader.columns)
 
     async def read() -> RawBatch:
         return await asyncio.to_thread(reader.next_raw_batch, BATCH_LINES)
 
     async def check_here(raw: RawBatch) -> Batch:
-        return await asyncio.to_thread(check_lines, raw, parse, width)
+        return await asyncio.to_thread(check_lines, raw, check, width)
 
     first = await read()
     worker = None if first.eof else await CheckWorker.start(kind, argument, sqlite)

@@ -103,15 +103,25 @@ def validate_email(value: str, label: str = "E-mail") -> str:
         raise ValidationError(f"{label} : champ obligatoire.", {label: "obligatoire"})
     if has_control_chars(text):
         raise ValidationError(f"{label} : {CONTROL_CHARS_REFUSED}.", {label: "caractères de contrôle"})
+    accepted = accepted_email(text)
+    if accepted is not None:
+        return accepted
+    try:
+        return check(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValidationError(f"{label} : adresse e-mail invalide (« {text[:60]} »).", {label: "invalide"}) from None
+
+
+def accepted_email(text: str) -> str | None:
+    """What `validate_email` gives for `text`, a clean line without control characters, when it is an
+    ASCII local part at a domain email-validator accepts (checked once per domain); None otherwise, and
+    then `validate_email` asks email-validator itself (which gives the message of a refusal)."""
     local, at, domain = text.rpartition("@")
     if at and len(local) <= 64 and len(text) <= 200 and _DOT_ATOM.fullmatch(local):
         clean_domain = _normalised_domain(domain)
         if clean_domain is not None:
             return f"{local}@{clean_domain}"
-    try:
-        return check(text, check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise ValidationError(f"{label} : adresse e-mail invalide (« {text[:60]} »).", {label: "invalide"}) from None
+    return None
 
 
 @lru_cache(maxsize=1024)
