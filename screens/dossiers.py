@@ -101,7 +101,8 @@ class DossierListScreen(CpfScreen):
         return True
 
     def filters(self):
-        from cpf_tui.services.dossiers import DossierFilter, parse_date_fr
+        from cpf_tui.services.dossiers import DossierFilter
+        from cpf_tui.services.validation import parse_date_fr
 
         status = self.query_one("#filter-status", Select).value
         establishment = self.query_one("#filter-establishment", Select).value

@@ -75,7 +75,7 @@ class HolderSearchScreen(CpfScreen):
     @work(exclusive=True, group="holder-search", exit_on_error=False)
     async def run_search(self) -> None:
         from cpf_tui.services import holders
-        from cpf_tui.services.dossiers import parse_date_fr
+        from cpf_tui.services.validation import parse_date_fr
 
         text = self.query_input.value
         # The previous answer goes at once: a refused search (bad NIR key) must not leave it on screen.

@@ -150,13 +150,13 @@ async def test_x_on_home_asks_before_logging_out(db, settings):
 def test_dates_are_accepted_in_the_usual_forms(typed):
     from datetime import date
 
-    from cpf_tui.services.dossiers import parse_date_fr
+    from cpf_tui.services.validation import parse_date_fr
 
     assert parse_date_fr(typed, "Date de naissance") == date(1991, 6, 18)
 
 
 def test_an_impossible_compact_date_is_refused_in_french():
-    from cpf_tui.services.dossiers import parse_date_fr
+    from cpf_tui.services.validation import parse_date_fr
 
     with pytest.raises(ValidationError, match="date invalide"):
         parse_date_fr("31021991", "Date de naissance")

@@ -8,7 +8,7 @@ import pytest
 from stdnum.fr import nir as nir_mod
 
 from cpf_tui.errors import Conflict, PermissionDenied, ValidationError
-from cpf_tui.services import holders, ledger
+from cpf_tui.services import holders, ledger, validation
 from cpf_tui.services.context import RequestContext
 from models import AuditEvent, Holder, Profile, Role
 from tests.factories import make_account, make_holder
@@ -21,11 +21,11 @@ async def _ctx(role: Role = Role.GESTIONNAIRE, profile: Profile = Profile.CONSUL
 
 
 def test_nir_normalisation_and_french_errors():
-    assert holders.normalise_nir("1 85 05 78 006 084 91") == NIR
+    assert validation.normalise_nir("1 85 05 78 006 084 91") == NIR
     with pytest.raises(ValidationError, match="clé de contrôle"):
-        holders.normalise_nir("185057800608492")
+        validation.normalise_nir("185057800608492")
     with pytest.raises(ValidationError, match="15 caractères"):
-        holders.normalise_nir("18505")
+        validation.normalise_nir("18505")
 
 
 async def test_search_by_nir_with_spaces(db):

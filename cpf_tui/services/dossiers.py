@@ -15,7 +15,6 @@ serialises on the holder (`services.locking`).
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from cpf_tui.services import audit, ledger, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import is_sqlite, lock_holder, serialised_transaction
 from cpf_tui.services.ledger import FILE_MAX, format_hours
+from cpf_tui.services.validation import parse_date_fr
 from models import Account, Dossier, DossierEvent, Establishment, Holder
 from models.enums import DossierStatus, Profile, Role
 
@@ -97,24 +97,6 @@ def allowed_actions(role: Role | str, profile: Profile | str | None, status: Dos
 
 
 # -- form input --------------------------------------------------------------------------------------
-_DATE_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$|^(\d{2})(\d{2})(\d{4})$")
-
-
-def parse_date_fr(text: str, label: str) -> date | None:
-    """A date typed as JJ/MM/AAAA, J/M/AAAA, JJMMAAAA (or AAAA-MM-JJ); empty gives None."""
-    value = (text or "").strip()
-    if not value:
-        return None
-    try:
-        match = _DATE_RE.match(value)
-        if match:
-            day, month, year = (int(group) for group in match.groups() if group is not None)
-            return date(year, month, day)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{label} : date invalide, format JJ/MM/AAAA attendu.", {label: "date"}) from None
-
-
 def format_date_fr(value: date | None) -> str:
     return value.strftime("%d/%m/%Y") if value else ""
 
@@ -163,7 +145,7 @@ class CleanInput:
 
 async def _clean(data: DossierInput, *, complete: bool) -> CleanInput:
     """Check the fields (French messages, all at once); `complete` also requires every field."""
-    from cpf_tui.services.holders import normalise_nir
+    from cpf_tui.services.validation import normalise_nir
     from cpf_tui.services.validation import validate_siret, validate_text
 
     errors: dict[str, str] = {}
@@ -638,7 +620,8 @@ async def list_dossiers(
 ) -> DossierPage:
     """One page of the files in the actor's scope, filtered and sorted, with the count of every matching file
     (one COUNT on the same indexed filters; one extra row fetched tells whether a next page exists)."""
-    from cpf_tui.services.holders import looks_like_nir, name_key, normalise_nir
+    from cpf_tui.services.holders import looks_like_nir
+    from cpf_tui.services.validation import name_key, normalise_nir
     from tortoise.expressions import Q
 
     actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)

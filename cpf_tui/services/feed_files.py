@@ -3,7 +3,7 @@
 A feed file is UTF-8 text without BOM, one header line, fields separated by `;`, no quoting. It is
 read line by line with a bounded line length, so memory stays flat whatever the file size: a line
 longer than `MAX_LINE_BYTES` is reported and skipped to its end without being kept. The checks of
-one line use the project's field rules (`services.validation`, `holders.normalise_nir`); checks
+one line use the project's field rules (`services.validation`, `validation.normalise_nir`); checks
 across lines (duplicate NIR, unknown holder) are made by the database on the staging table.
 """
 
@@ -376,7 +376,7 @@ def _person_name(value: str, label: str, required: bool) -> tuple[str, str]:
 
 @lru_cache(maxsize=1 << 16)
 def _birth_date(value: str, today: date) -> tuple[date | None, str]:
-    from cpf_tui.services.dossiers import parse_date_fr
+    from cpf_tui.services.validation import parse_date_fr
 
     label = "date de naissance"
     try:
@@ -393,7 +393,7 @@ def _birth_date(value: str, today: date) -> tuple[date | None, str]:
 
 
 def _nir(value: str) -> tuple[str, str]:
-    from cpf_tui.services.holders import normalise_nir
+    from cpf_tui.services.validation import normalise_nir
 
     try:
         return normalise_nir(value), ""
@@ -419,7 +419,7 @@ CACHE_ENTRIES = 1 << 16
 
 
 def fast_nir(value: str) -> str | None:
-    """`holders.normalise_nir(value)` for a NIR written as its 15 ASCII digits with a right key (the
+    """`validation.normalise_nir(value)` for a NIR written as its 15 ASCII digits with a right key (the
     form of every line of a CDC file); None for anything else (spaces, Corsica, a wrong key...)."""
     if len(value) != 15 or not value.isascii() or not value.isdigit():
         return None
@@ -436,7 +436,7 @@ def fast_mobile(value: str) -> str | None:
 
 @lru_cache(maxsize=1 << 16)
 def _search_key(name: str) -> str:
-    from cpf_tui.services.holders import name_key
+    from cpf_tui.services.validation import name_key
 
     return name_key(name)[:100]
 

@@ -398,16 +398,19 @@ class CheckWorker:
 async def _checked_batches(
     reader: FeedReader, kind: str, argument: str, sqlite: bool
 ) -> AsyncGenerator[Batch, None]:
-    """The file's batches, checked, in order: by a `CheckWorker` when the file has more than one batch,
-    else (or when the child fails) in a thread of this process."""
+    """The file's batches, checked, in order, on both cores: each batch read goes to a `CheckWorker`
+    (when the file has more than one batch) while it has fewer than BATCHES_AHEAD in flight, else to a
+    thread of this process when none is checking there: the child is kept busy on the other core, and
+    this process checks too between its own work (reading, staging). When the child fails, its batches
+    are checked here."""
     check = line_check(kind, argument, sqlite)
     width = len(reader.columns)
 
     async def read() -> RawBatch:
         return await asyncio.to_thread(reader.next_raw_batch, BATCH_LINES)
 
-    async def check_here(raw: RawBatch) -> Batch:
-        return await asyncio.to_thread(check_lines, raw, check, width)
+    def check_here(raw: RawBatch) -> asyncio.Future[Batch]:
+        return asyncio.ensure_future(asyncio.to_thread(check_lines, raw, check, width))
 
     first = await read()
     worker = None if first.eof else await CheckWorker.start(kind, argument, sqlite)
@@ -416,7 +419,8 @@ async def _checked_batches(
     first_read: asyncio.Future[RawBatch] = asyncio.get_running_loop().create_future()
     first_read.set_result(first)
     reading: asyncio.Future[RawBatch] | None = first_read
-    in_flight: deque[RawBatch] = deque()
+    pending: deque[tuple[RawBatch, asyncio.Future[Batch] | None]] = deque()
+    """Batches being checked, in the file's order: by a thread here (its future), or by the child (None)."""
 
     async def next_raw() -> RawBatch:
         nonlocal reading
@@ -425,32 +429,59 @@ async def _checked_batches(
         reading = None if raw.eof else asyncio.ensure_future(read())
         return raw
 
+    receiving: asyncio.Future[Batch | None] | None = None
+    """The child's next answer being read (the batch first in `pending` is the child's)."""
+
+    def here_busy() -> bool:
+        return any(future is not None and not future.done() for _raw, future in pending)
+
+    def child_free() -> bool:
+        return worker is not None and sum(future is None for _raw, future in pending) < BATCHES_AHEAD
+
+    def can_take() -> bool:
+        return child_free() or not here_busy()
+
     try:
         while True:
-            if worker is not None:
-                if reading is not None and len(in_flight) < BATCHES_AHEAD and (reading.done() or not in_flight):
-                    raw = await next_raw()
+            if reading is not None and (reading.done() or not pending) and can_take():
+                raw = await next_raw()
+                if child_free():
+                    assert worker is not None
                     worker.send(raw)
-                    in_flight.append(raw)
-                elif in_flight:
-                    batch = await worker.receive()
-                    if batch is None:  # the child failed: its batches are checked here
-                        await worker.close()
-                        worker = None
-                        continue
-                    in_flight.popleft()
-                    yield batch
+                    pending.append((raw, None))
                 else:
-                    return
-            elif in_flight:
-                yield await check_here(in_flight.popleft())
-            elif reading is not None:
-                yield await check_here(await next_raw())
-            else:
+                    pending.append((raw, check_here(raw)))
+                continue
+            if not pending:
                 return
+            raw, future = pending[0]
+            if future is None and receiving is None:
+                assert worker is not None
+                receiving = asyncio.ensure_future(worker.receive())
+            head = future if future is not None else receiving
+            assert head is not None
+            if not head.done() and reading is not None and can_take():
+                # a batch read meanwhile goes to whichever is free
+                await asyncio.wait({head, reading}, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            pending.popleft()
+            if future is not None:
+                yield await future
+                continue
+            batch, receiving = await head, None
+            if batch is None:  # the child failed: its batches are checked here
+                assert worker is not None
+                await worker.close()
+                worker = None
+                pending.appendleft((raw, None))
+                pending = deque((raw, check_here(raw) if future is None else future) for raw, future in pending)
+                continue
+            yield batch
     finally:
         if worker is not None:
             await worker.close()
+        await asyncio.gather(*(future for _raw, future in pending if future is not None),
+                             *([receiving] if receiving is not None else []), return_exceptions=True)
         if reading is not None:  # a failure while staging: the reading thread ends its batch first
             await asyncio.gather(reading, return_exceptions=True)
 

@@ -18,37 +18,11 @@ from cpf_tui.permissions import Capability
 from cpf_tui.services import audit, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.ledger import Balances, balances_of
-from cpf_tui.services.validation import validate_text
-from cpf_tui.text import fold
+from cpf_tui.services.validation import name_key, normalise_nir, validate_text
 
 from models import Account, Dossier, Holder, HoursMovement, Role
 SEARCH_LIMIT = 50
 _NAME_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ '-")
-
-
-def normalise_nir(text: str) -> str:
-    """A typed NIR without spaces or dots, upper case (Corsica: 2A/2B), checked with stdnum.fr.nir."""
-    from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError as StdnumError
-    from stdnum.fr import nir
-
-    value = "".join((text or "").split()).replace(".", "").upper()
-    if not value:
-        raise ValidationError("NIR : champ obligatoire.", {"nir": "obligatoire"})
-    if len(value) != 15:
-        raise ValidationError("NIR : 15 caractères attendus (13 chiffres et la clé).", {"nir": "longueur"})
-    try:
-        return nir.validate(value)
-    except InvalidLength:
-        raise ValidationError("NIR : 15 caractères attendus (13 chiffres et la clé).", {"nir": "longueur"}) from None
-    except InvalidChecksum:
-        raise ValidationError("NIR : clé de contrôle invalide.", {"nir": "clé"}) from None
-    except StdnumError:
-        raise ValidationError("NIR : numéro de sécurité sociale invalide.", {"nir": "invalide"}) from None
-
-
-def name_key(text: str) -> str:
-    """The search key of a name: upper case without accents (as stored in `Holder.search_name`)."""
-    return fold(text).upper()
 
 
 def looks_like_nir(text: str) -> bool:

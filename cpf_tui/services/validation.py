@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from cpf_tui.errors import ValidationError
 from cpf_tui.services import phone_prefixes
-from cpf_tui.text import CONTROL_CHARS_REFUSED, clean_line, has_control_chars
+from cpf_tui.text import CONTROL_CHARS_REFUSED, clean_line, fold, has_control_chars
 
 CIVIL_REGISTER_LETTERS = "àâäéèêëïîôöùûüÿçæœ"
 """The accented letters of the French civil register (circular of 23 July 2014), besides a to z."""
@@ -336,3 +337,46 @@ def format_phone(e164: str) -> str:
         if read_back is not None and phonenumbers.format_number(read_back, phonenumbers.PhoneNumberFormat.E164) == e164:
             return national
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def normalise_nir(text: str) -> str:
+    """A typed NIR without spaces or dots, upper case (Corsica: 2A/2B), checked with stdnum.fr.nir."""
+    from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError as StdnumError
+    from stdnum.fr import nir
+
+    value = "".join((text or "").split()).replace(".", "").upper()
+    if not value:
+        raise ValidationError("NIR : champ obligatoire.", {"nir": "obligatoire"})
+    if len(value) != 15:
+        raise ValidationError("NIR : 15 caractères attendus (13 chiffres et la clé).", {"nir": "longueur"})
+    try:
+        return nir.validate(value)
+    except InvalidLength:
+        raise ValidationError("NIR : 15 caractères attendus (13 chiffres et la clé).", {"nir": "longueur"}) from None
+    except InvalidChecksum:
+        raise ValidationError("NIR : clé de contrôle invalide.", {"nir": "clé"}) from None
+    except StdnumError:
+        raise ValidationError("NIR : numéro de sécurité sociale invalide.", {"nir": "invalide"}) from None
+
+
+def name_key(text: str) -> str:
+    """The search key of a name: upper case without accents (as stored in `Holder.search_name`)."""
+    return fold(text).upper()
+
+
+_DATE_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$|^(\d{2})(\d{2})(\d{4})$")
+
+
+def parse_date_fr(text: str, label: str) -> date | None:
+    """A date typed as JJ/MM/AAAA, J/M/AAAA, JJMMAAAA (or AAAA-MM-JJ); empty gives None."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        match = _DATE_RE.match(value)
+        if match:
+            day, month, year = (int(group) for group in match.groups() if group is not None)
+            return date(year, month, day)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{label} : date invalide, format JJ/MM/AAAA attendu.", {label: "date"}) from None
