@@ -182,6 +182,10 @@ class _Staging:
         self.table = f"feed_stage_{suffix}"
         self.errors = f"feed_errors_{suffix}"
         self.gains = f"feed_gains_{suffix}"
+        self.joined = f"feed_joined_{suffix}"
+        self.duplicates_possible = True
+        self.has_joined = False
+        """False once a unique index on the staged NIRs could be built (SQLite): no NIR twice in the file."""
         self.columns = columns
         """(name, PostgreSQL type, SQLite type) of each staged column, line number first."""
 
@@ -199,13 +203,25 @@ class _Staging:
 
     async def index(self) -> None:
         """The staging table's NIR index, built once the file is staged (one sort, rather than a
-        B-tree kept up to date row by row while loading)."""
+        B-tree kept up to date row by row while loading). On SQLite it is first tried unique: when it
+        can be built, no NIR is twice in the file and the search for duplicates is skipped (on
+        PostgreSQL a failed statement would end the run's transaction; its grouping is fast anyway)."""
+        if self.sqlite:
+            try:
+                await _execute(self.conn, f"CREATE UNIQUE INDEX {self.table}_nir ON {self.table} (nir)")
+                self.duplicates_possible = False
+                return
+            except Exception as exc:
+                from tortoise.exceptions import IntegrityError
+
+                if not _is_unique_violation(exc, IntegrityError):
+                    raise
         await _execute(self.conn, f"CREATE INDEX {self.table}_nir ON {self.table} (nir)")
 
     async def drop(self) -> None:
         """Drop the tables (SQLite; on PostgreSQL they go with the transaction)."""
         if self.sqlite:
-            for name in (self.table, self.errors, self.gains):
+            for name in (self.table, self.errors, self.gains, self.joined):
                 await self.conn.execute_script(f"DROP TABLE IF EXISTS temp.{name}")
 
     async def add(self, rows: list[tuple[Any, ...]], errors: list[LineError]) -> None:
@@ -227,6 +243,8 @@ class _Staging:
 
     async def add_duplicate_errors(self, label: str) -> None:
         """Every line whose NIR appears more than once in the file is an error (which one is right?)."""
+        if not self.duplicates_possible:
+            return
         await _execute(self.conn, (
             f"INSERT INTO {self.errors} (line_no, col, val, reason) "
             f"SELECT s.line_no, $1, s.nir, 'NIR présent ' || d.n || ' fois dans le fichier (lignes ' || d.first_line "
@@ -249,7 +267,18 @@ class _Staging:
         return int(await _value(self.conn, f"SELECT COUNT(*) FROM {self.errors}") or 0)
 
     async def drop_error_lines(self) -> None:
-        await _execute(self.conn, f"DELETE FROM {self.table} WHERE line_no IN (SELECT line_no FROM {self.errors})")
+        for name in (self.table, *([self.joined] if self.has_joined else [])):
+            await _execute(self.conn, f"DELETE FROM {name} WHERE line_no IN (SELECT line_no FROM {self.errors})")
+
+    async def join_holders(self) -> None:
+        """The staged lines with their holder's id and CPF hours acquired (NULL: no holder has the NIR),
+        read once by NIR: the later statements of the hours feed join by id."""
+        body = (f"SELECT s.line_no, s.nir, s.ratio, h.id AS holder_id, h.cpf_acquired_minutes AS acquired "
+                f"FROM {self.table} s LEFT JOIN holder h ON h.nir = s.nir")
+        tail = "" if self.sqlite else " ON COMMIT DROP"
+        await _execute(self.conn, f"CREATE TEMP TABLE {self.joined}{tail} AS {body}")
+        self.has_joined = True
+        await self.analyse(self.joined)
 
     async def staged_count(self) -> int:
         return int(await _value(self.conn, f"SELECT COUNT(*) FROM {self.table}") or 0)
@@ -600,6 +629,7 @@ async def _run(
                         staging.conn = conn
                         await staging.add_duplicate_errors("NIR")
                         if kind == HOURS:
+                            await staging.join_holders()
                             await _hours_errors(staging, year or 0)
                         result.error_count = await staging.error_count()
                         if result.lines == 0:
@@ -672,17 +702,18 @@ async def _audit(
 
 
 async def _hours_errors(staging: _Staging, year: int) -> None:
-    """Problems only the database knows: unknown NIR, year already credited to the holder."""
-    table, errors = staging.table, staging.errors
+    """Problems only the database knows (the lines joined to their holders first): unknown NIR, year
+    already credited to the holder."""
+    joined, errors = staging.joined, staging.errors
     await _execute(staging.conn, (
-        f"INSERT INTO {errors} (line_no, col, val, reason) SELECT s.line_no, 'NIR', s.nir, "
-        f"'aucun titulaire n''a ce NIR : chargez d''abord le fichier des titulaires.' FROM {table} s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM holder h WHERE h.nir = s.nir)"
+        f"INSERT INTO {errors} (line_no, col, val, reason) SELECT j.line_no, 'NIR', j.nir, "
+        f"'aucun titulaire n''a ce NIR : chargez d''abord le fichier des titulaires.' FROM {joined} j "
+        f"WHERE j.holder_id IS NULL"
     ))
     await _execute(staging.conn, (
-        f"INSERT INTO {errors} (line_no, col, val, reason) SELECT s.line_no, 'année', $1, "
+        f"INSERT INTO {errors} (line_no, col, val, reason) SELECT j.line_no, 'année', $1, "
         f"'heures CPF ' || $1 || ' déjà créditées à ce titulaire : une année ne se crédite qu''une fois.' "
-        f"FROM {table} s JOIN holder h ON h.nir = s.nir JOIN hours_movement m ON m.holder_id = h.id "
+        f"FROM {joined} j JOIN hours_movement m ON m.holder_id = j.holder_id "
         f"AND m.kind = 'cpf_acquisition' AND m.reference_year = $2"
     ), [str(year), year])
 
@@ -727,10 +758,10 @@ async def _apply_holders(staging: _Staging, result: FeedResult) -> None:
 
 async def _apply_hours(staging: _Staging, result: FeedResult, year: int) -> None:
     """Credit each staged holder: the gain of each (hours already acquired, ratio) pair is computed once
-    by `ledger.acquisition_for_year`, then movements and balances are written set-based."""
-    conn, table, gains = staging.conn, staging.table, staging.gains
-    pairs = await _rows(conn, f"SELECT DISTINCT h.cpf_acquired_minutes, s.ratio FROM {table} s "
-                              f"JOIN holder h ON h.nir = s.nir")
+    by `ledger.acquisition_for_year`, then movements and balances are written set-based, by holder id
+    (the lines were joined to their holders once, `_Staging.join_holders`)."""
+    conn, joined, gains = staging.conn, staging.joined, staging.gains
+    pairs = await _rows(conn, f"SELECT DISTINCT acquired, ratio FROM {joined}")
     gain_rows = [(int(acquired), int(ratio), acquisition_for_year(int(acquired), int(ratio)))
                  for acquired, ratio in pairs]
     await _execute(conn, staging._create(gains, [  # noqa: SLF001 - same module
@@ -739,37 +770,38 @@ async def _apply_hours(staging: _Staging, result: FeedResult, year: int) -> None
     if staging.sqlite:
         if gain_rows:
             await conn.execute_many(f"INSERT INTO {gains} VALUES (?, ?, ?)", gain_rows)
+        # looked up once per line below (without it, each line scanned the whole table of pairs)
+        await _execute(conn, f"CREATE UNIQUE INDEX {gains}_pair ON {gains} (acquired, ratio)")
     elif gain_rows:
         async with conn.acquire_connection() as raw:
             await raw.copy_records_to_table(gains, records=gain_rows, columns=["acquired", "ratio", "gain"])
-        await staging.analyse(table, gains)  # the error lines left the staging table
-    expected, total = (await _rows(conn, (
-        f"SELECT COUNT(*), COALESCE(SUM(g.gain), 0) FROM {table} s JOIN holder h ON h.nir = s.nir "
-        f"JOIN {gains} g ON g.acquired = h.cpf_acquired_minutes AND g.ratio = s.ratio WHERE g.gain > 0"
-    )))[0]
+        await staging.analyse(joined, gains)  # the error lines left the joined table
+    credit = (f"FROM {joined} j JOIN {gains} g ON g.acquired = j.acquired AND g.ratio = j.ratio "
+              f"WHERE g.gain > 0")
+    expected, total = (await _rows(conn, f"SELECT COUNT(*), COALESCE(SUM(g.gain), 0) {credit}"))[0]
     staged = await staging.staged_count()
     now = clock.now()
     reason = f"Acquisition {year} ("
     if staging.sqlite:
+        # In holder order: the movement indexes (by holder first) and the holder rows are written in order.
         inserted = await _execute(conn, (
             f"INSERT INTO hours_movement (holder_id, kind, bucket, minutes, reference_year, work_ratio_percent, "
-            f"reason, created_at) SELECT h.id, 'cpf_acquisition', 'cpf', g.gain, $1, s.ratio, "
-            f"$2 || s.ratio || ' %)', $3 FROM {table} s JOIN holder h ON h.nir = s.nir JOIN {gains} g "
-            f"ON g.acquired = h.cpf_acquired_minutes AND g.ratio = s.ratio WHERE g.gain > 0 ORDER BY s.line_no"
+            f"reason, created_at) SELECT j.holder_id, 'cpf_acquisition', 'cpf', g.gain, $1, j.ratio, "
+            f"$2 || j.ratio || ' %)', $3 {credit} ORDER BY j.holder_id"
         ), [year, reason, str(now)])
         await _execute(conn, (
             f"UPDATE holder SET cpf_acquired_minutes = holder.cpf_acquired_minutes + g.gain, "
-            f"version = holder.version + 1 FROM {table} s JOIN {gains} g ON g.ratio = s.ratio "
-            f"WHERE holder.nir = s.nir AND g.acquired = holder.cpf_acquired_minutes AND g.gain > 0"
+            f"version = holder.version + 1 {credit.replace('WHERE', 'AND')} "
+            f"WHERE holder.id = j.holder_id AND holder.cpf_acquired_minutes = j.acquired"
         ))
     else:
         # One statement: the balance update locks each row and the movement is written from what it
         # changed, so a concurrent change of a balance cannot slip between the two.
         inserted = await _execute(conn, (
             f"WITH credited AS (UPDATE holder AS h SET cpf_acquired_minutes = h.cpf_acquired_minutes + g.gain, "
-            f"version = h.version + 1 FROM {table} s JOIN {gains} g ON g.ratio = s.ratio "
-            f"WHERE h.nir = s.nir AND g.acquired = h.cpf_acquired_minutes AND g.gain > 0 "
-            f"RETURNING h.id AS holder_id, g.gain, s.ratio) "
+            f"version = h.version + 1 FROM {joined} j JOIN {gains} g ON g.acquired = j.acquired "
+            f"AND g.ratio = j.ratio WHERE h.id = j.holder_id AND h.cpf_acquired_minutes = j.acquired "
+            f"AND g.gain > 0 RETURNING h.id AS holder_id, g.gain, j.ratio) "
             f"INSERT INTO hours_movement (holder_id, kind, bucket, minutes, reference_year, work_ratio_percent, "
             f"reason, created_at) SELECT holder_id, 'cpf_acquisition', 'cpf', gain, $1, ratio, "
             f"$2 || ratio || ' %)', $3 FROM credited"
