@@ -168,3 +168,22 @@ async def test_the_partial_unique_index_refuses_a_second_active_principal(fresh_
             await conn.execute("UPDATE account SET failed_attempts = -1 WHERE identifier = 'PRNCAAA1'")
     finally:
         await conn.close()
+
+
+async def test_holder_pages_keep_room_for_balance_updates_on_postgresql(fresh_url: str) -> None:
+    """Migration 0005: PostgreSQL's holder table has a fill factor of 50 (HOT updates of balances);
+    SQLite has no such setting and the migration leaves it as it is."""
+    await db_module.migrate(fresh_url)
+    if fresh_url.startswith("sqlite://"):
+        conn = sqlite3.connect(fresh_url[len("sqlite://"):])
+        try:
+            assert conn.execute("SELECT COUNT(*) FROM holder").fetchone() == (0,)
+        finally:
+            conn.close()
+        return
+    conn = await _pg_connect(fresh_url)
+    try:
+        options = await conn.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'holder'")
+    finally:
+        await conn.close()
+    assert options == ["fillfactor=50"]
