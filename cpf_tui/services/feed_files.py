@@ -441,6 +441,21 @@ def _search_key(name: str) -> str:
     return name_key(name)[:100]
 
 
+def _usual_cells(text: str, width: int) -> list[str] | None:
+    """The cells of a line the fast reading may read: no risky character or cell start, the expected
+    number of cells, and first a NIR the fast path takes (`fast_nir`, written out for speed); else None."""
+    if _risky_line(text):
+        return None
+    values = text.split(SEPARATOR)
+    if len(values) != width:
+        return None
+    nir = values[0]
+    if (len(nir) != 15 or not nir.isascii() or not nir.isdigit()
+            or "%02d" % (97 - int(nir[:13]) % 97) != nir[13:]):
+        return None
+    return values
+
+
 class _Memo(dict[str, Any]):
     """The verdicts of a fast reading by raw cell value, forgotten all at once past CACHE_ENTRIES."""
 
@@ -470,18 +485,14 @@ def fast_holder_line(today: date, *, dates_as_text: bool = False) -> FastLine:
 
     names, dates = _Memo(name), _Memo(born)
     no_name = ("", "")
-    risky, accepted_mobile = _risky_line, phone_prefixes.accepted
+    accepted_mobile = phone_prefixes.accepted
+    width = len(HOLDER_COLUMNS)
 
     def fast(line: int, text: str) -> tuple[Any, ...] | None:
-        if risky(text):
-            return None
-        values = text.split(SEPARATOR)
-        if len(values) != 7:
+        values = _usual_cells(text, width)
+        if values is None:
             return None
         nir, birth_raw, usage_raw, given_raw, born_raw, email_raw, mobile_raw = values
-        if (len(nir) != 15 or not nir.isascii() or not nir.isdigit()
-                or "%02d" % (97 - int(nir[:13]) % 97) != nir[13:]):
-            return None
         birth, given, when = names[birth_raw], names[given_raw], dates[born_raw]
         usage = names[usage_raw] if usage_raw else no_name
         if birth is None or given is None or usage is None or when is None:
@@ -604,17 +615,14 @@ def fast_hours_line(year: int) -> FastLine:
         return _number(value, "durée travaillée", maximum=ABSURD_HOURS, unit="h")
 
     ratios, worked = _Memo(ratio), _Memo(hours)
-    risky = _risky_line
+    width = len(HOURS_COLUMNS)
 
     def fast(line: int, text: str) -> tuple[Any, ...] | None:
-        if risky(text):
-            return None
-        values = text.split(SEPARATOR)
-        if len(values) != 4:
+        values = _usual_cells(text, width)
+        if values is None:
             return None
         nir, year_raw, ratio_raw, hours_raw = values
-        if (len(nir) != 15 or not nir.isascii() or not nir.isdigit()
-                or "%02d" % (97 - int(nir[:13]) % 97) != nir[13:] or year_raw.strip() != year_text):
+        if year_raw.strip() != year_text:
             return None
         share, share_problem = ratios[ratio_raw]
         count, count_problem = worked[hours_raw]
