@@ -184,8 +184,9 @@ class _Staging:
         self.gains = f"feed_gains_{suffix}"
         self.joined = f"feed_joined_{suffix}"
         self.duplicates_possible = True
-        self.has_joined = False
         """False once a unique index on the staged NIRs could be built (SQLite): no NIR twice in the file."""
+        self.has_joined = False
+        """True once the lines are joined to their holders (`join_holders`, the hours feed)."""
         self.columns = columns
         """(name, PostgreSQL type, SQLite type) of each staged column, line number first."""
 
