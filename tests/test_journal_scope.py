@@ -126,7 +126,7 @@ async def test_migration_fills_the_establishment_of_earlier_events(tmp_path: Pat
     finally:
         conn.close()
 
-    assert await db_module.migrate(url) == ["0004_audit_establishment"]
+    assert (await db_module.migrate(url))[:1] == ["0004_audit_establishment"]  # and the later ones
     conn = sqlite3.connect(path)
     try:
         filled = dict(conn.execute("SELECT action, establishment_id FROM audit_event").fetchall())
