@@ -27,8 +27,9 @@ from cpf_tui.services.feed_files import (
     fast_hours_line,
     fast_mobile,
     fast_nir,
-    holder_parser,
-    hours_parser,
+    LineCheck,
+    holder_check,
+    hours_check,
 )
 from cpf_tui.services.validation import normalise_nir
 from cpf_tui.services.phone_prefixes import _digit_tail_prefix
@@ -215,6 +216,22 @@ def test_the_email_fast_path_takes_the_usual_addresses():
 
 
 # -- whole lines ---------------------------------------------------------------------------------------
+def _checked(check: LineCheck, line: int, values: list[str]):
+    """One line's cells through a feed's check as `check_lines` gives them: the fast reading, else the rules."""
+    row = check.fast(line, ";".join(values)) if check.fast is not None else None
+    return (row, []) if row is not None else check.parse(line, values)
+
+
+def holder_parser(today, *, dates_as_text=False):
+    check = holder_check(today, dates_as_text=dates_as_text)
+    return lambda line, values: _checked(check, line, values)
+
+
+def hours_parser(year):
+    check = hours_check(year)
+    return lambda line, values: _checked(check, line, values)
+
+
 BAD_CELLS = ["", " ", "=1+1", "@SUM(A1)", "+33 6 12 34 56 78", "-x", "Jean\x1b[2J", "MARTIN\u202eNITRAM", "R2D2",
              "01/01/2099", "31/02/2000", "1899-12-31", "pas-une-adresse", "01 23 45 67 89", "0692 03 67 28",
              " MARTIN ", "\u00a006 12 34 56 78", "2A", "Zoé\u200b"]

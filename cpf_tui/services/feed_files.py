@@ -414,6 +414,8 @@ def _risky_line(text: str) -> bool:
     only possible in a line that is not all printable, a check made in C) or a risky cell start."""
     return (not text.isprintable() and UNSAFE_INPUT.search(text) is not None) or (
         _RISKY_START.search(SEPARATOR + text) is not None)
+
+
 CACHE_ENTRIES = 1 << 16
 """Distinct names, dates or numbers remembered by a fast reading (a national file repeats them)."""
 
@@ -443,15 +445,11 @@ def _search_key(name: str) -> str:
 
 def _usual_cells(text: str, width: int) -> list[str] | None:
     """The cells of a line the fast reading may read: no risky character or cell start, the expected
-    number of cells, and first a NIR the fast path takes (`fast_nir`, written out for speed); else None."""
+    number of cells, and first a NIR the fast path takes (`fast_nir`); else None."""
     if _risky_line(text):
         return None
     values = text.split(SEPARATOR)
-    if len(values) != width:
-        return None
-    nir = values[0]
-    if (len(nir) != 15 or not nir.isascii() or not nir.isdigit()
-            or "%02d" % (97 - int(nir[:13]) % 97) != nir[13:]):
+    if len(values) != width or fast_nir(values[0]) is None:
         return None
     return values
 
@@ -485,7 +483,6 @@ def fast_holder_line(today: date, *, dates_as_text: bool = False) -> FastLine:
 
     names, dates = _Memo(name), _Memo(born)
     no_name = ("", "")
-    accepted_mobile = phone_prefixes.accepted
     width = len(HOLDER_COLUMNS)
 
     def fast(line: int, text: str) -> tuple[Any, ...] | None:
@@ -504,26 +501,12 @@ def fast_holder_line(today: date, *, dates_as_text: bool = False) -> FastLine:
                 return None
         mobile: str | None = mobile_raw
         if mobile_raw:
-            mobile = accepted_mobile(mobile_raw.rstrip() if mobile_raw.isascii() else clean_line(mobile_raw),
-                                     mobile=True)
+            mobile = fast_mobile(mobile_raw)
             if mobile is None:
                 return None
         return (line, nir, birth[0], usage[0], given[0], when, email, mobile, birth[1], usage[1])
 
     return fast
-
-
-def holder_parser(today: date, *, dates_as_text: bool = False) -> LineParser:
-    """The check of one holder line (its cells): the fast reading, else the rules one by one, which give
-    the errors (the same check as `holder_check`, for a line already cut into cells)."""
-    fast = fast_holder_line(today, dates_as_text=dates_as_text)
-    rule = _holder_rule(today, dates_as_text)
-
-    def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
-        row = fast(line, SEPARATOR.join(values)) if len(values) == len(HOLDER_COLUMNS) else None
-        return (row, []) if row is not None else rule(line, values)
-
-    return parse
 
 
 def holder_check(today: date, *, dates_as_text: bool = False) -> LineCheck:
@@ -632,18 +615,6 @@ def fast_hours_line(year: int) -> FastLine:
         return (line, nir, percent) if percent >= 1 else None
 
     return fast
-
-
-def hours_parser(year: int) -> LineParser:
-    """The check of one hours line (its cells): the fast reading, else the rules one by one."""
-    fast = fast_hours_line(year)
-    rule = _hours_rule(year)
-
-    def parse(line: int, values: list[str]) -> tuple[tuple[Any, ...] | None, list[LineError]]:
-        row = fast(line, SEPARATOR.join(values)) if len(values) == len(HOURS_COLUMNS) else None
-        return (row, []) if row is not None else rule(line, values)
-
-    return parse
 
 
 def hours_check(year: int) -> LineCheck:
