@@ -65,6 +65,8 @@ sys.path.insert(0, str(ROOT))
 from cpf_tui import db as db_module  # noqa: E402
 from cpf_tui.ssh_zygote import PROFILE_ENV  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
+
+from load_data import NationalData, load_national, nir_for  # noqa: E402  (bench/, the script's folder)
 from tests.pg_instance import PgInstance  # noqa: E402
 from tests.ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib  # noqa: E402
 from tests.vt import cursor_in_field_below  # noqa: E402
@@ -80,17 +82,6 @@ FIRST_NAMES = ("Camille", "Inès", "Noé", "Louise", "Hugo", "Jeanne", "Malik", 
 LAST_NAMES = ("Martin", "Bernard", "Petit", "Durand", "Leroy", "Moreau", "Fournier", "Girard", "Bonnet")
 STEP_TIMEOUT = 90.0
 """A step not drawn after this is an error (the load of a shared 2-core machine can stall a screen for tens of seconds)."""
-
-
-def nir_for(i: int) -> str:
-    """A valid, unique NIR for bulk holder number i."""
-    order = i % 999 + 1
-    commune = (i // 999) % 990 + 1
-    department = (i // (999 * 990)) % 95 + 1
-    if department == 20:
-        department = 96
-    base = f"{1 + i % 2}{40 + (i * 7) % 60:02d}{1 + (i * 5) % 12:02d}{department:02d}{commune:03d}{order:03d}"
-    return base + f"{97 - int(base) % 97:02d}"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -182,42 +173,40 @@ class Figures:
 
 
 # -- data set ---------------------------------------------------------------------------------------
-async def load(url: str, people: int, admins: int, files_each: int, holders: int) -> tuple[list[Person], list[str]]:
-    """Organisations, gestionnaires, funded holders with draft files, `admins` organisations with their
-    principal administrator, and `holders` more holders to search."""
+async def load(url: str, people: int, admins: int, files_each: int, options: argparse.Namespace,
+               ) -> tuple[list[Person], list[str], NationalData]:
+    """The national data set (`bench/load_data.py`), then the people who act: each gestionnaire in an
+    organisation of its own among those loaded, with `files_each` draft files on funded holders (the newest
+    files of its list), each administrator the principal administrator of another one."""
     from cpf_tui.services import dossiers
     from cpf_tui.services.context import RequestContext
     from cpf_tui.services.dossiers import DossierInput
-    from models import Holder, Profile, Role
-    from tests.factories import make_account, make_organisation, make_siren, make_siret
+    from models import Organisation, Profile, Role
+    from tests.factories import make_account, make_siren, make_siret
     from tests.holder_helpers import funded_holder
 
     await db_module.open_database(url)
     try:
-        nirs = [nir_for(i) for i in range(holders)]
-        for start in range(0, holders, 5000):
-            await Holder.bulk_create([
-                Holder(nir=nir, nom_naissance=f"TITULAIRE{i}", search_name=f"TITULAIRE{i}", prenoms="Camille",
-                       date_naissance=date(1980, 1 + i % 12, 1 + i % 28))
-                for i, nir in enumerate(nirs[start:start + 5000], start)
-            ], batch_size=1000)
+        data = await load_national(url, organisations=max(options.organisations, people + admins),
+                                   gestionnaires=options.gestionnaires, holders=options.holders, files=options.files)
         found: list[Person] = []
         siret = make_siret(make_siren(904), 21)
         for n in range(people):
-            org = await make_organisation()
+            org = await Organisation.get(id=data.organisation_ids[n])
             account = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
             ctx = RequestContext(account_id=account.id)
             for _ in range(files_each):
-                holder = await funded_holder(100 * H, nir=nir_for(holders + n * files_each + _))
+                holder = await funded_holder(100 * H, nir=nir_for(options.holders + n * files_each + _))
                 await dossiers.create_draft(ctx, DossierInput(
                     holder_nir=holder.nir, training_title="Comptabilité", provider_name="Compta Formation",
                     provider_siret=siret, start_date=date(2026, 3, 2), end_date=date(2026, 3, 27),
                     duration_minutes=35 * H, requested_minutes=35 * H))
             found.append(Person(account.identifier, files_each))
-        for _ in range(admins):
-            account = await make_account(Role.PRINCIPAL_ADMIN, organisation=await make_organisation())
+        for n in range(admins):
+            org = await Organisation.get(id=data.organisation_ids[people + n])
+            account = await make_account(Role.PRINCIPAL_ADMIN, organisation=org)
             found.append(Person(account.identifier, files_each, admin=True))
-        return found, nirs
+        return found, data.nirs, data
     finally:
         await db_module.close_database()
 
@@ -438,7 +427,10 @@ async def run(options: argparse.Namespace) -> int:
 
     base = Path(tempfile.mkdtemp(prefix="cpf-bench-load-"))
     # Every session process has its own pool: `maxsize` connections at most (Tortoise's default is 5).
-    pg = PgInstance(settings={"max_connections": str(50 + (options.pool + 1) * (options.sessions + 2))})
+    settings = {"max_connections": str(50 + (options.pool + 1) * (options.sessions + 2))}
+    if options.statements:
+        settings.update({"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"})
+    pg = PgInstance(settings=settings)
     servers: list[SshServer] = []
     pace = Pace(options.think, options.typing)
     admins = min(options.admins, options.sessions)
@@ -451,17 +443,19 @@ async def run(options: argparse.Namespace) -> int:
         key = audit_key.create_key(base / "audit.key").path
         os.environ[audit_key.ENV_VAR] = str(key)
         # Sessions' gestionnaires, then one alone; sessions' administrators, then one alone.
-        people, nirs = await load(url, options.sessions - admins + 1, admins + 1, options.iterations, options.holders)
+        people, nirs, data = await load(url, options.sessions - admins + 1, admins + 1, options.iterations, options)
         gestionnaires = [p for p in people if not p.admin]
         administrators = [p for p in people if p.admin]
         alone_people = [gestionnaires.pop(), administrators.pop()]
         crowd = administrators + gestionnaires
         rng = random.Random(0)
         rng.shuffle(crowd)
-        holders_text = f"{options.holders:,}".replace(",", "\u202f")
-        print(f"Données : {holders_text} titulaires, {len(people)} organismes, {len(gestionnaires) + 1} gestionnaires "
-              f"({(len(gestionnaires) + 1) * options.iterations} dossiers à traiter), {len(administrators) + 1} "
-              f"administrateurs ({time.perf_counter() - t0:.0f} s)", flush=True)
+        counts = {name: f"{count:,}".replace(",", "\u202f") for name, count in data.counts.items()}
+        print(f"Données : {counts['organisations']} organismes, {counts['gestionnaires']} gestionnaires, "
+              f"{counts['holders']} titulaires, {counts['files']} dossiers, {counts['movements']} mouvements "
+              f"(COPY, {data.seconds:.0f} s) ; pour le banc : {len(gestionnaires) + 1} gestionnaires "
+              f"({(len(gestionnaires) + 1) * options.iterations} brouillons à traiter) et {len(administrators) + 1} "
+              f"administrateurs, chacun dans un de ces organismes ({time.perf_counter() - t0:.0f} s en tout)", flush=True)
         movements_before = await movement_count(url)
 
         for n in range(options.front_ends):
@@ -490,6 +484,8 @@ async def run(options: argparse.Namespace) -> int:
                                    baseline_pace, n, deadline) for n, person in enumerate(alone_people)))
         print(f"Seuls : faits ({time.perf_counter() - t0:.0f} s)", flush=True)
         deadline = time.monotonic() + options.max_seconds
+        if options.statements:
+            pg.psql("cpf", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()")
 
         figures = Figures()
         meet = Rendezvous(len(crowd))
@@ -592,6 +588,8 @@ async def run(options: argparse.Namespace) -> int:
         print(f"Mouvements du compte d'heures écrits : {movements} ; validations + clôtures réussies : "
               f"{expected} ({'égal' if movements == expected else 'DIFFÉRENT'})")
         failed += check.returncode != 0 or verify.returncode != 0 or movements != expected or not exact
+        if options.statements:
+            print_statements(pg, options.statements)
         return 0 if failed == 0 else 1
     finally:
         for server in servers:
@@ -599,6 +597,21 @@ async def run(options: argparse.Namespace) -> int:
                 await asyncio.to_thread(server.stop)
         pg.remove()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def print_statements(pg: PgInstance, count: int) -> None:
+    """The statements of the load phase that took the server most time (pg_stat_statements), then the
+    checks run after it (`check`, `audit verify` are counted too: they come last)."""
+    rows = pg.psql("cpf", (
+        "SELECT round(total_exec_time)::int, calls, round((total_exec_time / calls)::numeric, 2),"
+        " regexp_replace(left(query, 150), '\\s+', ' ', 'g') FROM pg_stat_statements"
+        f" ORDER BY total_exec_time DESC LIMIT {int(count)}"))
+    total = pg.psql("cpf", "SELECT round(sum(total_exec_time))::int, sum(calls) FROM pg_stat_statements")
+    print(f"\nRequêtes (pg_stat_statements, phase de charge puis check et audit verify) : {total.replace('|', ' ms, ')} appels")
+    print("   total ms |  appels | moy. ms | requête")
+    for row in rows.splitlines():
+        spent, calls, mean, query = row.split("|", 3)
+        print(f"{int(spent):11d} | {int(calls):7d} | {float(mean):7.2f} | {query}")
 
 
 def think_range(text: str) -> tuple[float, float]:
@@ -618,7 +631,11 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=60, help="sessions at once (plus two alone before)")
     parser.add_argument("--admins", type=int, default=6, help="how many of the sessions are administrators")
     parser.add_argument("--front-ends", type=int, default=3)
-    parser.add_argument("--holders", type=int, default=20000, help="holders to search among")
+    parser.add_argument("--organisations", type=int, default=100,
+                        help="organisations loaded (at least one per person of the bench)")
+    parser.add_argument("--gestionnaires", type=int, default=5000, help="gestionnaires loaded, besides the bench's")
+    parser.add_argument("--holders", type=int, default=1_000_000, help="holders loaded (the sessions search them)")
+    parser.add_argument("--files", type=int, default=200_000, help="training files loaded, besides the bench's drafts")
     parser.add_argument("--iterations", type=int, default=2, help="files each session validates and closes")
     parser.add_argument("--think", type=think_range, default=(3.0, 10.0),
                         help="MIN-MAX: seconds a person reads a screen before the next key (uniform)")
@@ -629,6 +646,8 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=2, help="connections per session process (URL ?maxsize=)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="folder: every session runs under cProfile and leaves session-PID.prof there")
+    parser.add_argument("--statements", type=int, default=0,
+                        help="print the N statements that took PostgreSQL most time (pg_stat_statements)")
     parser.add_argument("--max-seconds", type=float, default=300, help="no new iteration after this many seconds of each phase")
     options = parser.parse_args()
     return asyncio.run(run(options))
