@@ -69,7 +69,9 @@ class Dossier(Model):
 
     class Meta:
         table = "dossier"
-        indexes = (("status", "created_at"), ("holder_id", "status"), ("establishment_id", "status"))
+        # An organisation's files: the list (newest first) and the home queues (status, oldest first).
+        indexes = (("status", "created_at"), ("holder_id", "status"), ("establishment_id", "status"),
+                   ("organisation_id", "created_at", "id"), ("organisation_id", "status", "created_at"))
         constraints = [
             CheckConstraint(
                 check=(
