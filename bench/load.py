@@ -2,9 +2,13 @@
 
 What it does, bounded in count and time, on loopback only, and stopping by itself:
 1. starts its own PostgreSQL (initdb + pg_ctl in a temporary folder, free loopback port; never the
-   machine's server), migrates it and loads a data set: one organisation per gestionnaire session, each
-   with one gestionnaire (profile Clôture) and ITERATIONS draft files on funded holders; one organisation
-   per administrator session with its principal administrator; plus HOLDERS holders to search among;
+   machine's server), migrates it and loads the national data set (`bench/load_data.py`, PostgreSQL
+   COPY, about 40 s): ORGANISATIONS organisations (100), GESTIONNAIRES gestionnaires (5,000), HOLDERS
+   holders (1,000,000), FILES training files (200,000: drafts, validated and closed ones with their
+   reservation and consumption movements, every balance the sum of its movements); then the people of
+   the bench, through the factories and services: each gestionnaire (profile Clôture) in an
+   organisation of its own among those, with ITERATIONS draft files on funded holders (the newest of its
+   list), each administrator the principal administrator of another one;
 2. starts FRONT_ENDS `cpf-tui ssh-serve` on loopback ports, all on that database and the same audit key;
 3. runs each scenario once alone (the baselines: a gestionnaire and an administrator, side by side on
    two front ends),
@@ -26,7 +30,10 @@ What it does, bounded in count and time, on loopback only, and stopping by itsel
 4. prints, per step, p50/p95/p99 and errors under load, p95 alone and the ratio; sessions per front
    end; PSS and private memory (from /proc/PID/smaps_rollup: the pre-loaded launcher shares its pages)
    of every session process once all are logged in and again at the end of their walk; CPU per session
-   process; the load average;
+   process; the load average; the p95 of the goal steps during the arrivals and after; the whole
+   machine's busy processor time during the load phase, PostgreSQL's and the front ends' own share;
+   how late the measuring client's event loop runs (what it adds to the times); with --statements N,
+   the N statements that took PostgreSQL most time (pg_stat_statements);
 5. after the run: `cpf-tui check`, `cpf-tui audit verify`; every write each session saw succeed
    (validation, closure, account created, account deactivated) counted per actor in the audit chain,
    summed per front end; the ledger movements written against the validations and closures seen (one
@@ -36,8 +43,8 @@ Goals (issue 16): 60 sessions over 3 front ends; p95 ≤ 300 ms for search and o
 0 errors; PSS ≤ 30 MB per session; check and audit verify clean; every write in the chain;
 movements = validations + closures.
 
-Usage: .venv/bin/python bench/load.py [--sessions 60] [--admins 6] [--front-ends 3] [--holders 20000]
-       [--iterations 2] [--think 3-10] [--baseline-think 1-2] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR]
+Usage: .venv/bin/python bench/load.py [--sessions 60] [--admins 6] [--front-ends 3] [--organisations 100]
+       [--gestionnaires 5000] [--holders 1000000] [--files 200000] [--iterations 2] [--think 3-10] [--baseline-think 1-2] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR] [--statements N]
 The defaults fit a 2-core machine in under 10 minutes (7 min 47 s at load average 16; the client runs on the same cores).
 `--think 1-1 --typing 0 --ramp 0` gives the earlier machine-gun pace (every key at once).
 """
@@ -89,6 +96,55 @@ def percentile(values: list[float], share: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+async def loop_lag(lags: list[float], period: float = 0.02) -> None:
+    """How late the client's event loop wakes up (every `period`): a key or a screen seen late by the
+    client adds this much to the time measured for a step."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(period)
+        lags.append(max(0.0, time.perf_counter() - start - period))
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) processor seconds of the whole machine since boot, every core (/proc/stat)."""
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / ticks, total / ticks
+
+
+def own_cpu(pid: int, *, reaped_children: bool = False) -> float:
+    """Processor seconds of a process itself (threads included), plus those of its children it has
+    reaped when `reaped_children` (fields cutime, cstime); 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu(pg: PgInstance) -> float:
+    """Processor seconds of the PostgreSQL server: the postmaster, its live backends and those that ended."""
+    try:
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return own_cpu(postmaster, reaped_children=True) + sum(own_cpu(pid) for pid in children_of(postmaster))
+
+
+def front_end_cpu(servers: list[SshServer]) -> float:
+    """Processor seconds of the front ends' own processes (SSH server and launcher), sessions excluded."""
+    total = 0.0
+    for server in servers:
+        total += own_cpu(server.pid)
+        total += sum(own_cpu(pid) for pid in children_of(server.pid) if is_launcher(pid))
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -161,6 +217,8 @@ class Rendezvous:
 @dataclass
 class Figures:
     times: dict[str, list[float]] = field(default_factory=lambda: {step: [] for step in STEPS})
+    moments: dict[str, list[float]] = field(default_factory=lambda: {step: [] for step in STEPS})
+    """perf_counter() at the start of each timed step (same order as `times`)."""
     errors: dict[str, list[str]] = field(default_factory=lambda: {step: [] for step in STEPS})
     validations: int = 0
     closures: int = 0
@@ -250,6 +308,7 @@ async def step(figures: Figures, name: str, term: Terminal, keys: str, *markers:
         figures.errors[name].append(" | ".join(line.strip() for line in lines[:4] if line.strip())[:240])
         raise StepFailed(name) from None
     figures.times[name].append(time.perf_counter() - start)
+    figures.moments[name].append(start)
 
 
 async def move(term: Terminal, keys: str, marker: str) -> None:
@@ -512,15 +571,22 @@ async def run(options: argparse.Namespace) -> int:
             meet.may_close.set()
 
         client_cpu = time.process_time()
+        machine_start = machine_cpu()
+        postgres_start, front_start = postgres_cpu(pg), front_end_cpu(servers)
         started = time.perf_counter()
         tasks = [act(servers[n % len(servers)], n % len(servers), person, n, nirs, figures, pace, n + 1, deadline,
                      meet, arrival=options.ramp * n / max(1, len(crowd)))
                  for n, person in enumerate(crowd)]
         measuring = asyncio.create_task(measure())
+        lags: list[float] = []
+        lag_meter = asyncio.create_task(loop_lag(lags))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - started
         await measuring
+        lag_meter.cancel()
         client_cpu = time.process_time() - client_cpu
+        machine_busy, machine_total = (end - start for end, start in zip(machine_cpu(), machine_start))
+        postgres_used, front_used = postgres_cpu(pg) - postgres_start, front_end_cpu(servers) - front_start
         load_average = os.getloadavg()
 
         for server in servers:
@@ -552,6 +618,12 @@ async def run(options: argparse.Namespace) -> int:
             failed += errors > 0
             print(f"{name:28} {len(values):4d} {ms(percentile(values, .5))} {ms(percentile(values, .95))} "
                   f"{ms(percentile(values, .99))} {ms(percentile(solo, .95)):>8} {ratio:6.2f} {errors:7d} {verdict:>9}")
+        ramp_end = started + options.ramp
+        print(f"p95 pendant les arrivées (les {options.ramp:g} premières secondes, connexions en cours) / après : "
+              + " ; ".join(
+                  f"{name} {ms(percentile([t for t, m in zip(figures.times[name], figures.moments[name]) if m < ramp_end], .95)).strip()}"
+                  f" / {ms(percentile([t for t, m in zip(figures.times[name], figures.moments[name]) if m >= ramp_end], .95)).strip()} ms"
+                  for name in GOALS_MS))
         for name in STEPS:
             for error in (alone.errors[name] + figures.errors[name])[:3]:
                 print(f"  erreur {name} : {error}")
@@ -570,7 +642,13 @@ async def run(options: argparse.Namespace) -> int:
         refused = pg.log.read_text(errors="replace").count("too many clients")
         print(f"Connexions PostgreSQL refusées (too many clients) : {refused} ; max_connections "
               f"{pg.settings['max_connections']}, {options.pool} connexion(s) au plus par session (?maxsize=)")
-        print(f"Client de mesure (asyncssh + émulateur de terminal, mêmes cœurs) : {client_cpu:.1f} s de CPU")
+        print(f"Client de mesure (asyncssh + émulateur de terminal, mêmes cœurs) : {client_cpu:.1f} s de CPU ; "
+              f"retard de sa boucle (ce qu'il ajoute aux temps mesurés) : p50 {ms(percentile(lags, .5)).strip()} ms, "
+              f"p95 {ms(percentile(lags, .95)).strip()} ms, max {ms(max(lags, default=0)).strip()} ms")
+        print(f"Machine entière pendant la phase de charge : {machine_busy:.0f} s de CPU occupé sur "
+              f"{machine_total:.0f} s ({100 * machine_busy / max(machine_total, 1):.0f} % des {os.cpu_count()} cœurs : "
+              "sessions, frontaux, PostgreSQL, client de mesure, et tout autre travail de la machine) ; dont "
+              f"PostgreSQL {postgres_used:.0f} s, frontaux (serveurs SSH et lanceurs, sans les sessions) {front_used:.0f} s")
         print(f"cpf-tui check : {'OK' if check.returncode == 0 else 'ÉCHEC'} — {check.stdout.strip()[:100]}")
         print(f"cpf-tui audit verify : {'OK' if verify.returncode == 0 else 'ÉCHEC'} — "
               f"{verify.stdout.strip().splitlines()[0][:100] if verify.stdout.strip() else verify.stderr[:100]}")
