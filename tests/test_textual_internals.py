@@ -145,3 +145,96 @@ def test_word_wrap_breaks_a_long_folder_path_before_a_slash_only():
     assert any(line.startswith("/") for line in lines)  # the path went on at a folder's start
     for whole in ("15/01/2015,", "Statut : Actif,", "06 12 34 56 78", "/depots-des-organismes"):
         assert any(whole in line for line in lines), (whole, lines)
+
+
+# -- screens drawn once: cpf-tui's screens (screens/base.py) against Textual's own --------------------
+class _DrawApp(App[None]):
+    """Counts the whole-screen drawings (`Compositor.render_full_update`) of the screens it shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from cpf_tui.config import Settings
+
+        self.settings = Settings()
+        self.full_drawings = 0
+
+    def _start_widget(self, parent, widget) -> None:  # noqa: ANN001 - as CpfApp: scrollbars styled at once
+        from cpf_tui.textual_internals import style_new_scrollbar
+
+        super()._start_widget(parent, widget)
+        style_new_scrollbar(self, widget)
+
+
+def _counting(app: _DrawApp, monkeypatch) -> None:  # noqa: ANN001 - pytest's MonkeyPatch
+    from textual._compositor import Compositor
+
+    render_full_update = Compositor.render_full_update
+
+    def counted(compositor, *args, **kwargs):  # noqa: ANN001, ANN202 - Textual's signature
+        app.full_drawings += 1
+        return render_full_update(compositor, *args, **kwargs)
+
+    monkeypatch.setattr(Compositor, "render_full_update", counted)
+
+
+def _page(base: type) -> object:
+    """A screen like a holder's page (a title, a table of 40 rows focused when mounted) on `base`."""
+    from textual.widgets import Static
+
+    class Page(base):  # type: ignore[misc, valid-type]
+        def compose(self) -> ComposeResult:
+            yield Static("Titulaire", id="title")
+            yield Static("", id="message")
+            yield CpfTable(id="rows")
+
+        def on_mount(self) -> None:
+            table = self.query_one(CpfTable)
+            table.add_columns("Date", "Mouvement")
+            table.replace_rows([((Text(f"0{i % 9 + 1}/01/2026"), Text(f"Mouvement {i}")), str(i)) for i in range(40)])
+            table.focus()
+
+    return Page()
+
+
+async def _drawings_of_a_push(base: type, monkeypatch) -> tuple[int, int]:  # noqa: ANN001
+    """(whole drawings when the screen is pushed, whole drawings when the focus then moves)."""
+    app = _DrawApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        _counting(app, monkeypatch)
+        await pilot.pause()
+        app.full_drawings = 0
+        await app.push_screen(_page(base))
+        for _ in range(4):
+            await pilot.pause()
+        pushed = app.full_drawings
+        app.full_drawings = 0
+        app.screen.query_one(CpfTable).blur()
+        for _ in range(3):
+            await pilot.pause()
+        return pushed, app.full_drawings
+
+
+async def test_a_screen_of_cpf_tui_is_drawn_whole_once_when_shown(monkeypatch):
+    from textual.screen import Screen
+
+    from screens.base import CpfScreen
+
+    textual_pushed, textual_blurred = await _drawings_of_a_push(Screen, monkeypatch)
+    ours_pushed, ours_blurred = await _drawings_of_a_push(CpfScreen, monkeypatch)
+    # Textual draws the whole screen again when the composed widgets are mounted, at the first resume
+    # and at each focus change (and lays it out again for the toast layer hidden late and the
+    # scrollbars styled late); cpf-tui's screens skip those (in the App, a holder's page: 2 -> 1).
+    assert ours_pushed < textual_pushed
+    assert textual_blurred >= 1 and ours_blurred == 0
+
+
+def test_the_first_resume_repeats_textuals_resume_without_its_restyle_and_repaint():
+    import hashlib
+    import inspect
+
+    from textual.screen import Screen
+
+    # cpf_tui.textual_internals.first_resume does what this handler does, minus `update_node_styles` and
+    # `refresh`: a new Textual release that changes it must be looked at again.
+    source = inspect.getsource(Screen._on_screen_resume)
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == "f39caa8ec4424d3c"
