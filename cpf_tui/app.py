@@ -155,20 +155,11 @@ class CpfApp(App[int]):
             return
         super().update_styles(node, animate)
 
-    def _start_widget(self, parent: Widget, widget: Widget) -> None:
-        """Textual's start of a widget outside mounting (scrollbars): a scrollbar is styled at once
-        (`textual_internals.style_new_scrollbar`: no second layout and frame when its table is focused)."""
-        from cpf_tui.textual_internals import style_new_scrollbar
-
-        super()._start_widget(parent, widget)
-        style_new_scrollbar(self, widget)
-
     def action_redraw(self) -> None:
         """Ctrl+L: draw the whole screen again (after a garbled line, a message from the system)."""
         if self.screen_memory is not None:
             self.screen_memory.forget()
         self.refresh(repaint=True, layout=True)
-        self.screen.refresh()  # every cell (a layout alone repaints only what moved: CpfSeam.refresh)
         self._terminal_cursor_shown = False  # after a suspension the driver hid it again
         self.call_after_refresh(self._place_terminal_cursor)
 

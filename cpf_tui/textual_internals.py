@@ -38,65 +38,6 @@ def size_table_now(table: DataTable[Any]) -> None:
     table._update_dimensions(new_rows)
 
 
-def first_resume(screen: Screen) -> None:
-    """Textual's `Screen._on_screen_resume` for a screen shown for the first time, without its
-    restyle of every widget and its repaint of every cell: mounting styled the widgets, and the
-    screen's first layout draws all of it (at once if the screen has no layout yet).
-
-    Relies on the body of `Screen._on_screen_resume` (textual/screen.py, Textual 8.2; its source is
-    checked by tests/test_textual_internals.py): the suspended-screen class, `stack_updates` (key
-    bindings), `App._refresh_notifications`, `Screen._update_auto_focus`, `Screen._size`,
-    `Screen._refresh_layout`.
-    """
-    app = screen.app
-    if app.SUSPENDED_SCREEN_CLASS:
-        screen.remove_class(app.SUSPENDED_SCREEN_CLASS)
-    screen.stack_updates += 1
-    app._refresh_notifications()
-    size = app.size
-    screen._update_auto_focus()
-    if screen.is_attached and screen._size != size:
-        screen._refresh_layout(size)
-
-
-def hide_empty_toast_rack(app: Any, widgets: list[Any]) -> None:
-    """Compose a screen's notification layer hidden when there is no notification to show.
-
-    Textual adds a `ToastRack` (a layer as large as the screen) to every screen it composes, shown,
-    and hides it only after the screen's first frame (`App._refresh_notifications` → `ToastRack.show`):
-    the whole screen was then marked changed, laid out and drawn whole a second time. Composed with
-    the display it will be given, the later `show` changes nothing.
-
-    Relies on `Screen._extend_compose` adding `ToastRack` to the composed widgets and on
-    `App._notifications` (textual/screen.py, textual/app.py, Textual 8.2).
-    """
-    from textual.widgets._toast import ToastRack
-
-    for widget in widgets:
-        if isinstance(widget, ToastRack):
-            widget.display = bool(app._notifications)
-
-
-def style_new_scrollbar(app: Any, widget: Any) -> None:
-    """Style a scrollbar when Textual creates it, as mounting styles every other widget.
-
-    Textual creates a widget's scrollbars when a layout first shows them (`Widget.vertical_scrollbar`,
-    started by `App._start_widget`) without styling them; the stylesheet reaches them at the next
-    restyle of their widget (`Stylesheet.update_nodes`), typically the focus given to the table
-    just after its screen's first frame. That first styling changed their rules (nothing → the
-    stylesheet's) and asked for a new layout: every screen with a table or a scrolling body was laid
-    out and drawn whole a second time. Styled here, before that first layout ends, later restyles of
-    the widget find nothing to change.
-
-    Relies on `App._start_widget` (called for scrollbars and scrollbar corners, textual/widget.py,
-    Textual 8.2) and `Stylesheet.apply`.
-    """
-    from textual.scrollbar import ScrollBar, ScrollBarCorner
-
-    if isinstance(widget, ScrollBar | ScrollBarCorner):
-        app.stylesheet.apply(widget)
-
-
 class TerminalWriter(WriterThread):
     """Textual's output thread, made safe for a terminal that goes away (SSH client closed, pty hung up).
 

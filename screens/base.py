@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from rich.text import Text
 
 from textual import events
-from textual.reactive import Reactive
 from textual.screen import ModalScreen, Screen
-from textual.widget import Widget
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -96,40 +94,12 @@ class CpfSeam:
 
         Textual styles every widget when it is mounted, then again, all of them, when a pushed screen is
         first shown (`ScreenResume.refresh_styles`): a whole restyle of a form for nothing, at every
-        opening; and it repaints the whole screen, which its first layout has just drawn whole (a second
-        drawing of every cell). The first showing does the rest of Textual's resume
-        (`textual_internals.first_resume`); later resumes run Textual's own, restyle and repaint
-        included (the theme may have changed while the screen was covered, and the terminal shows
-        another screen). Runs before Textual's own handler (handlers run from the most derived class).
+        opening. Later resumes keep it (the theme may have changed while the screen was covered).
+        Runs before Textual's own handler (handlers run from the most derived class).
         """
         if not self.__dict__.get("_cpf_shown_once"):
-            from cpf_tui.textual_internals import first_resume
-
             self.__dict__["_cpf_shown_once"] = True
             event.refresh_styles = False
-            event.prevent_default()
-            first_resume(cast(Screen[object], self))
-
-    def _extend_compose(self, widgets: list[Any]) -> None:
-        """Textual's own widgets of every screen; its notification layer composed hidden when empty
-        (`textual_internals.hide_empty_toast_rack`: no second drawing of the whole screen)."""
-        from cpf_tui.textual_internals import hide_empty_toast_rack
-
-        super()._extend_compose(widgets)  # type: ignore[misc]
-        hide_empty_toast_rack(self.app, widgets)
-
-    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
-        """A new layout of the whole screen repaints what it moved, not every cell.
-
-        Textual's `AwaitMount` asks the screen for a layout and a repaint of all of it once the widgets
-        it composed are mounted — after the screen's first frame is drawn: every screen shown was laid
-        out and drawn whole twice. A layout (`Compositor.reflow`) marks dirty every region whose widget
-        was added, removed, moved or resized; the other cells already show what they should. A redraw
-        asked without a layout (Ctrl+L) still repaints everything.
-        """
-        if layout and not regions and not recompose:
-            repaint = False
-        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)  # type: ignore[misc]
 
     # -- screens opened from this one -----------------------------------------------------------------
     def push_when_read(self, prepare: Callable[[], Awaitable[Screen[Any]]], *, group: str) -> None:
@@ -195,17 +165,8 @@ class CpfSeam:
         line.set_class(error, "-error")
 
 
-FOCUS_WITHOUT_REPAINT: Reactive[Widget | None] = Reactive(None, repaint=False)
-"""`Screen.focused` without Textual's repaint of the whole screen at each change: the widget that
-loses the focus and the one that gains it restyle and repaint themselves (`:focus` rules), every other
-cell stays as it is. Each focus change (a screen's first focus, Tab, a field filled) drew the whole
-screen again."""
-
-
 class CpfScreen(CpfSeam, Screen[object]):
     """A full screen of cpf-tui (Textual runs this on_mount as well as the subclass's)."""
-
-    focused = FOCUS_WITHOUT_REPAINT
 
     def on_mount(self) -> None:
         if self.settings.sandbox and not self.query("SandboxBanner"):
@@ -220,5 +181,3 @@ ResultType = TypeVar("ResultType")
 
 class CpfModal(CpfSeam, ModalScreen[ResultType], Generic[ResultType]):
     """A modal dialog of cpf-tui whose workers call services."""
-
-    focused = FOCUS_WITHOUT_REPAINT
