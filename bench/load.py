@@ -45,7 +45,8 @@ movements = validations + closures.
 
 Usage: .venv/bin/python bench/load.py [--sessions 60] [--admins 6] [--front-ends 3] [--organisations 100]
        [--gestionnaires 5000] [--holders 1000000] [--files 200000] [--iterations 2] [--think 3-10] [--baseline-think 1-2] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR] [--statements N]
-The defaults fit a 2-core machine in under 10 minutes (7 min 47 s at load average 16; the client runs on the same cores).
+The defaults fit a 2-core machine in under 10 minutes (about 7 min with the national data set on 4 December,
+load average 2-4 at the end; 7 min 47 s with the earlier small data set at load average 16; the client runs on the same cores).
 `--think 1-1 --typing 0 --ramp 0` gives the earlier machine-gun pace (every key at once).
 """
 
