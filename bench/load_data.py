@@ -106,6 +106,9 @@ class Copier:
         self.count = 0
 
     async def add(self, **changes: Any) -> None:
+        unknown = changes.keys() - self.template.keys()
+        if unknown:
+            raise KeyError(f"{self.table}: no column {sorted(unknown)}")
         row = {**self.template, **changes}
         self.rows.append(tuple(row[column] for column in self.columns))
         if len(self.rows) >= CHUNK:
