@@ -148,15 +148,6 @@ def front_end_cpu(servers: list[SshServer]) -> float:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
-
-
 @dataclass
 class Person:
     identifier: str
@@ -563,12 +554,12 @@ async def run(options: argparse.Namespace) -> int:
                 per_front_end.append(len(apps))
                 for pid in apps:
                     memory_logged.append(memory_kib(pid))
-                    cpu_start[pid] = cpu_seconds(pid)
+                    cpu_start[pid] = own_cpu(pid)
             await meet.all_finished.wait()
             for server in servers:
                 memory_end.extend(memory_kib(pid) for pid in server.apps())
                 launchers.extend((rss_kib(pid), *memory_kib(pid)) for pid in children_of(server.pid) if is_launcher(pid))
-            cpu_used.extend(cpu_seconds(pid) - start for pid, start in cpu_start.items() if cpu_seconds(pid))
+            cpu_used.extend(own_cpu(pid) - start for pid, start in cpu_start.items() if own_cpu(pid))
             meet.may_close.set()
 
         client_cpu = time.process_time()
