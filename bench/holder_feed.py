@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from datetime import date
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +117,105 @@ def child_baseline(path: Path, url: str) -> dict[str, float]:
         count = asyncio.run(copy())
     return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "peak_mb": peak_mb(),
             "rows": count}
+
+
+def child_floor(holders_path: Path, hours_path: Path, url: str) -> dict[str, float]:
+    """The least any feed must write, timed like the baseline (file read and split included): the
+    holder file's rows straight into the real `holder` table (its four indexes, no check, no staging,
+    no search for an existing holder), then for the hours file one movement per line straight into the
+    real `hours_movement` table (its indexes, foreign keys and check) and one balance update per holder.
+    SQLite `executemany` in one transaction, PostgreSQL `COPY`; rows written in NIR (holders) and holder
+    (movements) order, the feed's own order, the sort itself not timed: a lower bound of the feeds' time on
+    this schema, whatever their code."""
+    from datetime import datetime
+
+    from cpf_tui import db
+
+    sqlite = url.startswith("sqlite://")
+    now = datetime.now().astimezone()
+    columns = ["nir", "nom_naissance", "nom_usage", "prenoms", "date_naissance", "email", "mobile", "search_name",
+               "search_usage", "cpf_acquired_minutes", "cpf_reserved_minutes", "cpf_consumed_minutes",
+               "dif_total_minutes", "dif_reserved_minutes", "dif_consumed_minutes", "version", "created_at"]
+    movement_columns = ["holder_id", "kind", "bucket", "minutes", "reference_year", "work_ratio_percent", "reason",
+                        "created_at"]
+
+    def holder_rows(batch: list[tuple[str, ...]]) -> list[tuple[Any, ...]]:
+        rows = []
+        for nir, birth, usage, given, born, mail, mobile in batch:
+            day, month, year = born.split("/")
+            when: Any = f"{year}-{month}-{day}" if sqlite else date(int(year), int(month), int(day))
+            rows.append((nir, birth, usage, given, when, mail, mobile, birth.lower(), usage.lower(),
+                         0, 0, 0, 0, 0, 0, 1, str(now) if sqlite else now))
+        return rows
+
+    def movement_rows(batch: list[tuple[str, ...]], ids: dict[str, int]) -> list[tuple[Any, ...]]:
+        return [(ids[line[0]], "cpf_acquisition", "cpf", 1440, YEAR, 100, "Acquisition", str(now) if sqlite else now)
+                for line in batch]
+
+    def read_sorted(path: Path, convert: Any, key: int) -> tuple[list[list[tuple[Any, ...]]], float]:
+        """The file's rows, converted, in batches, in `key` order; the seconds of reading and converting."""
+        start = time.perf_counter()
+        rows = [row for batch in _split_batches(path) for row in convert(batch)]
+        seconds = time.perf_counter() - start
+        rows.sort(key=lambda row: row[key])
+        return [rows[i:i + BATCH] for i in range(0, len(rows), BATCH)], seconds
+
+    figures: dict[str, float] = {}
+    asyncio.run(db.migrate(url))
+    if sqlite:
+        import sqlite3
+
+        from cpf_tui.services.holder_feed import SQLITE_CACHE_KIB
+
+        conn = sqlite3.connect(url[len("sqlite://"):], isolation_level=None)
+        conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # the feed's page cache
+        batches, reading = read_sorted(holders_path, holder_rows, 0)
+        start = time.perf_counter()
+        conn.execute("BEGIN")
+        marks = ", ".join("?" for _ in columns)
+        for rows in batches:
+            conn.executemany(f"INSERT INTO holder ({', '.join(columns)}) VALUES ({marks})", rows)
+        conn.execute("COMMIT")
+        figures["holders_seconds"] = reading + time.perf_counter() - start
+        ids = dict((nir, holder_id) for holder_id, nir in conn.execute("SELECT id, nir FROM holder"))
+        batches, reading = read_sorted(hours_path, lambda batch: movement_rows(batch, ids), 0)
+        start = time.perf_counter()
+        conn.execute("BEGIN")
+        marks = ", ".join("?" for _ in movement_columns)
+        for rows in batches:
+            conn.executemany(f"INSERT INTO hours_movement ({', '.join(movement_columns)}) VALUES ({marks})", rows)
+        conn.execute("UPDATE holder SET cpf_acquired_minutes = cpf_acquired_minutes + 1440, version = version + 1")
+        conn.execute("COMMIT")
+        figures["hours_seconds"] = reading + time.perf_counter() - start
+        conn.close()
+        return figures
+
+    import asyncpg
+
+    async def copy() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            batches, reading = read_sorted(holders_path, holder_rows, 0)
+            start = time.perf_counter()
+            async with conn.transaction():
+                for rows in batches:
+                    await conn.copy_records_to_table("holder", records=rows, columns=columns)
+            figures["holders_seconds"] = reading + time.perf_counter() - start
+            await conn.execute("ANALYZE holder")
+            ids = {row["nir"]: row["id"] for row in await conn.fetch("SELECT id, nir FROM holder")}
+            batches, reading = read_sorted(hours_path, lambda batch: movement_rows(batch, ids), 0)
+            start = time.perf_counter()
+            async with conn.transaction():
+                for rows in batches:
+                    await conn.copy_records_to_table("hours_movement", records=rows, columns=movement_columns)
+                await conn.execute("UPDATE holder SET cpf_acquired_minutes = cpf_acquired_minutes + 1440, "
+                                   "version = version + 1")
+            figures["hours_seconds"] = reading + time.perf_counter() - start
+        finally:
+            await conn.close()
+
+    asyncio.run(copy())
+    return figures
 
 
 def child_checks(holders_path: Path, hours_path: Path) -> dict[str, float]:
@@ -261,6 +361,8 @@ def main() -> int:
             figures = child_baseline(Path(rest[0]), rest[1])
         elif kind == "checks":
             figures = child_checks(Path(rest[0]), Path(rest[1]))
+        elif kind == "floor":
+            figures = child_floor(Path(rest[0]), Path(rest[1]), rest[2])
         elif kind == "feed":
             figures = child_feed(Path(rest[0]), Path(rest[1]), rest[2], Path(rest[3]))
         else:
@@ -283,6 +385,8 @@ def main() -> int:
         with database_url(args.database, base, "plain-hours") as url:
             plain_hours = run_child("baseline", str(hours_path), url)
         checks = run_child("checks", str(holders_path), str(hours_path))
+        with database_url(args.database, base, "floor") as url:
+            floor = run_child("floor", str(holders_path), str(hours_path), url)
         loads.append(os.getloadavg()[0])
         with database_url(args.database, base, "feed") as url:
             feed = run_child("feed", str(holders_path), str(hours_path), url, str(base))
@@ -311,6 +415,9 @@ def main() -> int:
     print(f"dont lecture et contrôle des lignes seuls (sans base) : titulaires {checks['holders_seconds']:.1f} s "
           f"(CPU {checks['holders_cpu']:.1f} s), heures {checks['hours_seconds']:.1f} s "
           f"(CPU {checks['hours_cpu']:.1f} s)")
+    for label, key, plain in (("titulaires", "holders", plain_holders), ("heures", "hours", plain_hours)):
+        print(f"Plancher {label} (lignes écrites telles quelles dans les tables réelles, sans contrôle ni table "
+              f"de travail) : {floor[f'{key}_seconds']:.1f} s, ratio {floor[f'{key}_seconds'] / plain['seconds']:.1f}")
     print("Charge de la machine (load average 1 min) : " + ", ".join(f"{load:.1f}" for load in loads)
           + f" ({os.cpu_count()} cœurs)")
     peak = feed["peak_mb"]

@@ -321,3 +321,25 @@ async def test_the_constraint_stops_a_second_credit_the_checks_did_not_see(db, t
         await credit(path, tmp_path)
     assert "rien n'a été modifié" in error.value.message
     assert await feed_state() == before and await check_ledger() == []
+
+
+async def test_a_balance_changed_after_the_join_stops_the_credit(db, tmp_path, monkeypatch):
+    """As if a gestionnaire's change of a balance came between reading the holders and crediting them:
+    the crediting statement skips that holder, the count no longer matches, nothing is applied."""
+    from cpf_tui.errors import Conflict
+
+    await _holders(tmp_path, 2)
+    before = await feed_state()
+    path = write_feed(tmp_path / "h.csv", HOURS_HEADER, [hours_line(0, 2025), hours_line(1, 2025)])
+    original = holder_feed._hours_errors
+
+    async def then_a_balance_moves(staging, year):
+        await original(staging, year)
+        await holder_feed._execute(staging.conn, "UPDATE holder SET cpf_acquired_minutes = cpf_acquired_minutes + 60 "
+                                                 "WHERE nir = $1", [valid_nir(1)])
+
+    monkeypatch.setattr(holder_feed, "_hours_errors", then_a_balance_moves)
+    with pytest.raises(Conflict) as error:
+        await credit(path, tmp_path)
+    assert "soldes d'heures ont changé" in error.value.message
+    assert await feed_state() == before and await check_ledger() == []

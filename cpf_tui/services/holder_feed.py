@@ -183,8 +183,9 @@ class _Staging:
         self.errors = f"feed_errors_{suffix}"
         self.gains = f"feed_gains_{suffix}"
         self.joined = f"feed_joined_{suffix}"
+        self.credited = f"feed_credited_{suffix}"
         self.duplicates_possible = True
-        """False once a unique index on the staged NIRs could be built (SQLite): no NIR twice in the file."""
+        """False once a unique index on the staged NIRs could be built: no NIR twice in the file."""
         self.has_joined = False
         """True once the lines are joined to their holders (`join_holders`, the hours feed)."""
         self.columns = columns
@@ -204,19 +205,27 @@ class _Staging:
 
     async def index(self) -> None:
         """The staging table's NIR index, built once the file is staged (one sort, rather than a
-        B-tree kept up to date row by row while loading). On SQLite it is first tried unique: when it
-        can be built, no NIR is twice in the file and the search for duplicates is skipped (on
-        PostgreSQL a failed statement would end the run's transaction; its grouping is fast anyway)."""
-        if self.sqlite:
-            try:
-                await _execute(self.conn, f"CREATE UNIQUE INDEX {self.table}_nir ON {self.table} (nir)")
-                self.duplicates_possible = False
-                return
-            except Exception as exc:
-                from tortoise.exceptions import IntegrityError
+        B-tree kept up to date row by row while loading). It is first tried unique: when it can be
+        built, no NIR is twice in the file and the search for duplicates is skipped (0.6 s for
+        1,000,000 lines on PostgreSQL). On PostgreSQL the attempt runs under a savepoint, since a
+        failed statement would otherwise end the run's transaction."""
+        from tortoise.exceptions import IntegrityError
 
-                if not _is_unique_violation(exc, IntegrityError):
-                    raise
+        savepoint = not self.sqlite
+        if savepoint:
+            await _execute(self.conn, "SAVEPOINT feed_unique_nir")
+        try:
+            await _execute(self.conn, f"CREATE UNIQUE INDEX {self.table}_nir ON {self.table} (nir)")
+        except Exception as exc:
+            if not _is_unique_violation(exc, IntegrityError):
+                raise
+            if savepoint:
+                await _execute(self.conn, "ROLLBACK TO SAVEPOINT feed_unique_nir")
+        else:
+            self.duplicates_possible = False
+            if savepoint:
+                await _execute(self.conn, "RELEASE SAVEPOINT feed_unique_nir")
+            return
         await _execute(self.conn, f"CREATE INDEX {self.table}_nir ON {self.table} (nir)")
 
     async def drop(self) -> None:
@@ -319,6 +328,12 @@ the write-ahead log (16 MiB each at most, given back when the run ends; 64 MiB s
 would take the peak memory of a 1,000,000-line run past 200 MB)."""
 
 
+PG_RUN_MEMORY = (("work_mem", "128MB"), ("maintenance_work_mem", "256MB"))
+"""PostgreSQL memory of one run's sorts and hashes (its transaction only, SET LOCAL): with the server's
+defaults (4 MB, 64 MB) the search for NIRs twice in a 1,000,000-line file and the joins of the hours
+feed spilled to disk, and the staging index was sorted in pieces."""
+
+
 @asynccontextmanager
 async def _run_connection(sqlite: bool) -> AsyncIterator[Any]:
     """The connection of a run: on PostgreSQL one transaction for staging and applying (temporary tables
@@ -339,6 +354,8 @@ async def _run_connection(sqlite: bool) -> AsyncIterator[Any]:
                 await _execute(conn, f"PRAGMA {schema}.cache_size = {int(size)}")
         return
     async with serialised_transaction() as conn:
+        for setting, value in PG_RUN_MEMORY:
+            await _execute(conn, f"SET LOCAL {setting} = '{value}'")
         yield conn
 
 
@@ -793,24 +810,36 @@ async def _apply_hours(staging: _Staging, result: FeedResult, year: int) -> None
             f"reason, created_at) SELECT j.holder_id, 'cpf_acquisition', 'cpf', g.gain, $1, j.ratio, "
             f"$2 || j.ratio || ' %)', $3 {credit} ORDER BY j.holder_id"
         ), [year, reason, str(now)])
-        await _execute(conn, (
+        # The run holds the writer lock, so no balance can move in between; the count is checked anyway.
+        updated = await _execute(conn, (
             f"UPDATE holder SET cpf_acquired_minutes = holder.cpf_acquired_minutes + g.gain, "
             f"version = holder.version + 1 {credit.replace('WHERE', 'AND')} "
             f"WHERE holder.id = j.holder_id AND holder.cpf_acquired_minutes = j.acquired"
         ))
     else:
-        # One statement: the balance update locks each row and the movement is written from what it
-        # changed, so a concurrent change of a balance cannot slip between the two.
-        inserted = await _execute(conn, (
-            f"WITH credited AS (UPDATE holder AS h SET cpf_acquired_minutes = h.cpf_acquired_minutes + g.gain, "
+        # The balance update locks each row it changes until the run commits and keeps what it changed;
+        # the movements are then written from that, in holder order, so a concurrent change of a
+        # balance cannot slip between the two. Two statements rather than one (an UPDATE … RETURNING
+        # feeding the INSERT in the same statement): the movements' foreign-key checks on holder rows
+        # changed by the same statement took 22.4 s for 1,000,000 lines, 10 s or so in two.
+        credited = staging.credited
+        await _execute(conn, staging._create(credited, [  # noqa: SLF001 - same module
+            ("holder_id", "bigint", "INTEGER"), ("gain", "integer", "INTEGER"), ("ratio", "integer", "INTEGER"),
+        ]))
+        await _execute(conn, (
+            f"WITH changed AS (UPDATE holder AS h SET cpf_acquired_minutes = h.cpf_acquired_minutes + g.gain, "
             f"version = h.version + 1 FROM {joined} j JOIN {gains} g ON g.acquired = j.acquired "
             f"AND g.ratio = j.ratio WHERE h.id = j.holder_id AND h.cpf_acquired_minutes = j.acquired "
             f"AND g.gain > 0 RETURNING h.id AS holder_id, g.gain, j.ratio) "
+            f"INSERT INTO {credited} (holder_id, gain, ratio) SELECT holder_id, gain, ratio FROM changed"
+        ))
+        inserted = await _execute(conn, (
             f"INSERT INTO hours_movement (holder_id, kind, bucket, minutes, reference_year, work_ratio_percent, "
             f"reason, created_at) SELECT holder_id, 'cpf_acquisition', 'cpf', gain, $1, ratio, "
-            f"$2 || ratio || ' %)', $3 FROM credited"
+            f"$2 || ratio || ' %)', $3 FROM {credited} ORDER BY holder_id"
         ), [year, reason, now])
-    if inserted != int(expected):
+        updated = inserted
+    if inserted != int(expected) or updated != int(expected):
         raise Conflict("Des soldes d'heures ont changé pendant l'alimentation : rien n'a été modifié, "
                        "relancez-la.")
     result.credited = int(expected)
