@@ -6,6 +6,8 @@ Usage: `.venv/bin/python bench/holder_feed.py [--lines 1000000] [--database sqli
 - Baseline, measured in the same run: the file read and split on `;`, then the rows inserted as they are
   into a bare table (SQLite: `executemany` in one transaction; PostgreSQL: asyncpg `COPY` by batches).
 - Feed: `holder_feed.import_holders` then `holder_feed.credit_hours` on a fresh migrated database.
+- Floor: the rows the feeds end up writing, written straight into the real tables (no check, no staging
+  table), timed like the baseline: the least any feed can take on this schema (docs/benchmarks.md).
 - PostgreSQL only, `--lookup-holders N` (0 to skip): N holders loaded through the feed in files of
   1,000,000 lines (the load time is printed), then holders looked up by NIR through the service
   (`holders.search`), p50 and p95.
