@@ -295,3 +295,27 @@ async def test_keys_held_for_a_stuck_worker_go_on_after_the_safety_delay(monkeyp
         await pilot.pause(0.4)
         burst(app, "b")
         await wait_until(pilot, lambda: acted == ["a", "b"], "touches relâchées après le délai de sûreté")
+
+
+async def test_the_gate_rounds_never_make_textual_read_a_signature(db, settings, monkeypatch):
+    """Each key's rounds post a callback to every node on the way to the App; Textual reads the signature
+    of a callback it has not seen (`inspect.signature`, ≈ 0.1 ms each, 15 a key) unless the callback says
+    how many parameters it takes. The gate's callbacks say it: typing costs no signature reading."""
+    from textual import _callback
+
+    read: list[str] = []
+    original = _callback._count_parameters
+
+    def spy(func):  # noqa: ANN001, ANN202 - any callable, as Textual's own
+        read.append(getattr(func, "__qualname__", repr(func)))
+        return original(func)
+
+    await make_staff(Role.OPERATOR)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(_callback, "_count_parameters", spy)
+        await pilot.press(*"ABCDEFGH", *["backspace"] * 8)
+        await settle(pilot)
+        assert app.key_gate.rounds_total > 0
+    assert not [name for name in read if name.startswith("KeyGate.")], read
