@@ -100,6 +100,7 @@ class CpfSeam:
         if not self.__dict__.get("_cpf_shown_once"):
             self.__dict__["_cpf_shown_once"] = True
             event.refresh_styles = False
+        self.cpf_app.release_closed_widgets()
 
     # -- screens opened from this one -----------------------------------------------------------------
     def push_when_read(self, prepare: Callable[[], Awaitable[Screen[Any]]], *, group: str) -> None:
