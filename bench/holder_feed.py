@@ -171,24 +171,26 @@ def child_floor(holders_path: Path, hours_path: Path, url: str) -> dict[str, flo
 
         conn = sqlite3.connect(url[len("sqlite://"):], isolation_level=None)
         conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # the feed's page cache
+
+        def insert(table: str, names: list[str], batches: list[list[tuple[Any, ...]]], then: str = "") -> float:
+            """Seconds of inserting the batches into `table` (and running `then`) in one transaction."""
+            start = time.perf_counter()
+            conn.execute("BEGIN")
+            marks = ", ".join("?" for _ in names)
+            for rows in batches:
+                conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", rows)
+            if then:
+                conn.execute(then)
+            conn.execute("COMMIT")
+            return time.perf_counter() - start
+
         batches, reading = read_sorted(holders_path, holder_rows, 0)
-        start = time.perf_counter()
-        conn.execute("BEGIN")
-        marks = ", ".join("?" for _ in columns)
-        for rows in batches:
-            conn.executemany(f"INSERT INTO holder ({', '.join(columns)}) VALUES ({marks})", rows)
-        conn.execute("COMMIT")
-        figures["holders_seconds"] = reading + time.perf_counter() - start
+        figures["holders_seconds"] = reading + insert("holder", columns, batches)
         ids = dict((nir, holder_id) for holder_id, nir in conn.execute("SELECT id, nir FROM holder"))
         batches, reading = read_sorted(hours_path, lambda batch: movement_rows(batch, ids), 0)
-        start = time.perf_counter()
-        conn.execute("BEGIN")
-        marks = ", ".join("?" for _ in movement_columns)
-        for rows in batches:
-            conn.executemany(f"INSERT INTO hours_movement ({', '.join(movement_columns)}) VALUES ({marks})", rows)
-        conn.execute("UPDATE holder SET cpf_acquired_minutes = cpf_acquired_minutes + 1440, version = version + 1")
-        conn.execute("COMMIT")
-        figures["hours_seconds"] = reading + time.perf_counter() - start
+        figures["hours_seconds"] = reading + insert(
+            "hours_movement", movement_columns, batches,
+            then="UPDATE holder SET cpf_acquired_minutes = cpf_acquired_minutes + 1440, version = version + 1")
         conn.close()
         return figures
 
