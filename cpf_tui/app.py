@@ -298,7 +298,7 @@ class CpfApp(App[int]):
             self.exit(0)
 
     def release_closed_widgets(self) -> None:
-        """Let go of widgets already removed, which Textual keeps alive (called at each screen shown).
+        """Let go of widgets already removed, which Textual keeps alive (at each screen shown or removed).
 
         - A widget watching an App attribute (`self.watch(self.app, …)`) is listed on the App, and
           Textual drops closed widgets from that list only when the attribute changes. Every `Header`

@@ -102,6 +102,11 @@ class CpfSeam:
             event.refresh_styles = False
         self.cpf_app.release_closed_widgets()
 
+    def _on_unmount(self, event: events.Unmount) -> None:
+        """Removed: its widgets are closed by now, the App lets go of what Textual still keeps of them
+        (at the next screen shown they could still be closing)."""
+        self.app.call_later(self.cpf_app.release_closed_widgets)
+
     # -- screens opened from this one -----------------------------------------------------------------
     def push_when_read(self, prepare: Callable[[], Awaitable[Screen[Any]]], *, group: str) -> None:
         """Show the screen `prepare()` gives, once it has read what it shows (a worker of this screen).
