@@ -9,7 +9,10 @@ asyncpg's pool opens new connections by itself once the server is back; what thi
   replayed: it raises `DatabaseUnavailable`, a French « base indisponible, nouvel essai… » message.
   PostgreSQL applies a transaction whole or not at all, so the write is either entirely there or
   entirely absent; the next action reconnects;
-- asyncpg's own warnings while it reconnects go to the log, never to the terminal.
+- asyncpg's own warnings while it reconnects go to the log, never to the terminal;
+- asyncpg's timers (a pooled connection's idle timeout, a cached statement's lifetime: 300 s each) are
+  armed outside the caller's context (`arm_outside_context`): in the App the caller is a worker, and a
+  timer keeps the context it was armed from, with the worker, its screen and widgets, until it fires.
 
 `cpf_tui.db.tortoise_config` selects this engine for `postgres://` URLs. Headless: no Textual.
 """
@@ -17,10 +20,15 @@ asyncpg's pool opens new connections by itself once the server is back; what thi
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from asyncpg.connection import _StatementCache
+from asyncpg.pool import PoolConnectionHolder
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.base.client import TransactionContextPooled
 from tortoise.connection import get_connections
@@ -32,6 +40,30 @@ READ_RETRY_SECONDS = 8.0
 FIRST_PAUSE_SECONDS = 0.1
 
 logging.getLogger("asyncpg").addHandler(logging.NullHandler())  # never Python's stderr fallback
+
+
+def arm_outside_context(method: Callable[..., None]) -> Callable[..., None]:
+    """`method`, run in an empty context: the asyncio timers it arms keep no context variable's value.
+
+    asyncpg arms a timer at each release of a pooled connection (`max_inactive_connection_lifetime`)
+    and for each statement it caches (`max_cached_statement_lifetime`), 300 s each by default. An
+    asyncio timer keeps a copy of the context it was armed from; in the App that is a worker's, whose
+    `active_worker` holds the worker, hence its screen and widgets: every list and form screen that read
+    the database stayed in memory 5 minutes after it was closed."""
+    if getattr(method, "outside_context", False):
+        return method
+
+    @functools.wraps(method)
+    def armed(*args: Any) -> None:
+        contextvars.Context().run(method, *args)
+
+    armed.outside_context = True
+    return armed
+
+
+PoolConnectionHolder._setup_inactive_callback = arm_outside_context(  # type: ignore[method-assign]
+    PoolConnectionHolder._setup_inactive_callback)
+_StatementCache._set_entry_timeout = arm_outside_context(_StatementCache._set_entry_timeout)
 
 
 def connection_lost(exc: BaseException) -> bool:

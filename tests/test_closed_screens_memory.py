@@ -6,10 +6,11 @@ change, never here), and widgets' drawing caches, through `StylesCache.get_inner
 (keyed on the cache itself, up to 1,024 of them). A search, a holder's page and back kept about 0.18 MB
 and 1,100 objects each time.
 
-Not covered here: on PostgreSQL, asyncpg schedules a 300 s timer at each release of a connection to its
-pool (`max_inactive_connection_lifetime`), and the timer keeps the context it was scheduled from — a
-worker's, with the worker and its screen — until it fires; screens whose workers read the database are
-thus kept for up to 5 minutes (bounded; docs/benchmarks.md « Seventh pass »).
+On PostgreSQL a third thing did: asyncpg's 300 s timers (a pooled connection's idle timeout, a cached
+statement's lifetime) kept the context they were armed from — a worker's, with the worker and its
+screen — until they fired; every list and form screen that read the database stayed 5 minutes
+(`cpf_tui.pg_client.arm_outside_context`). The files walk below covers it when the suite runs on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from textual.widget import Widget
 
 from cpf_tui.app import make_app
 from models import Profile, Role
+from screens.dossier_form import DossierFormScreen
 from screens.holder_page import HolderPageScreen
-from tests.factories import make_account
-from tests.holder_helpers import funded_holder
-from tests.pilot import login_and_open, settle, workers_done
+from tests.factories import make_account, make_organisation
+from tests.holder_helpers import funded_holder, open_first_file, training_file
+from tests.pilot import login_and_open, open_section, settle, workers_done
 
 NIR = "185057800608491"
 
@@ -37,8 +39,10 @@ def alive() -> tuple[int, int]:
 
 
 async def test_closed_screens_release_their_widgets(db, settings):
-    await funded_holder(60 * 60, nir=NIR)
-    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE)
+    org = await make_organisation()
+    holder = await funded_holder(60 * 60, nir=NIR)
+    await training_file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE, organisation=org)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "holders")
@@ -55,3 +59,15 @@ async def test_closed_screens_release_their_widgets(db, settings):
             counts.append(alive())
         # from the second round on, nothing more is kept (the first one fills what stays: caches, classes)
         assert counts[1] == counts[2] == counts[3], counts
+        await pilot.press("escape")  # home
+        await settle(pilot)
+        files = []
+        for _ in range(3):
+            await open_section(pilot, "dossiers")
+            assert isinstance(await open_first_file(app, pilot), DossierFormScreen)
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("escape")
+            await settle(pilot)
+            files.append(alive())
+        assert files[1] == files[2], files
