@@ -39,12 +39,17 @@ What it does, bounded in count and time, on loopback only, and stopping by itsel
    summed per front end; the ledger movements written against the validations and closures seen (one
    reservation movement per validation, one consumption movement per closure on these CPF-only files).
 
+The kernel's same-page merging (KSM, docs/deploy.md § 4): the launchers offer their memory to it, and
+`--ksm on` (the default, as deploy.md recommends for front ends) turns it on for the run when the script
+may (root), `--ksm off` turns it off, `--ksm keep` leaves the machine as it is; the machine's settings
+come back at the end. The figures say which it was, ksmd's processor time and the pages it merged.
+
 Goals (issue 16): 60 sessions over 3 front ends; p95 ≤ 300 ms for search and open, ≤ 1 s for validate;
 0 errors; PSS ≤ 30 MB per session; check and audit verify clean; every write in the chain;
 movements = validations + closures.
 
 Usage: .venv/bin/python bench/load.py [--sessions 60] [--admins 6] [--front-ends 3] [--organisations 100]
-       [--gestionnaires 5000] [--holders 1000000] [--files 200000] [--iterations 2] [--think 3-10] [--baseline-think 1-2] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR] [--statements N]
+       [--gestionnaires 5000] [--holders 1000000] [--files 200000] [--iterations 2] [--think 3-10] [--baseline-think 1-2] [--typing 5] [--ramp 60] [--pool 2] [--max-seconds 300] [--profile DIR] [--statements N] [--ksm on|off|keep] [--ksm-pages 1000]
 The defaults fit a 2-core machine in under 10 minutes (about 7 min with the national data set on 4 December,
 load average 2-4 at the end; 7 min 47 s with the earlier small data set at load average 16; the client runs on the same cores).
 `--think 1-1 --typing 0 --ramp 0` gives the earlier machine-gun pace (every key at once).
@@ -146,6 +151,66 @@ def front_end_cpu(servers: list[SshServer]) -> float:
         total += own_cpu(server.pid)
         total += sum(own_cpu(pid) for pid in children_of(server.pid) if is_launcher(pid))
     return total
+
+
+class Merging:
+    """The kernel's same-page merging (KSM) during the run, then the machine's own settings again."""
+
+    FOLDER = Path("/sys/kernel/mm/ksm")
+    SETTINGS = ("run", "pages_to_scan", "sleep_millisecs")
+
+    def __init__(self, mode: str, pages: int) -> None:
+        self.mode, self.pages = mode, pages
+        self.saved: dict[str, str] = {}
+
+    def _write(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            (self.FOLDER / name).write_text(value)
+
+    def apply(self) -> str:
+        """Set KSM as asked; says what it is for the run."""
+        try:
+            self.saved = {name: (self.FOLDER / name).read_text().strip() for name in self.SETTINGS}
+        except OSError:
+            return "absente de ce noyau"
+        wanted = {"on": {"pages_to_scan": str(self.pages), "sleep_millisecs": "20", "run": "1"},
+                  "off": {"run": "2"}}.get(self.mode, {})  # 2: pages merged before are split again, then off
+        try:
+            self._write(wanted)
+        except OSError:
+            self.saved = {}
+            return f"{self.describe()} (laissée telle quelle : il faut être root pour la changer)"
+        return self.describe()
+
+    def describe(self) -> str:
+        values = {name: (self.FOLDER / name).read_text().strip() for name in self.SETTINGS}
+        if values["run"] != "1":
+            return "inactive"
+        return f"active, {values['pages_to_scan']} pages toutes les {values['sleep_millisecs']} ms"
+
+    def restore(self) -> None:
+        if self.saved:
+            if self.saved["run"] != "1":
+                self._write({"run": "2"})  # split what the run merged before stopping
+            self._write(self.saved)
+
+    @staticmethod
+    def cpu() -> float:
+        """Processor seconds of the kernel's merging thread (ksmd) since boot; 0 without one."""
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and (entry / "comm").read_text().strip() == "ksmd":
+                    return own_cpu(int(entry.name))
+            except OSError:
+                continue
+        return 0.0
+
+    def sharing(self) -> int:
+        """Pages of the machine that are merged copies (each one a page not held twice)."""
+        try:
+            return int((self.FOLDER / "pages_sharing").read_text())
+        except (OSError, ValueError):
+            return 0
 
 
 @dataclass
@@ -279,6 +344,19 @@ async def chained_writes(url: str) -> Counter[tuple[str, str]]:
     try:
         rows = await AuditEvent.filter(action__in=WRITES, outcome="ok").values_list("actor_identifier", "action")
         return Counter((str(actor), str(action)) for actor, action in rows)
+    finally:
+        await db_module.close_database()
+
+
+async def session_events(url: str) -> tuple[int, int]:
+    """(log-ins, session ends journaled: log-outs and hang-ups) in the audit chain."""
+    from models import AuditEvent
+
+    await db_module.open_database(url)
+    try:
+        logins = await AuditEvent.filter(action="login", outcome="ok").count()
+        ends = await AuditEvent.filter(action__in=("session.end", "session.hangup")).count()
+        return logins, ends
     finally:
         await db_module.close_database()
 
@@ -463,6 +541,30 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return found["Pss:"], found["Private_Clean:"] + found["Private_Dirty:"]
 
 
+def private_split_kib(pid: int) -> tuple[int, int]:
+    """(private KiB in the mappings the session inherited from its launcher, private KiB elsewhere) of a
+    session process: the launcher's pages it still holds a copy of, and its own memory (new arenas,
+    thread stacks, libraries' data). The inherited mappings are those the launcher offered to KSM
+    (`mg` in VmFlags: its heap and anonymous mappings, cpf_tui/ssh_zygote.py)."""
+    inherited = own = 0
+    private = 0
+    try:
+        with open(f"/proc/{pid}/smaps") as handle:
+            for line in handle:
+                name, _, rest = line.partition(" ")
+                if name in ("Private_Clean:", "Private_Dirty:"):
+                    private += int(rest.split()[0])
+                elif name == "VmFlags:":
+                    if "mg" in rest.split():
+                        inherited += private
+                    else:
+                        own += private
+                    private = 0
+    except OSError:
+        pass
+    return inherited, own
+
+
 def memory_line(label: str, samples: list[tuple[int, int]]) -> str:
     pss = [p / 1024 for p, _ in samples if p]
     private = [q / 1024 for p, q in samples if p]
@@ -482,6 +584,7 @@ async def run(options: argparse.Namespace) -> int:
     if options.statements:
         settings.update({"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"})
     pg = PgInstance(settings=settings)
+    merging = Merging(options.ksm, options.ksm_pages)
     servers: list[SshServer] = []
     pace = Pace(options.think, options.typing)
     admins = min(options.admins, options.sessions)
@@ -489,6 +592,7 @@ async def run(options: argparse.Namespace) -> int:
         pg.init().start()
         url = pg.create_database("cpf") + f"?maxsize={options.pool}"
         print(f"PostgreSQL à part : 127.0.0.1:{pg.port} ({pg.bin})", flush=True)
+        print(f"Fusion des pages identiques du noyau (KSM) : {merging.apply()}", flush=True)
         t0 = time.perf_counter()
         await db_module.migrate(url)
         key = audit_key.create_key(base / "audit.key").path
@@ -544,8 +648,10 @@ async def run(options: argparse.Namespace) -> int:
         cpu_used: list[float] = []
         memory_logged: list[tuple[int, int]] = []
         memory_end: list[tuple[int, int]] = []
+        split_end: list[tuple[int, int]] = []
         launchers: list[tuple[int, int, int]] = []
         per_front_end: list[int] = []
+        merged: list[int] = []
 
         async def measure() -> None:
             await meet.all_logged.wait()
@@ -558,13 +664,15 @@ async def run(options: argparse.Namespace) -> int:
             await meet.all_finished.wait()
             for server in servers:
                 memory_end.extend(memory_kib(pid) for pid in server.apps())
+                split_end.extend(private_split_kib(pid) for pid in server.apps())
                 launchers.extend((rss_kib(pid), *memory_kib(pid)) for pid in children_of(server.pid) if is_launcher(pid))
             cpu_used.extend(own_cpu(pid) - start for pid, start in cpu_start.items() if own_cpu(pid))
+            merged.append(merging.sharing())
             meet.may_close.set()
 
         client_cpu = time.process_time()
         machine_start = machine_cpu()
-        postgres_start, front_start = postgres_cpu(pg), front_end_cpu(servers)
+        postgres_start, front_start, merging_start = postgres_cpu(pg), front_end_cpu(servers), merging.cpu()
         started = time.perf_counter()
         tasks = [act(servers[n % len(servers)], n % len(servers), person, n, nirs, figures, pace, n + 1, deadline,
                      meet, arrival=options.ramp * n / max(1, len(crowd)))
@@ -579,6 +687,7 @@ async def run(options: argparse.Namespace) -> int:
         client_cpu = time.process_time() - client_cpu
         machine_busy, machine_total = (end - start for end, start in zip(machine_cpu(), machine_start))
         postgres_used, front_used = postgres_cpu(pg) - postgres_start, front_end_cpu(servers) - front_start
+        merging_used = merging.cpu() - merging_start
         load_average = os.getloadavg()
 
         for server in servers:
@@ -587,6 +696,7 @@ async def run(options: argparse.Namespace) -> int:
         verify = cli(url, key, "audit", "verify")
         movements = await movement_count(url) - movements_before
         in_chain = await chained_writes(url)
+        logins, session_ends = await session_events(url)
         done_alone = alone.validations + alone.closures
 
         think = f"{options.think[0]:g}–{options.think[1]:g} s"
@@ -622,12 +732,19 @@ async def run(options: argparse.Namespace) -> int:
         print(f"Sessions par frontal (toutes connectées) : {per_front_end}")
         print(memory_line("toutes connectées", memory_logged))
         print(memory_line("en fin de parcours", memory_end))
+        if split_end:
+            print(f"Mémoire privée d'une session en fin de parcours, médianes : pages du lanceur encore copiées "
+                  f"{statistics.median(i for i, _ in split_end) / 1024:.1f} Mo, mémoire propre (nouvelles zones, "
+                  f"piles, données des bibliothèques) {statistics.median(o for _, o in split_end) / 1024:.1f} Mo")
         failed += any(p > 30 * 1024 for p, _ in memory_logged + memory_end)
         if launchers:
             # A launcher's private pages are those every one of its sessions has copied (written to).
             print("Lanceurs préchargés, en fin de parcours : " + " ; ".join(
                 f"RSS {rss / 1024:.1f} Mo dont {private / 1024:.1f} Mo copiés par toutes ses sessions"
                 for rss, _pss, private in launchers))
+        pages = f"{merged[0] if merged else 0:,}".replace(",", "\u202f")
+        print(f"Fusion des pages (KSM) : {merging.describe()} ; ksmd {merging_used:.0f} s de CPU pendant la phase "
+              f"de charge ; {pages} pages fusionnées en fin de parcours")
         if cpu_used:
             print(f"CPU par session, toutes connectées → toutes finies : médiane {statistics.median(cpu_used):.2f} s,"
                   f" max {max(cpu_used):.2f} s, total {sum(cpu_used):.0f} s (sur ≈ {wall:.0f} s)")
@@ -654,6 +771,8 @@ async def run(options: argparse.Namespace) -> int:
         print(f"Écritures réussies vues par frontal (validations, clôtures, comptes créés, désactivés) : "
               f"{per_server_seen} ; dans la chaîne d'audit, par acteur : {per_server_found} "
               f"({'toutes, ni plus ni moins' if exact else 'DIFFÉRENT'})")
+        print(f"Sessions : {logins} connexions, {session_ends} fins notées au journal (une session dont le terminal "
+              "se ferme a 1,5 s pour la noter avant de finir ; le banc ferme les 60 à la fois)")
         expected = figures.validations + figures.closures + done_alone
         print(f"Mouvements du compte d'heures écrits : {movements} ; validations + clôtures réussies : "
               f"{expected} ({'égal' if movements == expected else 'DIFFÉRENT'})")
@@ -666,6 +785,7 @@ async def run(options: argparse.Namespace) -> int:
             if server.process is not None and server.process.poll() is None:
                 await asyncio.to_thread(server.stop)
         pg.remove()
+        merging.restore()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -718,6 +838,10 @@ def main() -> int:
                         help="folder: every session runs under cProfile and leaves session-PID.prof there")
     parser.add_argument("--statements", type=int, default=0,
                         help="print the N statements that took PostgreSQL most time (pg_stat_statements)")
+    parser.add_argument("--ksm", choices=("on", "off", "keep"), default="on",
+                        help="the kernel's same-page merging during the run (root only; restored at the end)")
+    parser.add_argument("--ksm-pages", type=int, default=1000,
+                        help="pages ksmd scans every 20 ms when --ksm on")
     parser.add_argument("--max-seconds", type=float, default=300, help="no new iteration after this many seconds of each phase")
     options = parser.parse_args()
     return asyncio.run(run(options))

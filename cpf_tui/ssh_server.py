@@ -60,6 +60,8 @@ HANGUP_GRACE_SECONDS = 5.0
 INPUT_HIGH_WATER = 64 * 1024
 INPUT_LOW_WATER = 16 * 1024
 READ_CHUNK = 65536
+MERGING_STATES = {"on": "active", "off": "inactive (voir docs/deploy.md)", "absent": "absente de ce noyau"}
+"""The launcher's report of the kernel's same-page merging, as the log says it (cpf_tui/ssh_zygote.py)."""
 
 
 @dataclass
@@ -379,7 +381,8 @@ class Zygote:
             log.warning("Modules non préchargés : %s", ", ".join(ready["missing"]))
         loop.add_reader(ours, self._on_message)
         self.alive = True
-        log.info("Lanceur préchargé prêt (pid %s).", self.process.pid)
+        log.info("Lanceur préchargé prêt (pid %s) ; fusion des pages identiques du noyau (KSM) : %s.",
+                 self.process.pid, MERGING_STATES.get(ready.get("merging", ""), "inconnue"))
 
     def spawn(self, env: Mapping[str, str], slave: int, limits: Limits = ()) -> asyncio.Future[int]:
         """Ask for one app on `slave`; the future gives its pid (the slave can be closed on return)."""
