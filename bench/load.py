@@ -348,15 +348,15 @@ async def chained_writes(url: str) -> Counter[tuple[str, str]]:
         await db_module.close_database()
 
 
-async def session_events(url: str) -> tuple[int, int]:
-    """(log-ins, session ends journaled: log-outs and hang-ups) in the audit chain."""
+async def session_events(url: str) -> Counter[str]:
+    """Log-ins, log-outs and hang-ups (terminal closed) journaled in the audit chain."""
     from models import AuditEvent
 
     await db_module.open_database(url)
     try:
-        logins = await AuditEvent.filter(action="login", outcome="ok").count()
-        ends = await AuditEvent.filter(action__in=("session.end", "session.hangup")).count()
-        return logins, ends
+        rows = await AuditEvent.filter(action__in=("login", "session.end", "session.hangup")).values_list(
+            "action", "outcome")
+        return Counter(str(action) for action, outcome in rows if action != "login" or outcome == "success")
     finally:
         await db_module.close_database()
 
@@ -696,7 +696,7 @@ async def run(options: argparse.Namespace) -> int:
         verify = cli(url, key, "audit", "verify")
         movements = await movement_count(url) - movements_before
         in_chain = await chained_writes(url)
-        logins, session_ends = await session_events(url)
+        journaled = await session_events(url)
         done_alone = alone.validations + alone.closures
 
         think = f"{options.think[0]:g}–{options.think[1]:g} s"
@@ -771,8 +771,9 @@ async def run(options: argparse.Namespace) -> int:
         print(f"Écritures réussies vues par frontal (validations, clôtures, comptes créés, désactivés) : "
               f"{per_server_seen} ; dans la chaîne d'audit, par acteur : {per_server_found} "
               f"({'toutes, ni plus ni moins' if exact else 'DIFFÉRENT'})")
-        print(f"Sessions : {logins} connexions, {session_ends} fins notées au journal (une session dont le terminal "
-              "se ferme a 1,5 s pour la noter avant de finir ; le banc ferme les 60 à la fois)")
+        print(f"Journal des sessions : {journaled['login']} connexions, {journaled['session.end']} déconnexions, "
+              f"{journaled['session.hangup']} terminaux fermés (une session dont le terminal se ferme a 1,5 s pour "
+              "le noter avant de finir)")
         expected = figures.validations + figures.closures + done_alone
         print(f"Mouvements du compte d'heures écrits : {movements} ; validations + clôtures réussies : "
               f"{expected} ({'égal' if movements == expected else 'DIFFÉRENT'})")

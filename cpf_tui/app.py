@@ -283,16 +283,15 @@ class CpfApp(App[int]):
         self.run_worker(self._end_after_hangup(signal.Signals(signum).name), group="hangup", exit_on_error=False)
 
     async def _end_after_hangup(self, signal_name: str) -> None:
-        """Journal the hang-up of a logged-in user, then leave like a normal quit (exit code 0)."""
+        """Journal the hang-up of a logged-in user and end the session, then leave like a normal quit
+        (exit code 0)."""
         try:
             if self.session is not None and self.db_ready.is_set():
-                from cpf_tui.services import audit
+                from cpf_tui.services import sessions
 
-                await asyncio.wait_for(
-                    audit.record("session.hangup", ctx=self.context, actor_identifier=self.session.identifier,
-                                 after={"signal": signal_name}),
-                    timeout=HANGUP_JOURNAL_SECONDS,
-                )
+                await asyncio.wait_for(sessions.hang_up(self.context, self.session.identifier, signal_name),
+                                       timeout=HANGUP_JOURNAL_SECONDS)
+                self.session = None  # ended with the hang-up: nothing left to record when the App unmounts
         finally:
             # Even when the journal cannot be written, the session must end before SIGKILL comes.
             self.exit(0)
@@ -369,7 +368,9 @@ class CpfApp(App[int]):
     async def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
         if self.session is not None:
-            await self._end_session_record(self.context, "quit")
+            from cpf_tui.services import sessions
+
+            await self._end_session_record(self.context, sessions.END_QUIT)
         self._remove_hangup_handlers()
         if self._owns_database:
             from cpf_tui import db

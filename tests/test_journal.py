@@ -237,3 +237,11 @@ def test_detail_lines_never_show_a_raw_key():
     lines = journal.detail_lines({"failed_attempts": 3, "some_new_key": 1, "filtres": {"date_from": "01/01/2026"}})
     assert ("Échecs de connexion consécutifs", "3") in lines and ("Some new key", "1") in lines
     assert ("Filtres", "Du : 01/01/2026") in lines
+
+
+def test_every_reason_a_session_ends_for_has_a_french_name():
+    from cpf_tui.services import journal, sessions
+
+    reasons = {value for name, value in vars(sessions).items() if name.startswith("END_")}
+    assert {"logout", "hangup", "quit"} <= reasons
+    assert reasons <= set(journal.CODE_LABELS)

@@ -130,6 +130,22 @@ def test_sigterm_while_logged_in_is_journalled(db_url, tmp_path):
     assert event.after == {"signal": "SIGTERM"}
     assert event.ssh_user == "alice" and event.ssh_key_fingerprint == "SHA256:cle"
     assert event.actor_identifier == identifier
+    assert ended_sessions(db_url) == [("hangup", 1)]  # the session ended with it, once
+
+
+def ended_sessions(db_url: str) -> list[tuple[str, int]]:
+    """(end reason, session.end events) of every session ended."""
+    from models import AppSession, AuditEvent
+
+    async def go():
+        await db_module.open_database(db_url)
+        try:
+            return [(row.end_reason, await AuditEvent.filter(action="session.end").count())
+                    for row in await AppSession.filter(ended_at__isnull=False)]
+        finally:
+            await db_module.close_database()
+
+    return asyncio.run(go())
 
 
 HANGUP_TRIES = 50

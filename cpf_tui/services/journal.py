@@ -112,6 +112,7 @@ CODE_LABELS: dict[str, str] = {
     "ended_by_admin": "fermée par un administrateur", "password_changed": "mot de passe changé",
     "cgu_refused": "CGU refusées", "expired": "durée maximale atteinte", "invalidated": "session invalidée",
     "password_regenerated": "mot de passe régénéré", "account_deactivated": "compte désactivé",
+    "hangup": "terminal fermé", "quit": "application quittée",
 }
 """French names of the reason codes stored as values; states, roles, profiles use their enums' labels."""
 TARGET_LABELS: dict[str, str] = {
