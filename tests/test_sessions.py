@@ -83,30 +83,6 @@ async def test_logout_ends_the_own_session(db, frozen_clock, fast_argon2):
     assert await AuditEvent.filter(action="session.end", actor_id=account.id).count() == 1
 
 
-async def test_a_hang_up_is_journaled_and_ends_the_session_in_one_transaction(db, frozen_clock, fast_argon2,
-                                                                            monkeypatch):
-    """One turn of the chain's lock per closed terminal: when a front end's terminals all close at once,
-    each session has 1.5 s to write this before its process ends (cpf_tui/app.py, `_end_after_hangup`)."""
-    account = await make_account()
-    ctx = await login(account)
-    transactions = []
-    opened = sessions.serialised_transaction
-
-    def counted():  # noqa: ANN202 - the wrapped context manager
-        transactions.append(1)
-        return opened()
-
-    monkeypatch.setattr(sessions, "serialised_transaction", counted)
-    assert await sessions.hang_up(ctx, account.identifier, "SIGHUP")
-    assert len(transactions) == 1
-    session = await AppSession.get(token=ctx.session_token)
-    assert session.ended_at == frozen_clock.current and session.end_reason == "hangup"
-    events = await AuditEvent.filter(action__in=("session.hangup", "session.end")).order_by("seq")
-    assert [(event.action, event.after) for event in events] == [
-        ("session.hangup", {"signal": "SIGHUP"}), ("session.end", {"reason": "hangup"})]
-    assert events[0].actor_identifier == account.identifier and events[1].actor_id == account.id
-
-
 async def organisation_with_people(frozen_clock):
     org = await make_organisation(secondary=1)
     head = await Establishment.get(organisation=org, is_head_office=True)

@@ -92,34 +92,19 @@ async def end_own_session(ctx: RequestContext, reason: str = END_LOGOUT) -> bool
     if not ctx.session_token:
         return False
     async with serialised_transaction() as conn:
-        return await _end_own_session(ctx, reason, conn)
-
-
-async def hang_up(ctx: RequestContext, identifier: str, signal_name: str) -> bool:
-    """The caller's terminal closed (SIGHUP, SIGTERM): journal the hang-up and end the session, in one
-    transaction — one turn of the audit chain's lock. When a front end's terminals all close at once,
-    every session has 1.5 s before its process ends, and they all wait for that lock in turn.
-    True when a session was open."""
-    async with serialised_transaction() as conn:
-        await audit.record("session.hangup", ctx=ctx, actor_identifier=identifier, after={"signal": signal_name},
-                           using_db=conn)
-        return await _end_own_session(ctx, END_HANGUP, conn) if ctx.session_token else False
-
-
-async def _end_own_session(ctx: RequestContext, reason: str, conn: Any) -> bool:
-    ended = await AppSession.filter(token=ctx.session_token, ended_at__isnull=True).using_db(conn).update(
-        ended_at=clock.now(), end_reason=reason
-    )
-    if ended:
-        account = await Account.get_or_none(id=ctx.account_id, using_db=conn) if ctx.account_id else None
-        await audit.record(
-            "session.end",
-            ctx=ctx,
-            actor=account,
-            target=account,
-            after={"reason": reason},
-            using_db=conn,
+        ended = await AppSession.filter(token=ctx.session_token, ended_at__isnull=True).using_db(conn).update(
+            ended_at=clock.now(), end_reason=reason
         )
+        if ended:
+            account = await Account.get_or_none(id=ctx.account_id, using_db=conn) if ctx.account_id else None
+            await audit.record(
+                "session.end",
+                ctx=ctx,
+                actor=account,
+                target=account,
+                after={"reason": reason},
+                using_db=conn,
+            )
     return bool(ended)
 
 
