@@ -183,7 +183,10 @@ class Merging:
         return self.describe()
 
     def describe(self) -> str:
-        values = {name: (self.FOLDER / name).read_text().strip() for name in self.SETTINGS}
+        try:
+            values = {name: (self.FOLDER / name).read_text().strip() for name in self.SETTINGS}
+        except OSError:
+            return "absente de ce noyau"
         if values["run"] != "1":
             return "inactive"
         return f"active, {values['pages_to_scan']} pages toutes les {values['sleep_millisecs']} ms"
