@@ -91,6 +91,8 @@ GOALS_MS = {"recherche": 300, "fiche titulaire": 300, "ouverture dossier": 300, 
 F5, F6, CTRL_S, ESCAPE, DOWN, TAB = "\x1b[15~", "\x1b[17~", "\x13", "\x1b", "\x1b[B", "\t"
 WRITES = ("dossier.validate", "dossier.close", "account.create", "account.deactivate")
 """Audit actions of the writes the harness counts per actor (each must be in the chain once per success)."""
+SESSION_EVENTS = ("login", "session.end", "session.hangup")
+"""Audit actions of a session's start and end, counted for the whole run."""
 FIRST_NAMES = ("Camille", "Inès", "Noé", "Louise", "Hugo", "Jeanne", "Malik", "Léa", "Yanis", "Chloé")
 LAST_NAMES = ("Martin", "Bernard", "Petit", "Durand", "Leroy", "Moreau", "Fournier", "Girard", "Bonnet")
 STEP_TIMEOUT = 90.0
@@ -339,29 +341,22 @@ async def movement_count(url: str) -> int:
         await db_module.close_database()
 
 
-async def chained_writes(url: str) -> Counter[tuple[str, str]]:
-    """(actor identifier, action) → events of the counted writes in the audit chain."""
+async def journal_counts(url: str) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+    """From the audit chain, read once: (actor identifier, action) → events of the counted writes; and
+    the log-ins, log-outs and hang-ups (terminal closed) journaled."""
     from models import AuditEvent
 
     await db_module.open_database(url)
     try:
-        rows = await AuditEvent.filter(action__in=WRITES, outcome="ok").values_list("actor_identifier", "action")
-        return Counter((str(actor), str(action)) for actor, action in rows)
+        rows = await AuditEvent.filter(action__in=(*WRITES, *SESSION_EVENTS)).values_list(
+            "actor_identifier", "action", "outcome")
     finally:
         await db_module.close_database()
-
-
-async def session_events(url: str) -> Counter[str]:
-    """Log-ins, log-outs and hang-ups (terminal closed) journaled in the audit chain."""
-    from models import AuditEvent
-
-    await db_module.open_database(url)
-    try:
-        rows = await AuditEvent.filter(action__in=("login", "session.end", "session.hangup")).values_list(
-            "action", "outcome")
-        return Counter(str(action) for action, outcome in rows if action != "login" or outcome == "success")
-    finally:
-        await db_module.close_database()
+    writes = Counter((str(actor), str(action)) for actor, action, outcome in rows
+                     if action in WRITES and outcome == "ok")
+    sessions = Counter(str(action) for _actor, action, outcome in rows
+                       if action in SESSION_EVENTS and (action != "login" or outcome == "success"))
+    return writes, sessions
 
 
 # -- one person ---------------------------------------------------------------------------------------
@@ -698,8 +693,7 @@ async def run(options: argparse.Namespace) -> int:
         check = cli(url, key, "check")
         verify = cli(url, key, "audit", "verify")
         movements = await movement_count(url) - movements_before
-        in_chain = await chained_writes(url)
-        journaled = await session_events(url)
+        in_chain, journaled = await journal_counts(url)
         done_alone = alone.validations + alone.closures
 
         think = f"{options.think[0]:g}–{options.think[1]:g} s"

@@ -123,9 +123,9 @@ MADV_MERGEABLE = 12
 KSM_RUN = "/sys/kernel/mm/ksm/run"
 
 
-def offer_pages_for_merging() -> int:
+def offer_pages_for_merging() -> None:
     """Mark the launcher's own memory (its heap and private anonymous mappings) as mergeable by the
-    kernel's same-page merging (KSM); returns the bytes marked.
+    kernel's same-page merging (KSM).
 
     Every session copies about 26 MB of these pages by merely running (CPython writes reference counts
     into every object it uses), yet most copies return to the launcher's content once the session's
@@ -140,16 +140,12 @@ def offer_pages_for_merging() -> int:
         with open("/proc/self/maps") as maps:
             regions = [line.split() for line in maps]
     except (OSError, AttributeError):  # not Linux, or no /proc: nothing to offer
-        return 0
-    offered = 0
+        return
     for fields in regions:
         anonymous = len(fields) < 6 or fields[5] == "[heap]"
-        if fields[1] != "rw-p" or not anonymous:
-            continue
-        start, end = (int(bound, 16) for bound in fields[0].split("-"))
-        if madvise(start, end - start, MADV_MERGEABLE) == 0:
-            offered += end - start
-    return offered
+        if fields[1] == "rw-p" and anonymous:
+            start, end = (int(bound, 16) for bound in fields[0].split("-"))
+            madvise(start, end - start, MADV_MERGEABLE)  # refused (no KSM in the kernel): nothing to do
 
 
 def merging_state() -> str:

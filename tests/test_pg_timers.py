@@ -22,8 +22,7 @@ CALLER = contextvars.ContextVar("caller")
 def asyncpg_timers() -> list[asyncio.TimerHandle]:
     loop = asyncio.get_running_loop()
     return [timer for timer in loop._scheduled  # noqa: SLF001 - the loop's pending timers
-            if "asyncpg" in getattr(getattr(timer, "_callback", None), "__module__", "")
-            or "asyncpg" in repr(timer)]
+            if getattr(timer._callback, "__module__", "").startswith("asyncpg")]  # noqa: SLF001
 
 
 async def test_a_query_in_a_worker_leaves_no_timer_holding_the_worker(db):
