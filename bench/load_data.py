@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from holders import nir_for  # bench/holders.py (the script's folder): the same holders in both benches
+
 H = 60
 SEED = 20261204
 CPF_GRANT = 150 * H
@@ -46,18 +48,6 @@ class NationalData:
     """A sample of the holders' NIRs (the sessions search them)."""
     seconds: float
     counts: dict[str, int]
-
-
-def nir_for(i: int) -> str:
-    """A valid, unique NIR for bulk holder number i."""
-    order = i % 999 + 1
-    commune = (i // 999) % 990 + 1
-    department = (i // (999 * 990)) % 95 + 1
-    if department == 20:
-        department = 96
-    base = f"{1 + i % 2}{40 + (i * 7) % 60:02d}{1 + (i * 5) % 12:02d}{department:02d}{commune:03d}{order:03d}"
-    return base + f"{97 - int(base) % 97:02d}"
-
 
 
 async def load_national(url: str, *, organisations: int, gestionnaires: int, holders: int, files: int,

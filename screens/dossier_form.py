@@ -78,6 +78,8 @@ class DossierFormScreen(CpfScreen):
         self.loaded_values: dict[str, str] = {}
         self.holder_balance = balance
         """The holder named by the NIR field and its balances (`holders.HolderBalance`), None if unknown."""
+        self._balance_shown: tuple[str, bool] = ("", False)
+        """The balance line as last shown (text, over the balance): an unchanged line is not set again."""
 
     def compose(self) -> ComposeResult:
         # Composed with its data when it has them (`prepared_form`): one layout and one drawing, no
@@ -211,15 +213,17 @@ class DossierFormScreen(CpfScreen):
 
     def show_balance(self) -> None:
         """The holder's balances and, for a draft, the split the typed hours would reserve (or a warning)."""
-        line = self.query_one("#dossier-balance", Static)
         if self.holder_balance is None:
-            line.update("")
-            line.set_class(False, "-warning")
-            return
-        from models.enums import DossierStatus
+            text, over = "", False
+        else:
+            from models.enums import DossierStatus
 
-        draft = self.view is None or self.view.status == DossierStatus.DRAFT
-        text, over = balance_text(self.holder_balance, self.requested_minutes() if draft else None)
+            draft = self.view is None or self.view.status == DossierStatus.DRAFT
+            text, over = balance_text(self.holder_balance, self.requested_minutes() if draft else None)
+        if (text, over) == self._balance_shown:
+            return  # the same line again (each field's first value on opening): no redrawing, no relayout
+        self._balance_shown = (text, over)
+        line = self.query_one("#dossier-balance", Static)
         line.update(text)
         line.set_class(over, "-warning")
 
@@ -227,6 +231,9 @@ class DossierFormScreen(CpfScreen):
     def _nir_changed(self, event: Input.Changed) -> None:
         compact = "".join(event.value.split()).replace(".", "")
         if len(compact) == 15:
+            shown = self.holder_balance
+            if shown is not None and shown.nir == compact.upper():
+                return  # the holder read with the file (the field's first value): not read again
             self.load_balance(compact)
         elif self.holder_balance is not None:
             self.holder_balance = None

@@ -8,7 +8,7 @@ from datetime import date
 from textual.widgets import DataTable, Input, Static
 
 from cpf_tui.app import make_app
-from cpf_tui.services import dossiers, ledger
+from cpf_tui.services import dossiers, holders, ledger
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.dossiers import DossierInput
 from models import Dossier, DossierStatus, Profile, Role
@@ -312,8 +312,16 @@ async def test_an_opened_file_is_composed_with_its_data_and_a_vanished_one_is_sa
         list_loads.append(screen.page_number)
         return original_load(screen)
 
+    balance_reads: list[str] = []
+    original_balance = holders.balance_for_nir
+
+    async def spying_balance(ctx, nir):  # noqa: ANN001, ANN202 - the service's signature
+        balance_reads.append(nir)
+        return await original_balance(ctx, nir)
+
     monkeypatch.setattr(DossierFormScreen, "compose", spying_compose)
     monkeypatch.setattr(DossierListScreen, "load", spying_load)
+    monkeypatch.setattr(holders, "balance_for_nir", spying_balance)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "dossiers")
         await workers_done(app)
@@ -324,6 +332,8 @@ async def test_an_opened_file_is_composed_with_its_data_and_a_vanished_one_is_sa
         assert composed_with == [form.view.number]  # read before the form was built
         assert form.query_one("#dossier-holder_nir", Input).value == holder.nir
         assert "disponible" in str(form.query_one("#dossier-balance", Static).content)
+        # The holder's balances were read with the file, once (the NIR field's first value read them again).
+        assert balance_reads == [holder.nir]
         await pilot.press("escape")
         await workers_done(app)
         await pilot.pause()
