@@ -88,7 +88,12 @@ class CpfApp(App[int]):
     COMMANDS = {_palette_commands}
 
     def __init__(self, settings: Settings, *, request_context: RequestContext | None = None) -> None:
-        from cpf_tui.textual_internals import use_french_wrap, use_reverse_in_component_styles, use_safe_terminal_writer
+        from cpf_tui.textual_internals import (
+            use_french_wrap,
+            use_inputs_without_relayout,
+            use_reverse_in_component_styles,
+            use_safe_terminal_writer,
+        )
         from screens.widgets import console
         from screens.widgets.french import use_french_descriptions
 
@@ -96,6 +101,7 @@ class CpfApp(App[int]):
         use_safe_terminal_writer()
         use_french_wrap()
         use_reverse_in_component_styles()
+        use_inputs_without_relayout()
         console.use_console_glyphs(console.wanted())
         super().__init__()
         self.settings = settings

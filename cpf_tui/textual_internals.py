@@ -197,3 +197,36 @@ def screen_strips(screen: Screen[object]) -> list[Strip]:
     Relies on `Screen._compositor.render_strips` (textual/_compositor.py, Textual 8.2).
     """
     return screen._compositor.render_strips()
+
+
+def use_inputs_without_relayout() -> None:
+    """Make a text field of fixed width take a new value without laying the screen out again (idempotent).
+
+    Textual's `Input` sets its virtual (scrollable) width at every change of its value, and the virtual
+    size is a layout property: each key typed in a field reflowed every widget of the screen and drew
+    it again, about 40 % of the layouts of a working session (a NIR typed is fifteen layouts). The
+    field's scrollable width concerns the field alone (an `Input` is a ScrollView: it keeps its own
+    virtual size, whatever the layout computes): it is set here without a layout, and the field's scroll
+    is checked against it as a layout would. A field sized by its content (`width: auto`) is still laid
+    out, by Textual's own code. Relies on `Input._watch_value`, `Widget.virtual_size` (a reactive set
+    with `set_reactive`) and `Widget._scroll_update` (textual/widgets/_input.py, textual/widget.py,
+    Textual 8.2).
+    """
+    from textual.geometry import Size
+    from textual.widget import Widget
+    from textual.widgets import Input
+
+    original = Input._watch_value
+    if getattr(original, "without_relayout", False):
+        return
+
+    def _watch_value(self: Input, value: str) -> None:
+        if self.is_mounted and not self.styles.auto_dimensions:
+            virtual_size = Size(self.content_width, 1)
+            if virtual_size != self.virtual_size:
+                self.set_reactive(Widget.virtual_size, virtual_size)
+                self._scroll_update(virtual_size)
+        original(self, value)
+
+    _watch_value.without_relayout = True  # type: ignore[attr-defined]
+    Input._watch_value = _watch_value  # type: ignore[method-assign]

@@ -145,3 +145,53 @@ def test_word_wrap_breaks_a_long_folder_path_before_a_slash_only():
     assert any(line.startswith("/") for line in lines)  # the path went on at a folder's start
     for whole in ("15/01/2015,", "Statut : Actif,", "06 12 34 56 78", "/depots-des-organismes"):
         assert any(whole in line for line in lines), (whole, lines)
+
+
+class _FieldsApp(App[None]):
+    CSS = "#short { width: 12; } #auto { width: auto; }"
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Input
+
+        yield Input(id="short", compact=True)
+        yield Input(id="auto", compact=True)
+
+
+async def test_typing_in_a_field_lays_nothing_out_and_the_field_still_scrolls(monkeypatch):
+    from textual.screen import Screen
+    from textual.widgets import Input
+
+    from cpf_tui.textual_internals import screen_strips, use_inputs_without_relayout
+
+    use_inputs_without_relayout()
+    use_inputs_without_relayout()  # idempotent
+    layouts: list[Screen[object]] = []
+    original = Screen._refresh_layout
+
+    def counting(screen: Screen[object], *args: object, **kwargs: object) -> None:
+        layouts.append(screen)
+        original(screen, *args, **kwargs)
+
+    app = _FieldsApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        field = app.query_one("#short", Input)
+        field.focus()
+        await pilot.pause()
+        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        await pilot.press(*"ABCDEFGHIJ")
+        await pilot.pause()
+        assert layouts == []  # Textual laid the screen out at every key
+        await pilot.press(*"KLMNOPQRST")  # longer than the field: it scrolls
+        await pilot.pause()
+        assert field.virtual_size.width == 21 and field.scroll_x > 0  # the cursor's end of the text shows
+        assert "RST" in screen_strips(app.screen)[0].text and "ABC" not in screen_strips(app.screen)[0].text
+        await pilot.press(*["backspace"] * 20)
+        await pilot.pause()
+        assert field.value == "" and field.scroll_x == 0 and field.virtual_size.width == 1
+        # A field as wide as its text is still laid out: its width changes with what it holds.
+        app.query_one("#auto", Input).focus()
+        await pilot.pause()
+        layouts.clear()
+        await pilot.press("x", "y")
+        await pilot.pause()
+        assert layouts
