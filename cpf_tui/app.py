@@ -91,6 +91,7 @@ class CpfApp(App[int]):
         from cpf_tui.textual_internals import (
             use_french_wrap,
             use_inputs_without_relayout,
+            use_one_layout_per_size,
             use_reverse_in_component_styles,
             use_safe_terminal_writer,
         )
@@ -102,6 +103,7 @@ class CpfApp(App[int]):
         use_french_wrap()
         use_reverse_in_component_styles()
         use_inputs_without_relayout()
+        use_one_layout_per_size()
         console.use_console_glyphs(console.wanted())
         super().__init__()
         self.settings = settings

@@ -230,3 +230,28 @@ def use_inputs_without_relayout() -> None:
 
     _watch_value.without_relayout = True  # type: ignore[attr-defined]
     Input._watch_value = _watch_value  # type: ignore[method-assign]
+
+
+def use_one_layout_per_size() -> None:
+    """Make a screen lay itself out again on a resize only when its size did change (idempotent).
+
+    Textual lays a screen out when it is first shown, then posts the screen a `Resize` for having been
+    shown; the screen's handler lays it out again at the same size, and every screen under it too:
+    opening a file from the list laid out the form twice and the list once more, a third of the layouts
+    of a working session, with the terminal's size unchanged. A real resize still lays every screen out
+    at the new size. Relies on `Screen._screen_resized` (called by `Screen._on_resize` for the screen
+    and those under it) and `Compositor.size`, the size of the screen's last layout (textual/screen.py,
+    textual/_compositor.py, Textual 8.2).
+    """
+    from textual.screen import Screen
+
+    original = Screen._screen_resized
+    if getattr(original, "same_size_skipped", False):
+        return
+
+    def _screen_resized(self: Screen[object], size: Any) -> None:
+        if self._compositor.size != size:
+            original(self, size)
+
+    _screen_resized.same_size_skipped = True  # type: ignore[attr-defined]
+    Screen._screen_resized = _screen_resized  # type: ignore[method-assign]

@@ -195,3 +195,45 @@ async def test_typing_in_a_field_lays_nothing_out_and_the_field_still_scrolls(mo
         await pilot.press("x", "y")
         await pilot.pause()
         assert layouts
+
+
+async def test_a_screen_is_laid_out_again_only_when_the_terminal_size_changes(monkeypatch):
+    from textual.screen import Screen
+    from textual.widgets import Static
+
+    from cpf_tui.textual_internals import use_one_layout_per_size
+
+    use_one_layout_per_size()
+    use_one_layout_per_size()  # idempotent
+    layouts: list[tuple[str, object]] = []
+    original = Screen._refresh_layout
+
+    def counting(screen: Screen[object], size: object = None, scroll: bool = False) -> None:
+        layouts.append((screen.id or "", size))
+        original(screen, size, scroll)
+
+    class Covered(Screen[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("dessous")
+
+    class Shown(Screen[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("dessus")
+
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(Covered(id="covered"))
+        await pilot.pause()
+        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        await app.push_screen(Shown(id="shown"))
+        await pilot.pause()
+        await pilot.pause()
+        # Shown: laid out at the terminal's size once. Textual laid it out again for its own Resize, and
+        # the one under it too (the layouts without a size are those its widgets ask for).
+        assert [screen for screen, size in layouts if size is not None] == ["shown"], layouts
+        layouts.clear()
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        await pilot.pause()
+        assert {"shown", "covered"} <= {screen for screen, _ in layouts}  # a real resize: every screen
+        assert all(screen._compositor.size == (60, 20) for screen in app.screen_stack[-2:])
