@@ -62,6 +62,7 @@ import asyncio
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -79,7 +80,8 @@ from cpf_tui import db as db_module  # noqa: E402
 from cpf_tui.ssh_zygote import PROFILE_ENV  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
 
-from load_data import NationalData, load_national, nir_for  # noqa: E402  (bench/, the script's folder)
+from holders import nir_for  # noqa: E402  (bench/, the script's folder)
+from load_data import NationalData, load_national  # noqa: E402
 from tests.pg_instance import PgInstance  # noqa: E402
 from tests.ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib  # noqa: E402
 from tests.vt import cursor_in_field_below  # noqa: E402
@@ -576,6 +578,11 @@ def memory_line(label: str, samples: list[tuple[int, int]]) -> str:
 async def run(options: argparse.Namespace) -> int:
     from cpf_tui.services import audit_key
 
+    # Stopped by SIGTERM (a time limit, `kill`): the run is cancelled where it waits, so that the cleanup
+    # below still stops the front ends and PostgreSQL and restores KSM (the default action left all three).
+    this_run = asyncio.current_task()
+    assert this_run is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
     base = Path(tempfile.mkdtemp(prefix="cpf-bench-load-"))
     # Every session process has its own pool: `maxsize` connections at most (Tortoise's default is 5).
     settings = {"max_connections": str(50 + (options.pool + 1) * (options.sessions + 2))}
@@ -842,7 +849,11 @@ def main() -> int:
                         help="pages ksmd scans every 20 ms when --ksm on")
     parser.add_argument("--max-seconds", type=float, default=300, help="no new iteration after this many seconds of each phase")
     options = parser.parse_args()
-    return asyncio.run(run(options))
+    try:
+        return asyncio.run(run(options))
+    except asyncio.CancelledError:
+        print("Arrêté (SIGTERM) : frontaux et PostgreSQL arrêtés, réglages KSM rendus.", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":
