@@ -78,8 +78,6 @@ class DossierFormScreen(CpfScreen):
         self.loaded_values: dict[str, str] = {}
         self.holder_balance = balance
         """The holder named by the NIR field and its balances (`holders.HolderBalance`), None if unknown."""
-        self._balance_shown: tuple[str, bool] = ("", False)
-        """The balance line as last shown (text, over the balance): an unchanged line is not set again."""
 
     def compose(self) -> ComposeResult:
         # Composed with its data when it has them (`prepared_form`): one layout and one drawing, no
@@ -220,19 +218,18 @@ class DossierFormScreen(CpfScreen):
 
             draft = self.view is None or self.view.status == DossierStatus.DRAFT
             text, over = balance_text(self.holder_balance, self.requested_minutes() if draft else None)
-        if (text, over) == self._balance_shown:
-            return  # the same line again (each field's first value on opening): no redrawing, no relayout
-        self._balance_shown = (text, over)
         line = self.query_one("#dossier-balance", Static)
+        if str(line.content) == text and line.has_class("-warning") == over:
+            return  # the same line again (each field's first value on opening): no redrawing, no relayout
         line.update(text)
         line.set_class(over, "-warning")
 
     @on(Input.Changed, "#dossier-holder_nir")
     def _nir_changed(self, event: Input.Changed) -> None:
-        compact = "".join(event.value.split()).replace(".", "")
+        compact = "".join(event.value.split()).replace(".", "").upper()
         if len(compact) == 15:
             shown = self.holder_balance
-            if shown is not None and shown.nir == compact.upper():
+            if shown is not None and shown.nir == compact:
                 return  # the holder read with the file (the field's first value): not read again
             self.load_balance(compact)
         elif self.holder_balance is not None:
