@@ -343,6 +343,18 @@ async def movement_count(url: str) -> int:
         await db_module.close_database()
 
 
+async def session_roles(url: str) -> dict[int, str]:
+    """Process id of each session of the run → its account's role (the session rows keep the pid)."""
+    from models import AppSession
+
+    await db_module.open_database(url)
+    try:
+        rows = await AppSession.filter(pid__isnull=False).values_list("pid", "account__role")
+    finally:
+        await db_module.close_database()
+    return {int(pid): str(getattr(role, "value", role)) for pid, role in rows}
+
+
 async def journal_counts(url: str) -> tuple[Counter[tuple[str, str]], Counter[str]]:
     """From the audit chain, read once: (actor identifier, action) → events of the counted writes; and
     the log-ins, log-outs and hang-ups (terminal closed) journaled."""
@@ -653,6 +665,8 @@ async def run(options: argparse.Namespace) -> int:
         cpu_used: list[float] = []
         memory_logged: list[tuple[int, int]] = []
         memory_end: list[tuple[int, int]] = []
+        pss_by_pid: dict[int, tuple[int, int]] = {}
+        """pid → (PSS KiB all logged in, PSS KiB at the end of the walk)."""
         split_end: list[tuple[int, int]] = []
         launchers: list[tuple[int, int, int]] = []
         per_front_end: list[int] = []
@@ -665,10 +679,13 @@ async def run(options: argparse.Namespace) -> int:
                 per_front_end.append(len(apps))
                 for pid in apps:
                     memory_logged.append(memory_kib(pid))
+                    pss_by_pid[pid] = (memory_logged[-1][0], 0)
                     cpu_start[pid] = own_cpu(pid)
             await meet.all_finished.wait()
             for server in servers:
-                memory_end.extend(memory_kib(pid) for pid in server.apps())
+                for pid in server.apps():
+                    memory_end.append(memory_kib(pid))
+                    pss_by_pid[pid] = (pss_by_pid.get(pid, (0, 0))[0], memory_end[-1][0])
                 split_end.extend(private_split_kib(pid) for pid in server.apps())
                 launchers.extend((rss_kib(pid), *memory_kib(pid)) for pid in children_of(server.pid) if is_launcher(pid))
             cpu_used.extend(own_cpu(pid) - start for pid, start in cpu_start.items() if own_cpu(pid))
@@ -701,6 +718,7 @@ async def run(options: argparse.Namespace) -> int:
         verify = cli(url, key, "audit", "verify")
         movements = await movement_count(url) - movements_before
         in_chain, journaled = await journal_counts(url)
+        roles = await session_roles(url)
         done_alone = alone.validations + alone.closures
 
         think = f"{options.think[0]:g}–{options.think[1]:g} s"
@@ -736,6 +754,13 @@ async def run(options: argparse.Namespace) -> int:
         print(f"Sessions par frontal (toutes connectées) : {per_front_end}")
         print(memory_line("toutes connectées", memory_logged))
         print(memory_line("en fin de parcours", memory_end))
+        by_role: dict[str, list[tuple[int, int]]] = {}
+        for pid, pair in pss_by_pid.items():
+            by_role.setdefault(roles.get(pid, "?"), []).append(pair)
+        print("PSS par rôle, toutes connectées / en fin de parcours, médiane (max) : " + " ; ".join(
+            f"{role} ×{len(pairs)} {statistics.median(a for a, _ in pairs) / 1024:.1f} "
+            f"({max(a for a, _ in pairs) / 1024:.1f}) / {statistics.median(b for _, b in pairs) / 1024:.1f} "
+            f"({max(b for _, b in pairs) / 1024:.1f}) Mo" for role, pairs in sorted(by_role.items())))
         if split_end:
             print(f"Mémoire privée d'une session en fin de parcours, médianes : pages du lanceur encore copiées "
                   f"{statistics.median(i for i, _ in split_end) / 1024:.1f} Mo, mémoire propre (nouvelles zones, "
