@@ -16,6 +16,7 @@ from textual._xterm_parser import BRACKETED_PASTE_END, BRACKETED_PASTE_START, XT
 from textual.drivers._writer_thread import WriterThread
 
 if TYPE_CHECKING:
+    from textual.app import App
     from textual.screen import Screen
     from textual.strip import Strip
     from textual.widgets import DataTable
@@ -255,3 +256,11 @@ def use_one_layout_per_size() -> None:
 
     _screen_resized.same_size_skipped = True  # type: ignore[attr-defined]
     Screen._screen_resized = _screen_resized  # type: ignore[method-assign]
+
+
+def css_generation(app: App[Any]) -> int:
+    """A number that changes whenever the App's styles are made again (a theme or its colours changed).
+
+    Relies on `App._css_update_count` (incremented by `App._invalidate_css`, Textual 8.2).
+    """
+    return int(app._css_update_count)

@@ -178,8 +178,9 @@ class DossierFormScreen(CpfScreen):
         for key, _, _ in FIELDS:
             message = errors.get(key, "")
             error = self.query_one(f"#dossier-error-{key}", Static)
-            error.update(message)
-            error.set_class(bool(message), "-shown")
+            if str(error.content) != message or error.has_class("-shown") != bool(message):
+                error.update(message)
+                error.set_class(bool(message), "-shown")
             if message and first is None:
                 first = key
         if first is not None:
@@ -267,6 +268,17 @@ class DossierFormScreen(CpfScreen):
                 f"{format_hours(view.done_minutes)}" + (f" — motif : {view.closure_reason}" if view.closure_reason else "")
             )
         return "\n".join(info)
+
+    def show_file(self, view, balance) -> None:  # noqa: ANN001 - dossiers.DossierView, holders.HolderBalance
+        """Show another file in this form, kept for the session (`push_reusing`): nothing of the last one
+        stays (input, field errors, message, scroll position)."""
+        self.holder_balance = balance
+        self._clean_values().clear()
+        self.show_errors({})
+        self.say("")
+        self.show_view(view)
+        self.show_balance()
+        self.query_one("#dossier-body", VerticalScroll).scroll_home(animate=False)
 
     def show_view(self, view, *, keep_input: bool = False) -> None:
         self.view = view
@@ -410,8 +422,9 @@ async def balance_or_none(ctx, nir: str):  # noqa: ANN001, ANN201 - a RequestCon
         return None
 
 
-async def prepared_form(ctx, dossier_id: int) -> DossierFormScreen:  # noqa: ANN001 - a RequestContext
-    """The form of file `dossier_id` with its data and its holder's balances read first.
+async def prepared_form(ctx, dossier_id: int, kept: DossierFormScreen | None = None) -> DossierFormScreen:  # noqa: ANN001
+    """The form of file `dossier_id` with its data and its holder's balances read first: `kept` filled
+    again (`CpfSeam.push_reusing`), or a new form composed with them.
 
     A form shown empty and filled in afterwards costs a restyle and a relayout per field, and draws the
     screen several times over; composed with its data it is laid out and drawn once.
@@ -419,12 +432,17 @@ async def prepared_form(ctx, dossier_id: int) -> DossierFormScreen:  # noqa: ANN
     from cpf_tui.services import dossiers
 
     view = await dossiers.get_dossier(ctx, dossier_id)
-    return DossierFormScreen(dossier_id, view=view, balance=await balance_or_none(ctx, view.holder_nir))
+    balance = await balance_or_none(ctx, view.holder_nir)
+    if kept is None:
+        return DossierFormScreen(dossier_id, view=view, balance=balance)
+    kept.show_file(view, balance)
+    return kept
 
 
 def open_dossier(screen: CpfScreen, dossier_id: int) -> None:
-    """Open file `dossier_id` from `screen` (a list, a holder's page, a work queue), read first."""
-    screen.push_when_read(lambda: prepared_form(screen.ctx, dossier_id), group="open-dossier")
+    """Open file `dossier_id` from `screen` (a list, a holder's page, a work queue), read first, in the
+    session's kept form once there is one (`push_reusing`)."""
+    screen.push_reusing(lambda kept: prepared_form(screen.ctx, dossier_id, kept), group="open-dossier")
 
 
 class CloseModal(CpfModal[bool]):

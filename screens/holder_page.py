@@ -79,13 +79,25 @@ class HolderPageScreen(CpfScreen):
     async def load(self) -> None:
         from cpf_tui.services import holders
 
-        self.page = await holders.holder_page(self.ctx, self.holder_id)
+        self.show_page(await holders.holder_page(self.ctx, self.holder_id))
+
+    def show_page(self, page) -> None:  # noqa: ANN001 - holders.HolderPage
+        """Show `page` (read again, or another holder's in this page kept for the session: `push_reusing`)."""
+        self.page = page
+        self.holder_id = page.id
         identity, contact, balances = self.card_texts()
         self.query_one("#holder-identity", Static).update(identity)
         self.query_one("#holder-contact", Static).update(contact)
         self.query_one("#holder-balances", Static).update(balances)
         self.query_one("#holder-files-title", Static).update(self.files_title())
         self.fill_tables()
+
+    def show_holder(self, page) -> None:  # noqa: ANN001 - holders.HolderPage
+        """Show another holder in this page, kept for the session (`push_reusing`): read already, not read
+        again when shown; the history has the focus, as on a new page."""
+        self.left = False
+        self.show_page(page)
+        self.ledger_table.focus()
 
     def card_texts(self) -> tuple[str, str, str]:
         """The holder's identity, contact and balances lines."""
@@ -168,11 +180,16 @@ class HolderPageScreen(CpfScreen):
 
 
 
-async def prepared_holder_page(ctx, holder_id: int) -> HolderPageScreen:  # noqa: ANN001 - a RequestContext
-    """The page of holder `holder_id`, read before it is shown (`CpfSeam.push_when_read`)."""
+async def prepared_holder_page(ctx, holder_id: int, kept: HolderPageScreen | None = None) -> HolderPageScreen:  # noqa: ANN001
+    """The page of holder `holder_id`, read before it is shown: `kept` filled again (`CpfSeam.push_reusing`),
+    or a new page composed with it."""
     from cpf_tui.services import holders
 
-    return HolderPageScreen(holder_id, page=await holders.holder_page(ctx, holder_id))
+    page = await holders.holder_page(ctx, holder_id)
+    if kept is None:
+        return HolderPageScreen(holder_id, page=page)
+    kept.show_holder(page)
+    return kept
 
 class HolderModal(CpfModal[bool]):
     """A small keyboard form over the holder's page: Ctrl+S saves, Échap cancels, errors stay visible."""

@@ -104,4 +104,4 @@ class HolderSearchScreen(CpfScreen):
 
         if event.row_key.value:
             holder_id = int(event.row_key.value)
-            self.push_when_read(lambda: prepared_holder_page(self.ctx, holder_id), group="open-holder")
+            self.push_reusing(lambda kept: prepared_holder_page(self.ctx, holder_id, kept), group="open-holder")

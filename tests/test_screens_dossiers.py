@@ -14,12 +14,15 @@ from cpf_tui.services.dossiers import DossierInput
 from models import Dossier, DossierStatus, Profile, Role
 from screens.dossier_form import DossierFormScreen
 from screens.dossiers import DossierListScreen
+from screens.home import HomeScreen
+from screens.login import LoginScreen
 from screens.modals import ConfirmModal
 from tests.factories import make_account, make_organisation
 from tests.holder_helpers import PROVIDER_SIRET as SIRET
 from tests.holder_helpers import closable_file, funded_holder, open_first_file
 from tests.holder_helpers import training_file as _file
-from tests.pilot import bound_actions, login_and_open, restyled_nodes, type_into, wait_until, workers_done
+from tests.pilot import (bound_actions, login_and_open, open_section, restyled_nodes, type_into, wait_until,
+                          workers_done)
 
 H = 60
 
@@ -369,3 +372,134 @@ async def test_opening_a_file_styles_its_form_once(db, settings, monkeypatch):
         assert len(widgets) > 40
         assert len(restyled) < 10, sorted({type(node).__name__ for node in restyled})
         assert form.focused is form.query_one("#dossier-holder_nir", Input) or form.focused.id == "dossier-history"
+
+
+async def _open_row_of(app, pilot, dossier: Dossier) -> DossierFormScreen:  # noqa: ANN001 - a CpfApp, its Pilot
+    """From the list, the cursor moved to `dossier`'s row with the arrow keys, then Entrée."""
+    table = app.screen.query_one("#dossiers-table", DataTable)
+    await pilot.press("home")
+    while table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value != str(dossier.id):
+        await pilot.press("down")
+    return await open_first_file(app, pilot)
+
+
+async def test_the_list_shows_each_file_in_the_form_it_kept_and_nothing_of_the_last_one(
+        db, settings, monkeypatch):
+    """The list opens every file in one form, kept and filled again (`CpfSeam.push_reusing`): the next
+    file shows its own fields, history, balance and rights, and nothing of the last one's typing, field
+    errors, message or scroll position; its widgets are not composed or styled again."""
+    org = await make_organisation()
+    holder_a = await funded_holder(60 * H, nir="185057800608491")
+    holder_b = await funded_holder(40 * H)
+    draft = await _file(org, holder_a)
+    validated = await _file(org, holder_b, validated=True)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        await workers_done(app)
+        form = await _open_row_of(app, pilot, draft)
+        assert form.view.number == draft.number and form.editable()
+        # Wrong values typed, saved: errors under the fields and a message; scrolled down; left unsaved.
+        form.query_one("#dossier-holder_nir", Input).focus()
+        for value in ("123", "", "", "123", "99/99/2026", "99/99/2026", "zz", "zz"):
+            await pilot.press("ctrl+a", "ctrl+k", *value, "tab") if value else await pilot.press("tab")
+        await pilot.press("ctrl+s")
+        await workers_done(app)
+        await pilot.pause()
+        assert form.query_one("#dossier-error-start_date", Static).has_class("-shown")
+        assert str(form.query_one("#dossier-message", Static).content)
+        form.query_one("#dossier-body").scroll_end(animate=False)
+        await pilot.pause()
+        assert form.query_one("#dossier-body").scroll_y > 0, form.query_one("#dossier-body").max_scroll_y
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("o")  # drop the input
+        await workers_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, DossierListScreen)
+
+        restyled = restyled_nodes(app, monkeypatch)
+        again = await _open_row_of(app, pilot, validated)
+        assert again is form  # the same screen, filled again
+        # Restyled: only what changed state (8 fields now read only, the focus, the error lines hidden,
+        # the message), not the whole form (> 40 widgets) as a screen shown again is.
+        assert len(restyled) <= 18, sorted({type(node).__name__ for node in restyled})
+        assert len(list(form.walk_children(with_self=True))) > 40
+        assert validated.number in str(form.query_one("#dossier-title", Static).content)
+        assert form.query_one("#dossier-holder_nir", Input).value == holder_b.nir
+        assert form.query_one("#dossier-start_date", Input).value == "02/03/2026"
+        assert all(field.disabled for field in form.query(Input))  # a validated file: read only here
+        assert not any(error.has_class("-shown") or str(error.content) for error in form.query(".dossier-error"))
+        assert str(form.query_one("#dossier-message", Static).content) == ""
+        assert "CPF 5 h" in str(form.query_one("#dossier-balance", Static).content)  # 40 h, 35 h reserved
+        assert "Validé le" in str(form.query_one("#dossier-info", Static).content)
+        assert form.query_one("#dossier-history", DataTable).row_count == 2
+        assert form.query_one("#dossier-body").scroll_y == 0
+        assert form.focused is form.query_one("#dossier-history", DataTable)
+        assert bound_actions(form) & {"save", "validate", "delete"} == set()
+
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        again = await _open_row_of(app, pilot, draft)
+        assert again is form
+        assert form.query_one("#dossier-start_date", Input).value == "02/03/2026"  # not the typing dropped
+        assert not any(field.disabled for field in form.query(Input))
+        assert form.focused is form.query_one("#dossier-holder_nir", Input)
+        assert "CPF 60 h" in str(form.query_one("#dossier-balance", Static).content)
+        assert "save" in bound_actions(form)
+        # Home, the list again: the same form (kept by home, for the session); gone at logout.
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen) and app.is_screen_installed(form)
+        await open_section(pilot, "dossiers")
+        assert await _open_row_of(app, pilot, validated) is form
+        assert validated.number in str(form.query_one("#dossier-title", Static).content)
+        for key in ("escape", "escape", "x", "o"):  # the list, home, logout confirmed
+            await pilot.press(key)
+            await workers_done(app)
+            await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), "écran de connexion")
+        assert not app.is_screen_installed(form) and not form.is_attached
+
+
+async def test_a_kept_form_stops_its_work_when_closed_and_is_styled_again_after_a_theme_change(
+        db, settings, monkeypatch):
+    """Closed, a kept form's workers are cancelled as a removed screen's would be; shown again after the
+    App's styles changed, it is styled again."""
+    import asyncio
+
+    from textual.worker import WorkerState
+
+    org = await make_organisation()
+    holder = await funded_holder(60 * H)
+    await _file(org, holder)
+    user = await make_account(Role.GESTIONNAIRE, Profile.CREATION, organisation=org)
+    # Keys do not wait for the endless worker (the KeyGate waits for a screen's own work).
+    monkeypatch.setattr(DossierFormScreen, "BACKGROUND_WORKERS", frozenset({"test-endless"}))
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login_and_open(pilot, user, "dossiers")
+        await workers_done(app)
+        form = await open_first_file(app, pilot)
+        endless = form.run_worker(asyncio.Event().wait, group="test-endless", exit_on_error=False)
+        inner = form.query_one("#dossier-history", DataTable).run_worker(
+            asyncio.Event().wait, group="test-endless-inner", exit_on_error=False)
+        await pilot.pause()
+        assert endless.state == WorkerState.RUNNING
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, DossierListScreen) and app.is_screen_installed(form)
+        assert endless.state == WorkerState.CANCELLED and inner.state == WorkerState.CANCELLED
+
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        restyled = restyled_nodes(app, monkeypatch)
+        assert await open_first_file(app, pilot) is form
+        assert len([node for node in restyled if node in set(form.walk_children(with_self=True))]) > 40

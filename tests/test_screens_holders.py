@@ -32,6 +32,26 @@ async def open_holder(pilot, query: str) -> HolderPageScreen:  # noqa: ANN001 - 
     return page
 
 
+def spy_on_pages(monkeypatch) -> tuple[list[tuple[int, bool]], list[int]]:  # noqa: ANN001 - pytest's MonkeyPatch
+    """From now on: each holder's page composed (holder id, composed with its data) and each page read
+    again by its own worker (holder id)."""
+    composed: list[tuple[int, bool]] = []
+    loads: list[int] = []
+    original_compose, original_load = HolderPageScreen.compose, HolderPageScreen.load
+
+    def spying_compose(screen: HolderPageScreen):  # noqa: ANN202 - the page's widgets
+        composed.append((screen.holder_id, screen.page is not None))
+        yield from original_compose(screen)
+
+    def spying_load(screen: HolderPageScreen):  # noqa: ANN202 - the worker
+        loads.append(screen.holder_id)
+        return original_load(screen)
+
+    monkeypatch.setattr(HolderPageScreen, "compose", spying_compose)
+    monkeypatch.setattr(HolderPageScreen, "load", spying_load)
+    return composed, loads
+
+
 async def test_consultation_updates_phone_and_dif_balance(db, settings, frozen_clock):
     holder = await funded_holder(40 * H, nir=NIR, nom_naissance="Durand", search_name="DURAND",
                                  mobile="+33611111111")
@@ -144,30 +164,26 @@ async def test_holder_page_accepts_a_reunion_mobile(db, settings, frozen_clock):
     assert holder.mobile == "+262692036728"
 
 
-async def test_a_holder_page_is_shown_filled_in_and_read_again_when_it_comes_back(db, settings, monkeypatch):
+async def test_a_holder_page_is_shown_filled_in_read_again_when_it_comes_back_and_kept(db, settings, monkeypatch):
     """Entrée on a search result reads the holder first, then shows the page composed with it (no empty
-    page filled in afterwards); the page reads again only when it comes back from another screen."""
-    await funded_holder(40 * H, nir=NIR, nom_naissance="Durand", search_name="DURAND", mobile="+33611111111")
+    page filled in afterwards); the page reads again only when it comes back from another screen. The
+    next holder opened from the search is shown in the same page, kept and filled again
+    (`CpfSeam.push_reusing`): their own identity, balances, files and history, read once, the history
+    focused; the page is not composed again."""
+    from tests.factories import make_organisation
+    from tests.holder_helpers import training_file
+
+    first = await funded_holder(40 * H, nir=NIR, nom_naissance="Durand", search_name="DURAND",
+                                mobile="+33611111111")
+    second = await funded_holder(25 * H, nom_naissance="Martin", search_name="MARTIN")
+    await training_file(await make_organisation(), second)
     user = await make_account(Role.GESTIONNAIRE, Profile.CONSULTATION)
-    composed_with: list[bool] = []
-    loads: list[int] = []
-    original_compose, original_load = HolderPageScreen.compose, HolderPageScreen.load
-
-    def spying_compose(screen: HolderPageScreen):  # noqa: ANN202 - the page's widgets
-        composed_with.append(screen.page is not None)
-        yield from original_compose(screen)
-
-    def spying_load(screen: HolderPageScreen):  # noqa: ANN202 - the worker
-        loads.append(screen.holder_id)
-        return original_load(screen)
-
-    monkeypatch.setattr(HolderPageScreen, "compose", spying_compose)
-    monkeypatch.setattr(HolderPageScreen, "load", spying_load)
+    composed, loads = spy_on_pages(monkeypatch)
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await login_and_open(pilot, user, "holders")
         page = await open_holder(pilot, NIR)
-        assert composed_with == [True] and loads == []
+        assert [filled for _, filled in composed] == [True] and loads == []
         assert "CPF disponible 40 h" in str(page.query_one("#holder-balances", Static).content)
         await pilot.press("e")  # the contact dialog, closed without a change
         await pilot.pause()
@@ -175,3 +191,21 @@ async def test_a_holder_page_is_shown_filled_in_and_read_again_when_it_comes_bac
         await workers_done(app)
         await pilot.pause()
         assert app.screen is page and loads == [page.holder_id]
+        await workers_done(app)
+        loads.clear()
+        await pilot.press("escape")
+        await workers_done(app)
+        await pilot.pause()
+        search = app.screen
+        assert isinstance(search, HolderSearchScreen)
+        search.query_one("#holder-query").focus()
+        await pilot.press("ctrl+a", "ctrl+k")
+        again = await open_holder(pilot, second.nir)
+        assert again is page and composed == [(first.id, True)] and loads == []
+        assert page.holder_id == second.id
+        assert "Martin" in str(page.query_one("#holder-identity", Static).content)
+        assert "CPF disponible 25 h" in str(page.query_one("#holder-balances", Static).content)
+        assert page.query_one("#holder-files", DataTable).row_count == 1
+        assert "Dossiers de formation : 1" in str(page.query_one("#holder-files-title", Static).content)
+        assert page.focused is page.query_one("#holder-ledger", DataTable)
+

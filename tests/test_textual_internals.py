@@ -237,3 +237,23 @@ async def test_a_screen_is_laid_out_again_only_when_the_terminal_size_changes(mo
         await pilot.pause()
         assert {"shown", "covered"} <= {screen for screen, _ in layouts}  # a real resize: every screen
         assert all(screen._compositor.size == (60, 20) for screen in app.screen_stack[-2:])
+
+
+async def test_the_css_generation_changes_with_the_theme_only():
+    """`css_generation` (kept screens are styled again when it changed since they were closed) moves when
+    the App's styles are made again, not when a screen is pushed or popped."""
+    from textual.screen import Screen
+
+    from cpf_tui.textual_internals import css_generation
+
+    app = App[None]()
+    async with app.run_test(size=(80, 24)) as pilot:
+        before = css_generation(app)
+        await app.push_screen(Screen())
+        await pilot.pause()
+        app.pop_screen()
+        await pilot.pause()
+        assert css_generation(app) == before
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert css_generation(app) > before
