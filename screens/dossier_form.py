@@ -274,6 +274,7 @@ class DossierFormScreen(CpfScreen):
         stays (input, field errors, message, scroll position)."""
         self.holder_balance = balance
         self._clean_values().clear()
+        self.set_focus(None)  # focused again below, as in a new form (a field's text selected on focus)
         self.show_errors({})
         self.say("")
         self.show_view(view)

@@ -446,7 +446,16 @@ async def test_the_list_shows_each_file_in_the_form_it_kept_and_nothing_of_the_l
         assert again is form
         assert form.query_one("#dossier-start_date", Input).value == "02/03/2026"  # not the typing dropped
         assert not any(field.disabled for field in form.query(Input))
-        assert form.focused is form.query_one("#dossier-holder_nir", Input)
+        nir = form.query_one("#dossier-holder_nir", Input)
+        assert form.focused is nir
+        await pilot.pause()
+        assert sorted(nir.selection) == [0, len(nir.value)]  # its text selected, as in a new form
+        await pilot.press("end", "escape")  # the same file again: the field focused last is focused anew
+        await workers_done(app)
+        await pilot.pause()
+        assert await _open_row_of(app, pilot, draft) is form
+        await pilot.pause()
+        assert form.focused is nir and sorted(nir.selection) == [0, len(nir.value)]
         assert "CPF 60 h" in str(form.query_one("#dossier-balance", Static).content)
         assert "save" in bound_actions(form)
         # Home, the list again: the same form (kept by home, for the session); gone at logout.
