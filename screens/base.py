@@ -45,6 +45,15 @@ def _in_a_stack(screen: Screen[Any]) -> bool:
     return screen in screen.app.screen_stack
 
 
+def update_line(line: Static, text: str, mark: str, marked: bool) -> None:
+    """Show `text` (never markup) on `line`, with class `mark` when `marked`; the same line again is left
+    as it is (no redrawing, no relayout: a form filled in or cleared sets each of its lines)."""
+    if str(line.content) == text and line.has_class(mark) == marked:
+        return
+    line.update(Text(text))
+    line.set_class(marked, mark)
+
+
 class CpfSeam:
     """What full screens and modals share (mixed into `Screen` / `ModalScreen`)."""
 
@@ -161,16 +170,16 @@ class CpfSeam:
         """
 
         async def push() -> None:
-            keeper = self._keeper()
-            kept = keeper._kept_screens().get(group)
-            shown = await prepare(None if kept is None or _in_a_stack(kept) else kept)
-            if shown is not kept and not (kept is not None and _in_a_stack(kept)):
-                if kept is not None:
-                    self.app.uninstall_screen(kept)
-                    kept.remove()
+            kept_screens = self._keeper()._kept_screens()
+            kept = kept_screens.get(group)
+            if kept is not None and not _in_a_stack(kept):
+                self.app.push_screen(await prepare(kept))
+                return
+            shown = await prepare(None)
+            if kept is None:  # (a kept screen still shown, which keys waiting for it prevent: not kept)
                 self.app.install_screen(shown, f"cpf-kept-{id(shown)}")
                 shown.__dict__["_cpf_kept"] = True
-                keeper._kept_screens()[group] = shown
+                kept_screens[group] = shown
             self.app.push_screen(shown)
 
         cast(Screen[object], self).run_worker(push, name=group, group=group, exclusive=True, exit_on_error=False)
@@ -231,11 +240,7 @@ class CpfSeam:
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         """Write `text` (never markup) on the message line, marked as an error or not."""
-        line = cast(Screen[object], self).query_one(f"#{self.MESSAGE_ID}", Static)
-        if str(line.content) == text and line.has_class("-error") == error:
-            return  # the same line again: no redrawing, no relayout
-        line.update(Text(text))
-        line.set_class(error, "-error")
+        update_line(cast(Screen[object], self).query_one(f"#{self.MESSAGE_ID}", Static), text, "-error", error)
 
 
 class CpfScreen(CpfSeam, Screen[object]):

@@ -12,7 +12,7 @@ from textual.worker import Worker
 
 from cpf_tui import clock
 from cpf_tui.errors import CpfError, ValidationError
-from screens.base import CpfModal, CpfScreen
+from screens.base import CpfModal, CpfScreen, update_line
 from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
@@ -177,10 +177,7 @@ class DossierFormScreen(CpfScreen):
         first = None
         for key, _, _ in FIELDS:
             message = errors.get(key, "")
-            error = self.query_one(f"#dossier-error-{key}", Static)
-            if str(error.content) != message or error.has_class("-shown") != bool(message):
-                error.update(message)
-                error.set_class(bool(message), "-shown")
+            update_line(self.query_one(f"#dossier-error-{key}", Static), message, "-shown", bool(message))
             if message and first is None:
                 first = key
         if first is not None:
@@ -219,11 +216,8 @@ class DossierFormScreen(CpfScreen):
 
             draft = self.view is None or self.view.status == DossierStatus.DRAFT
             text, over = balance_text(self.holder_balance, self.requested_minutes() if draft else None)
-        line = self.query_one("#dossier-balance", Static)
-        if str(line.content) == text and line.has_class("-warning") == over:
-            return  # the same line again (each field's first value on opening): no redrawing, no relayout
-        line.update(text)
-        line.set_class(over, "-warning")
+        # Set again with each field's first value on opening: an unchanged line is left as it is.
+        update_line(self.query_one("#dossier-balance", Static), text, "-warning", over)
 
     @on(Input.Changed, "#dossier-holder_nir")
     def _nir_changed(self, event: Input.Changed) -> None:
