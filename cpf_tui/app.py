@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
+from cpf_tui.collector import RestCollector
 from cpf_tui.config import Settings
 from cpf_tui.errors import CpfError, SessionEnded
 from cpf_tui.messages import CguAccepted, LoggedIn, LoggedOut, PasswordChanged, Unlocked
@@ -126,6 +127,8 @@ class CpfApp(App[int]):
         self._last_touch_at = 0.0
         self.key_gate = KeyGate(self, super().on_event)
         """Keys and pastes from the terminal, each delivered once the previous one has acted."""
+        self.collector = RestCollector(self, lambda: self.monotonic())
+        """Python's full garbage collections, made while the session is at rest (cpf_tui/collector.py)."""
         if settings.sandbox:
             self.title = "MODE FORMATION — Espace de gestion CPF"
 
@@ -184,6 +187,7 @@ class CpfApp(App[int]):
         self.screen_change_signal.subscribe(self, lambda _screen: self.call_after_refresh(self._place_terminal_cursor))
         self.screen_change_signal.subscribe(self, self._ensure_key_bar)
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-lock")
+        self.collector.start()
         self._install_hangup_handlers()
 
     def _ensure_key_bar(self, screen: Screen[object]) -> None:
@@ -383,6 +387,7 @@ class CpfApp(App[int]):
 
     async def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
+        self.collector.stop()
         if self.session is not None:
             from cpf_tui.services import sessions
 
@@ -607,6 +612,7 @@ class CpfApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            self.collector.input_received()
             if isinstance(event, events.Key) and not self.key_pressed():
                 return
             # Every key waits for the previous one's effects (screens/widgets/typeahead.py).
