@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from textual.app import App
+    from cpf_tui.app import CpfApp
 
 FULL_AFTER = 10
 """Collections of the middle generation since the last full one that make a full one worth it (Python's
@@ -40,13 +40,11 @@ TICK_SECONDS = 0.5
 class RestCollector:
     """The full collections of one App (see the module's doc)."""
 
-    def __init__(self, app: App[object], clock: Callable[[], float]) -> None:
+    def __init__(self, app: CpfApp, clock: Callable[[], float]) -> None:
         self.app = app
         self.clock = clock
         self.last_input_at: float | None = None
         """When the last key or paste came (None: none yet)."""
-        self.collections = 0
-        """Full collections made at rest since the App started."""
         self._thresholds: tuple[int, int, int] | None = None
 
     def start(self) -> None:
@@ -68,26 +66,15 @@ class RestCollector:
 
     def at_rest(self) -> bool:
         """No key for REST_SECONDS, none held or acting, no work of the screen shown running."""
-        from textual.worker import WorkerState
+        from screens.widgets.typeahead import screen_work
 
-        app = self.app
         if self.last_input_at is not None and self.clock() - self.last_input_at < REST_SECONDS:
             return False
-        gate = getattr(app, "key_gate", None)
-        if gate is not None and gate.pending:
-            return False
-        try:
-            shown = app.screen
-        except Exception:  # noqa: BLE001 - no screen yet, or no more: nothing is being shown
-            return True
-        background = getattr(shown, "BACKGROUND_WORKERS", ())
-        return not any(worker.node is shown and worker.group not in background
-                       and worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in app.workers)
+        return not self.app.key_gate.pending and not screen_work(self.app)
 
     def collect_if_at_rest(self) -> bool:
         """A full collection now, when garbage enough is pending and the session is at rest; True if made."""
         if gc.get_count()[2] < FULL_AFTER or not gc.isenabled() or not self.at_rest():
             return False
         gc.collect()
-        self.collections += 1
         return True

@@ -88,7 +88,7 @@ async def test_the_app_collects_at_rest_by_itself_and_restores_pythons_threshold
         await pilot.press("a")
         garbage_pending()
         app.monotonic.advance(collector.REST_SECONDS)
+        before = len(full_collections)
         await pilot.pause(3 * collector.TICK_SECONDS)  # the App's own look at rest
-        assert app.collector.collections >= 1
-        assert full_collections
+        assert len(full_collections) > before
     assert gc.get_threshold() == thresholds

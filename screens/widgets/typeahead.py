@@ -97,6 +97,21 @@ def call_later_known(node: DOMNode, function: Callable[..., Any], *args: object)
     return node.post_message(events.Callback(callback=callback))
 
 
+def screen_work(app: App[object]) -> list[Worker[object]]:
+    """The work of the screen shown still running: its own workers, not its `BACKGROUND_WORKERS` groups
+    (an import shown by a progress bar), nor a widget's (a DirectoryTree's loader runs for ever) or the
+    App's (the home prepared while the login is typed, the session's activity)."""
+    from textual.worker import WorkerState
+
+    try:
+        shown = app.screen
+    except Exception:  # no screen any more
+        return []
+    background = getattr(shown, "BACKGROUND_WORKERS", ())
+    return [worker for worker in app.workers if worker.node is shown and worker.group not in background
+            and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+
+
 class KeyGate:
     """The App's keys, delivered one at a time, each once the previous one has had all its effects.
 
@@ -210,22 +225,7 @@ class KeyGate:
 
     def _workers_of_last_key(self) -> list[Worker[object]]:
         """Workers the last key started that still run on the screen shown (see the class doc)."""
-        from textual.worker import WorkerState
-
-        app = self.app
-        try:
-            shown = app.screen
-        except Exception:  # no screen any more
-            return []
-        own = []
-        for worker in app.workers:
-            if id(worker) in self._workers_before or worker.state not in (WorkerState.PENDING, WorkerState.RUNNING):
-                continue
-            # The screen's own work only: a widget's (a DirectoryTree's loader runs for ever) or the App's
-            # (the home prepared while the login is typed, the session's activity) is no answer to a key.
-            if worker.node is shown and worker.group not in getattr(shown, "BACKGROUND_WORKERS", ()):
-                own.append(worker)
-        return own
+        return [worker for worker in screen_work(self.app) if id(worker) not in self._workers_before]
 
     def _typed_into(self, event: events.Event) -> Widget | None:
         """The text field `event` types a character into (None: it is no text typed into a field)."""
