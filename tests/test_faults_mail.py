@@ -28,7 +28,7 @@ def _environment(db_url: str, smtp_port: int, tmp_path: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "CPF_TUI_CONFIG"}
     env.update({
         "CPF_TUI_DB_URL": db_url, "CPF_TUI_DATA_DIR": str(tmp_path / "data"), "CPF_TUI_MAIL__DELIVERY": "smtp",
-        "CPF_TUI_SMTP__HOST": "127.0.0.1", "CPF_TUI_SMTP__PORT": str(smtp_port), "CPF_TUI_SMTP__TIMEOUT": "30",
+        "CPF_TUI_SMTP__HOST": "127.0.0.1", "CPF_TUI_SMTP__PORT": str(smtp_port), "CPF_TUI_SMTP__TIMEOUT": "90",  # longer than the Recorder's longest hold (60 s)
     })
     return env
 

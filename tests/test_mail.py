@@ -159,6 +159,15 @@ async def test_a_claimed_message_is_not_taken_by_another_sender(db, frozen_clock
     assert (stored.status, stored.claimed_by) == (OutboxStatus.SENDING, "sender-a")
 
 
+async def test_a_sender_that_loses_every_claim_of_a_batch_looks_again_instead_of_stopping(db, frozen_clock):
+    # Both senders read the same due messages; the first wins each of them, the second none: the second
+    # must read the queue again and claim the next ones, not take "nothing won" for "nothing left".
+    queued = await queue_secret(n=4)
+    first, second = await asyncio.gather(mail.claim_due("sender-a", limit=2), mail.claim_due("sender-b", limit=2))
+    assert [e.id for e in first] == [e.id for e in queued[:2]]
+    assert [e.id for e in second] == [e.id for e in queued[2:]]
+
+
 async def test_stale_claim_is_recovered_and_delivered(db, frozen_clock, tmp_path):
     [queued] = await queue_secret()
     await mail.claim_due("dead-sender")

@@ -152,24 +152,30 @@ async def recover_stale_claims(*, stale_after_seconds: int = DEFAULT_STALE_AFTER
 
 
 async def claim_due(sender_id: str, *, limit: int = 50) -> list[Any]:
-    """Claim up to `limit` due messages for this sender (conditional UPDATE: one winner per message)."""
-    now = clock.now()
-    due_ids = (
-        await OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("id")
-        .limit(limit)
-        .values_list("id", flat=True)
-    )
-    claimed_ids = []
-    for outbox_id in due_ids:
-        won = await OutboxEmail.filter(id=outbox_id, status=OutboxStatus.PENDING).update(
-            status=OutboxStatus.SENDING, claimed_by=sender_id, claimed_at=now
+    """Claim up to `limit` due messages for this sender (conditional UPDATE: one winner per message).
+
+    Empty only when no message is due: a sender that read due messages and lost every one of them to
+    another sender reads the queue again (each lost race means the other sender took one, so this ends).
+    """
+    while True:
+        now = clock.now()
+        due_ids = (
+            await OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("id")
+            .limit(limit)
+            .values_list("id", flat=True)
         )
-        if won:
-            claimed_ids.append(outbox_id)
-    if not claimed_ids:
-        return []
-    return await OutboxEmail.filter(id__in=claimed_ids, claimed_by=sender_id).order_by("id")
+        if not due_ids:
+            return []
+        claimed_ids = []
+        for outbox_id in due_ids:
+            won = await OutboxEmail.filter(id=outbox_id, status=OutboxStatus.PENDING).update(
+                status=OutboxStatus.SENDING, claimed_by=sender_id, claimed_at=now
+            )
+            if won:
+                claimed_ids.append(outbox_id)
+        if claimed_ids:
+            return await OutboxEmail.filter(id__in=claimed_ids, claimed_by=sender_id).order_by("id")
 
 
 async def _mark_sent(email: Any, sender_id: str) -> bool:
