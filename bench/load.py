@@ -61,6 +61,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -85,6 +86,9 @@ from load_data import NationalData, load_national  # noqa: E402
 from tests.pg_instance import PgInstance  # noqa: E402
 from tests.ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib  # noqa: E402
 from tests.vt import cursor_in_field_below  # noqa: E402
+
+LAUNCHER_READY = re.compile(r"Lanceur préchargé prêt \(pid \d+\) ; [^;]* ; (.*)\.$", re.MULTILINE)
+"""The server's log line saying whether its launcher's objects are immortal (Python 3.12 and 3.13)."""
 
 H = 60
 STEPS = ("connexion", "recherche", "fiche titulaire", "liste dossiers", "ouverture dossier", "validation",
@@ -646,6 +650,9 @@ async def run(options: argparse.Namespace) -> int:
         for server in servers:
             await asyncio.to_thread(server.start)
         print(f"{len(servers)} frontaux ssh-serve : ports {', '.join(str(s.port) for s in servers)}", flush=True)
+        launchers = [LAUNCHER_READY.search(server.log()) for server in servers]
+        print(f"Python {sys.version.split()[0]} ; lanceurs : "
+              + " / ".join(match.group(1) if match else "pas de lanceur préchargé" for match in launchers), flush=True)
         deadline = time.monotonic() + options.max_seconds
 
         # The baselines: the gestionnaire and the administrator, each alone on its own front end, side by

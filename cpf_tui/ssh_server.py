@@ -64,6 +64,15 @@ MERGING_STATES = {"on": "active", "off": "inactive (voir docs/deploy.md)", "abse
 """The launcher's report of the kernel's same-page merging, as the log says it (cpf_tui/ssh_zygote.py)."""
 
 
+def immortal_state(count: int) -> str:
+    """The launcher's report of its immortal objects, as the log says it (cpf_tui/ssh_zygote.py)."""
+    if count:
+        return f"objets du lanceur rendus immortels : {count}"
+    version = ".".join(str(part) for part in sys.version_info[:2])
+    return (f"objets du lanceur non immortels (Python {version} ; chaque session en copie davantage de pages :"
+            " Python 3.12 ou 3.13 conseillé, voir docs/deploy.md)")
+
+
 @dataclass
 class ServeOptions:
     """Everything `ssh-serve` needs, resolved from the command line and the settings."""
@@ -381,8 +390,9 @@ class Zygote:
             log.warning("Modules non préchargés : %s", ", ".join(ready["missing"]))
         loop.add_reader(ours, self._on_message)
         self.alive = True
-        log.info("Lanceur préchargé prêt (pid %s) ; fusion des pages identiques du noyau (KSM) : %s.",
-                 self.process.pid, MERGING_STATES.get(ready.get("merging", ""), "inconnue"))
+        log.info("Lanceur préchargé prêt (pid %s) ; fusion des pages identiques du noyau (KSM) : %s ; %s.",
+                 self.process.pid, MERGING_STATES.get(ready.get("merging", ""), "inconnue"),
+                 immortal_state(ready.get("immortal", 0)))
 
     def spawn(self, env: Mapping[str, str], slave: int, limits: Limits = ()) -> asyncio.Future[int]:
         """Ask for one app on `slave`; the future gives its pid (the slave can be closed on return)."""
