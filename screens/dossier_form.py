@@ -426,8 +426,7 @@ async def prepared_form(ctx, dossier_id: int, kept: DossierFormScreen | None = N
     """
     from cpf_tui.services import dossiers
 
-    view = await dossiers.get_dossier(ctx, dossier_id)
-    balance = await balance_or_none(ctx, view.holder_nir)
+    view, balance = await dossiers.open_dossier(ctx, dossier_id)
     if kept is None:
         return DossierFormScreen(dossier_id, view=view, balance=balance)
     kept.show_file(view, balance)

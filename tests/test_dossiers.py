@@ -7,7 +7,9 @@ from datetime import date, datetime, timezone
 import pytest
 
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from cpf_tui.services import dossiers, ledger
+from tortoise import connections
+
+from cpf_tui.services import dossiers, holders, ledger
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.dossiers import DossierFilter, DossierInput
 from models import (
@@ -200,6 +202,36 @@ async def test_delete_draft_removes_it_and_audits(world):
     await dossiers.delete_draft(world["ctx"], draft.id, expected_version=draft.version)
     assert await Dossier.filter(id=draft.id).count() == 0
     assert (await AuditEvent.get(action="dossier.delete")).before["number"] == draft.number
+
+
+async def test_opening_a_file_reads_it_with_its_holder_and_people_in_two_statements(world, monkeypatch):
+    """The file form's opening (`open_dossier`): the view `get_dossier` gives and the holder's balances,
+    read in two statements after the actor's: the file with its holder, organisation, establishment and
+    the people who created, validated and closed it, then its events with their actors."""
+    ctx, holder = world["ctx"], world["holder"]
+    draft = await dossiers.create_draft(ctx, complete_input(holder))
+    await dossiers.validate(ctx, draft.id)
+    conn = connections.get("default")
+    statements: list[str] = []
+    for name in ("execute_query", "execute_query_dict"):
+        original = getattr(conn, name)
+
+        def counted(sql, *args, _original=original, **kwargs):  # noqa: ANN001, ANN202 - the client's signature
+            statements.append(sql)
+            return _original(sql, *args, **kwargs)
+
+        monkeypatch.setattr(conn, name, counted)
+    view, balance = await dossiers.open_dossier(ctx, draft.id)
+    assert len(statements) == 4, statements  # the actor and the CGU version, then the file, then its events
+    monkeypatch.undo()
+    assert view == await dossiers.get_dossier(ctx, draft.id)
+    assert view.validated_by and view.establishment and not view.closed_by
+    assert [event.label for event in view.events] == ["Création", "Validation"]
+    assert balance == await holders.balance_for_nir(ctx, holder.nir)
+    assert balance.balances.dif_reserved + balance.balances.cpf_reserved == 30 * H  # DIF first
+    other = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE)
+    with pytest.raises(NotFound):
+        await dossiers.open_dossier(RequestContext(account_id=other.id), draft.id)
 
 
 async def test_scope_organisation_and_delegated_establishment(world):

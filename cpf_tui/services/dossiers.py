@@ -25,7 +25,7 @@ from typing import Any
 from cpf_tui import clock, permissions
 from cpf_tui.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from cpf_tui.permissions import Capability
-from cpf_tui.services import audit, ledger, sessions
+from cpf_tui.services import audit, holders, ledger, sessions
 from cpf_tui.services.context import RequestContext
 from cpf_tui.services.locking import is_sqlite, lock_holder, serialised_transaction
 from cpf_tui.services.ledger import FILE_MAX, format_hours
@@ -242,15 +242,18 @@ def _stale() -> Conflict:
     )
 
 
-async def _load_for(actor: Account, dossier_id: int, conn: Any = None, *, for_update: bool = False) -> Any:
+async def _load_for(actor: Account, dossier_id: int, conn: Any = None, *, for_update: bool = False,
+                    related: tuple[str, ...] = ()) -> Any:
     """The file if it exists and is in the actor's scope, else NotFound.
 
     `for_update`: on PostgreSQL the file's row stays locked until `conn`'s transaction ends (SQLite's
-    writer lock already serialises the transaction).
+    writer lock already serialises the transaction). `related`: relations read in the same statement.
     """
     query = Dossier.filter(id=dossier_id)
     if for_update and not is_sqlite(conn):
         query = query.select_for_update()
+    if related:
+        query = query.select_related(*related)
     dossier = await query.using_db(conn).first()
     if dossier is None or not permissions.in_scope(actor, dossier.organisation_id, dossier.establishment_id):
         raise NotFound("Dossier introuvable (ou hors de votre périmètre).")
@@ -533,11 +536,29 @@ def _name(account: Account | None) -> str:
 async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
     """A file in the actor's scope, with its holder and history."""
     actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
-    dossier = await _load_for(actor, dossier_id)
-    await dossier.fetch_related("holder", "organisation", "establishment", "created_by", "validated_by", "closed_by")
-    events = await DossierEvent.filter(dossier_id=dossier_id).order_by("at", "id").prefetch_related("actor")
+    view, _holder = await _view_for(actor, dossier_id)
+    return view
+
+
+async def open_dossier(ctx: RequestContext, dossier_id: int) -> tuple[DossierView, holders.HolderBalance]:
+    """A file as `get_dossier` gives it and its holder's balances (HOLDER_VIEW too), for the file form:
+    the holder is read once, with the file (three statements in all after the actor's)."""
+    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
+    sessions.require_capability(actor, Capability.HOLDER_VIEW)
+    view, holder = await _view_for(actor, dossier_id)
+    return view, holders.balance_of(holder)
+
+
+_VIEW_RELATED = ("holder", "organisation", "establishment", "created_by", "validated_by", "closed_by")
+
+
+async def _view_for(actor: Account, dossier_id: int) -> tuple[DossierView, Holder]:
+    """The file's view and its holder: the file with its relations in one statement, its events with
+    their actors in another."""
+    dossier = await _load_for(actor, dossier_id, related=_VIEW_RELATED)
+    events = await DossierEvent.filter(dossier_id=dossier_id).order_by("at", "id").select_related("actor")
     holder = dossier.holder
-    return DossierView(
+    view = DossierView(
         id=dossier.id, number=dossier.number, status=dossier.status, version=dossier.version,
         holder_id=holder.id, holder_nir=holder.nir,
         holder_name=f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}",
@@ -557,6 +578,7 @@ async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
             for e in events
         ],
     )
+    return view, holder
 
 
 @dataclass

@@ -254,7 +254,10 @@ async def balance_for_nir(ctx: RequestContext, nir: str) -> HolderBalance | None
     """The holder with this NIR and its balances (None when no holder has it; ValidationError when malformed)."""
     await sessions.require(ctx, Capability.HOLDER_VIEW)
     holder = await Holder.get_or_none(nir=normalise_nir(nir))
-    if holder is None:
-        return None
+    return None if holder is None else balance_of(holder)
+
+
+def balance_of(holder: Holder) -> HolderBalance:
+    """What the file form shows of a holder already read (the caller checked HOLDER_VIEW)."""
     return HolderBalance(holder.id, holder.nir, f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}",
                          balances_of(holder))

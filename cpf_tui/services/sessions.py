@@ -270,6 +270,11 @@ async def require(ctx: RequestContext, capability: Capability) -> Account:
     """
     actor = await load_actor(ctx)
     await _require_first_login_done(actor)
+    require_capability(actor, capability)
+    return actor
+
+
+def require_capability(actor: Account, capability: Capability) -> None:
+    """PermissionDenied (French message) unless `actor`, just returned by `require`, also has `capability`."""
     if not can(actor.role, actor.profile, capability):
         raise PermissionDenied(DENIED_MESSAGES.get(capability, "Vous n'avez pas le droit d'effectuer cette action."))
-    return actor
