@@ -650,9 +650,10 @@ async def run(options: argparse.Namespace) -> int:
         for server in servers:
             await asyncio.to_thread(server.start)
         print(f"{len(servers)} frontaux ssh-serve : ports {', '.join(str(s.port) for s in servers)}", flush=True)
-        launchers = [LAUNCHER_READY.search(server.log()) for server in servers]
+        launchers = Counter(match.group(1) if (match := LAUNCHER_READY.search(server.log())) else
+                            "pas de lanceur préchargé" for server in servers)
         print(f"Python {sys.version.split()[0]} ; lanceurs : "
-              + " / ".join(match.group(1) if match else "pas de lanceur préchargé" for match in launchers), flush=True)
+              + " / ".join(f"{state} (×{count})" for state, count in launchers.items()), flush=True)
         deadline = time.monotonic() + options.max_seconds
 
         # The baselines: the gestionnaire and the administrator, each alone on its own front end, side by
