@@ -542,7 +542,7 @@ async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
 
 async def open_dossier(ctx: RequestContext, dossier_id: int) -> tuple[DossierView, holders.HolderBalance]:
     """A file as `get_dossier` gives it and its holder's balances (HOLDER_VIEW too), for the file form:
-    the holder is read once, with the file (three statements in all after the actor's)."""
+    the holder is read once, with the file (two statements after the actor's reads)."""
     actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
     sessions.require_capability(actor, Capability.HOLDER_VIEW)
     view, holder = await _view_for(actor, dossier_id)
