@@ -61,7 +61,6 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import shutil
 import signal
 import statistics
@@ -84,11 +83,10 @@ from tests.factories import DEFAULT_PASSWORD  # noqa: E402
 from holders import nir_for  # noqa: E402  (bench/, the script's folder)
 from load_data import NationalData, load_national  # noqa: E402
 from tests.pg_instance import PgInstance  # noqa: E402
-from tests.ssh_harness import SshServer, Terminal, children_of, is_launcher, rss_kib  # noqa: E402
+from tests.ssh_harness import (  # noqa: E402
+    LAUNCHER_READY, SshServer, Terminal, children_of, is_launcher, rss_kib,
+)
 from tests.vt import cursor_in_field_below  # noqa: E402
-
-LAUNCHER_READY = re.compile(r"Lanceur préchargé prêt \(pid \d+\) ; [^;]* ; (.*)\.$", re.MULTILINE)
-"""The server's log line saying whether its launcher's objects are immortal (Python 3.12 and 3.13)."""
 
 H = 60
 STEPS = ("connexion", "recherche", "fiche titulaire", "liste dossiers", "ouverture dossier", "validation",

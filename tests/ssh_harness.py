@@ -21,6 +21,8 @@ from tests.vt import VirtualScreen, cursor_in_field_below
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"en écoute sur 127\.0\.0\.1:(\d+)")
+LAUNCHER_READY = re.compile(r"Lanceur préchargé prêt \(pid \d+\) ; [^;]* ; (.*)\.$", re.MULTILINE)
+"""The server's log line on its launcher: what it says of the launcher's objects (immortal or not)."""
 
 
 def seed_accounts(db_url: str, count: int = 1, **fields) -> list[str]:

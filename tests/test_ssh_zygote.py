@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from cpf_tui.ssh_zygote import PROFILE_ENV
-from tests.ssh_harness import SshServer, Terminal
+from cpf_tui.ssh_zygote import PROFILE_ENV, immortal_objects_supported
+from tests.ssh_harness import LAUNCHER_READY, SshServer, Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,3 +176,20 @@ async def test_a_profiled_launcher_leaves_each_sessions_statistics(tmp_path, db_
         server.stop()
     stats = pstats.Stats(str(folder / f"session-{pid}.prof"))
     assert any(name == "main" and path.endswith("cpf_tui/cli.py") for path, _line, name in stats.stats)  # type: ignore[attr-defined]
+
+
+def test_the_servers_log_says_whether_its_launchers_objects_are_immortal(tmp_path, db_url):
+    """What `bench/load.py` reads to say which launchers its figures come from."""
+    server = SshServer(tmp_path, db_url)
+    server.start()
+    try:
+        said = LAUNCHER_READY.search(server.log())
+    finally:
+        server.stop()
+    assert said is not None, server.log()
+    if immortal_objects_supported():
+        assert said.group(1).startswith("objets du lanceur rendus immortels : ")
+        assert int(said.group(1).rsplit(" ", 1)[1]) > 100_000
+    else:
+        version = ".".join(str(part) for part in sys.version_info[:2])
+        assert said.group(1).startswith(f"objets du lanceur non immortels (Python {version} ;")
