@@ -60,7 +60,12 @@ class Holder(Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.prenoms} {self.nom_usage or self.nom_naissance} ({self.nir})"
+        return f"{self.display_name} ({self.nir})"
+
+    @property
+    def display_name(self) -> str:
+        """First names and usage name (birth name when there is none), as screens and lists show them."""
+        return f"{self.prenoms} {self.nom_usage or self.nom_naissance}"
 
     @property
     def balances(self) -> Balances:

@@ -187,9 +187,7 @@ class DossierFormScreen(CpfScreen):
     async def load(self, keep_input: bool = False) -> None:
         from cpf_tui.services import dossiers
 
-        view = await dossiers.get_dossier(self.ctx, self.dossier_id)
-        self.show_view(view, keep_input=keep_input)
-        self.load_balance(view.holder_nir)
+        self.show_read(*await dossiers.open_dossier(self.ctx, self.dossier_id), keep_input=keep_input)
 
     # -- the holder's balance -------------------------------------------------------------------------
     @work(exclusive=True, group="dossier-balance", exit_on_error=False)
@@ -266,14 +264,19 @@ class DossierFormScreen(CpfScreen):
     def show_file(self, view, balance) -> None:  # noqa: ANN001 - dossiers.DossierView, holders.HolderBalance
         """Show another file in this form, kept for the session (`push_reusing`): nothing of the last one
         stays (input, field errors, message, scroll position)."""
-        self.holder_balance = balance
         self._clean_values().clear()
         self.set_focus(None)  # focused again below, as in a new form (a field's text selected on focus)
         self.show_errors({})
         self.say("")
-        self.show_view(view)
-        self.show_balance()
+        self.show_read(view, balance)
         self.query_one("#dossier-body", VerticalScroll).scroll_home(animate=False)
+
+    def show_read(self, view, balance, *, keep_input: bool = False) -> None:  # noqa: ANN001 - as in show_file
+        """A file and its holder's balances as `dossiers.open_dossier` read them together (the balance set
+        first: the NIR field's new value then reads nothing again)."""
+        self.holder_balance = balance
+        self.show_view(view, keep_input=keep_input)
+        self.show_balance()
 
     def show_view(self, view, *, keep_input: bool = False) -> None:
         self.view = view
@@ -326,10 +329,8 @@ class DossierFormScreen(CpfScreen):
         else:
             saved = await dossiers.save_draft(self.ctx, self.view.id, data, expected_version=self.view.version)
         self.show_errors({})
-        view = await dossiers.get_dossier(self.ctx, saved.id)
-        self.show_view(view)
-        self.holder_balance = await balance_or_none(self.ctx, view.holder_nir)
-        self.show_balance()
+        view, balance = await dossiers.open_dossier(self.ctx, saved.id)
+        self.show_read(view, balance)
         if self.holder_balance is not None and view.requested_minutes > self.holder_balance.balances.total_available:
             self.say(f"Dossier {view.number} enregistré en brouillon. Attention : "
                      f"{format_hours(view.requested_minutes)} demandées pour "
@@ -354,10 +355,8 @@ class DossierFormScreen(CpfScreen):
         if not await self.app.push_screen_wait(ConfirmModal(question, "Valider", "Annuler")):
             return
         await dossiers.validate(self.ctx, self.view.id, expected_version=self.view.version)
-        self.show_view(await dossiers.get_dossier(self.ctx, self.view.id))
-        # The balances shown are read again: the validation reserved some of them.
-        self.holder_balance = await balance_or_none(self.ctx, self.view.holder_nir)
-        self.show_balance()
+        # The balances shown are read again with the file: the validation reserved some of them.
+        self.show_read(*await dossiers.open_dossier(self.ctx, self.view.id))
         self.say(f"Dossier {self.view.number} validé : heures réservées.")
 
     async def validation_question(self) -> str:

@@ -53,7 +53,7 @@ async def test_create_assigns_readable_number_and_history(world):
     assert dossier.number == f"DF-2026-{dossier.id:06d}"
     assert dossier.status == DossierStatus.DRAFT
     assert dossier.organisation_id == world["org"].id
-    view = await dossiers.get_dossier(world["ctx"], dossier.id)
+    view, _balance = await dossiers.open_dossier(world["ctx"], dossier.id)
     assert [e.label for e in view.events] == ["Création"]
     event = await AuditEvent.get(action="dossier.create")
     assert event.before is None and event.after["number"] == dossier.number
@@ -152,7 +152,7 @@ async def test_close_with_fewer_hours_consumes_dif_first_and_releases_the_rest(w
     assert holder.cpf_available_minutes == 95 * H
     release = await HoursMovement.get(dossier_id=draft.id, kind=MovementKind.RELEASE)
     assert (release.bucket, release.minutes) == (Bucket.CPF, 5 * H)
-    view = await dossiers.get_dossier(world["ctx"], draft.id)
+    view, _balance = await dossiers.open_dossier(world["ctx"], draft.id)
     assert [e.label for e in view.events] == ["Création", "Validation", "Clôture"]
     assert "Abandon" in view.events[-1].summary
     audit_close = await AuditEvent.get(action="dossier.close")
@@ -205,9 +205,9 @@ async def test_delete_draft_removes_it_and_audits(world):
 
 
 async def test_opening_a_file_reads_it_with_its_holder_and_people_in_two_statements(world, monkeypatch):
-    """The file form's opening (`open_dossier`): the view `get_dossier` gives and the holder's balances,
-    read in two statements after the actor's: the file with its holder, organisation, establishment and
-    the people who created, validated and closed it, then its events with their actors."""
+    """The file form's opening (`open_dossier`): the file and its holder's balances, read in two
+    statements after the actor's: the file with its holder, organisation, establishment and the people
+    who created, validated and closed it, then its events with their actors."""
     ctx, holder = world["ctx"], world["holder"]
     draft = await dossiers.create_draft(ctx, complete_input(holder))
     await dossiers.validate(ctx, draft.id)
@@ -224,7 +224,8 @@ async def test_opening_a_file_reads_it_with_its_holder_and_people_in_two_stateme
     view, balance = await dossiers.open_dossier(ctx, draft.id)
     assert len(statements) == 4, statements  # the actor and the CGU version, then the file, then its events
     monkeypatch.undo()
-    assert view == await dossiers.get_dossier(ctx, draft.id)
+    assert (view.id, view.number, view.holder_nir, view.holder_name) == (
+        draft.id, draft.number, holder.nir, holder.display_name)
     assert view.validated_by and view.establishment and not view.closed_by
     assert [event.label for event in view.events] == ["Création", "Validation"]
     assert balance == await holders.balance_for_nir(ctx, holder.nir)
@@ -240,13 +241,13 @@ async def test_scope_organisation_and_delegated_establishment(world):
     head_file = await dossiers.create_draft(world["ctx"], complete_input(world["holder"]))
     other_org_user = await make_account(Role.GESTIONNAIRE, Profile.CLOTURE)
     with pytest.raises(NotFound):
-        await dossiers.get_dossier(RequestContext(account_id=other_org_user.id), head_file.id)
+        await dossiers.open_dossier(RequestContext(account_id=other_org_user.id), head_file.id)
     with pytest.raises(NotFound):
         await dossiers.validate(RequestContext(account_id=other_org_user.id), head_file.id)
     delegated = await make_account(Role.DELEGATED_ADMIN, organisation=org, establishment=secondary)
     delegated_ctx = RequestContext(account_id=delegated.id)
     with pytest.raises(NotFound):
-        await dossiers.get_dossier(delegated_ctx, head_file.id)
+        await dossiers.open_dossier(delegated_ctx, head_file.id)
     own = await dossiers.create_draft(delegated_ctx, complete_input(world["holder"]))
     assert own.establishment_id == secondary.id
     with pytest.raises(PermissionDenied):

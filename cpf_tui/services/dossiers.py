@@ -533,35 +533,22 @@ def _name(account: Account | None) -> str:
     return account.full_name if account else ""
 
 
-async def get_dossier(ctx: RequestContext, dossier_id: int) -> DossierView:
-    """A file in the actor's scope, with its holder and history."""
-    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
-    view, _holder = await _view_for(actor, dossier_id)
-    return view
-
-
-async def open_dossier(ctx: RequestContext, dossier_id: int) -> tuple[DossierView, holders.HolderBalance]:
-    """A file as `get_dossier` gives it and its holder's balances (HOLDER_VIEW too), for the file form:
-    the holder is read once, with the file (two statements after the actor's reads)."""
-    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
-    sessions.require_capability(actor, Capability.HOLDER_VIEW)
-    view, holder = await _view_for(actor, dossier_id)
-    return view, holders.balance_of(holder)
-
-
 _VIEW_RELATED = ("holder", "organisation", "establishment", "created_by", "validated_by", "closed_by")
 
 
-async def _view_for(actor: Account, dossier_id: int) -> tuple[DossierView, Holder]:
-    """The file's view and its holder: the file with its relations in one statement, its events with
-    their actors in another."""
+async def open_dossier(ctx: RequestContext, dossier_id: int) -> tuple[DossierView, holders.HolderBalance]:
+    """A file in the actor's scope with its holder and history, and its holder's balances (HOLDER_VIEW
+    too), as the file form shows them: two statements after the actor's reads — the file with its
+    relations, then its events with their actors."""
+    actor = await sessions.require(ctx, Capability.DOSSIER_VIEW)
+    sessions.require_capability(actor, Capability.HOLDER_VIEW)
     dossier = await _load_for(actor, dossier_id, related=_VIEW_RELATED)
     events = await DossierEvent.filter(dossier_id=dossier_id).order_by("at", "id").select_related("actor")
     holder = dossier.holder
     view = DossierView(
         id=dossier.id, number=dossier.number, status=dossier.status, version=dossier.version,
         holder_id=holder.id, holder_nir=holder.nir,
-        holder_name=f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}",
+        holder_name=holder.display_name,
         organisation=dossier.organisation.raison_sociale,
         establishment=dossier.establishment.name if dossier.establishment else "",
         training_title=dossier.training_title, provider_name=dossier.provider_name,
@@ -578,7 +565,7 @@ async def _view_for(actor: Account, dossier_id: int) -> tuple[DossierView, Holde
             for e in events
         ],
     )
-    return view, holder
+    return view, holders.balance_of(holder)
 
 
 @dataclass
@@ -677,7 +664,7 @@ async def list_dossiers(
         rows=[
             DossierRow(
                 id=d.id, number=d.number, status=d.status,
-                holder_name=f"{d.holder.prenoms} {d.holder.nom_usage or d.holder.nom_naissance}",
+                holder_name=d.holder.display_name,
                 holder_nir=d.holder.nir, training_title=d.training_title, start_date=d.start_date,
                 requested_minutes=d.requested_minutes, establishment=d.establishment.name if d.establishment else "",
             )

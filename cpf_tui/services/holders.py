@@ -259,5 +259,4 @@ async def balance_for_nir(ctx: RequestContext, nir: str) -> HolderBalance | None
 
 def balance_of(holder: Holder) -> HolderBalance:
     """What the file form shows of a holder already read (the caller checked HOLDER_VIEW)."""
-    return HolderBalance(holder.id, holder.nir, f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}",
-                         balances_of(holder))
+    return HolderBalance(holder.id, holder.nir, holder.display_name, balances_of(holder))

@@ -44,9 +44,7 @@ def _dossier_text(dossier: Any) -> str:
     from cpf_tui.services.dossiers import format_date_fr
     from cpf_tui.services.ledger import format_hours
 
-    holder = dossier.holder
-    name = f"{holder.prenoms} {holder.nom_usage or holder.nom_naissance}"
-    parts = [dossier.number, name]
+    parts = [dossier.number, dossier.holder.display_name]
     if dossier.requested_minutes:
         parts.append(format_hours(dossier.requested_minutes))
     if dossier.status == DossierStatus.VALIDATED and dossier.end_date:
