@@ -159,11 +159,24 @@ async def test_a_claimed_message_is_not_taken_by_another_sender(db, frozen_clock
     assert (stored.status, stored.claimed_by) == (OutboxStatus.SENDING, "sender-a")
 
 
-async def test_a_sender_that_loses_every_claim_of_a_batch_looks_again_instead_of_stopping(db, frozen_clock):
-    # Both senders read the same due messages; the first wins each of them, the second none: the second
-    # must read the queue again and claim the next ones, not take "nothing won" for "nothing left".
+async def test_a_sender_that_loses_every_claim_of_a_batch_looks_again_instead_of_stopping(db, frozen_clock, monkeypatch):
+    # Sender b reads the due messages; before it claims them, sender a reads the same ones and wins them all.
+    # b must read the queue again and claim the next ones, not take "nothing won" for "nothing left". The
+    # interleaving is forced (not left to the scheduler or the connection pool) so it is the same on SQLite
+    # and PostgreSQL.
     queued = await queue_secret(n=4)
-    first, second = await asyncio.gather(mail.claim_due("sender-a", limit=2), mail.claim_due("sender-b", limit=2))
+    real_due_ids = mail._due_ids
+    first: list = []
+
+    async def read_then_let_sender_a_win(now, limit):
+        ids = await real_due_ids(now, limit)
+        if not first:
+            first.append(None)  # a's own reads below go straight through
+            first[:] = await mail.claim_due("sender-a", limit=limit)
+        return ids
+
+    monkeypatch.setattr(mail, "_due_ids", read_then_let_sender_a_win)
+    second = await mail.claim_due("sender-b", limit=2)
     assert [e.id for e in first] == [e.id for e in queued[:2]]
     assert [e.id for e in second] == [e.id for e in queued[2:]]
 

@@ -151,6 +151,17 @@ async def recover_stale_claims(*, stale_after_seconds: int = DEFAULT_STALE_AFTER
     )
 
 
+async def _due_ids(now: datetime, limit: int) -> list[int]:
+    """The first `limit` messages due at `now`, oldest first (read without a claim: others may read them too)."""
+    ids: list[int] = await (
+        OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    return ids
+
+
 async def claim_due(sender_id: str, *, limit: int = 50) -> list[Any]:
     """Claim up to `limit` due messages for this sender (conditional UPDATE: one winner per message).
 
@@ -159,12 +170,7 @@ async def claim_due(sender_id: str, *, limit: int = 50) -> list[Any]:
     """
     while True:
         now = clock.now()
-        due_ids = (
-            await OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-            .order_by("id")
-            .limit(limit)
-            .values_list("id", flat=True)
-        )
+        due_ids = await _due_ids(now, limit)
         if not due_ids:
             return []
         claimed_ids = []
