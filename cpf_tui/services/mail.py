@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cpf_tui import clock
 from cpf_tui.config import MailSettings, Settings, SmtpSettings
@@ -153,12 +153,12 @@ async def recover_stale_claims(*, stale_after_seconds: int = DEFAULT_STALE_AFTER
 
 async def _due_ids(now: datetime, limit: int) -> list[int]:
     """The first `limit` messages due at `now`, oldest first (read without a claim: others may read them too)."""
-    ids: list[int] = await (
+    ids = cast(list[int], await (
         OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
         .order_by("id")
         .limit(limit)
         .values_list("id", flat=True)
-    )
+    ))
     return ids
 
 
