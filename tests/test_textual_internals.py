@@ -26,6 +26,65 @@ async def test_a_filled_table_has_its_column_widths_before_the_next_frame():
         size_table_now(table)  # nothing left to do: a no-op
 
 
+async def test_a_table_filled_before_its_first_layout_is_fitted_within_it_without_a_scroll_bar(monkeypatch):
+    """A CpfTable given rows wider than the screen before it has a size (a file's history, set when its
+    form is mounted) gets its columns fitted within the layout that sizes it (`CpfTable._size_updated`):
+    no scroll bar shown at one layout and hidden at the next, no layout asked for afterwards."""
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    from cpf_tui.textual_internals import use_one_layout_per_size
+
+    use_one_layout_per_size()  # as the App does: no layout again for a Resize at the same size
+
+    class Filled(Screen[None]):
+        def compose(self) -> ComposeResult:
+            yield CpfTable(id="history")
+
+        def on_mount(self) -> None:
+            table = self.query_one(CpfTable)
+            table.add_columns("Date", "Par", "Action", "Détail")
+            table.replace_rows([((Text("15/01/2026 10:00"), Text("Thomas Durand"), Text("Création"),
+                                  Text("Dossier créé par l'organisme de formation partenaire")), "0")])
+
+    layouts: list[Screen[object]] = []
+    scroll_bars: list[tuple[bool, bool]] = []
+    refresh_layout, refresh_scrollbars = Screen._refresh_layout, Widget._refresh_scrollbars
+
+    def counting(screen: Screen[object], *args: object, **kwargs: object) -> None:
+        layouts.append(screen)
+        refresh_layout(screen, *args, **kwargs)
+
+    def watching(widget: Widget) -> None:
+        refresh_scrollbars(widget)
+        if isinstance(widget, CpfTable):
+            scroll_bars.append((widget.show_vertical_scrollbar, widget.show_horizontal_scrollbar))
+
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        monkeypatch.setattr(Widget, "_refresh_scrollbars", watching)
+        screen = Filled()
+        await app.push_screen(screen)
+        await pilot.pause()
+        await pilot.pause()
+        table = screen.query_one(CpfTable)
+        assert table.virtual_size.width <= table.size.width - table.styles.scrollbar_size_vertical
+        assert str(table.ordered_columns[-1].label) == "Détail"
+        shown = screen_strips_text(screen)
+        assert "Détail" in shown and "…" in shown  # every header whole, the long cell shortened
+        assert scroll_bars and not any(vertical or horizontal for vertical, horizontal in scroll_bars)
+        # Textual's own second layout (the virtual sizes the first one set) and no third.
+        assert 1 <= layouts.count(screen) <= 2, layouts
+
+
+def screen_strips_text(screen) -> str:  # noqa: ANN001 - a Textual Screen
+    from cpf_tui.textual_internals import screen_strips
+
+    return "\n".join(strip.text for strip in screen_strips(screen))
+
+
 class _DeadTerminal(io.StringIO):
     def write(self, text: str) -> int:
         raise OSError(5, "Input/output error")

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import events
 from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from cpf_tui import textual_internals as internals
@@ -122,25 +122,49 @@ class CpfTable(DataTable[Cell]):
         internals.size_table_now(self)
         self.fit_columns()
 
-    def on_resize(self, event: events.Resize) -> None:
-        self.fit_columns()
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        """The columns fitted to a new width within the layout that gives it (see `fit_columns`).
+
+        Fitted afterwards (on `Resize`), the table's new virtual width asked the screen for one more
+        layout each time it got a size, and before that first fit its natural width (wider than 80
+        columns for a file's history) showed both scroll bars for one layout, hidden at the next: opening
+        a file laid its screen out three times instead of once... Relies on `ScrollView._size_updated`
+        (called by the screen's layout for a widget whose size changed) and `Widget.virtual_size` set
+        with `set_reactive` (textual/scroll_view.py, textual/widget.py, Textual 8.2).
+        """
+        if size.width != self._size.width:
+            fitted = self._fit(size.width - self.styles.gutter.width)
+            if fitted is not None:
+                self.set_reactive(Widget.virtual_size, fitted)  # within a layout: none asked for
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def fit_columns(self) -> None:
         """Give the columns widths that fit the table's width (see `fitted_widths`)."""
+        fitted = self._fit(self.content_region.width)
+        if fitted is not None:
+            self.virtual_size = fitted
+            self.refresh()
+
+    def _fit(self, width: int) -> Size | None:
+        """Fit the columns to a content `width`; the table's virtual size then, None when nothing changed.
+
+        A table not laid out yet (rows set in a screen's compose or mount) claims no width until its
+        first fit: its natural width would show scroll bars for nothing at the screen's first layout.
+        """
         columns = self.ordered_columns
+        if not columns:
+            return None
+        height = self._total_row_height + (self.header_height if self.show_header else 0)
         # The vertical scrollbar's room is kept even before it shows (a page of rows more would hide the
         # last column's end).
-        room = self.content_region.width - self.styles.scrollbar_size_vertical
-        if not columns or room <= 0:
-            return
+        room = width - self.styles.scrollbar_size_vertical
+        if room <= 0:
+            return Size(0, height)
         room -= 2 * self.cell_padding * len(columns) + self._row_label_column_width
         labels = [column.label.plain for column in columns]
         cells = [[_plain(value) for value in self.get_row_at(index)] for index in range(self.row_count)]
-        for column, width in zip(columns, fitted_widths(labels, cells, room), strict=True):
+        for column, fitted in zip(columns, fitted_widths(labels, cells, room), strict=True):
             column.auto_width = False
-            column.width = width
-        height = self._total_row_height + (self.header_height if self.show_header else 0)
-        self.virtual_size = Size(sum(column.get_render_width(self) for column in columns)
-                                 + self._row_label_column_width, height)
+            column.width = fitted
         self._clear_caches()
-        self.refresh()
+        return Size(sum(column.get_render_width(self) for column in columns) + self._row_label_column_width, height)
