@@ -320,9 +320,10 @@ class CpfApp(App[int]):
         """Let go of widgets already removed, which Textual keeps alive (at each screen shown or removed).
 
         - A widget watching an App attribute (`self.watch(self.app, …)`) is listed on the App, and
-          Textual drops closed widgets from that list only when the attribute changes. Every `Header`
-          watches `App.title` and `App.sub_title`, which never change here: each screen shown and
-          closed kept its header, clock and their drawing caches alive for the rest of the session.
+          Textual drops closed widgets from that list only when the attribute changes. Textual's
+          `Header` watched `App.title` and `App.sub_title`, which never change here: each screen shown
+          and closed kept its header and their drawing caches alive for the rest of the session (the
+          screens now draw `CpfHeader`, which watches nothing); a `TextArea` watches `App.theme`.
         - Textual's `StylesCache.get_inner_outer` is an `lru_cache` on a method: each entry holds a
           widget's drawing cache (its rendered lines), up to 1,024 of them, long after the widget is
           gone. Emptied here; an entry costs one `Style` to compute again.

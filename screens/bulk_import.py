@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Header, Input, Label, ProgressBar, Static
+from textual.widgets import DirectoryTree, Input, Label, ProgressBar, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import CpfError
 from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.header import CpfHeader
 
 
 class XlsxTree(DirectoryTree):
@@ -145,7 +146,7 @@ class BulkImportScreen(CpfScreen):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         with Vertical(id="bulk-form"):
             yield Input(placeholder="SIRET de l'organisme (14 chiffres)", id="bulk-siret", max_length=20,
                         compact=True)

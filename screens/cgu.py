@@ -8,7 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual.worker import Worker
 
 from cpf_tui.errors import Conflict, CpfError
@@ -16,6 +16,7 @@ from cpf_tui.messages import CguAccepted, LoggedOut
 from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.header import CpfHeader
 
 REFUSED = "Vous avez refusé les conditions générales d'utilisation : vous êtes déconnecté."
 WRAPPED_LINE = 60
@@ -65,7 +66,7 @@ class CguScreen(CpfScreen):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         yield Static(f"Conditions générales d'utilisation — version {self.version}", id="cgu-title", markup=False)
         yield Static(
             "Lisez le texte (flèches, Pg.Préc/Pg.Suiv, Début/Fin), puis o : j'accepte, n : je refuse.",

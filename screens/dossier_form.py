@@ -7,7 +7,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Header, Input, Label, Static
+from textual.widgets import Input, Label, Static
 from textual.worker import Worker
 
 from cpf_tui import clock
@@ -16,6 +16,7 @@ from screens.base import CpfModal, CpfScreen, update_line
 from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 FIELDS = (
     ("holder_nir", "NIR du titulaire", "15 caractères, espaces admis"),
@@ -84,7 +85,7 @@ class DossierFormScreen(CpfScreen):
         # field filled in afterwards (each a restyle and a relayout of the form).
         texts = self.view.as_text_fields() if self.view is not None else {"holder_nir": self.holder_nir}
         locked = not self.editable()
-        yield Header()
+        yield CpfHeader()
         yield Static(self.title_text(), id="dossier-title", markup=False)
         yield Static("", id="dossier-balance", markup=False)
         with VerticalScroll(id="dossier-body", can_focus=False):

@@ -7,13 +7,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Header, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from cpf_tui.permissions import Capability
 from models.enums import DossierStatus
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 SORT_ORDER = ["-created", "created", "number", "-number", "start_date", "-start_date"]
 
@@ -55,7 +56,7 @@ class DossierListScreen(CpfScreen):
         return cls(page=page, establishments=await dossiers.establishments_in_scope(ctx))
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         with Horizontal(id="dossiers-filters"):
             yield Select(
                 [(Text(s.label), s.value) for s in DossierStatus], prompt="Tous statuts", id="filter-status",

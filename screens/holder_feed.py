@@ -8,7 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Checkbox, Header, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import CpfError
@@ -16,6 +16,7 @@ from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
 from screens.bulk_import import FilePickerModal, XlsxTree, _is_dir, browse_into
 from screens.widgets.keybar import KeyBar
+from screens.widgets.header import CpfHeader
 
 
 class CsvTree(XlsxTree):
@@ -80,7 +81,7 @@ class HolderFeedScreen(CpfScreen):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         yield Label("Alimentation CDC : registre des titulaires et heures CPF annuelles", id="feed-title")
         with Horizontal(id="feed-form"):
             with RadioSet(id="feed-kind"):

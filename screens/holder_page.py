@@ -7,7 +7,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Header, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from cpf_tui import clock
 from cpf_tui.errors import CpfError
@@ -17,6 +17,7 @@ from screens.base import CpfModal, CpfScreen
 from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 
 class HolderPageScreen(CpfScreen):
@@ -47,7 +48,7 @@ class HolderPageScreen(CpfScreen):
 
     def compose(self) -> ComposeResult:
         identity, contact, balances = self.card_texts() if self.page is not None else ("Chargement…", "", "")
-        yield Header()
+        yield CpfHeader()
         with Vertical(id="holder-card"):
             yield Static(identity, id="holder-identity", markup=False)
             yield Static(contact, id="holder-contact", markup=False)

@@ -7,11 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 
 class HolderSearchScreen(CpfScreen):
@@ -24,7 +25,7 @@ class HolderSearchScreen(CpfScreen):
     MESSAGE_ID = "holder-message"
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         yield Static("Titulaires — recherche par NIR, ou par début du nom et date de naissance", id="holders-title",
                      markup=False)
         with Horizontal(id="holders-form"):

@@ -9,7 +9,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Header, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from cpf_tui.messages import LoggedOut
@@ -18,6 +18,7 @@ from models.enums import Role
 from screens.base import CpfScreen
 from screens.sections import Section, sections_for
 from screens.widgets.keybar import KeyBar
+from screens.widgets.header import CpfHeader
 
 
 QUEUE_REFRESH_SECONDS = 60.0
@@ -70,7 +71,7 @@ class HomeScreen(CpfScreen):
         self._queues_shown_at_login = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         with Vertical(id="home-identity"):
             yield Static(id="home-name", markup=False)
             yield Static(id="home-role", markup=False)

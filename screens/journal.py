@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from cpf_tui.services.journal import JournalFilters, JournalPage, JournalRow
 from cpf_tui.text import display
@@ -18,6 +18,7 @@ from cpf_tui.user_files import UserFiles
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 FILTER_FIELDS = (
     ("actor", "Acteur"),
@@ -67,7 +68,7 @@ class JournalScreen(CpfScreen):
         self.page_index = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         with Horizontal(id="journal-filters"):
             for name, placeholder in FILTER_FIELDS:
                 yield Input(placeholder=placeholder, id=f"journal-filter-{name.replace('_', '-')}",

@@ -6,7 +6,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from textual.widgets import Button, Header, Input, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
@@ -14,6 +14,7 @@ from cpf_tui.messages import LoggedOut, Unlocked
 from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
+from screens.widgets.header import CpfHeader
 
 
 class LockScreen(CpfScreen):
@@ -30,7 +31,7 @@ class LockScreen(CpfScreen):
         self.info = info
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         with Center(id="lock-center"):
             with Vertical(id="lock-box"):
                 yield Static("Session verrouillée", id="lock-title", markup=False)

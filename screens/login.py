@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
-from textual.widgets import Button, Header, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import AuthenticationFailed, CpfError
@@ -17,6 +17,7 @@ from cpf_tui.messages import LoggedIn
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 from screens.widgets.typeahead import TypeAheadInput
+from screens.widgets.header import CpfHeader
 
 
 def write_ready_marker(path: str) -> None:
@@ -49,7 +50,7 @@ class LoginScreen(CpfScreen):
         self._countdown = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         with Center(id="login-center"):
             with Vertical(id="login-box"):
                 yield Static("Connexion à l'espace de gestion CPF", id="login-title")

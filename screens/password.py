@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Header, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from cpf_tui.errors import CpfError, ValidationError
@@ -20,6 +20,7 @@ from cpf_tui.services.context import SessionInfo
 from screens.base import CpfScreen
 from screens.widgets.console import glyph
 from screens.widgets.keybar import KeyBar
+from screens.widgets.header import CpfHeader
 
 MARKS = {True: ("✔", "green"), False: ("✘", "red"), None: ("…", "")}
 
@@ -43,7 +44,7 @@ class PasswordScreen(CpfScreen):
         self._scored: tuple[str, int] = ("", 0)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         title = "Choisissez votre mot de passe personnel" if self.mandatory else "Changer mon mot de passe"
         yield Static(title, id="password-title", markup=False)
         with Horizontal(id="password-columns"):

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from cpf_tui.permissions import Capability
 from cpf_tui.services.planning import DATE_FORMATS_HELP, MilestoneStatus, PlanningLine
@@ -17,6 +17,7 @@ from screens.widgets.console import glyph
 from screens.widgets.form_guard import leave_form, remember_fields
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 STATUS_STYLES = {
     MilestoneStatus.DONE: "dim",
@@ -66,7 +67,7 @@ class PlanningScreen(CpfScreen):
         self.lines: list[PlanningLine] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         yield Static("Planning partenaires", id="planning-title", markup=False)
         yield CpfTable(id="planning-table")
         yield Static("", id="planning-detail", markup=False)

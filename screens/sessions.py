@@ -8,13 +8,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from cpf_tui import clock
 from cpf_tui.services.sessions import OpenSession
 from screens.base import CpfScreen
 from screens.widgets.keybar import KeyBar
 from screens.widgets.table import CpfTable
+from screens.widgets.header import CpfHeader
 
 
 def _moment(value: datetime) -> str:
@@ -36,7 +37,7 @@ class SessionsScreen(CpfScreen):
         self.rows: list[OpenSession] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield CpfHeader()
         yield Static("Sessions ouvertes", id="sessions-title", markup=False)
         yield CpfTable(id="sessions-table")
         yield Static("", id="sessions-status", markup=False)

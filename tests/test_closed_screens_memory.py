@@ -1,8 +1,8 @@
 """Screens shown and closed leave nothing behind: a session's memory stays flat over a working day.
 
-Textual kept two things alive after a screen was closed (`CpfApp.release_closed_widgets`): every
-`Header`, through its watchers of `App.title` / `App.sub_title` (pruned by Textual only when those
-change, never here), and widgets' drawing caches, through `StylesCache.get_inner_outer`'s `lru_cache`
+Textual kept two things alive after a screen was closed (`CpfApp.release_closed_widgets`): a widget
+watching an App attribute (Textual's `Header` watched `App.title` / `App.sub_title`, pruned by Textual
+only when those change, never here; the screens now draw `CpfHeader`, which watches nothing), and widgets' drawing caches, through `StylesCache.get_inner_outer`'s `lru_cache`
 (keyed on the cache itself, up to 1,024 of them). A search, a holder's page and back kept about 0.18 MB
 and 1,100 objects each time.
 

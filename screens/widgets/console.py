@@ -61,7 +61,6 @@ def _targets() -> list[tuple[object, str, Any]]:
     from textual.scrollbar import ScrollBarRender
     from textual.widgets import DirectoryTree
     from textual.widgets._toggle_button import ToggleButton
-    from textual.widgets._header import Header, HeaderIcon
 
     borders = dict(_border.BORDER_CHARS)
     borders.update(BORDERS)
@@ -74,8 +73,6 @@ def _targets() -> list[tuple[object, str, Any]]:
         (DirectoryTree, "ICON_NODE", "+ "),
         (DirectoryTree, "ICON_NODE_EXPANDED", "- "),
         (DirectoryTree, "ICON_FILE", "  "),
-        (Header.icon, "_default", MARKS["⭘"]),
-        (HeaderIcon.icon, "_default", MARKS["⭘"]),
         (SearchIcon.icon, "_default", MARKS["🔎"]),
     ]
 
