@@ -153,13 +153,12 @@ async def recover_stale_claims(*, stale_after_seconds: int = DEFAULT_STALE_AFTER
 
 async def _due_ids(now: datetime, limit: int) -> list[int]:
     """The first `limit` messages due at `now`, oldest first (read without a claim: others may read them too)."""
-    ids = cast(list[int], await (
+    return cast(list[int], await (
         OutboxEmail.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
         .order_by("id")
         .limit(limit)
         .values_list("id", flat=True)
     ))
-    return ids
 
 
 async def claim_due(sender_id: str, *, limit: int = 50) -> list[Any]:

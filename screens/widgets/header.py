@@ -20,9 +20,9 @@ class CpfHeader(Widget):
     """Textual's `Header` drawn by one widget, its title read when it is drawn.
 
     Textual's Header is four widgets, and sets its title from four watchers (the App's and the screen's
-    title and sub-title) that run after it is mounted: each screen shown was laid out a second time for a
-    title that never changes while the App runs, and each header stayed listed on the App's watchers
-    after its screen was gone. Drawn the same (the icon in the first 8 columns, the title centred
+    title and sub-title) that run after it is mounted: each screen shown was asked for one more layout
+    after its first, for a title that never changes while the App runs, and each header stayed listed on
+    the App's watchers after its screen was gone. Drawn the same (the icon in the first 8 columns, the title centred
     between them and the last 10, ended with « … » when too long); a click on the icon opens the command
     palette, as Textual's does. Under the Linux console the icon is its console glyph (`console.glyph`).
     """

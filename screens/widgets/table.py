@@ -128,7 +128,7 @@ class CpfTable(DataTable[Cell]):
         Fitted afterwards (on `Resize`), the table's new virtual width asked the screen for one more
         layout each time it got a size, and before that first fit its natural width (wider than 80
         columns for a file's history) showed both scroll bars for one layout, hidden at the next: opening
-        a file laid its screen out three times instead of once... Relies on `ScrollView._size_updated`
+        a file laid its screen out three times instead of two (Textual's own second). Relies on `ScrollView._size_updated`
         (called by the screen's layout for a widget whose size changed) and `Widget.virtual_size` set
         with `set_reactive` (textual/scroll_view.py, textual/widget.py, Textual 8.2).
         """
@@ -146,7 +146,7 @@ class CpfTable(DataTable[Cell]):
             self.refresh()
 
     def _fit(self, width: int) -> Size | None:
-        """Fit the columns to a content `width`; the table's virtual size then, None when nothing changed.
+        """Fit the columns to a content `width`; the table's virtual size then (None: no columns yet).
 
         A table not laid out yet (rows set in a screen's compose or mount) claims no width until its
         first fit: its natural width would show scroll bars for nothing at the screen's first layout.
