@@ -154,3 +154,37 @@ async def test_ending_sessions_respects_levels_and_scope(db, frozen_clock, fast_
     with pytest.raises(PermissionDenied):
         await sessions.end_account_sessions(head_session, people["branch_user"].id)
     await sessions.touch(head_session)  # untouched
+
+
+async def test_a_service_call_reads_the_actor_its_session_and_the_cgu_version_in_one_statement(
+        db, frozen_clock, fast_argon2, monkeypatch):
+    from tortoise import connections
+
+    from cpf_tui.permissions import Capability
+
+    account = await make_account()
+    ctx = await login(account)
+    conn = connections.get("default")
+    statements: list[str] = []
+    original = conn.execute_query_dict
+
+    async def counted(sql, *args, **kwargs):  # noqa: ANN001, ANN202 - the client's signature
+        statements.append(sql)
+        return await original(sql, *args, **kwargs)
+
+    monkeypatch.setattr(conn, "execute_query_dict", counted)
+    actor = await sessions.require(ctx, Capability.HOLDER_VIEW)
+    assert actor.id == account.id and len(statements) == 1, statements
+    monkeypatch.undo()
+    # The session read with the actor is the caller's own: another account's token, or none known, ends it.
+    other = await login(await make_account())
+    for token in (other.session_token, "inconnu"):
+        with pytest.raises(SessionEnded):
+            await sessions.require(RequestContext(account_id=account.id, session_token=token), Capability.HOLDER_VIEW)
+    # A newer CGU version, read in the same statement, is asked for before anything else.
+    from models import CguVersion
+
+    latest = await CguVersion.all().order_by("-version").first()
+    await CguVersion.create(version=(latest.version if latest else 0) + 1, text="Nouvelles conditions")
+    with pytest.raises(PermissionDenied, match="dernière version"):
+        await sessions.require(ctx, Capability.HOLDER_VIEW)

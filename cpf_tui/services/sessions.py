@@ -6,7 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from cpf_tui import clock, permissions
 from cpf_tui.config import SecuritySettings
@@ -197,24 +197,50 @@ async def end_account_sessions(ctx: RequestContext, account_id: int) -> int:
 
 
 # -- the acting account, re-read on every service call ------------------------------------------
-async def _read_one(model: Any, column: str, value: Any) -> Any:
-    """One row of `model` by a unique column, as a model instance, or None.
+_SESSION_PREFIX = "_s_"
+_LATEST_CGU = "_latest_cgu"
+
+
+async def _read_actor(account_id: int, token: str | None) -> tuple[Account | None, AppSession | None, int | None]:
+    """The acting account, its session (by `token`) and the latest CGU version, in one statement.
 
     The rules re-read the actor on every service call, so this read is on every call's path: one
-    parameterised statement on the model's current connection (the open transaction, if any), built
-    into an instance the way Tortoise builds query results, without the query-builder's cost per call.
+    parameterised statement on the account's current connection (the open transaction, if any), the
+    rows built into instances the way Tortoise builds query results, without the query-builder's cost
+    per call. Three statements before (account, session, CGU version): two round trips more per call.
     """
-    conn = model._meta.db  # noqa: SLF001 - Tortoise's connection for the model (transaction aware)
-    mark = "?" if conn.capabilities.dialect == "sqlite" else "$1"
-    rows = await conn.execute_query_dict(f'SELECT * FROM "{model._meta.db_table}" WHERE "{column}" = {mark}', [value])
-    return model._init_from_db(**rows[0]) if rows else None  # noqa: SLF001
+    conn = Account._meta.db  # noqa: SLF001 - Tortoise's connection for the model (transaction aware)
+    session_columns = sorted(AppSession._meta.db_fields)  # noqa: SLF001
+    selected = ", ".join(f's."{column}" AS "{_SESSION_PREFIX}{column}"' for column in session_columns)
+    first, second = ("?", "?") if conn.capabilities.dialect == "sqlite" else ("$1", "$2")
+    rows = await conn.execute_query_dict(
+        f'SELECT a.*, {selected}, (SELECT MAX("version") FROM "{CguVersion._meta.db_table}") AS "{_LATEST_CGU}" '
+        f'FROM "{Account._meta.db_table}" a LEFT JOIN "{AppSession._meta.db_table}" s ON s."token" = {first} '
+        f'WHERE a."id" = {second}',
+        [token, account_id],
+    )
+    if not rows:
+        return None, None, None
+    row = rows[0]
+    account = Account._init_from_db(**row)  # noqa: SLF001 - the account's own columns (a.*)
+    session = None
+    if row[f"{_SESSION_PREFIX}token"] is not None:
+        session = AppSession._init_from_db(  # noqa: SLF001
+            **{column: row[f"{_SESSION_PREFIX}{column}"] for column in session_columns})
+    latest = row[_LATEST_CGU]
+    return account, session, None if latest is None else int(latest)
 
 
 async def load_actor(ctx: RequestContext) -> Account:
     """Re-read the acting account; raise SessionEnded if it may no longer act."""
+    return (await _load_actor(ctx))[0]
+
+
+async def _load_actor(ctx: RequestContext) -> tuple[Account, int | None]:
+    """The acting account (SessionEnded if it may no longer act) and the latest CGU version, read together."""
     if ctx.account_id is None:
         raise SessionEnded("Session terminée : veuillez vous reconnecter.")
-    account: Account | None = await _read_one(Account, "id", ctx.account_id)
+    account, session, latest_cgu = await _read_actor(ctx.account_id, ctx.session_token or None)
     if account is None or account.status != AccountStatus.ACTIVE:
         raise SessionEnded("Votre compte a été désactivé : votre session est terminée.")
     if account.locked_at is not None:
@@ -222,13 +248,12 @@ async def load_actor(ctx: RequestContext) -> Account:
     if account.password_is_temporary and _temporary_password_expired(account):
         raise SessionEnded(TEMPORARY_EXPIRED)
     if ctx.session_token:
-        await _check_session(ctx.session_token, account)
-    return account
+        _check_session(session, account)
+    return account, latest_cgu
 
 
-async def _check_session(token: str, account: Account) -> None:
+def _check_session(session: AppSession | None, account: Account) -> None:
     """Raise SessionEnded when the session was ended, its password regenerated, or its time is up."""
-    session = await _read_one(AppSession, "token", token)
     if session is None or session.account_id != account.id:
         raise SessionEnded(DEFAULT_ENDED_MESSAGE)
     if session.ended_at is not None:
@@ -251,14 +276,14 @@ def _temporary_password_expired(account: Account) -> bool:
     return expires_at is None or clock.now() >= expires_at
 
 
-async def _require_first_login_done(actor: Account) -> None:
-    """Refuse every capability while the first-login steps (or a newer CGU version) are due.
+def _require_first_login_done(actor: Account, latest: int | None) -> None:
+    """Refuse every capability while the first-login steps (or a newer CGU version than `latest`,
+    read with the actor) are due.
 
     Only the CGU acceptance and the password change, which do not go through `require`, pass.
     """
     if actor.password_is_temporary:
         raise PermissionDenied(FIRST_LOGIN_PENDING)
-    latest = cast(int | None, await CguVersion.all().order_by("-version").first().values_list("version", flat=True))
     if actor.cgu_version_accepted is None or (latest is not None and actor.cgu_version_accepted < latest):
         raise PermissionDenied(CGU_PENDING)
 
@@ -268,8 +293,8 @@ async def require(ctx: RequestContext, capability: Capability) -> Account:
 
     Nothing is allowed before the first-login steps are done (CGU accepted, temporary password changed).
     """
-    actor = await load_actor(ctx)
-    await _require_first_login_done(actor)
+    actor, latest_cgu = await _load_actor(ctx)
+    _require_first_login_done(actor, latest_cgu)
     require_capability(actor, capability)
     return actor
 
