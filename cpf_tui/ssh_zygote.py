@@ -144,8 +144,8 @@ def immortalize() -> int:
     A session that merely uses an object writes its reference count, which copies the whole page the
     object lies on out of the launcher's memory. An immortal object's count is never written again
     (`Py_INCREF`, `Py_DECREF` test it first), so those pages stay shared: with `bench/load.py` on 3.13,
-    a session's PSS after log-in went from ≈ 28.6 to ≈ 22.5 MB (docs/benchmarks.md, « Twelfth pass »). The objects are the collector's (every generation) and
-    everything they refer to, strings and numbers included; they are never freed, which the launcher's
+    a session's PSS after log-in went from ≈ 28.6 to ≈ 22.5 MB (docs/benchmarks.md, « Twelfth pass »).
+    The objects are the collector's (every generation) and everything they refer to, strings and numbers included; they are never freed, which the launcher's
     modules, classes, functions and tables never were anyway. This is the pre-fork use PEP 683 names;
     CPython has no public call for it, so the count is written as CPython itself writes it, and only
     where `immortal_objects_supported` says how. The interpreter's finalisation does not expect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -201,6 +202,21 @@ _SESSION_PREFIX = "_s_"
 _LATEST_CGU = "_latest_cgu"
 
 
+@functools.cache
+def _actor_statement(dialect: str) -> tuple[str, tuple[str, ...]]:
+    """`_read_actor`'s statement for `dialect` and the session's columns it reads, made once per dialect
+    (the models' columns are known once Tortoise is initialised, before any service call)."""
+    session_columns = tuple(sorted(AppSession._meta.db_fields))  # noqa: SLF001
+    selected = ", ".join(f's."{column}" AS "{_SESSION_PREFIX}{column}"' for column in session_columns)
+    first, second = ("?", "?") if dialect == "sqlite" else ("$1", "$2")
+    statement = (
+        f'SELECT a.*, {selected}, (SELECT MAX("version") FROM "{CguVersion._meta.db_table}") AS "{_LATEST_CGU}" '
+        f'FROM "{Account._meta.db_table}" a LEFT JOIN "{AppSession._meta.db_table}" s ON s."token" = {first} '
+        f'WHERE a."id" = {second}'
+    )
+    return statement, session_columns
+
+
 async def _read_actor(account_id: int, token: str | None) -> tuple[Account | None, AppSession | None, int | None]:
     """The acting account, its session (by `token`) and the latest CGU version, in one statement.
 
@@ -210,15 +226,8 @@ async def _read_actor(account_id: int, token: str | None) -> tuple[Account | Non
     per call. Three statements before (account, session, CGU version): two round trips more per call.
     """
     conn = Account._meta.db  # noqa: SLF001 - Tortoise's connection for the model (transaction aware)
-    session_columns = sorted(AppSession._meta.db_fields)  # noqa: SLF001
-    selected = ", ".join(f's."{column}" AS "{_SESSION_PREFIX}{column}"' for column in session_columns)
-    first, second = ("?", "?") if conn.capabilities.dialect == "sqlite" else ("$1", "$2")
-    rows = await conn.execute_query_dict(
-        f'SELECT a.*, {selected}, (SELECT MAX("version") FROM "{CguVersion._meta.db_table}") AS "{_LATEST_CGU}" '
-        f'FROM "{Account._meta.db_table}" a LEFT JOIN "{AppSession._meta.db_table}" s ON s."token" = {first} '
-        f'WHERE a."id" = {second}',
-        [token, account_id],
-    )
+    statement, session_columns = _actor_statement(conn.capabilities.dialect)
+    rows = await conn.execute_query_dict(statement, [token, account_id])
     if not rows:
         return None, None, None
     row = rows[0]
