@@ -74,6 +74,7 @@ async def test_login_over_ssh_resize_and_quit(server, identifier, db_url):
     assert login.outcome == "success"
     assert login.ssh_user == "alice"
     assert login.ssh_key_fingerprint == server.client_keys["alice"].get_fingerprint("sha256")
+    assert await eventually(lambda: "type=application" in server.log(), 5), server.log()  # logged at the close
     line = [ln for ln in server.log().splitlines() if "type=application" in ln][-1]
     assert "utilisateur=alice" in line and login.ssh_key_fingerprint in line
     assert "adresse=127.0.0.1:" in line and "fin=statut 0" in line
@@ -130,7 +131,8 @@ async def test_session_without_terminal_is_refused(server):
         assert "besoin d'un terminal" in result.stderr
         assert result.stdout == ""
     assert server.apps() == []
-    assert "refusée (pas de terminal)" in server.log()
+    # The outcome is logged when the connection is closed, after the client has seen the exit.
+    assert await eventually(lambda: "refusée (pas de terminal)" in server.log(), 5), server.log()
 
 
 async def test_unknown_key_or_user_is_refused(server):
